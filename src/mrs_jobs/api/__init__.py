@@ -1,0 +1,1 @@
+"""The HTTP API layer: authentication, routes and error mapping."""

@@ -1,0 +1,85 @@
+"""Authentication: SDK-HMAC-SHA256 signatures and X-Auth-Token (contract §11)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from fastapi import Request
+
+from mrs_jobs.api.signing import SignatureError, verify
+from mrs_jobs.errors import AuthError, ProjectMismatch
+from mrs_jobs.services.context import Caller
+from mrs_jobs.services.tenants import TenantService
+from mrs_jobs.store.tenants import Credential
+
+__all__ = ["authenticate"]
+
+log = logging.getLogger(__name__)
+
+
+def _utf8_headers(request: Request) -> dict[str, str]:
+    """ASGI hands header bytes decoded as latin-1; the signature is over their UTF-8 text."""
+    out: dict[str, str] = {}
+    for raw_name, raw_value in request.scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        try:
+            value = raw_value.decode("utf-8")
+        except UnicodeDecodeError:
+            value = raw_value.decode("latin-1")
+        out[name] = value if name not in out else out[name] + "," + value
+    return out
+
+
+async def authenticate(
+    request: Request, tenants: TenantService, *, project_id: str, skew: int
+) -> Caller:
+    """Return the caller, or raise AuthError (401) / ProjectMismatch (403)."""
+    request_id = request.state.request_id
+    token = request.headers.get("x-auth-token")
+    if token:
+        cred = tenants.credential_for_token(token)
+    else:
+        body = await request.body()
+        found: list[Credential] = []
+
+        def lookup(ak: str) -> str | None:
+            cred = tenants.credential_for_ak(ak)
+            if cred is None:
+                return None
+            found.append(cred)
+            return cred.secret_key
+
+        try:
+            verify(
+                method=request.method,
+                raw_path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
+                raw_query=request.scope.get("query_string", b"").decode("latin-1"),
+                headers=_utf8_headers(request),
+                body=body,
+                secret_lookup=lookup,
+                now=datetime.now(UTC),
+                max_skew_seconds=skew,
+            )
+        except SignatureError as exc:
+            # The reason goes to the log; the client learns only what it can fix itself.
+            log.info("auth.refused reason=%s request_id=%s", exc.reason, request_id)
+            if "window" in exc.reason:
+                raise AuthError(
+                    "Authentication failed: X-Sdk-Date is too far from the server clock."
+                ) from None
+            raise AuthError(
+                "Authentication failed: incorrect IAM authentication information."
+            ) from None
+        cred = found[-1]
+    if cred.project_id != project_id:
+        raise ProjectMismatch()
+    header_project = request.headers.get("x-project-id")
+    if header_project and header_project != project_id:
+        raise ProjectMismatch()
+    return Caller(
+        project_id=cred.project_id,
+        credential_id=cred.id,
+        user_name=cred.user_name,
+        request_id=request_id,
+    )

@@ -1,0 +1,116 @@
+"""The six MRS v2 job-execution operations (contract §2). Routes call services only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from mrs_jobs.api.auth import authenticate
+from mrs_jobs.api.body import body_schema, parse_body
+from mrs_jobs.api.schemas import (
+    BatchDeleteRequest,
+    JobDetailResponse,
+    JobListResponse,
+    SqlResultResponse,
+    SubmitRequest,
+    SubmitResponse,
+)
+from mrs_jobs.domain.job import to_mrs
+from mrs_jobs.domain.validation import ListQuery
+from mrs_jobs.errors import JobNotFound
+from mrs_jobs.services.context import Caller
+from mrs_jobs.store.jobs import now_ms
+
+__all__ = ["router"]
+
+PREFIX = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
+
+ProjectId = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,64}$", max_length=64)]
+ClusterId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", max_length=64)]
+
+
+async def caller(request: Request, project_id: ProjectId, cluster_id: ClusterId) -> Caller:
+    app = request.app.state.ctx
+    return await authenticate(
+        request, app.tenants, project_id=project_id, skew=app.settings.clock_skew_seconds
+    )
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+router = APIRouter(prefix=PREFIX, tags=["job-executions"])
+
+
+@router.post(
+    "", response_model=SubmitResponse, status_code=200, openapi_extra=body_schema(SubmitRequest)
+)
+async def submit_job(request: Request, who: CallerDep, cluster_id: ClusterId) -> JSONResponse:
+    body = await parse_body(request, SubmitRequest)
+    job = await run_in_threadpool(
+        request.app.state.ctx.jobs.submit,
+        who,
+        cluster_id,
+        job_type=body.job_type,
+        job_name=body.job_name,
+        arguments=body.arguments,
+        properties=body.properties,
+    )
+    return JSONResponse({"job_submit_result": {"job_id": job.id, "state": "COMPLETE"}})
+
+
+@router.get("", response_model=JobListResponse, status_code=202)
+async def list_jobs(request: Request, who: CallerDep, cluster_id: ClusterId) -> JSONResponse:
+    query = ListQuery.parse(dict(request.query_params))
+    total, found = await run_in_threadpool(request.app.state.ctx.jobs.list, who, cluster_id, query)
+    at = now_ms()
+    return JSONResponse(
+        {"total_record": total, "job_list": [to_mrs(j, at) for j in found]}, status_code=202
+    )
+
+
+@router.post("/batch-delete", status_code=202, openapi_extra=body_schema(BatchDeleteRequest))
+async def batch_delete_jobs(request: Request, who: CallerDep, cluster_id: ClusterId) -> Response:
+    body = await parse_body(request, BatchDeleteRequest)
+    await run_in_threadpool(
+        request.app.state.ctx.batch_delete.delete, who, cluster_id, body.job_id_list
+    )
+    return Response(status_code=202)
+
+
+@router.get("/{job_execution_id}", response_model=JobDetailResponse, status_code=202)
+async def show_job(
+    request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
+) -> JSONResponse:
+    _check_id(job_execution_id)
+    job = await run_in_threadpool(
+        request.app.state.ctx.jobs.show, who, cluster_id, job_execution_id
+    )
+    return JSONResponse({"job_detail": to_mrs(job, now_ms())}, status_code=202)
+
+
+@router.post("/{job_execution_id}/kill", status_code=202)
+async def kill_job(
+    request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
+) -> Response:
+    _check_id(job_execution_id)
+    await run_in_threadpool(request.app.state.ctx.jobs.kill, who, cluster_id, job_execution_id)
+    return Response(status_code=202)
+
+
+@router.get("/{job_execution_id}/sql-result", response_model=SqlResultResponse, status_code=202)
+async def sql_result(
+    request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
+) -> JSONResponse:
+    _check_id(job_execution_id)
+    results = await run_in_threadpool(
+        request.app.state.ctx.jobs.sql_result, who, cluster_id, job_execution_id
+    )
+    return JSONResponse({"sql_results": results}, status_code=202)
+
+
+def _check_id(job_id: str) -> None:
+    # Anything longer than a UUID cannot name a job; answer as for a missing one.
+    if len(job_id) > 64:
+        raise JobNotFound(job_id[:64])

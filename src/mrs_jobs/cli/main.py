@@ -1,0 +1,53 @@
+"""Entry point of the ``mrs-jobs`` console script."""
+
+from __future__ import annotations
+
+import typer
+
+from mrs_jobs.cli import admin
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="mrs-jobs: a self-hosted job-execution service speaking the MRS API v2.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(admin.app, name="admin")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Listen address (default MRS_JOBS_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Listen port (default MRS_JOBS_PORT or 8080; 0 = free)."),
+    data_dir: str = typer.Option(None, help="Data directory (default MRS_JOBS_DATA_DIR)."),
+) -> None:
+    """Start the API server and the job supervisor on the configured store."""
+    from mrs_jobs.server import run_server
+    from mrs_jobs.settings import get_settings
+
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    raise typer.Exit(run_server(get_settings(**overrides)))
+
+
+@app.command("db-upgrade")
+def db_upgrade() -> None:
+    """Apply the store's migrations (serve does this on start too)."""
+    from mrs_jobs.settings import get_settings
+    from mrs_jobs.store import Store
+
+    settings = get_settings()
+    store = Store(settings.effective_database_url)
+    store.migrate()
+    store.dispose()
+    typer.echo("store is at the newest schema")
+
+
+def main() -> None:
+    app()

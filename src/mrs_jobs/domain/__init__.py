@@ -1,0 +1,1 @@
+"""Pure domain code: job types, the state machine, validation and MRS rendering."""

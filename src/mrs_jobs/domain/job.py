@@ -1,0 +1,70 @@
+"""The job as the domain sees it, and its MRS rendering (contract §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mrs_jobs.domain.render import java_list, java_map
+from mrs_jobs.domain.states import JobState
+
+__all__ = ["Job", "to_mrs"]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    project_id: str
+    cluster_id: str
+    job_name: str
+    job_type: str
+    user_name: str
+    queue: str
+    state: str
+    result: str
+    progress: float
+    submitted_ms: int
+    started_ms: int
+    finished_ms: int
+    arguments: list[str]
+    properties: dict[str, str]
+    launcher_id: str = ""
+    app_id: str = ""
+    tracking_url: str = ""
+    reason: str = ""
+    deleted_ms: int = 0
+    kill_requested_ms: int = 0
+    kill_sent_ms: int = 0
+    owner: str | None = None
+    pid: int | None = None
+    pid_start: int | None = None
+    workdir: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def to_mrs(job: Job, now_ms: int) -> dict[str, object]:
+    """The JOB object of the MRS API: strings for arguments/properties, integer ms times."""
+    if job.started_ms and job.finished_ms:
+        elapsed = job.finished_ms - job.started_ms
+    elif job.started_ms and job.state == JobState.RUNNING:
+        elapsed = max(0, now_ms - job.started_ms)
+    else:
+        elapsed = 0
+    return {
+        "job_id": job.id,
+        "user": job.user_name,
+        "job_name": job.job_name,
+        "job_result": job.result,
+        "job_state": job.state,
+        "job_progress": round(float(job.progress), 2),
+        "job_type": job.job_type,
+        "started_time": int(job.started_ms),
+        "submitted_time": int(job.submitted_ms),
+        "finished_time": int(job.finished_ms),
+        "elapsed_time": int(elapsed),
+        "queue": job.queue,
+        "arguments": java_list(job.arguments),
+        "launcher_id": job.launcher_id,
+        "properties": java_map(job.properties),
+        "app_id": job.app_id,
+        "tracking_url": job.tracking_url,
+    }

@@ -1,0 +1,60 @@
+"""The job state machine, declared once.
+
+States and results are YARN's (contract §4). The store enforces the table below with guarded
+updates (``UPDATE ... WHERE state IN (allowed)``), so it holds with several writers.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "LIVE_STATES",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "JobResult",
+    "JobState",
+    "sources_of",
+]
+
+
+class JobState(StrEnum):
+    NEW = "NEW"
+    NEW_SAVING = "NEW_SAVING"
+    SUBMITTED = "SUBMITTED"  # (ours) in the cluster's queue, waiting for a running slot
+    ACCEPTED = "ACCEPTED"  # (ours) engine process started, application not yet running
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class JobResult(StrEnum):
+    UNDEFINED = "UNDEFINED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+LIVE_STATES: frozenset[JobState] = frozenset(
+    {JobState.NEW, JobState.NEW_SAVING, JobState.SUBMITTED, JobState.ACCEPTED, JobState.RUNNING}
+)
+TERMINAL_STATES: frozenset[JobState] = frozenset(
+    {JobState.FINISHED, JobState.FAILED, JobState.KILLED}
+)
+
+#: target state -> the states it may be entered from.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.NEW_SAVING: frozenset({JobState.NEW}),
+    JobState.SUBMITTED: frozenset({JobState.NEW_SAVING}),
+    JobState.ACCEPTED: frozenset({JobState.SUBMITTED}),
+    JobState.RUNNING: frozenset({JobState.ACCEPTED}),
+    JobState.FINISHED: frozenset({JobState.RUNNING}),
+    JobState.KILLED: LIVE_STATES,
+    JobState.FAILED: frozenset({JobState.SUBMITTED, JobState.ACCEPTED, JobState.RUNNING}),
+}
+
+
+def sources_of(target: JobState) -> frozenset[JobState]:
+    """States from which ``target`` may be entered; empty for NEW (only inserted)."""
+    return TRANSITIONS.get(target, frozenset())

@@ -1,0 +1,174 @@
+"""Validation of submitted jobs and list queries (contract §5, §6).
+
+Everything here raises :class:`InvalidParameter` with a message that says which field and why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mrs_jobs.domain.jobtypes import JobType
+from mrs_jobs.domain.states import JobResult, JobState
+from mrs_jobs.errors import InvalidParameter
+
+__all__ = [
+    "ListQuery",
+    "MAX_ARGUMENTS_CHARS",
+    "MAX_BATCH_IDS",
+    "MAX_PROPERTIES_CHARS",
+    "validate_cluster_id",
+    "validate_job_id",
+    "validate_project_id",
+    "validate_submission",
+]
+
+MAX_ARGUMENTS_CHARS = 150_000
+MAX_PROPERTIES_CHARS = 2_048
+MAX_BATCH_IDS = 1_000
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PROJECT_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+_CLUSTER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Control characters other than tab/newline/carriage return are refused; NUL always.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def validate_project_id(value: str) -> str:
+    if not _PROJECT_RE.fullmatch(value):
+        raise InvalidParameter("project_id must be 1-64 letters or digits.")
+    return value
+
+
+def validate_cluster_id(value: str) -> str:
+    if not _CLUSTER_RE.fullmatch(value):
+        raise InvalidParameter("cluster_id must be 1-64 of [A-Za-z0-9_-].")
+    return value
+
+
+def validate_job_id(value: str) -> bool:
+    """A job id is a UUID string; anything else cannot name a job (callers answer 0176)."""
+    return bool(re.fullmatch(r"[0-9a-fA-F-]{36}", value))
+
+
+def _check_text(field: str, value: str) -> None:
+    if _CONTROL_RE.search(value):
+        raise InvalidParameter(f"{field} must not contain NUL or other control characters.")
+
+
+def validate_submission(
+    job_type: str, job_name: str, arguments: Sequence[str], properties: Mapping[str, str]
+) -> JobType:
+    """Check a submit body's values; returns the parsed job type."""
+    try:
+        parsed = JobType(job_type)
+    except ValueError:
+        allowed = ", ".join(t.value for t in JobType)
+        raise InvalidParameter(f"job_type must be one of {allowed}; got {job_type!r}.") from None
+    if not _NAME_RE.fullmatch(job_name):
+        raise InvalidParameter("job_name must be 1-64 characters of [A-Za-z0-9_-].")
+    total = 0
+    for i, arg in enumerate(arguments):
+        _check_text(f"arguments[{i}]", arg)
+        total += len(arg)
+    if total > MAX_ARGUMENTS_CHARS:
+        raise InvalidParameter(
+            f"arguments total {total} characters; the limit is {MAX_ARGUMENTS_CHARS}."
+        )
+    ptotal = 0
+    for key, val in properties.items():
+        if not key:
+            raise InvalidParameter("properties keys must not be empty.")
+        _check_text(f"properties key {key!r}", key)
+        _check_text(f"properties[{key}]", val)
+        ptotal += len(key) + len(val)
+    if ptotal > MAX_PROPERTIES_CHARS:
+        raise InvalidParameter(
+            f"properties total {ptotal} characters; the limit is {MAX_PROPERTIES_CHARS}."
+        )
+    return parsed
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A validated list request (contract §6)."""
+
+    job_name: str | None = None
+    job_id: str | None = None
+    user: str | None = None
+    queue: str | None = None
+    job_type: str | None = None
+    job_state: str | None = None
+    job_result: str | None = None
+    submitted_time_begin: int | None = None
+    submitted_time_end: int | None = None
+    limit: int = 10
+    page: int = 1
+    ascending: bool = False
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> ListQuery:
+        known = {
+            "job_name",
+            "job_id",
+            "user",
+            "queue",
+            "job_type",
+            "job_state",
+            "job_result",
+            "submitted_time_begin",
+            "submitted_time_end",
+            "limit",
+            "offset",
+            "sort_by",
+        }
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise InvalidParameter(f"unknown query parameter(s): {', '.join(unknown)}.")
+
+        def as_int(name: str, lo: int, hi: int | None) -> int | None:
+            raw = params.get(name)
+            if raw is None or raw == "":
+                return None
+            try:
+                value = int(raw)
+            except ValueError:
+                raise InvalidParameter(f"{name} must be an integer; got {raw!r}.") from None
+            if value < lo or (hi is not None and value > hi):
+                bound = f"{lo}-{hi}" if hi is not None else f">= {lo}"
+                raise InvalidParameter(f"{name} must be {bound}; got {value}.")
+            return value
+
+        job_type = params.get("job_type") or None
+        if job_type is not None and job_type not in {t.value for t in JobType}:
+            raise InvalidParameter(f"job_type {job_type!r} is not a job type.")
+        job_state = params.get("job_state") or None
+        if job_state is not None and job_state not in {s.value for s in JobState}:
+            raise InvalidParameter(f"job_state {job_state!r} is not a job state.")
+        job_result = params.get("job_result") or None
+        if job_result is not None and job_result not in {r.value for r in JobResult}:
+            raise InvalidParameter(f"job_result {job_result!r} is not a job result.")
+        sort_by = (params.get("sort_by") or "desc").lower()
+        if sort_by not in ("asc", "desc"):
+            raise InvalidParameter(f"sort_by must be asc or desc; got {params['sort_by']!r}.")
+        limit = as_int("limit", 1, 1000)
+        offset = as_int("offset", 0, None)
+        begin = as_int("submitted_time_begin", 0, None)
+        end = as_int("submitted_time_end", 0, None)
+        if begin is not None and end is not None and begin > end:
+            raise InvalidParameter("submitted_time_begin must not be after submitted_time_end.")
+        return cls(
+            job_name=params.get("job_name") or None,
+            job_id=params.get("job_id") or None,
+            user=params.get("user") or None,
+            queue=params.get("queue") or None,
+            job_type=job_type,
+            job_state=job_state,
+            job_result=job_result,
+            submitted_time_begin=begin,
+            submitted_time_end=end,
+            limit=10 if limit is None else limit,
+            page=max(1, offset or 1),
+            ascending=sort_by == "asc",
+        )

@@ -1,0 +1,81 @@
+"""The contract every engine adapter satisfies.
+
+Engines know nothing of HTTP or the database: they turn a job's MRS arguments into an argv
+vector and an environment, and read an application id and progress back from a running job's
+working directory or the engine's own status endpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["ClusterSpec", "Engine", "EngineRefused", "JobSpec", "LaunchSpec", "Observation"]
+
+
+class EngineRefused(Exception):
+    """The job's arguments cannot be turned into a launch (bad option, file outside roots...).
+
+    The message is shown to the user, so it must never contain a secret value.
+    """
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What an engine needs to know of one job."""
+
+    job_id: str
+    job_type: str
+    job_name: str
+    arguments: list[str]
+    properties: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where a cluster's engines run and with which local homes."""
+
+    cluster_id: str
+    kind: str = "local"  # local | spark-standalone | yarn | k8s | flink-remote (later issues)
+    spark_master: str = "local[2]"
+    input_roots: tuple[str, ...] = ()  # empty = any readable local path (single-user default)
+    java_home: str | None = None
+    spark_home: str | None = None
+    pyspark_python: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """An argv vector (never a shell line), its environment and working directory."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    notes: list[str] = field(default_factory=list)  # lines written to the job's log before launch
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What an engine could read of a running job; None/0 where not known yet."""
+
+    app_id: str | None = None
+    launcher_id: str | None = None
+    tracking_url: str | None = None
+    progress: float | None = None  # 0-100
+    running: bool = False  # the engine application has really started
+
+
+class Engine(Protocol):
+    """One engine family (Spark, Flink, MapReduce, DistCp)."""
+
+    job_types: frozenset[str]
+
+    def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
+        """Build the launch; raise EngineRefused with a user-facing reason when impossible."""
+        ...
+
+    def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
+        """Read app id / progress of a running job; must be cheap and never raise."""
+        ...

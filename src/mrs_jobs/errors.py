@@ -1,0 +1,99 @@
+"""The domain error tree. No HTTP here: ``api/errors.py`` maps each class to a status and code."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "BatchDeleteFailed",
+    "ClusterNotFound",
+    "ComponentMissing",
+    "DomainError",
+    "InvalidParameter",
+    "JobAlreadyEnded",
+    "JobNotFinished",
+    "JobNotFound",
+    "ProjectMismatch",
+    "QueueFull",
+    "StoreFailure",
+    "StoreUnavailable",
+    "WrongJobType",
+]
+
+
+class DomainError(Exception):
+    """Base of every error a user can see; ``message`` is shown as ``error_msg``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidParameter(DomainError):
+    """A request parameter or body field is invalid."""
+
+
+class ClusterNotFound(DomainError):
+    def __init__(self, cluster_id: str) -> None:
+        super().__init__(f"The cluster does not exist: {cluster_id}")
+
+
+class ComponentMissing(DomainError):
+    """The cluster has no engine for the job type (Spark 0057, Hive 0168, Flink 0169)."""
+
+    def __init__(self, component: str, message: str) -> None:
+        super().__init__(message)
+        self.component = component
+
+
+class JobNotFound(DomainError):
+    def __init__(self, job_ids: list[str] | str) -> None:
+        ids = [job_ids] if isinstance(job_ids, str) else job_ids
+        super().__init__("The job does not exist: " + ", ".join(ids))
+        self.job_ids = ids
+
+
+class JobAlreadyEnded(DomainError):
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__(f"The job {job_id} has already ended ({state}) and cannot be killed.")
+
+
+class WrongJobType(DomainError):
+    def __init__(self, job_type: str) -> None:
+        super().__init__(f"SQL results exist only for SQL jobs; this job is {job_type}.")
+
+
+class JobNotFinished(DomainError):
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__(f"The job {job_id} has not finished yet (state {state}).")
+
+
+class QueueFull(DomainError):
+    def __init__(self, cluster_id: str, limit: int, retry_after: int = 5) -> None:
+        super().__init__(
+            f"Too many jobs are queued for cluster {cluster_id} (limit {limit}); retry later."
+        )
+        self.retry_after = retry_after
+
+
+class AuthError(DomainError):
+    """Missing or wrong signature, unknown AK, bad or expired token, clock skew."""
+
+
+class ProjectMismatch(DomainError):
+    def __init__(self) -> None:
+        super().__init__("The credential does not belong to the project in the path.")
+
+
+class StoreFailure(DomainError):
+    """The store failed in the middle of an operation; nothing was changed."""
+
+
+class BatchDeleteFailed(StoreFailure):
+    def __init__(self) -> None:
+        super().__init__("Failed to delete jobs in batches.")
+
+
+class StoreUnavailable(DomainError):
+    def __init__(self, retry_after: int = 5) -> None:
+        super().__init__("The job store is unavailable; retry later.")
+        self.retry_after = retry_after

@@ -1,0 +1,133 @@
+"""``mrs-jobs serve``: store, first-run bootstrap, supervisor and HTTP server in one process."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import IO
+
+from mrs_jobs.settings import Settings
+
+__all__ = ["run_server"]
+
+log = logging.getLogger("mrs_jobs")
+
+
+def _lock_sqlite(settings: Settings) -> IO[str] | None:
+    """SQLite means one writing server: refuse a second one on the same file, clearly."""
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        return None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(settings.data_dir / "serve.lock", "a+")  # noqa: SIM115 - held for the lifetime
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise SystemExit(
+            f"mrs-jobs: another server already uses the SQLite store in {settings.data_dir}; "
+            "SQLite allows one server. Stop it, use another MRS_JOBS_DATA_DIR, or use "
+            "PostgreSQL (MRS_JOBS_DATABASE_URL) for several instances."
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+def _snippet(endpoint: str, project_id: str, cluster_id: str, bootstrap: Path) -> str:
+    return f"""
+mrs-jobs is running at {endpoint}
+  project_id: {project_id}
+  cluster_id: {cluster_id}
+  credentials: {bootstrap} (ak, sk; mode 0600)
+
+Call it with MRS's official Python SDK (pip install huaweicloudsdkmrs):
+
+    import json
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkmrs.v2 import MrsClient, ListExecuteJobRequest
+    b = json.load(open("{bootstrap}"))
+    client = (MrsClient.new_builder()
+              .with_credentials(BasicCredentials(b["ak"], b["sk"], b["project_id"]))
+              .with_endpoints([b["endpoint"]]).build())
+    print(client.list_execute_job(ListExecuteJobRequest(cluster_id=b["cluster_id"])))
+"""
+
+
+def run_server(settings: Settings) -> int:
+    import uvicorn
+
+    from mrs_jobs.api.app import create_app
+    from mrs_jobs.engines.registry import EngineRegistry
+    from mrs_jobs.services.tenants import (
+        TenantService,
+        update_bootstrap_endpoint,
+        write_bootstrap_file,
+    )
+    from mrs_jobs.store import Store
+    from mrs_jobs.supervisor.loop import Supervisor
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    lock = _lock_sqlite(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.effective_database_url)
+    store.migrate()
+
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    port = sock.getsockname()[1]
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    endpoint = settings.public_endpoint or f"http://{host}:{port}"
+
+    bootstrap = settings.data_dir / "bootstrap.json"
+    boot = TenantService(store).bootstrap(
+        bootstrap,
+        max_running=settings.default_max_running,
+        max_queued=settings.default_max_queued,
+        parallelism=settings.local_parallelism,
+    )
+    if boot is not None:
+        write_bootstrap_file(bootstrap, endpoint, boot)
+        info: dict[str, str] | None = {"project_id": boot.project_id, "cluster_id": boot.cluster_id}
+    else:
+        info = update_bootstrap_endpoint(bootstrap, endpoint)
+
+    registry = EngineRegistry.from_settings(settings)
+    supervisor = Supervisor(store, settings, registry) if settings.run_supervisor else None
+    app = create_app(
+        settings,
+        store,
+        runnable_types=registry.job_types,
+        wake=supervisor.wake if supervisor else (lambda: None),
+    )
+    if supervisor is not None:
+        supervisor.start()
+    if info:
+        print(_snippet(endpoint, info["project_id"], info["cluster_id"], bootstrap), flush=True)
+    else:
+        print(f"mrs-jobs is running at {endpoint}", flush=True)
+
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, timeout_graceful_shutdown=10
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        store.dispose()
+        if lock is not None:
+            lock.close()
+    return 0

@@ -1,0 +1,87 @@
+"""Batch delete (contract §8, the seed): all or nothing, live jobs hidden then killed.
+
+The request transaction only validates and marks; the supervisor kills any engine process and
+purges the record, logs, results and staged files once the process is confirmed dead. So the
+call is fast, atomic, and never leaves a process running without a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mrs_jobs.domain.states import JobState
+from mrs_jobs.domain.validation import MAX_BATCH_IDS
+from mrs_jobs.errors import (
+    BatchDeleteFailed,
+    ClusterNotFound,
+    DomainError,
+    InvalidParameter,
+    JobNotFound,
+    StoreFailure,
+)
+from mrs_jobs.services.context import Caller, Waker
+from mrs_jobs.store import Store
+from mrs_jobs.store import jobs as job_store
+from mrs_jobs.store.audit import record_audit
+from mrs_jobs.store.tenants import get_cluster
+
+__all__ = ["BatchDeleteService", "normalise_ids"]
+
+_LAUNCHED = {JobState.ACCEPTED.value, JobState.RUNNING.value}
+
+
+def normalise_ids(job_id_list: Sequence[object]) -> list[str]:
+    """1-1,000 strings, repeated ids counted once, order kept."""
+    if not job_id_list:
+        raise InvalidParameter("job_id_list must contain at least one job id.")
+    if len(job_id_list) > MAX_BATCH_IDS:
+        raise InvalidParameter(
+            f"job_id_list has {len(job_id_list)} ids; at most {MAX_BATCH_IDS} are allowed."
+        )
+    ids: dict[str, None] = {}
+    for i, item in enumerate(job_id_list):
+        if not isinstance(item, str):
+            raise InvalidParameter(f"job_id_list[{i}] must be a string.")
+        ids[item] = None
+    return list(ids)
+
+
+class BatchDeleteService:
+    def __init__(self, store: Store, *, wake: Waker) -> None:
+        self.store = store
+        self.wake = wake
+
+    def delete(self, caller: Caller, cluster_id: str, job_id_list: Sequence[object]) -> int:
+        """Returns how many of the jobs were live (their kill is now pending)."""
+        ids = normalise_ids(job_id_list)
+        try:
+            with self.store.write() as conn:
+                if get_cluster(conn, caller.project_id, cluster_id) is None:
+                    raise ClusterNotFound(cluster_id)
+                found = job_store.find_visible_ids(conn, caller.project_id, cluster_id, ids)
+                missing = [i for i in ids if i not in found]
+                if missing:
+                    raise JobNotFound(missing)
+                at = job_store.now_ms()
+                marked = job_store.mark_deleted(conn, caller.project_id, cluster_id, ids, at)
+                if marked != len(ids):
+                    # Another delete won the race for some of them: all or nothing.
+                    raise JobNotFound([i for i in ids if i in found])
+                live = sum(1 for s in found.values() if s in _LAUNCHED)
+                record_audit(
+                    conn,
+                    at_ms=at,
+                    action="batch_delete",
+                    project_id=caller.project_id,
+                    cluster_id=cluster_id,
+                    credential_id=caller.credential_id,
+                    request_id=caller.request_id,
+                    detail={"job_ids": ids, "live": live, "count": len(ids)},
+                    outcome="deleted",
+                )
+        except StoreFailure as exc:
+            raise BatchDeleteFailed() from exc
+        except DomainError:
+            raise
+        self.wake()
+        return live

@@ -1,0 +1,18 @@
+"""Who is calling, passed from the API layer into every use case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Caller", "Waker"]
+
+Waker = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Caller:
+    project_id: str
+    credential_id: str | None
+    user_name: str
+    request_id: str | None = None

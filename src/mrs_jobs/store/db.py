@@ -1,0 +1,109 @@
+"""Engine creation and transactions: the only module that knows SQLite from PostgreSQL.
+
+SQLite gets WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` for writes (so two
+writers queue instead of failing half-way); PostgreSQL gets ``FOR UPDATE SKIP LOCKED`` where
+jobs are claimed (see :attr:`Store.skip_locked`). Driver errors are translated here into the
+domain's ``StoreFailure`` / ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from mrs_jobs.errors import StoreFailure, StoreUnavailable
+
+__all__ = ["Store"]
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """A database handle with read and write transactions."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine: Engine = self._create_engine(url, echo)
+
+    @staticmethod
+    def _create_engine(url: str, echo: bool) -> Engine:
+        if not url.startswith("sqlite"):
+            return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=NullPool if path in ("", ":memory:") else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            # Take transaction control away from the driver so BEGIN is ours (see _on_begin).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # A write transaction takes the write lock up front; upgrading a read lock later
+            # is what produces "database is locked" under concurrency.
+            write = conn.get_execution_options().get("mrs_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    @property
+    def skip_locked(self) -> bool:
+        """Whether ``SELECT ... FOR UPDATE SKIP LOCKED`` is available for claiming jobs."""
+        return not self.is_sqlite
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._translate():
+            with self.engine.connect() as conn:
+                conn.execution_options(mrs_write=True)
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """One read transaction (a consistent snapshot on both databases)."""
+        with self._translate():
+            with self.engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except DBAPIError as exc:
+            log.error("store error: %s", exc.__class__.__name__, exc_info=exc)
+            text = str(exc.orig).lower() if exc.orig is not None else ""
+            if exc.connection_invalidated or "locked" in text or "connect" in text:
+                raise StoreUnavailable() from exc
+            raise StoreFailure("The job store failed; nothing was changed.") from exc
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision of the one Alembic chain."""
+        from mrs_jobs.store.migrate import upgrade_head
+
+        upgrade_head(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

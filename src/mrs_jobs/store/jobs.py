@@ -1,0 +1,238 @@
+"""Job queries used by the services. Every transition is a guarded UPDATE.
+
+All reads for the API are scoped by project *and* cluster and skip batch-deleted jobs, so a
+job of another project is indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, asc, delete, desc, func, insert, select, update
+
+from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.states import LIVE_STATES, JobState, sources_of
+from mrs_jobs.domain.validation import ListQuery
+from mrs_jobs.store.tables import job_events, jobs, sql_results
+
+__all__ = [
+    "count_states",
+    "find_visible_ids",
+    "get_job",
+    "get_visible",
+    "insert_job",
+    "job_from_row",
+    "list_visible",
+    "mark_deleted",
+    "now_ms",
+    "purge",
+    "record_event",
+    "request_kill",
+    "transition",
+]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def job_from_row(row: Row[Any] | Mapping[str, Any]) -> Job:
+    m = row._mapping if isinstance(row, Row) else row
+    return Job(
+        id=m["id"],
+        project_id=m["project_id"],
+        cluster_id=m["cluster_id"],
+        job_name=m["job_name"],
+        job_type=m["job_type"],
+        user_name=m["user_name"],
+        queue=m["queue"],
+        state=m["state"],
+        result=m["result"],
+        progress=m["progress"],
+        submitted_ms=m["submitted_ms"],
+        started_ms=m["started_ms"],
+        finished_ms=m["finished_ms"],
+        arguments=json.loads(m["arguments"]),
+        properties=json.loads(m["properties"]),
+        launcher_id=m["launcher_id"],
+        app_id=m["app_id"],
+        tracking_url=m["tracking_url"],
+        reason=m["reason"],
+        deleted_ms=m["deleted_ms"],
+        kill_requested_ms=m["kill_requested_ms"],
+        kill_sent_ms=m["kill_sent_ms"],
+        owner=m["owner"],
+        pid=m["pid"],
+        pid_start=m["pid_start"],
+        workdir=m["workdir"],
+    )
+
+
+def insert_job(conn: Connection, values: Mapping[str, Any]) -> None:
+    conn.execute(insert(jobs).values(**values))
+
+
+def record_event(
+    conn: Connection, job_id: str, from_state: str | None, to_state: str, reason: str, at_ms: int
+) -> None:
+    conn.execute(
+        insert(job_events).values(
+            job_id=job_id, from_state=from_state, to_state=to_state, reason=reason, at_ms=at_ms
+        )
+    )
+
+
+def transition(
+    conn: Connection,
+    job_id: str,
+    target: JobState,
+    *,
+    reason: str = "",
+    values: Mapping[str, Any] | None = None,
+    only_from: Iterable[JobState] | None = None,
+    where: Any = None,
+) -> str | None:
+    """Move a job to ``target`` if its state allows it; returns the previous state or None.
+
+    The guard is in the UPDATE itself, so two writers racing on one job cannot both win. The
+    previous state is read inside the same write transaction, after the lock is held.
+    """
+    allowed = set(sources_of(target))
+    if only_from is not None:
+        allowed &= set(only_from)
+    if not allowed:
+        return None
+    prev = conn.execute(
+        select(jobs.c.state).where(jobs.c.id == job_id).with_for_update()
+    ).scalar_one_or_none()
+    if prev is None or prev not in allowed:
+        return None
+    cond = and_(jobs.c.id == job_id, jobs.c.state.in_([s.value for s in allowed]))
+    if where is not None:
+        cond = and_(cond, where)
+    res = conn.execute(update(jobs).where(cond).values(state=target.value, **(values or {})))
+    if res.rowcount != 1:
+        return None
+    record_event(conn, job_id, prev, target.value, reason, now_ms())
+    return prev
+
+
+def _visible(project_id: str, cluster_id: str) -> Any:
+    return and_(
+        jobs.c.project_id == project_id, jobs.c.cluster_id == cluster_id, jobs.c.deleted_ms == 0
+    )
+
+
+def get_visible(conn: Connection, project_id: str, cluster_id: str, job_id: str) -> Job | None:
+    row = conn.execute(
+        select(jobs).where(_visible(project_id, cluster_id), jobs.c.id == job_id)
+    ).first()
+    return job_from_row(row) if row else None
+
+
+def get_job(conn: Connection, job_id: str) -> Job | None:
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    return job_from_row(row) if row else None
+
+
+def list_visible(
+    conn: Connection, project_id: str, cluster_id: str, q: ListQuery
+) -> tuple[int, list[Job]]:
+    conds = [_visible(project_id, cluster_id)]
+    for column, value in (
+        (jobs.c.job_name, q.job_name),
+        (jobs.c.id, q.job_id),
+        (jobs.c.user_name, q.user),
+        (jobs.c.queue, q.queue),
+        (jobs.c.job_type, q.job_type),
+        (jobs.c.state, q.job_state),
+        (jobs.c.result, q.job_result),
+    ):
+        if value is not None:
+            conds.append(column == value)
+    if q.submitted_time_begin is not None:
+        conds.append(jobs.c.submitted_ms >= q.submitted_time_begin)
+    if q.submitted_time_end is not None:
+        conds.append(jobs.c.submitted_ms <= q.submitted_time_end)
+    where = and_(*conds)
+    total = conn.execute(select(func.count()).select_from(jobs).where(where)).scalar_one()
+    order = asc if q.ascending else desc
+    rows = conn.execute(
+        select(jobs)
+        .where(where)
+        .order_by(order(jobs.c.submitted_ms), order(jobs.c.id))
+        .limit(q.limit)
+        .offset((q.page - 1) * q.limit)
+    ).all()
+    return int(total), [job_from_row(r) for r in rows]
+
+
+def find_visible_ids(
+    conn: Connection, project_id: str, cluster_id: str, ids: list[str]
+) -> dict[str, str]:
+    """id -> state for those of ``ids`` that are visible jobs of this project and cluster."""
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row in conn.execute(
+            select(jobs.c.id, jobs.c.state).where(
+                _visible(project_id, cluster_id), jobs.c.id.in_(chunk)
+            )
+        ):
+            found[row.id] = row.state
+    return found
+
+
+def mark_deleted(
+    conn: Connection, project_id: str, cluster_id: str, ids: list[str], at_ms: int
+) -> int:
+    """Hide jobs from every API at once; the supervisor kills and purges them. Returns rows."""
+    total = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        res = conn.execute(
+            update(jobs)
+            .where(_visible(project_id, cluster_id), jobs.c.id.in_(chunk))
+            .values(deleted_ms=at_ms)
+        )
+        total += res.rowcount
+    return total
+
+
+def request_kill(conn: Connection, job_id: str, at_ms: int) -> bool:
+    """Flag a launched job for the supervisor to kill; False if it is not launched-and-live."""
+    res = conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.state.in_([JobState.ACCEPTED.value, JobState.RUNNING.value]),
+            jobs.c.kill_requested_ms == 0,
+        )
+        .values(kill_requested_ms=at_ms)
+    )
+    return res.rowcount == 1
+
+
+def count_states(conn: Connection, cluster_id: str, states: Iterable[JobState]) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(jobs)
+            .where(jobs.c.cluster_id == cluster_id, jobs.c.state.in_([s.value for s in states]))
+        ).scalar_one()
+    )
+
+
+def purge(conn: Connection, job_ids: list[str]) -> None:
+    """Remove every row of the given jobs (record, events, SQL results)."""
+    for start in range(0, len(job_ids), 500):
+        chunk = job_ids[start : start + 500]
+        conn.execute(delete(sql_results).where(sql_results.c.job_id.in_(chunk)))
+        conn.execute(delete(job_events).where(job_events.c.job_id.in_(chunk)))
+        conn.execute(delete(jobs).where(jobs.c.id.in_(chunk)))
+
+
+LIVE_VALUES = [s.value for s in LIVE_STATES]

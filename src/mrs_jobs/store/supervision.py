@@ -1,0 +1,151 @@
+"""Queries of the supervisor: claiming, heartbeats, kills pending, deleted jobs to purge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.states import JobState
+from mrs_jobs.store.jobs import job_from_row, transition
+from mrs_jobs.store.tables import jobs, supervisors
+from mrs_jobs.store.tenants import lock_cluster
+
+__all__ = [
+    "claim",
+    "deleted_jobs",
+    "heartbeat",
+    "kill_pending",
+    "live_owned",
+    "queued_clusters",
+    "set_fields",
+    "take_over",
+]
+
+_LAUNCHED = [JobState.ACCEPTED.value, JobState.RUNNING.value]
+
+
+def heartbeat(conn: Connection, sup_id: str, host: str, pid: int, at_ms: int) -> None:
+    res = conn.execute(
+        update(supervisors)
+        .where(supervisors.c.id == sup_id)
+        .values(heartbeat_ms=at_ms, host=host, pid=pid)
+    )
+    if res.rowcount == 0:
+        conn.execute(
+            insert(supervisors).values(
+                id=sup_id, host=host, pid=pid, started_ms=at_ms, heartbeat_ms=at_ms
+            )
+        )
+
+
+def take_over(conn: Connection, sup_id: str, stale_before_ms: int) -> int:
+    """Adopt launched jobs whose owner is us (a previous run) or stopped heartbeating."""
+    alive = select(supervisors.c.id).where(
+        supervisors.c.heartbeat_ms >= stale_before_ms, supervisors.c.id != sup_id
+    )
+    res = conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.state.in_(_LAUNCHED),
+            or_(jobs.c.owner.is_(None), jobs.c.owner.not_in(alive)),
+        )
+        .values(owner=sup_id)
+    )
+    return res.rowcount
+
+
+def live_owned(conn: Connection, sup_id: str) -> list[Job]:
+    rows = conn.execute(
+        select(jobs).where(jobs.c.state.in_(_LAUNCHED), jobs.c.owner == sup_id)
+    ).all()
+    return [job_from_row(r) for r in rows]
+
+
+def kill_pending(conn: Connection, sup_id: str) -> list[Job]:
+    rows = conn.execute(
+        select(jobs).where(
+            jobs.c.state.in_(_LAUNCHED),
+            jobs.c.owner == sup_id,
+            or_(jobs.c.kill_requested_ms > 0, jobs.c.deleted_ms > 0),
+        )
+    ).all()
+    return [job_from_row(r) for r in rows]
+
+
+def deleted_jobs(conn: Connection, limit: int = 500) -> list[Job]:
+    rows = conn.execute(
+        select(jobs).where(jobs.c.deleted_ms > 0).order_by(jobs.c.deleted_ms).limit(limit)
+    ).all()
+    return [job_from_row(r) for r in rows]
+
+
+def queued_clusters(conn: Connection) -> list[tuple[str, str]]:
+    """(project_id, cluster_id) pairs that have jobs waiting in SUBMITTED."""
+    rows = conn.execute(
+        select(jobs.c.project_id, jobs.c.cluster_id)
+        .where(jobs.c.state == JobState.SUBMITTED.value, jobs.c.deleted_ms == 0)
+        .group_by(jobs.c.project_id, jobs.c.cluster_id)
+    ).all()
+    return [(r.project_id, r.cluster_id) for r in rows]
+
+
+def claim(
+    conn: Connection,
+    project_id: str,
+    cluster_id: str,
+    sup_id: str,
+    at_ms: int,
+    workdir_of: Any,
+    skip_locked: bool,
+) -> list[Job]:
+    """Move up to the cluster's free slots of queued jobs to ACCEPTED, owned by ``sup_id``.
+
+    The cluster row is locked for the transaction (PostgreSQL), so two supervisors cannot
+    both see the same free slot; the guarded transition stops a job being claimed twice.
+    """
+    cluster = lock_cluster(conn, project_id, cluster_id)
+    if cluster is None:
+        return []
+    running = conn.execute(
+        select(func.count())
+        .select_from(jobs)
+        .where(jobs.c.cluster_id == cluster_id, jobs.c.state.in_(_LAUNCHED))
+    ).scalar_one()
+    free = cluster.max_running - int(running)
+    if free <= 0:
+        return []
+    q = (
+        select(jobs.c.id)
+        .where(
+            and_(
+                jobs.c.cluster_id == cluster_id,
+                jobs.c.state == JobState.SUBMITTED.value,
+                jobs.c.deleted_ms == 0,
+                jobs.c.kill_requested_ms == 0,
+            )
+        )
+        .order_by(jobs.c.submitted_ms, jobs.c.id)
+        .limit(free)
+    )
+    if skip_locked:
+        q = q.with_for_update(skip_locked=True)
+    claimed: list[Job] = []
+    for job_id in conn.execute(q).scalars().all():
+        ok = transition(
+            conn,
+            job_id,
+            JobState.ACCEPTED,
+            reason=f"launching on {sup_id}",
+            values={"owner": sup_id, "started_ms": at_ms, "workdir": str(workdir_of(job_id))},
+            where=and_(jobs.c.deleted_ms == 0, jobs.c.kill_requested_ms == 0),
+        )
+        if ok:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+            claimed.append(job_from_row(row))  # type: ignore[arg-type]
+    return claimed
+
+
+def set_fields(conn: Connection, job_id: str, **values: Any) -> None:
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))

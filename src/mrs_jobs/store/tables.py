@@ -1,0 +1,153 @@
+"""Table definitions (SQLAlchemy Core). The Alembic chain must produce exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "audit",
+    "clusters",
+    "credentials",
+    "job_events",
+    "jobs",
+    "metadata",
+    "projects",
+    "sql_results",
+    "supervisors",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    Column("kind", String(8), nullable=False),  # aksk | token
+    Column("user_name", String(64), nullable=False),
+    Column("access_key", String(64), nullable=True, unique=True),
+    Column("secret_key", String(128), nullable=True),
+    Column("token_hash", String(64), nullable=True, unique=True),
+    Column("expires_ms", BigInteger, nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),  # local (more kinds in later releases)
+    Column("components", Text, nullable=False),  # JSON list, e.g. ["Spark", "Hive"]
+    Column("config", Text, nullable=False),  # JSON object: spark_master, input_roots, ...
+    Column("max_running", Integer, nullable=False),
+    Column("max_queued", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("project_id", String(64), nullable=False),
+    Column("cluster_id", String(64), nullable=False),
+    Column("job_name", String(64), nullable=False),
+    Column("job_type", String(16), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("queue", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("result", String(16), nullable=False),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("submitted_ms", BigInteger, nullable=False),
+    Column("started_ms", BigInteger, nullable=False, default=0),
+    Column("finished_ms", BigInteger, nullable=False, default=0),
+    Column("arguments", Text, nullable=False),  # JSON list of strings
+    Column("properties", Text, nullable=False),  # JSON object (secrets kept for the run)
+    Column("launcher_id", String(128), nullable=False, default=""),
+    Column("app_id", String(128), nullable=False, default=""),
+    Column("tracking_url", String(512), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+    # deleted_ms > 0: batch-deleted; invisible to every API, purged once the process is dead.
+    Column("deleted_ms", BigInteger, nullable=False, default=0),
+    Column("kill_requested_ms", BigInteger, nullable=False, default=0),
+    Column("kill_sent_ms", BigInteger, nullable=False, default=0),
+    Column("owner", String(64), nullable=True),  # supervisor id that launched it
+    Column("pid", Integer, nullable=True),
+    Column("pid_start", BigInteger, nullable=True),
+    Column("workdir", String(1024), nullable=True),
+    Index("ix_jobs_scope_submitted", "project_id", "cluster_id", "submitted_ms", "id"),
+    Index("ix_jobs_state_cluster", "state", "cluster_id"),
+    Index("ix_jobs_deleted", "deleted_ms"),
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(36), nullable=False, index=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+sql_results = Table(
+    "sql_results",
+    metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("statement", Integer, primary_key=True),
+    Column("rows", Text, nullable=False),  # JSON list of {column: string}
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False, index=True),
+    Column("action", String(32), nullable=False),
+    Column("project_id", String(64), nullable=False),
+    Column("cluster_id", String(64), nullable=True),
+    Column("credential_id", String(36), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("detail", Text, nullable=False),  # JSON
+    Column("outcome", String(32), nullable=False),
+)
+
+supervisors = Table(
+    "supervisors",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("heartbeat_ms", BigInteger, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Claims queued jobs, launches and kills engine process groups, recovers after a crash."""

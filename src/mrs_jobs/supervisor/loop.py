@@ -1,0 +1,385 @@
+"""The supervisor: claims queued jobs, launches, watches, kills, finalises and purges.
+
+One pass (:meth:`Supervisor.run_once`) does, in order: heartbeat; kills asked for (by kill or
+batch delete); watch its launched jobs (app id, progress, exit); purge deleted jobs whose
+process is confirmed dead; claim queued jobs into free running slots and launch them. Every
+state change is a guarded transition in the store, so the API and several supervisors can race
+on a job without corrupting it. A pass never raises: errors are logged and retried next pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.states import JobResult, JobState
+from mrs_jobs.engines.base import EngineRefused, JobSpec, LaunchSpec
+from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
+from mrs_jobs.settings import Settings
+from mrs_jobs.store import Store
+from mrs_jobs.store import jobs as job_store
+from mrs_jobs.store import supervision as sup_store
+from mrs_jobs.store.tenants import get_cluster
+from mrs_jobs.supervisor.process import (
+    JOB_ID_VARIABLE,
+    ExitStatus,
+    ProcessHandle,
+    ProcessTable,
+    find_marked_processes,
+    group_alive,
+    read_exit,
+    read_start_ticks,
+)
+
+__all__ = ["INSTANCE_VARIABLE", "Supervisor", "instance_marker"]
+
+log = logging.getLogger(__name__)
+
+INSTANCE_VARIABLE = "MRS_JOBS_INSTANCE"
+_OBSERVE_EVERY_S = 1.0
+
+
+def instance_marker(settings: Settings) -> str:
+    """Stable per installation (store + data dir): marks every engine process we start."""
+    key = f"{settings.effective_database_url}|{settings.data_dir.resolve()}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class Supervisor:
+    def __init__(self, store: Store, settings: Settings, registry: EngineRegistry) -> None:
+        self.store = store
+        self.settings = settings
+        self.registry = registry
+        self.instance = instance_marker(settings)
+        self.id = f"{socket.gethostname()}-{self.instance}"
+        self.table = ProcessTable()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_observe: dict[str, float] = {}
+        self._last_heartbeat = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.reconcile()
+        self._thread = threading.Thread(target=self._run, name="mrs-jobs-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop supervising; running engines keep running and are re-attached next start."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._wake.wait(self.settings.poll_interval)
+            self._wake.clear()
+
+    # -- one pass ----------------------------------------------------------------------------
+    def run_once(self) -> None:
+        for step in (self._heartbeat, self._kills, self._watch, self._purge, self._claim):
+            if self._stop.is_set() and step is self._claim:
+                return
+            try:
+                step()
+            except Exception:  # a pass must never kill the supervisor thread
+                log.exception("supervisor.step_failed step=%s", step.__name__)
+        self.table.reap()
+
+    def _heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_heartbeat < self.settings.heartbeat_seconds:
+            return
+        with self.store.write() as conn:
+            sup_store.heartbeat(
+                conn, self.id, socket.gethostname(), os.getpid(), job_store.now_ms()
+            )
+        self._last_heartbeat = now
+
+    # -- restart -----------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """After a (re)start: adopt our jobs, fill in pids, kill processes without a record."""
+        self._heartbeat(force=True)
+        stale = job_store.now_ms() - int(self.settings.heartbeat_seconds * 3000)
+        with self.store.write() as conn:
+            adopted = sup_store.take_over(conn, self.id, stale)
+        marked = find_marked_processes(INSTANCE_VARIABLE, self.instance)
+        groups: dict[str, set[int]] = {}
+        for pid, job_id in marked.items():
+            try:
+                groups.setdefault(job_id, set()).add(os.getpgid(pid))
+            except ProcessLookupError:
+                continue
+        with self.store.read() as conn:
+            owned = {j.id: j for j in sup_store.live_owned(conn, self.id)}
+        for job in owned.values():
+            if job.pid is None and job.id in groups:
+                pgid = min(groups[job.id])
+                ticks = read_start_ticks(pgid)
+                if ticks is not None:
+                    with self.store.write() as conn:
+                        sup_store.set_fields(conn, job.id, pid=pgid, pid_start=ticks)
+                        refreshed = job_store.get_job(conn, job.id)
+                    owned[job.id] = refreshed or job
+        for job_id, pgids in groups.items():
+            job = owned.get(job_id)
+            for pgid in pgids:
+                if job is not None and job.pid == pgid:
+                    continue
+                log.warning("supervisor.orphan_killed job_id=%s pgid=%s", job_id, pgid)
+                _kill_group_now(pgid)
+        log.info("supervisor.reconciled adopted=%s running=%s", adopted, len(owned))
+
+    # -- kills -------------------------------------------------------------------------------
+    def _kills(self) -> None:
+        with self.store.read() as conn:
+            pending = sup_store.kill_pending(conn, self.id)
+        now = job_store.now_ms()
+        grace_ms = int(self.settings.kill_grace_seconds * 1000)
+        for job in pending:
+            handle = _handle(job)
+            if handle is None:
+                continue  # not launched yet in this pass; _watch finalises it
+            if job.kill_sent_ms == 0:
+                self.table.signal_group(handle, signal.SIGTERM)
+                with self.store.write() as conn:
+                    sup_store.set_fields(conn, job.id, kill_sent_ms=now)
+                log.info("job.kill_sent job_id=%s signal=TERM", job.id)
+            elif now - job.kill_sent_ms >= grace_ms:
+                if not self.table.signal_group(handle, signal.SIGKILL):
+                    _kill_group_now(handle.pid)
+                log.info("job.kill_sent job_id=%s signal=KILL", job.id)
+
+    # -- watching ----------------------------------------------------------------------------
+    def _watch(self) -> None:
+        with self.store.read() as conn:
+            owned = sup_store.live_owned(conn, self.id)
+        for job in owned:
+            handle = _handle(job)
+            if handle is None:
+                # Claimed but never launched (a crash in between): nothing can be running,
+                # reconcile() already looked for marked processes.
+                self._finish(
+                    job, None, lost_reason="the service stopped before the engine was started"
+                )
+                continue
+            if self.table.is_running(handle):
+                self._observe(job)
+                continue
+            if group_alive(handle.pid):
+                _kill_group_now(handle.pid)  # the shim is gone; leave nothing behind
+                continue
+            self._observe(job, force=True)
+            self._finish(job, read_exit(Path(job.workdir or "")), lost_reason=None)
+
+    def _observe(self, job: Job, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_observe.get(job.id, 0.0) < _OBSERVE_EVERY_S:
+            return
+        self._last_observe[job.id] = now
+        engine = self.registry.for_type(job.job_type)
+        workdir = Path(job.workdir or "")
+        launch = _read_launch(workdir)
+        if engine is None or launch is None:
+            return
+        obs = engine.observe(_spec(job), workdir, launch)
+        values: dict[str, object] = {}
+        if obs.app_id and obs.app_id != job.app_id:
+            values["app_id"] = obs.app_id
+        if obs.launcher_id and obs.launcher_id != job.launcher_id:
+            values["launcher_id"] = obs.launcher_id
+        if obs.tracking_url and obs.tracking_url != job.tracking_url:
+            values["tracking_url"] = obs.tracking_url
+        if obs.progress is not None and abs(obs.progress - job.progress) >= 0.5:
+            values["progress"] = min(99.0, obs.progress)
+        with self.store.write() as conn:
+            if values:
+                sup_store.set_fields(conn, job.id, **values)
+            if obs.running and job.state == JobState.ACCEPTED:
+                job_store.transition(conn, job.id, JobState.RUNNING, reason="application started")
+
+    def _finish(self, job: Job, status: ExitStatus | None, lost_reason: str | None) -> None:
+        at = status.finished_ms if status and status.finished_ms else job_store.now_ms()
+        killed = job.kill_requested_ms > 0 or job.deleted_ms > 0
+        with self.store.write() as conn:
+            if killed:
+                job_store.transition(
+                    conn,
+                    job.id,
+                    JobState.KILLED,
+                    reason="killed on request",
+                    values={"result": JobResult.KILLED.value, "finished_ms": at},
+                )
+            elif status is not None and status.succeeded:
+                if job.state == JobState.ACCEPTED:
+                    job_store.transition(conn, job.id, JobState.RUNNING, reason="exited")
+                job_store.transition(
+                    conn,
+                    job.id,
+                    JobState.FINISHED,
+                    reason="exit code 0",
+                    values={
+                        "result": JobResult.SUCCEEDED.value,
+                        "finished_ms": at,
+                        "progress": 100.0,
+                    },
+                )
+            else:
+                reason = lost_reason or _failure_reason(status)
+                target = JobState.FINISHED
+                current = job_store.get_job(conn, job.id)
+                if current is None or current.state != JobState.RUNNING or status is None:
+                    target = JobState.FAILED
+                job_store.transition(
+                    conn,
+                    job.id,
+                    target,
+                    reason=reason,
+                    values={"result": JobResult.FAILED.value, "finished_ms": at, "reason": reason},
+                )
+        self._last_observe.pop(job.id, None)
+        log.info("job.ended job_id=%s killed=%s status=%s", job.id, killed, status)
+
+    # -- purge -------------------------------------------------------------------------------
+    def _purge(self) -> None:
+        with self.store.read() as conn:
+            deleted = sup_store.deleted_jobs(conn)
+        done: list[Job] = []
+        for job in deleted:
+            handle = _handle(job)
+            launched = job.state in (JobState.ACCEPTED, JobState.RUNNING)
+            if launched and job.owner != self.id:
+                continue  # its owner kills it; taken over if that owner is gone
+            if handle is not None and (self.table.is_running(handle) or group_alive(handle.pid)):
+                continue  # _kills is on it; purge once it is confirmed dead
+            done.append(job)
+        if not done:
+            return
+        with self.store.write() as conn:
+            job_store.purge(conn, [j.id for j in done])
+        for job in done:
+            shutil.rmtree(self._workdir(job.id), ignore_errors=True)
+            self._last_observe.pop(job.id, None)
+        log.info("job.purged count=%s", len(done))
+
+    # -- claim and launch --------------------------------------------------------------------
+    def _workdir(self, job_id: str) -> Path:
+        return self.settings.jobs_dir / job_id
+
+    def _claim(self) -> None:
+        with self.store.read() as conn:
+            pending = sup_store.queued_clusters(conn)
+        for project_id, cluster_id in pending:
+            with self.store.write() as conn:
+                claimed = sup_store.claim(
+                    conn,
+                    project_id,
+                    cluster_id,
+                    self.id,
+                    job_store.now_ms(),
+                    self._workdir,
+                    self.store.skip_locked,
+                )
+            for job in claimed:
+                self._launch(job)
+
+    def _launch(self, job: Job) -> None:
+        workdir = self._workdir(job.id)
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = self.registry.for_type(job.job_type)
+        try:
+            if engine is None:
+                raise EngineRefused(f"no engine is installed for {job.job_type} jobs")
+            with self.store.read() as conn:
+                cluster = get_cluster(conn, job.project_id, job.cluster_id)
+            if cluster is None:
+                raise EngineRefused(f"the cluster {job.cluster_id} no longer exists")
+            spec = engine.build(
+                _spec(job),
+                cluster_spec(cluster.id, cluster.kind, cluster.config, self.settings),
+                workdir,
+            )
+        except EngineRefused as exc:
+            reason = f"could not launch: {exc}"
+            with open(workdir / "stderr.log", "a", encoding="utf-8") as fh:
+                fh.write(f"[mrs-jobs] {reason}\n")
+            with self.store.write() as conn:
+                job_store.transition(
+                    conn,
+                    job.id,
+                    JobState.FAILED,
+                    reason=reason,
+                    values={
+                        "result": JobResult.FAILED.value,
+                        "finished_ms": job_store.now_ms(),
+                        "reason": reason,
+                    },
+                )
+            log.info("job.refused job_id=%s reason=%s", job.id, exc)
+            return
+        env = dict(spec.env)
+        env[INSTANCE_VARIABLE] = self.instance
+        env[JOB_ID_VARIABLE] = job.id
+        spec = LaunchSpec(argv=spec.argv, env=env, cwd=spec.cwd, notes=spec.notes)
+        handle = self.table.launch(workdir, spec)
+        with self.store.write() as conn:
+            sup_store.set_fields(conn, job.id, pid=handle.pid, pid_start=handle.start_ticks)
+        log.info("job.launched job_id=%s pid=%s", job.id, handle.pid)
+
+
+def _handle(job: Job) -> ProcessHandle | None:
+    if job.pid is None or job.pid_start is None:
+        return None
+    return ProcessHandle(pid=job.pid, start_ticks=job.pid_start)
+
+
+def _spec(job: Job) -> JobSpec:
+    return JobSpec(
+        job_id=job.id,
+        job_type=job.job_type,
+        job_name=job.job_name,
+        arguments=list(job.arguments),
+        properties=dict(job.properties),
+    )
+
+
+def _read_launch(workdir: Path) -> LaunchSpec | None:
+    try:
+        data = json.loads((workdir / "launch.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return LaunchSpec(
+        argv=data["argv"], env=data["env"], cwd=data["cwd"], notes=data.get("notes", [])
+    )
+
+
+def _failure_reason(status: ExitStatus | None) -> str:
+    if status is None:
+        return "the engine process was lost (it left no exit status)"
+    if status.error:
+        return f"the engine could not start: {status.error}"
+    if status.signal:
+        return f"the engine was stopped by signal {status.signal}"
+    return f"the engine exited with code {status.returncode}"
+
+
+def _kill_group_now(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

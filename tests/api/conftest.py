@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from support import SigV4Auth
+from mrs_jobs.api.app import create_app
+from mrs_jobs.services.tenants import TenantService
+from mrs_jobs.settings import Settings
+from mrs_jobs.store import Store
+
+
+@dataclass
+class Api:
+    client: TestClient
+    tenants: TenantService
+    store: Store
+    project_id: str
+    cluster_id: str
+    ak: str
+    sk: str
+    wakes: list[int]
+
+    @property
+    def base(self) -> str:
+        return f"/v2/{self.project_id}/clusters/{self.cluster_id}/job-executions"
+
+    def signed_as(self, ak: str, sk: str, project_id: str) -> TestClient:
+        client = TestClient(self.client.app, base_url="http://127.0.0.1:8080")
+        client.auth = SigV4Auth(ak, sk, project_id)
+        return client
+
+    def submit(self, name: str = "demo", job_type: str = "SparkSubmit", **extra) -> str:
+        body = {"job_type": job_type, "job_name": name, "arguments": ["/opt/a.py", "1"]}
+        body.update(extra)
+        r = self.client.post(self.base, json=body)
+        assert r.status_code == 200, r.text
+        return r.json()["job_submit_result"]["job_id"]
+
+
+@pytest.fixture
+def api(store: Store, settings: Settings) -> Iterator[Api]:
+    tenants = TenantService(store)
+    boot = tenants.bootstrap(
+        settings.data_dir / "bootstrap.json", max_running=10, max_queued=50, parallelism=2
+    )
+    assert boot is not None
+    wakes: list[int] = []
+    app = create_app(
+        settings,
+        store,
+        runnable_types=frozenset({"SparkSubmit"}),
+        wake=lambda: wakes.append(1),
+    )
+    client = TestClient(app, base_url="http://127.0.0.1:8080")
+    client.auth = SigV4Auth(boot.ak, boot.sk, boot.project_id)
+    yield Api(client, tenants, store, boot.project_id, boot.cluster_id, boot.ak, boot.sk, wakes)
+    client.close()
