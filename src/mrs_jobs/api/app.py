@@ -11,9 +11,11 @@ from mrs_jobs import __version__
 from mrs_jobs.api.errors import error_response, install_error_handlers
 from mrs_jobs.api.middleware import BodyTooLarge, RequestContextMiddleware
 from mrs_jobs.api.routes import jobs as job_routes
+from mrs_jobs.api.routes import logs as log_routes
 from mrs_jobs.services.batch_delete import BatchDeleteService
 from mrs_jobs.services.context import Waker
 from mrs_jobs.services.jobs import JobService
+from mrs_jobs.services.logs import LogService
 from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
@@ -28,6 +30,7 @@ class AppContext:
     tenants: TenantService
     jobs: JobService
     batch_delete: BatchDeleteService
+    logs: LogService
 
 
 def create_app(
@@ -51,6 +54,7 @@ def create_app(
         tenants=TenantService(store),
         jobs=JobService(store, runnable_types=runnable_types, wake=wake),
         batch_delete=BatchDeleteService(store, wake=wake),
+        logs=LogService(store),
     )
     install_error_handlers(app)
 
@@ -60,6 +64,7 @@ def create_app(
             413, "12000002", f"The request body is over {settings.max_body_bytes} bytes."
         )
 
+    app.include_router(log_routes.router)
     app.include_router(job_routes.router)
 
     @app.get("/health", include_in_schema=False)
