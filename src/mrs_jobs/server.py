@@ -5,9 +5,11 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
 from mrs_jobs.settings import Settings
@@ -39,6 +41,14 @@ def _lock_sqlite(settings: Settings) -> IO[str] | None:
     return fh
 
 
+class _Terminated(Exception):
+    """SIGTERM, raised in the main thread once uvicorn has shut down."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise _Terminated()
+
+
 def _snippet(endpoint: str, project_id: str, cluster_id: str, bootstrap: Path) -> str:
     return f"""
 mrs-jobs is running at {endpoint}
@@ -50,12 +60,12 @@ Call it with MRS's official Python SDK (pip install huaweicloudsdkmrs):
 
     import json
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkmrs.v2 import MrsClient, ListExecuteJobRequest
+    from huaweicloudsdkmrs.v2 import MrsClient, ShowJobExeListNewRequest
     b = json.load(open("{bootstrap}"))
     client = (MrsClient.new_builder()
               .with_credentials(BasicCredentials(b["ak"], b["sk"], b["project_id"]))
               .with_endpoints([b["endpoint"]]).build())
-    print(client.list_execute_job(ListExecuteJobRequest(cluster_id=b["cluster_id"])))
+    print(client.show_job_exe_list_new(ShowJobExeListNewRequest(cluster_id=b["cluster_id"])))
 """
 
 
@@ -122,9 +132,16 @@ def run_server(settings: Settings) -> int:
         app, log_level="warning", access_log=False, timeout_graceful_shutdown=10
     )
     server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler that
+    # was installed before it started: with the default one the process would die right there,
+    # before the supervisor's orderly stop below. Ours turns it into an exception instead.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         server.run(sockets=[sock])
+    except _Terminated:
+        log.info("server.stopped signal=TERM")
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if supervisor is not None:
             supervisor.stop()
         store.dispose()
