@@ -32,6 +32,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--exit", dest="code", type=int, default=0)
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--spawn-child", action="store_true")
+    parser.add_argument(
+        "--spawn-detached",
+        action="store_true",
+        help="a child in its own session (leaves the group)",
+    )
     parser.add_argument("--ready-file", help="written with our pid once set up")
     args = parser.parse_args(argv)
 
@@ -44,6 +49,9 @@ def main(argv: list[str]) -> int:
         if args.ready_file:
             child += ["--ready-file", args.ready_file + ".child"]
         subprocess.Popen(child, stdin=subprocess.DEVNULL)
+    if args.spawn_detached:
+        detached = [sys.executable, os.path.abspath(__file__), "--sleep", "30"]
+        subprocess.Popen(detached, stdin=subprocess.DEVNULL, start_new_session=True)
     for line in args.out:
         print(line, flush=True)
     for line in args.err:

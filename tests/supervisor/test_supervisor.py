@@ -205,3 +205,14 @@ def test_launch_records_pid_and_marker(world) -> None:
     with world.store.write() as conn:
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(kill_requested_ms=1))
     drive(sup, lambda: world.show(job_id).state == "KILLED")
+
+
+def test_stragglers_that_left_the_group_are_killed(world) -> None:
+    sup = world.supervisor()
+    job_id = world.submit("--sleep", "0.5", "--spawn-detached")
+    drive(sup, lambda: world.show(job_id).state == "FINISHED", timeout=20)
+    assert world.show(job_id).result == "SUCCEEDED"
+    deadline = time.monotonic() + 5
+    while marked_pids(job_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marked_pids(job_id) == []

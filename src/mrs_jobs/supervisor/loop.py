@@ -184,6 +184,7 @@ class Supervisor:
             if group_alive(handle.pid):
                 _kill_group_now(handle.pid)  # the shim is gone; leave nothing behind
                 continue
+            self._sweep(job.id)
             self._observe(job, force=True)
             self._finish(job, read_exit(Path(job.workdir or "")), lost_reason=None)
 
@@ -270,12 +271,25 @@ class Supervisor:
             done.append(job)
         if not done:
             return
+        for job in done:
+            if job.pid is not None:
+                self._sweep(job.id)
         with self.store.write() as conn:
             job_store.purge(conn, [j.id for j in done])
         for job in done:
             shutil.rmtree(self._workdir(job.id), ignore_errors=True)
             self._last_observe.pop(job.id, None)
         log.info("job.purged count=%s", len(done))
+
+    def _sweep(self, job_id: str) -> None:
+        """Kill a finished job's stragglers that left its process group (PySpark workers do)."""
+        for pid, owner in find_marked_processes(INSTANCE_VARIABLE, self.instance).items():
+            if owner == job_id:
+                log.warning("job.straggler_killed job_id=%s pid=%s", job_id, pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     # -- claim and launch --------------------------------------------------------------------
     def _workdir(self, job_id: str) -> Path:
