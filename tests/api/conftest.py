@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
-
 from support import SigV4Auth
+
 from mrs_jobs.api.app import create_app
 from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings

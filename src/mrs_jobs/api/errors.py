@@ -91,8 +91,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(404, "12000002", "The requested resource does not exist.")
         if exc.status_code == 405:
-            return error_response(405, "12000002", "The method is not allowed on this resource.")
-        return error_response(exc.status_code, "12000002", str(exc.detail))
+            # Keep the framework's Allow header: a 405 must say which methods are allowed.
+            return error_response(
+                405, "12000002", "The method is not allowed on this resource.", exc.headers
+            )
+        return error_response(exc.status_code, "12000002", str(exc.detail), exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -27,9 +27,12 @@ class RequestContextMiddleware:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         rid_header = (b"x-request-id", request_id.encode())
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", []), rid_header]
             await send(message)
 
@@ -56,7 +59,19 @@ class RequestContextMiddleware:
                     raise BodyTooLarge()
             return message
 
-        await self.app(scope, limited_receive, send_with_id)
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except Exception:
+            # The framework's last-resort 500 is sent outside this middleware, so it would lack
+            # X-Request-Id (contract section 10). Answer here; the re-raise still reaches the
+            # app's Exception handler (which logs) and the server.
+            if not started:
+                await _send_json(
+                    send_with_id,
+                    500,
+                    {"error_code": "0193", "error_msg": "Internal error; nothing was changed."},
+                )
+            raise
 
 
 def _content_length(scope: Scope) -> int | None:

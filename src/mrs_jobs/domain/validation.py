@@ -33,6 +33,9 @@ _PROJECT_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _CLUSTER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Control characters other than tab/newline/carriage return are refused; NUL always.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Query integers: plain ASCII digits only (int() would also take "1_0", " 5" or "٣").
+_INT_RE = re.compile(r"-?[0-9]+")
+_MAX_BIGINT = 2**63 - 1
 
 
 def validate_project_id(value: str) -> str:
@@ -127,17 +130,21 @@ class ListQuery:
         if unknown:
             raise InvalidParameter(f"unknown query parameter(s): {', '.join(unknown)}.")
 
-        def as_int(name: str, lo: int, hi: int | None) -> int | None:
+        for name, raw in params.items():
+            if _CONTROL_RE.search(raw):
+                raise InvalidParameter(f"{name} must not contain NUL or other control characters.")
+
+        def as_int(name: str, lo: int, hi: int) -> int | None:
+            # Bounded so every value fits the store's 64-bit integers (else a 500, not a 400).
             raw = params.get(name)
             if raw is None or raw == "":
                 return None
-            try:
-                value = int(raw)
-            except ValueError:
-                raise InvalidParameter(f"{name} must be an integer; got {raw!r}.") from None
-            if value < lo or (hi is not None and value > hi):
-                bound = f"{lo}-{hi}" if hi is not None else f">= {lo}"
-                raise InvalidParameter(f"{name} must be {bound}; got {value}.")
+            shown = raw if len(raw) <= 24 else raw[:20] + "..."
+            if not _INT_RE.fullmatch(raw):
+                raise InvalidParameter(f"{name} must be an integer; got {shown!r}.")
+            value = int(raw) if len(raw) <= 20 else hi + 1
+            if value < lo or value > hi:
+                raise InvalidParameter(f"{name} must be {lo}-{hi}; got {shown}.")
             return value
 
         job_type = params.get("job_type") or None
@@ -153,9 +160,10 @@ class ListQuery:
         if sort_by not in ("asc", "desc"):
             raise InvalidParameter(f"sort_by must be asc or desc; got {params['sort_by']!r}.")
         limit = as_int("limit", 1, 1000)
-        offset = as_int("offset", 0, None)
-        begin = as_int("submitted_time_begin", 0, None)
-        end = as_int("submitted_time_end", 0, None)
+        # (offset - 1) * limit must stay a 64-bit row offset whatever the limit.
+        offset = as_int("offset", 0, _MAX_BIGINT // 1000)
+        begin = as_int("submitted_time_begin", 0, _MAX_BIGINT)
+        end = as_int("submitted_time_end", 0, _MAX_BIGINT)
         if begin is not None and end is not None and begin > end:
             raise InvalidParameter("submitted_time_begin must not be after submitted_time_end.")
         return cls(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mrs_jobs.domain.states import JobState
+from mrs_jobs.domain.states import LIVE_STATES, JobState
 from mrs_jobs.domain.validation import MAX_BATCH_IDS
 from mrs_jobs.errors import (
     BatchDeleteFailed,
@@ -28,6 +28,7 @@ from mrs_jobs.store.tenants import get_cluster
 __all__ = ["BatchDeleteService", "normalise_ids"]
 
 _LAUNCHED = {JobState.ACCEPTED.value, JobState.RUNNING.value}
+_LIVE = {s.value for s in LIVE_STATES}
 
 
 def normalise_ids(job_id_list: Sequence[object]) -> list[str]:
@@ -52,13 +53,15 @@ class BatchDeleteService:
         self.wake = wake
 
     def delete(self, caller: Caller, cluster_id: str, job_id_list: Sequence[object]) -> int:
-        """Returns how many of the jobs were live (their kill is now pending)."""
+        """Returns how many of the jobs had a launched engine (their kill is now pending)."""
         ids = normalise_ids(job_id_list)
         try:
             with self.store.write() as conn:
                 if get_cluster(conn, caller.project_id, cluster_id) is None:
                     raise ClusterNotFound(cluster_id)
-                found = job_store.find_visible_ids(conn, caller.project_id, cluster_id, ids)
+                found = job_store.find_visible_ids(
+                    conn, caller.project_id, cluster_id, ids, lock=True
+                )
                 missing = [i for i in ids if i not in found]
                 if missing:
                     raise JobNotFound(missing)
@@ -67,7 +70,10 @@ class BatchDeleteService:
                 if marked != len(ids):
                     # Another delete won the race for some of them: all or nothing.
                     raise JobNotFound([i for i in ids if i in found])
-                live = sum(1 for s in found.values() if s in _LAUNCHED)
+                # "live" as the contract means it (any non-terminal state); "running" are the
+                # launched ones whose engine process the supervisor must kill first.
+                live = sum(1 for s in found.values() if s in _LIVE)
+                running = sum(1 for s in found.values() if s in _LAUNCHED)
                 record_audit(
                     conn,
                     at_ms=at,
@@ -76,7 +82,7 @@ class BatchDeleteService:
                     cluster_id=cluster_id,
                     credential_id=caller.credential_id,
                     request_id=caller.request_id,
-                    detail={"job_ids": ids, "live": live, "count": len(ids)},
+                    detail={"job_ids": ids, "live": live, "running": running, "count": len(ids)},
                     outcome="deleted",
                 )
         except StoreFailure as exc:
@@ -84,4 +90,4 @@ class BatchDeleteService:
         except DomainError:
             raise
         self.wake()
-        return live
+        return running

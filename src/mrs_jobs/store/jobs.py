@@ -127,6 +127,8 @@ def _visible(project_id: str, cluster_id: str) -> Any:
 
 
 def get_visible(conn: Connection, project_id: str, cluster_id: str, job_id: str) -> Job | None:
+    if "\x00" in job_id:
+        return None  # no job id has a NUL, and PostgreSQL refuses one in a query (a 500)
     row = conn.execute(
         select(jobs).where(_visible(project_id, cluster_id), jobs.c.id == job_id)
     ).first()
@@ -171,17 +173,24 @@ def list_visible(
 
 
 def find_visible_ids(
-    conn: Connection, project_id: str, cluster_id: str, ids: list[str]
+    conn: Connection, project_id: str, cluster_id: str, ids: list[str], *, lock: bool = False
 ) -> dict[str, str]:
-    """id -> state for those of ``ids`` that are visible jobs of this project and cluster."""
+    """id -> state for those of ``ids`` that are visible jobs of this project and cluster.
+
+    ``lock`` holds the rows until commit (PostgreSQL), taken in id order so two writers
+    locking overlapping sets cannot deadlock; a row another writer has just hidden is
+    re-checked after its commit and left out, so the caller sees what is really missing.
+    """
+    wanted = sorted({i for i in ids if "\x00" not in i})  # NUL: no such job, and PG refuses it
     found: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for row in conn.execute(
-            select(jobs.c.id, jobs.c.state).where(
-                _visible(project_id, cluster_id), jobs.c.id.in_(chunk)
-            )
-        ):
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        q = select(jobs.c.id, jobs.c.state).where(
+            _visible(project_id, cluster_id), jobs.c.id.in_(chunk)
+        )
+        if lock:
+            q = q.order_by(jobs.c.id).with_for_update()
+        for row in conn.execute(q):
             found[row.id] = row.state
     return found
 
@@ -221,7 +230,11 @@ def count_states(conn: Connection, cluster_id: str, states: Iterable[JobState]) 
         conn.execute(
             select(func.count())
             .select_from(jobs)
-            .where(jobs.c.cluster_id == cluster_id, jobs.c.state.in_([s.value for s in states]))
+            .where(
+                jobs.c.cluster_id == cluster_id,
+                jobs.c.state.in_([s.value for s in states]),
+                jobs.c.deleted_ms == 0,  # a batch-deleted job is gone, even before its purge
+            )
         ).scalar_one()
     )
 
