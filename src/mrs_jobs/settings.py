@@ -6,12 +6,13 @@ nothing reads the environment at import time.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "installation_id"]
 
 
 def _default_data_dir() -> Path:
@@ -68,3 +69,9 @@ class Settings(BaseSettings):
 def get_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides winning."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def installation_id(settings: Settings) -> str:
+    """Stable per installation (store + data dir): marks every engine process we start."""
+    key = f"{settings.effective_database_url}|{settings.data_dir.resolve()}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -74,10 +74,11 @@ def test_unknown_job_type_is_refused(api, subtests) -> None:
 
 
 def test_component_missing_codes(api) -> None:
-    # The bootstrapped cluster has Spark only.
+    spark_only = new_cluster(api, components=["Spark"])
+    spark_base = base_of(api.project_id, spark_only)
     for job_type, code in [("HiveSql", "0168"), ("HiveScript", "0168"), ("Flink", "0169")]:
-        msg = assert_error(api.client.post(api.base, json=body(job_type=job_type)), 400, code)
-        assert api.cluster_id in msg
+        msg = assert_error(api.client.post(spark_base, json=body(job_type=job_type)), 400, code)
+        assert spark_only in msg
     # A cluster created without Spark refuses every Spark type with 0057.
     no_spark = new_cluster(api, components=["Hive", "Flink"])
     for job_type in ("SparkSubmit", "SparkSql", "SparkScript"):
@@ -85,8 +86,8 @@ def test_component_missing_codes(api) -> None:
         assert_error(r, 400, "0057")
     # Hadoop types have no MRS-specific code: a plain invalid parameter (ours).
     for job_type in ("MapReduce", "DistCp"):
-        msg = assert_error(api.client.post(api.base, json=body(job_type=job_type)), 400, "12000002")
-        assert "Hadoop" in msg
+        r = api.client.post(spark_base, json=body(job_type=job_type))
+        assert "Hadoop" in assert_error(r, 400, "12000002")
     assert count_jobs(api.store) == 0
 
 
@@ -97,6 +98,11 @@ def test_types_without_an_engine_yet_are_refused_clearly(api) -> None:
         r = api.client.post(base, json=body(job_type=job_type))
         if job_type == "SparkSubmit":
             assert r.status_code == 200, r.text
+            continue
+        if job_type in ("HiveSql", "HiveScript", "Flink"):
+            # The whole component is missing from this service: its MRS code, with a hint.
+            code = "0168" if job_type.startswith("Hive") else "0169"
+            assert "not installed" in assert_error(r, 400, code)
             continue
         msg = assert_error(r, 400, "12000002")
         assert job_type in msg and "no engine" in msg, msg

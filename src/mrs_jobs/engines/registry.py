@@ -6,7 +6,9 @@ from typing import Any
 
 from mrs_jobs.engines.base import ClusterSpec, Engine
 from mrs_jobs.engines.spark import SparkSubmitEngine
-from mrs_jobs.settings import Settings
+from mrs_jobs.engines.sql import SqlEngine
+from mrs_jobs.engines.thrift import ThriftServers
+from mrs_jobs.settings import Settings, installation_id
 
 __all__ = ["EngineRegistry", "cluster_spec"]
 
@@ -20,13 +22,21 @@ class EngineRegistry:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineRegistry:
+        servers = ThriftServers(
+            settings.data_dir / "clusters",
+            installation_id(settings),
+            java_home=settings.java_home,
+            spark_home=settings.spark_home,
+            pyspark_python=settings.pyspark_python,
+        )
         return cls(
             [
                 SparkSubmitEngine(
                     java_home=settings.java_home,
                     spark_home=settings.spark_home,
                     pyspark_python=settings.pyspark_python,
-                )
+                ),
+                SqlEngine(servers, row_cap=settings.sql_result_row_cap),
             ]
         )
 
@@ -49,4 +59,5 @@ def cluster_spec(
         java_home=config.get("java_home") or settings.java_home,
         spark_home=config.get("spark_home") or settings.spark_home,
         pyspark_python=config.get("pyspark_python") or settings.pyspark_python,
+        extra={k: str(v) for k, v in config.items() if not isinstance(v, list | dict)},
     )

@@ -39,7 +39,9 @@ __all__ = [
     "VALUE_OPTIONS",
     "SparkSubmitEngine",
     "is_secret_key",
+    "free_port",
     "parse_submit_arguments",
+    "spark_env",
 ]
 
 # spark-submit options that take a value.
@@ -186,7 +188,7 @@ def parse_submit_arguments(
     return options, None, []
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -259,6 +261,29 @@ def _localize_list(value: str, roots: _Roots, what: str) -> str:
         path, hash_, alias = item.partition("#")  # --archives/--files "file#alias"
         out.append(_localize(path, roots, what, must_exist=False) + hash_ + alias)
     return ",".join(out)
+
+
+def spark_env(java_home: str, spark_home: str, python: str, workdir: Path) -> dict[str, str]:
+    """The whole environment of a Spark process, built from scratch (nothing of the service's
+    own environment — its database URL or keys — leaks into a job)."""
+    path_parts = [str(Path(java_home) / "bin")] + [
+        p for p in _DEFAULT_PATH.split(":") if p != str(Path(java_home) / "bin")
+    ]
+    return {
+        "PATH": ":".join(path_parts),
+        "LANG": "C.UTF-8",
+        "HOME": str(workdir),
+        "JAVA_HOME": java_home,
+        "SPARK_HOME": spark_home,
+        "PYSPARK_PYTHON": python,
+        "PYSPARK_DRIVER_PYTHON": python,
+        "PYTHONUNBUFFERED": "1",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOCAL_DIRS": str(workdir / LOCAL_DIR),
+        "SPARK_CONF_DIR": str(workdir / CONF_DIR),
+        "SPARK_LAUNCHER_OPTS": "-XX:-UsePerfData",
+        "TMPDIR": str(workdir / TMP_DIR),
+    }
 
 
 class SparkSubmitEngine:
@@ -354,7 +379,7 @@ class SparkSubmitEngine:
         for d in (workdir, events, tmp, local, conf_dir):
             d.mkdir(parents=True, exist_ok=True)
 
-        port = _free_port()
+        port = free_port()
         java_opts = " ".join(
             [
                 _java_opt_path("-Djava.io.tmpdir", tmp),
@@ -398,24 +423,7 @@ class SparkSubmitEngine:
         ]
 
         python = cluster.pyspark_python or self.pyspark_python or sys.executable
-        path_parts = [str(Path(java_home) / "bin")] + [
-            p for p in _DEFAULT_PATH.split(":") if p != str(Path(java_home) / "bin")
-        ]
-        env = {
-            "PATH": ":".join(path_parts),
-            "LANG": "C.UTF-8",
-            "HOME": str(workdir),
-            "JAVA_HOME": java_home,
-            "SPARK_HOME": spark_home,
-            "PYSPARK_PYTHON": python,
-            "PYSPARK_DRIVER_PYTHON": python,
-            "PYTHONUNBUFFERED": "1",
-            "SPARK_LOCAL_IP": "127.0.0.1",
-            "SPARK_LOCAL_DIRS": str(local),
-            "SPARK_CONF_DIR": str(conf_dir),
-            "SPARK_LAUNCHER_OPTS": "-XX:-UsePerfData",
-            "TMPDIR": str(tmp),
-        }
+        env = spark_env(java_home, spark_home, python, workdir)
 
         info = {"engine": "spark-submit", "ui_port": port, "events_dir": str(events)}
         (workdir / ENGINE_FILE).write_text(json.dumps(info) + "\n", encoding="utf-8")

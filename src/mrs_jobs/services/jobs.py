@@ -137,6 +137,13 @@ class JobService:
                 raise ComponentMissing(component, message)
             raise InvalidParameter(message)
         if job_type.value not in self.runnable_types:
+            installed = {component_of(JobType(t)) for t in self.runnable_types}
+            if component in COMPONENT_ERRORS and component not in installed:
+                raise ComponentMissing(
+                    component,
+                    f"{component} is not installed on this service, so {job_type.value} jobs "
+                    f"cannot run (see `mrs-jobs engines install`).",
+                )
             raise InvalidParameter(
                 f"job_type {job_type.value} has no engine installed in this service yet; "
                 f"runnable types: {', '.join(sorted(self.runnable_types))}."

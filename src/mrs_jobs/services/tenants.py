@@ -175,7 +175,7 @@ class TenantService:
         cluster_id = self.create_cluster(
             project_id,
             "local",
-            components=["Spark"],
+            components=["Spark", "Hive", "Hadoop", "Flink"],
             config={"spark_master": f"local[{parallelism}]"},
             max_running=max_running,
             max_queued=max_queued,

@@ -31,6 +31,7 @@ __all__ = [
     "purge",
     "record_event",
     "request_kill",
+    "save_sql_results",
     "transition",
 ]
 
@@ -249,3 +250,16 @@ def purge(conn: Connection, job_ids: list[str]) -> None:
 
 
 LIVE_VALUES = [s.value for s in LIVE_STATES]
+
+
+def save_sql_results(
+    conn: Connection, job_id: str, results: Mapping[str, list[dict[str, str]]], cap: int
+) -> None:
+    """Store per-statement rows (at most ``cap`` each), replacing any earlier ones."""
+    conn.execute(delete(sql_results).where(sql_results.c.job_id == job_id))
+    rows = [
+        {"job_id": job_id, "statement": int(index), "rows": json.dumps(list(value)[:cap])}
+        for index, value in results.items()
+    ]
+    if rows:
+        conn.execute(insert(sql_results), rows)

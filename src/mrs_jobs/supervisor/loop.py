@@ -9,7 +9,6 @@ on a job without corrupting it. A pass never raises: errors are logged and retri
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import JobResult, JobState
 from mrs_jobs.engines.base import EngineRefused, JobSpec, LaunchSpec
 from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
-from mrs_jobs.settings import Settings
+from mrs_jobs.settings import Settings, installation_id
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
@@ -40,7 +39,7 @@ from mrs_jobs.supervisor.process import (
     read_start_ticks,
 )
 
-__all__ = ["INSTANCE_VARIABLE", "Supervisor", "instance_marker"]
+__all__ = ["INSTANCE_VARIABLE", "Supervisor"]
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +47,12 @@ INSTANCE_VARIABLE = "MRS_JOBS_INSTANCE"
 _OBSERVE_EVERY_S = 1.0
 
 
-def instance_marker(settings: Settings) -> str:
-    """Stable per installation (store + data dir): marks every engine process we start."""
-    key = f"{settings.effective_database_url}|{settings.data_dir.resolve()}"
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
 class Supervisor:
     def __init__(self, store: Store, settings: Settings, registry: EngineRegistry) -> None:
         self.store = store
         self.settings = settings
         self.registry = registry
-        self.instance = instance_marker(settings)
+        self.instance = installation_id(settings)
         self.id = f"{socket.gethostname()}-{self.instance}"
         self.table = ProcessTable()
         self._wake = threading.Event()
@@ -217,7 +210,11 @@ class Supervisor:
     def _finish(self, job: Job, status: ExitStatus | None, lost_reason: str | None) -> None:
         at = status.finished_ms if status and status.finished_ms else job_store.now_ms()
         killed = job.kill_requested_ms > 0 or job.deleted_ms > 0
+        results = _read_sql_results(Path(job.workdir)) if job.workdir else None
         with self.store.write() as conn:
+            if results is not None and not job.deleted_ms:
+                job_store.save_sql_results(conn, job.id, results,
+                                           self.settings.sql_result_row_cap)
             if killed:
                 job_store.transition(
                     conn,
@@ -380,6 +377,15 @@ def _read_launch(workdir: Path) -> LaunchSpec | None:
     return LaunchSpec(
         argv=data["argv"], env=data["env"], cwd=data["cwd"], notes=data.get("notes", [])
     )
+
+
+def _read_sql_results(workdir: Path) -> dict[str, list[dict[str, str]]] | None:
+    """Per-statement rows an SQL job process left in its directory (see runners/sql.py)."""
+    try:
+        data = json.loads((workdir / "sql_results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _failure_reason(status: ExitStatus | None) -> str:

@@ -1,0 +1,172 @@
+"""The SQL job process: runs a job's statements on its cluster's Spark Thrift Server.
+
+``python -m mrs_jobs.engines.runners.sql <workdir>/sql.json``. Statements run one by one in
+one session; after each, its result rows (capped) are written to ``sql_results.json`` and
+progress to ``progress.json`` (both atomically), so the supervisor can store them when the
+process ends. The job fails on the first failing statement, whose index is in the log.
+SIGTERM cancels the running statement on the server and exits 143.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "render_rows"]
+
+SUCCEED = [{"result": "succeed"}]
+
+
+def _log(message: str) -> None:
+    print(f"[mrs-jobs] {message}", file=sys.stderr, flush=True)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False))
+    os.replace(tmp, path)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if isinstance(value, float | decimal.Decimal | int):
+        return str(value)
+    return str(value)
+
+
+def render_rows(description: list[tuple] | None, rows: list[tuple]) -> list[dict[str, str]]:
+    """Rows as {column: string}; a statement without a result set gives ``[{"result": ...}]``."""
+    if not description:
+        return list(SUCCEED)
+    names: list[str] = []
+    for col in description:
+        name = str(col[0]).split(".")[-1]
+        base, n = name, 1
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    # Spark's Thrift server answers DDL/DML with one STRING column "Result" and no rows.
+    if not rows and len(names) == 1 and names[0] == "Result":
+        return list(SUCCEED)
+    return [{k: _text(v) for k, v in zip(names, row, strict=False)} for row in rows]
+
+
+def _wait_for_server(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    announced = False
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the SQL server at {host}:{port} did not answer") from None
+            if not announced:
+                _log(f"waiting for the cluster's SQL server at {host}:{port} to start")
+                announced = True
+            time.sleep(0.5)
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text())
+    workdir = Path(argv[0]).parent
+    results_path = workdir / "sql_results.json"
+    progress_path = workdir / "progress.json"
+    statements: list[str] = spec["statements"]
+    cap = int(spec.get("row_cap", 1000))
+    results: dict[str, list[dict[str, str]]] = {}
+
+    cursor_box: list[Any] = []
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        _log("cancel requested: cancelling the running statement")
+        if cursor_box:
+            try:
+                cursor_box[0].cancel()
+            except Exception as exc:  # the server may already be gone
+                _log(f"cancel failed: {exc.__class__.__name__}")
+        os._exit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    try:
+        _wait_for_server(spec["host"], spec["port"], float(spec.get("connect_timeout", 180)))
+        from pyhive import hive
+
+        conn = hive.connect(
+            host=spec["host"],
+            port=spec["port"],
+            username=spec.get("user", "mrs"),
+            auth="NONE",
+            configuration=spec.get("session_conf") or None,
+        )
+    except Exception as exc:
+        _log(f"could not connect to the SQL server: {exc}")
+        return 2
+    _log(f"connected to the Spark SQL server at {spec['host']}:{spec['port']}")
+    cursor = conn.cursor()
+    cursor_box.append(cursor)
+    for stmt in spec.get("setup", []):
+        try:
+            cursor.execute(stmt)
+        except Exception as exc:
+            _log(f"session setup failed ({stmt.split('=')[0]}): {_error_text(exc.args[0])}")
+            return 1
+    _write_json(progress_path, {"done": 0, "total": len(statements)})
+    for index, stmt in enumerate(statements):
+        first = stmt.strip().splitlines()[0][:200] if stmt.strip() else ""
+        _log(f"statement {index}: {first}")
+        started = time.monotonic()
+        try:
+            cursor.execute(stmt)
+            rows = cursor.fetchmany(cap) if cursor.description else []
+            results[str(index)] = render_rows(cursor.description, rows)
+        except Exception as exc:
+            text = _error_text(exc.args[0] if exc.args else exc)
+            _log(f"statement {index} failed: {text}")
+            print(f"statement {index} failed: {text}", flush=True)
+            _write_json(results_path, results)
+            return 1
+        _write_json(results_path, results)
+        _write_json(progress_path, {"done": index + 1, "total": len(statements)})
+        shown = results[str(index)]
+        _log(
+            f"statement {index} done in {time.monotonic() - started:.2f} s, "
+            f"{0 if shown == SUCCEED else len(shown)} row(s)"
+        )
+        for row in shown[:20]:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    try:
+        conn.close()
+    except Exception:
+        pass
+    return 0
+
+
+def _error_text(message: Any) -> str:
+    """Thrift errors carry a status object; keep its human part."""
+    status = getattr(message, "status", None)
+    if status is not None and getattr(status, "errorMessage", None):
+        return str(status.errorMessage)
+    return str(message)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,192 @@
+"""SparkSql, SparkScript, HiveSql and HiveScript jobs, run on the cluster's SQL server.
+
+Arguments (contract §5): optional option pairs, then the SQL text (SparkSql/HiveSql) or the
+path of a ``.sql`` file (SparkScript/HiveScript). Options understood, as spark-sql/hive read
+them: ``--conf k=v`` and ``--hiveconf k=v`` (session settings, applied with ``SET``),
+``--hivevar k=v`` / ``--define k=v`` / ``-d k=v`` (``${k}`` and ``${hivevar:k}`` substituted in
+the text), ``--database db``, ``-e <sql>`` and ``-f <file>``. Non-secret ``spark.*`` / ``hive.*``
+properties are applied like ``--conf``; secret ones never leave the private job directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from mrs_jobs.domain.render import is_secret_key
+from mrs_jobs.domain.sqlsplit import split_statements
+from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines.thrift import ThriftServers
+
+__all__ = ["SQL_TYPES", "SqlEngine", "parse_sql_arguments"]
+
+SQL_TYPES = frozenset({"SparkSql", "SparkScript", "HiveSql", "HiveScript"})
+_CONF_OPTS = {"--conf", "--hiveconf"}
+_VAR_OPTS = {"--hivevar", "--define", "-d"}
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+_SETTING_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def parse_sql_arguments(
+    args: list[str], script: bool
+) -> tuple[list[tuple[str, str]], dict[str, str], str | None, str | None, str | None]:
+    """(settings, variables, database, sql text, script path)."""
+    settings: list[tuple[str, str]] = []
+    variables: dict[str, str] = {}
+    database = text = path = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _CONF_OPTS | _VAR_OPTS | {"--database", "-e", "-f"}:
+            if i + 1 >= len(args):
+                raise EngineRefused(f"option {arg} needs a value")
+            value = args[i + 1]
+            i += 2
+            if arg in _CONF_OPTS or arg in _VAR_OPTS:
+                key, eq, val = value.partition("=")
+                if not eq or not _SETTING_RE.fullmatch(key.strip()):
+                    raise EngineRefused(f"option {arg} needs key=value")
+                if arg in _CONF_OPTS:
+                    settings.append((key.strip(), val))
+                else:
+                    variables[key.strip()] = val
+            elif arg == "--database":
+                if not re.fullmatch(r"[A-Za-z0-9_]+", value):
+                    raise EngineRefused("--database must be a plain database name")
+                database = value
+            elif arg == "-e":
+                text = value
+            else:
+                path = value
+            continue
+        if arg.startswith("-") and len(arg) > 1 and text is None and path is None:
+            raise EngineRefused(f"unknown option {arg}")
+        rest = args[i:]
+        if script:
+            if len(rest) != 1:
+                raise EngineRefused("a script job needs exactly one .sql file after its options")
+            path = rest[0]
+        else:
+            text = " ".join(rest)
+        break
+    return settings, variables, database, text, path
+
+
+def _substitute(text: str, variables: dict[str, str]) -> str:
+    for key, value in variables.items():
+        text = text.replace("${hivevar:" + key + "}", value).replace("${" + key + "}", value)
+    return text
+
+
+class SqlEngine:
+    job_types = SQL_TYPES
+
+    def __init__(self, servers: ThriftServers, *, row_cap: int = 1000) -> None:
+        self.servers = servers
+        self.row_cap = row_cap
+
+    def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
+        script = job.job_type.endswith("Script")
+        settings, variables, database, text, path = parse_sql_arguments(list(job.arguments), script)
+        notes: list[str] = []
+        if path is not None:
+            text = self._read_script(path, cluster)
+        if not text or not text.strip():
+            raise EngineRefused(
+                f"{job.job_type} needs SQL text"
+                if not script
+                else f"{job.job_type} needs a .sql script"
+            )
+        statements = split_statements(_substitute(text, variables))
+        if not statements:
+            raise EngineRefused("the SQL text holds no statement")
+        for key, value in job.properties.items():
+            if key.startswith(("spark.", "hive.")):
+                if is_secret_key(key):
+                    notes.append(f"secret property {key} not applied to the SQL session")
+                    continue
+                settings.append((key, value))
+        setup = [f"SET {k}={v}" for k, v in settings]
+        if database:
+            setup.append(f"USE {database}")
+
+        endpoint = self.servers.ensure(cluster)
+        workdir = Path(workdir).resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "statements": statements,
+            "setup": setup,
+            "row_cap": self.row_cap,
+            "user": "mrs",
+        }
+        spec_path = workdir / "sql.json"
+        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(spec, fh)
+        engine_info = {
+            "engine": "sql",
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "ui_port": endpoint.ui_port,
+            "server_dir": str(endpoint.directory) if endpoint.directory else None,
+        }
+        (workdir / "engine.json").write_text(json.dumps(engine_info))
+        python = cluster.pyspark_python or sys.executable
+        env = {
+            "PATH": _DEFAULT_PATH,
+            "LANG": "C.UTF-8",
+            "HOME": str(workdir),
+            "TMPDIR": str(workdir),
+            "PYTHONUNBUFFERED": "1",
+        }
+        argv = [python, "-m", "mrs_jobs.engines.runners.sql", str(spec_path)]
+        notes.append(
+            f"{len(statements)} statement(s) on the cluster's Spark SQL server "
+            f"{endpoint.host}:{endpoint.port}"
+        )
+        return LaunchSpec(argv=argv, env=env, cwd=str(workdir), notes=notes)
+
+    @staticmethod
+    def _read_script(path: str, cluster: ClusterSpec) -> str:
+        local = path[len("file://") :] if path.startswith("file://") else path
+        if "://" in local:
+            raise EngineRefused(f"the script {path} is not a local file")
+        real = Path(local).expanduser().resolve()
+        roots = [Path(r).expanduser().resolve() for r in cluster.input_roots]
+        if roots and not any(real.is_relative_to(r) for r in roots):
+            raise EngineRefused(f"the script {path} is not under an allowed input root")
+        if not real.is_file():
+            raise EngineRefused(f"script file not found: {path}")
+        try:
+            return real.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise EngineRefused(
+                f"cannot read the script {path}: {exc.__class__.__name__}"
+            ) from None
+
+    def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
+        try:
+            info = json.loads((Path(workdir) / "engine.json").read_text())
+            progress = json.loads((Path(workdir) / "progress.json").read_text())
+        except (OSError, ValueError):
+            return Observation()
+        from mrs_jobs.engines.thrift import ThriftEndpoint
+
+        endpoint = ThriftEndpoint(
+            info["host"],
+            info["port"],
+            info.get("ui_port"),
+            Path(info["server_dir"]) if info.get("server_dir") else None,
+        )
+        total = max(1, int(progress.get("total", 1)))
+        return Observation(
+            app_id=endpoint.app_id(),
+            tracking_url=endpoint.tracking_url or None,
+            progress=100.0 * int(progress.get("done", 0)) / total,
+            running=True,
+        )

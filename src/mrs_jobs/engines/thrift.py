@@ -1,0 +1,180 @@
+"""One Spark Thrift Server per cluster: the owner of that cluster's Hive metastore.
+
+An embedded Derby metastore admits one JVM at a time, so SQL jobs cannot each start their own
+Spark with Hive support without stalling each other. Instead each cluster gets one long-lived
+``HiveThriftServer2`` (started on the first SQL job, re-used after a service restart) that owns
+the metastore (``<dir>/metastore_db``) and the warehouse (``<dir>/warehouse``); SQL jobs are
+small client processes that run their statements over Thrift (``runners/sql.py``). Tables
+created by one job are therefore visible to the next, and concurrent jobs neither deadlock nor
+corrupt the metastore. A cluster may instead name an existing server
+(``extra["sql_thrift_endpoint"] = "host:port"``), e.g. one shared by several instances.
+
+The server runs under the same shim as jobs and carries ``MRS_JOBS_SERVICE`` (not the job
+marker), so the orphan sweep leaves it alone; its pid and start time are kept in
+``<dir>/state.json`` to find it again after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mrs_jobs.engines.base import ClusterSpec, EngineRefused, LaunchSpec
+from mrs_jobs.engines.java import find_java_home, find_spark_home, spark_submit_path
+from mrs_jobs.engines.spark import EVENTS_DIR, find_event_log_app, free_port, spark_env
+from mrs_jobs.supervisor.process import ProcessHandle, ProcessTable, read_start_ticks
+
+__all__ = ["SERVICE_VARIABLE", "ThriftEndpoint", "ThriftServers"]
+
+log = logging.getLogger(__name__)
+
+SERVICE_VARIABLE = "MRS_JOBS_SERVICE"
+_SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+
+
+@dataclass(frozen=True)
+class ThriftEndpoint:
+    host: str
+    port: int
+    ui_port: int | None = None
+    directory: Path | None = None  # None for an external server
+
+    @property
+    def tracking_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}" if self.ui_port else ""
+
+    def app_id(self) -> str | None:
+        if self.directory is None:
+            return None
+        found = find_event_log_app(self.directory / EVENTS_DIR)
+        return found[0] if found else None
+
+
+class ThriftServers:
+    def __init__(
+        self,
+        base_dir: Path,
+        marker: str,
+        *,
+        java_home: str | None = None,
+        spark_home: str | None = None,
+        pyspark_python: str | None = None,
+        driver_memory: str = "1g",
+    ) -> None:
+        self.base_dir = base_dir
+        self.marker = marker
+        self.java_home = java_home
+        self.spark_home = spark_home
+        self.pyspark_python = pyspark_python
+        self.driver_memory = driver_memory
+        self.table = ProcessTable()
+
+    def directory(self, cluster_id: str) -> Path:
+        return self.base_dir / cluster_id / "sql"
+
+    def ensure(self, cluster: ClusterSpec) -> ThriftEndpoint:
+        """The cluster's server, started if it is not running (it may still be starting)."""
+        external = cluster.extra.get("sql_thrift_endpoint")
+        if external:
+            host, _, port = str(external).rpartition(":")
+            return ThriftEndpoint(host or "127.0.0.1", int(port))
+        directory = self.directory(cluster.cluster_id)
+        running = self.running(cluster.cluster_id)
+        if running is not None:
+            return running
+        return self._start(cluster, directory)
+
+    def running(self, cluster_id: str) -> ThriftEndpoint | None:
+        directory = self.directory(cluster_id)
+        state = _read_state(directory)
+        if state is None:
+            return None
+        handle = ProcessHandle(state["pid"], state["start_ticks"])
+        if not self.table.is_running(handle):
+            return None
+        return ThriftEndpoint("127.0.0.1", state["port"], state.get("ui_port"), directory)
+
+    def stop(self, cluster_id: str) -> None:
+        state = _read_state(self.directory(cluster_id))
+        if state is not None:
+            from mrs_jobs.supervisor.process import kill_tree
+
+            kill_tree(ProcessHandle(state["pid"], state["start_ticks"]), 5.0)
+
+    def _start(self, cluster: ClusterSpec, directory: Path) -> ThriftEndpoint:
+        java_home = find_java_home(cluster.java_home or self.java_home)
+        spark_home = find_spark_home(cluster.spark_home or self.spark_home)
+        if java_home is None or spark_home is None:
+            raise EngineRefused("Spark SQL needs Java and Spark (pyspark) on this machine")
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for sub in (EVENTS_DIR, "tmp", "spark-local", "conf", "warehouse"):
+            (directory / sub).mkdir(exist_ok=True)
+        port, ui_port = free_port(), free_port()
+        java_opts = f"-Djava.io.tmpdir={directory / 'tmp'} -Dderby.system.home={directory}"
+        conf = {
+            "spark.hadoop.hive.server2.thrift.port": str(port),
+            "spark.hadoop.hive.server2.thrift.bind.host": "127.0.0.1",
+            "spark.sql.warehouse.dir": str(directory / "warehouse"),
+            "spark.sql.catalogImplementation": "hive",
+            "spark.ui.port": str(ui_port),
+            "spark.eventLog.enabled": "true",
+            "spark.eventLog.dir": (directory / EVENTS_DIR).as_uri(),
+            "spark.log.level": "WARN",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.driver.defaultJavaOptions": java_opts,
+            "spark.sql.thriftServer.incrementalCollect": "true",
+        }
+        argv = [
+            spark_submit_path(spark_home),
+            "--master",
+            cluster.spark_master,
+            "--class",
+            _SERVER_CLASS,
+            "--name",
+            f"mrs-jobs-sql-{cluster.cluster_id}",
+            "--driver-memory",
+            str(cluster.extra.get("sql_driver_memory", self.driver_memory)),
+        ]
+        for key, value in conf.items():
+            argv += ["--conf", f"{key}={value}"]
+        argv.append("spark-internal")
+        python = cluster.pyspark_python or self.pyspark_python or sys.executable
+        env = spark_env(java_home, spark_home, python, directory)
+        env[SERVICE_VARIABLE] = f"{self.marker}:{cluster.cluster_id}"
+        handle = self.table.launch(directory, LaunchSpec(argv=argv, env=env, cwd=str(directory)))
+        state = {
+            "pid": handle.pid,
+            "start_ticks": handle.start_ticks,
+            "port": port,
+            "ui_port": ui_port,
+        }
+        tmp = directory / "state.json.tmp"
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, directory / "state.json")
+        log.info(
+            "sql_server.started cluster_id=%s port=%s pid=%s", cluster.cluster_id, port, handle.pid
+        )
+        return ThriftEndpoint("127.0.0.1", port, ui_port, directory)
+
+
+def _read_state(directory: Path) -> dict | None:
+    try:
+        state = json.loads((directory / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if read_start_ticks(state.get("pid", -1)) != state.get("start_ticks"):
+        return None
+    return state
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
