@@ -237,12 +237,13 @@ class RunningServer:
         client: MrsClient | None = None,
         cluster_id: str | None = None,
         properties: dict[str, str] | None = None,
+        job_type: str = "SparkSubmit",
     ) -> str:
         resp = (client or self.client()).create_execute_job(
             CreateExecuteJobRequest(
                 cluster_id=cluster_id or self.cluster_id,
                 body=JobExecution(
-                    job_type="SparkSubmit",
+                    job_type=job_type,
                     job_name=name,
                     arguments=arguments,
                     properties=properties,
