@@ -62,7 +62,8 @@ def test_hive_table_is_read_by_a_later_spark_sql_job_and_scripts_run(server, tmp
         [
             "--hivevar",
             "n=42",
-            "CREATE TABLE IF NOT EXISTS hive_t (n int); INSERT OVERWRITE TABLE hive_t VALUES (${n})",
+            "CREATE TABLE IF NOT EXISTS hive_t (n int);"
+            " INSERT OVERWRITE TABLE hive_t VALUES (${n})",
         ],
     )
     assert hive.job_result == "SUCCEEDED"
