@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mrs_jobs.engines.base import ClusterSpec, Engine
+from mrs_jobs.engines.mapreduce import MapReduceEngine
 from mrs_jobs.engines.spark import SparkSubmitEngine
 from mrs_jobs.engines.sql import SqlEngine
 from mrs_jobs.engines.thrift import ThriftServers
@@ -37,6 +38,7 @@ class EngineRegistry:
                     pyspark_python=settings.pyspark_python,
                 ),
                 SqlEngine(servers, row_cap=settings.sql_result_row_cap),
+                MapReduceEngine(java_home=settings.java_home, spark_home=settings.spark_home),
             ]
         )
 
