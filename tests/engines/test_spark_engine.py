@@ -216,6 +216,7 @@ def test_properties_and_secrets(engine, app, tmp_path):
     assert "S3CRET" not in joined
     assert "S3CRET" not in "\0".join(spec.env.values())
     assert "S3CRET" not in "\n".join(spec.notes)
+    assert "object-store properties not applied" in "\n".join(spec.notes)  # half a key pair
     assert "obs" not in joined
     assert "spark.executor.memory=2g" in confs(spec.argv)
     for key in (
@@ -226,6 +227,14 @@ def test_properties_and_secrets(engine, app, tmp_path):
         "spark.authenticate.secret",
     ):
         assert f"secret property {key} not passed on the command line" in spec.notes
+    # With a whole key pair, the S3A settings go on the command line, the keys only into the
+    # environment (AWS_*), never into argv or notes.
+    full = {**props, "fs.obs.access.key": "S3CRET-7"}
+    spec = engine.build(job([str(app)], full), CLUSTER, tmp_path / "w3")
+    assert "S3CRET" not in "\0".join(spec.argv) and "S3CRET" not in "\n".join(spec.notes)
+    assert "spark.hadoop.fs.s3a.endpoint=http://obs" in confs(spec.argv)
+    assert spec.env["AWS_SECRET_ACCESS_KEY"] == "S3CRET-6"
+    assert spec.env["AWS_ACCESS_KEY_ID"] == "S3CRET-7"
     # user options come after the properties, so they win
     spec = engine.build(
         job(["--conf", "spark.executor.memory=3g", str(app)], props), CLUSTER, tmp_path / "w2"

@@ -40,6 +40,7 @@ def test_success_and_failure_exit_codes(world) -> None:
     assert good.app_id == f"fake-{ok[:8]}"
     assert good.started_ms > 0 and good.finished_ms >= good.started_ms
     assert failed.result == "FAILED" and "code 3" in failed.reason
+    assert not (Path(good.workdir) / "launch.json").exists()  # it held the environment
     out = (Path(good.workdir) / "stdout.log").read_text()
     assert "hello; $(rm -rf /)" in out  # argv vector: nothing went through a shell
     assert _events(world, ok) == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mrs_jobs.engines.base import ClusterSpec, Engine
+from mrs_jobs.engines.distcp import DistCpEngine
 from mrs_jobs.engines.mapreduce import MapReduceEngine
 from mrs_jobs.engines.spark import SparkSubmitEngine
 from mrs_jobs.engines.sql import SqlEngine
@@ -39,6 +40,7 @@ class EngineRegistry:
                 ),
                 SqlEngine(servers, row_cap=settings.sql_result_row_cap),
                 MapReduceEngine(java_home=settings.java_home, spark_home=settings.spark_home),
+                DistCpEngine(),
             ]
         )
 

@@ -33,6 +33,14 @@ from pathlib import Path
 
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.java import find_java_home, find_spark_home, spark_submit_path
+from mrs_jobs.engines.objectstore import (
+    ObjectStoreError,
+    fetch,
+    is_object_uri,
+    resolve_credentials,
+    secret_env,
+    spark_conf,
+)
 
 __all__ = [
     "FLAG_OPTIONS",
@@ -342,7 +350,26 @@ class SparkSubmitEngine:
             raise EngineRefused(
                 f"SparkSubmit needs an application: a .py or .jar file, not {app_path}"
             )
-        application = _localize(app_path, roots, "application file", must_exist=True)
+        creds = None
+        if is_object_uri(app_path) or any(
+            k.startswith(("fs.obs.", "fs.s3a.")) for k in job.properties
+        ):
+            try:
+                creds = resolve_credentials(job.properties, cluster.extra)
+            except ObjectStoreError as exc:
+                if is_object_uri(app_path):
+                    raise EngineRefused(str(exc)) from None
+                notes.append(f"object-store properties not applied: {exc}")
+        if is_object_uri(app_path):
+            # No S3A connector ships with pyspark: the program file is fetched before launch.
+            try:
+                fetched = fetch(app_path, Path(workdir).resolve() / "inputs", creds)
+            except ObjectStoreError as exc:
+                raise EngineRefused(f"could not fetch the application: {exc}") from None
+            notes.append(f"fetched {app_path} to {fetched}")
+            application = str(fetched)
+        else:
+            application = _localize(app_path, roots, "application file", must_exist=True)
 
         # The user's options.
         user_argv: list[str] = []
@@ -399,6 +426,9 @@ class SparkSubmitEngine:
         conf_argv: list[str] = []
         for c in ours:
             conf_argv += ["--conf", c]
+        if creds is not None:
+            for key, value in spark_conf(creds).items():
+                conf_argv += ["--conf", f"{key}={value}"]
         for key, value in job.properties.items():
             if not key.startswith("spark."):
                 continue
@@ -424,6 +454,8 @@ class SparkSubmitEngine:
 
         python = cluster.pyspark_python or self.pyspark_python or sys.executable
         env = spark_env(java_home, spark_home, python, workdir)
+        if creds is not None:
+            env.update(secret_env(creds))  # the environment, never the command line
 
         info = {"engine": "spark-submit", "ui_port": port, "events_dir": str(events)}
         (workdir / ENGINE_FILE).write_text(json.dumps(info) + "\n", encoding="utf-8")

@@ -251,6 +251,8 @@ class Supervisor:
                     values={"result": JobResult.FAILED.value, "finished_ms": at, "reason": reason},
                 )
         self._last_observe.pop(job.id, None)
+        if job.workdir:
+            _drop_secret_files(Path(job.workdir))
         log.info("job.ended job_id=%s killed=%s status=%s", job.id, killed, status)
 
     # -- purge -------------------------------------------------------------------------------
@@ -386,6 +388,19 @@ def _read_sql_results(workdir: Path) -> dict[str, list[dict[str, str]]] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+# Files of a job directory that may hold secrets (the launch environment, runner configs,
+# Hadoop site files and job confs): removed once the job has ended; logs and results stay.
+_SECRET_FILES = ("launch.json", "distcp.json", "sql.json")
+_SECRET_DIRS = ("conf", "hadoop-tmp", "inputs")
+
+
+def _drop_secret_files(workdir: Path) -> None:
+    for name in _SECRET_FILES:
+        (workdir / name).unlink(missing_ok=True)
+    for name in _SECRET_DIRS:
+        shutil.rmtree(workdir / name, ignore_errors=True)
 
 
 def _failure_reason(status: ExitStatus | None) -> str:

@@ -1,0 +1,502 @@
+"""The ``DistCp`` engine: MRS DistCp arguments → our own copy process, and its progress back.
+
+There is no Hadoop here, so a DistCp job runs :mod:`mrs_jobs.engines.runners.distcp`, a copy
+process built on ``pyarrow.fs`` with Hadoop DistCp's semantics (see that module for the exact
+rules: where a source lands under the target, ``-update``/``-overwrite``, skipping).
+
+Arguments (MRS: "source(s), then target"), options first::
+
+    [-overwrite | -update] [-m <maps>] [-bandwidth <MB/s>] <source> [<source> ...] <target>
+
+* ``-m <n>``: files copied in parallel (default 4, 1..``cluster.extra["distcp_max_maps"]``,
+  default cap 64).
+* ``-bandwidth <MB/s>``: per-map throughput cap, as Hadoop's (MB = 2**20 bytes).
+* ``-overwrite`` and ``-update`` are mutually exclusive (as in Hadoop). ``-delete`` and the
+  other Hadoop options (``-p``, ``-i``, ``-atomic``, ``-f``...) are refused with a clear message.
+
+Paths: absolute local paths or ``file://`` URLs; ``obs://``, ``s3a://``, ``s3://`` objects
+(credentials from the job's ``fs.obs.*``/``fs.s3a.*`` properties over the cluster's defaults in
+``cluster.extra``, see :mod:`mrs_jobs.engines.objectstore`); ``hdfs://`` only on a cluster whose
+``extra`` names a ``hadoop_home`` (or ``libhdfs_dir``) where ``libhdfs.so`` exists. ``..`` path
+components, relative local paths and other schemes are refused. Local paths are resolved through
+symlinks and must lie under the cluster's input roots when it has any: the sources **and** a local
+target. A target inside a source is refused.
+
+Layout of a job's working directory (created by :meth:`DistCpEngine.build`)::
+
+    <workdir>/distcp.json    mode 0600: sources, target, options, input roots and the object
+                             store credentials (the only place the secrets are written)
+    <workdir>/progress.json  written (atomically, at most every 0.5 s) by the runner
+    <workdir>/tmp/           TMPDIR
+
+Application id: ``distcp_<first 8 characters of the job id>`` (MRS shows a YARN
+``application_…`` id for DistCp; ours is stable, known before launch and says what ran), reported
+once the runner has written ``progress.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import re
+import site
+import sys
+import urllib.parse
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines.java import find_java_home
+from mrs_jobs.engines.objectstore import (
+    ObjectStoreError,
+    S3Credentials,
+    is_object_uri,
+    parse_uri,
+    resolve_credentials,
+)
+from mrs_jobs.engines.spark import is_secret_key
+
+__all__ = [
+    "CONFIG_FILE",
+    "PROGRESS_FILE",
+    "DistCpEngine",
+    "DistCpOptions",
+    "app_id_for",
+    "parse_distcp_arguments",
+    "progress_from",
+]
+
+CONFIG_FILE = "distcp.json"
+PROGRESS_FILE = "progress.json"
+TMP_DIR = "tmp"
+RUNNER_MODULE = "mrs_jobs.engines.runners.distcp"
+DEFAULT_MAPS = 4
+DEFAULT_MAX_MAPS = 64
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+# Hadoop DistCp options we do not implement, with the reason where it helps.
+_UNSUPPORTED = {
+    "-delete": (
+        "-delete is not supported: it would remove files at the target that are not in the "
+        "source; delete them separately"
+    ),
+    "-append": "-append is not supported",
+    "-atomic": "-atomic is not supported",
+    "-async": "-async is not supported: the job runs until the copy ends",
+    "-blocksperchunk": "-blocksperchunk is not supported",
+    "-copybuffersize": "-copybuffersize is not supported",
+    "-diff": "-diff (snapshot diff) is not supported",
+    "-direct": "-direct is not supported (object store targets are always written directly)",
+    "-f": "-f (source list file) is not supported: give the sources as arguments",
+    "-filters": "-filters is not supported",
+    "-i": "-i (ignore failures) is not supported: any failed file fails the job",
+    "-log": "-log is not supported: the job's log holds the runner's output",
+    "-numListstatusThreads": "-numListstatusThreads is not supported",
+    "-rdiff": "-rdiff (snapshot diff) is not supported",
+    "-sizelimit": "-sizelimit is not supported",
+    "-filelimit": "-filelimit is not supported",
+    "-skipcrccheck": "-skipcrccheck is not supported (no CRC comparison is made anyway)",
+    "-strategy": "-strategy is not supported",
+    "-tmp": "-tmp is not supported",
+    "-useiterator": "-useiterator is not supported",
+    "-v": "-v is not supported",
+    "-xtrack": "-xtrack is not supported",
+}
+
+
+class DistCpOptions:
+    """Parsed DistCp options."""
+
+    def __init__(self) -> None:
+        self.overwrite = False
+        self.update = False
+        self.maps = DEFAULT_MAPS
+        self.bandwidth: float | None = None  # MB/s per map
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "overwrite": self.overwrite,
+            "update": self.update,
+            "maps": self.maps,
+            "bandwidth_mb": self.bandwidth,
+        }
+
+    def describe(self) -> str:
+        parts = []
+        if self.overwrite:
+            parts.append("-overwrite")
+        if self.update:
+            parts.append("-update")
+        parts.append(f"-m {self.maps}")
+        if self.bandwidth is not None:
+            parts.append(f"-bandwidth {self.bandwidth:g}")
+        return " ".join(parts)
+
+
+def parse_distcp_arguments(
+    arguments: list[str], *, max_maps: int = DEFAULT_MAX_MAPS
+) -> tuple[DistCpOptions, list[str], str]:
+    """(options, sources, target) from MRS DistCp arguments; EngineRefused when invalid."""
+    for a in arguments:
+        if _CONTROL_RE.search(a):
+            raise EngineRefused("DistCp arguments must not contain control characters")
+    opts = DistCpOptions()
+    i = 0
+    while i < len(arguments) and arguments[i].startswith("-"):
+        name = arguments[i]
+        if name == "-overwrite":
+            opts.overwrite = True
+        elif name == "-update":
+            opts.update = True
+        elif name in ("-m", "-bandwidth"):
+            if i + 1 >= len(arguments):
+                raise EngineRefused(f"DistCp option {name} needs a value")
+            value = arguments[i + 1]
+            i += 1
+            if name == "-m":
+                try:
+                    maps = int(value)
+                except ValueError:
+                    raise EngineRefused(f"DistCp -m needs a whole number, not {value!r}") from None
+                if not 1 <= maps <= max_maps:
+                    raise EngineRefused(f"DistCp -m must be between 1 and {max_maps}")
+                opts.maps = maps
+            else:
+                try:
+                    bw = float(value)
+                except ValueError:
+                    raise EngineRefused(
+                        f"DistCp -bandwidth needs a number, not {value!r}"
+                    ) from None
+                if not 0 < bw < 1e6:
+                    raise EngineRefused("DistCp -bandwidth must be a positive number of MB/s")
+                opts.bandwidth = bw
+        elif name in _UNSUPPORTED or name.startswith("-p"):
+            raise EngineRefused(
+                _UNSUPPORTED.get(name, f"DistCp option {name} (preserve) is not supported")
+            )
+        else:
+            raise EngineRefused(
+                f"unknown DistCp option {name}: supported are -overwrite, -update, -m <maps>, "
+                "-bandwidth <MB/s>"
+            )
+        i += 1
+    if opts.overwrite and opts.update:
+        raise EngineRefused("DistCp options -overwrite and -update are mutually exclusive")
+    paths = arguments[i:]
+    for p in paths:
+        if p.startswith("-"):
+            raise EngineRefused(f"DistCp options must come before the paths: {p}")
+    if len(paths) < 2:
+        raise EngineRefused("DistCp needs at least one source and a target")
+    return opts, paths[:-1], paths[-1]
+
+
+def app_id_for(job_id: str) -> str:
+    return f"distcp_{job_id[:8]}"
+
+
+def progress_from(data: dict[str, Any]) -> float:
+    """Bytes copied over bytes to copy (files when no bytes) in percent, at most 99."""
+    try:
+        bytes_total = int(data.get("bytes_total") or 0)
+        bytes_done = int(data.get("bytes_done") or 0)
+        files_total = int(data.get("files_total") or 0)
+        files_done = int(data.get("files_done") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    if bytes_total > 0:
+        ratio = bytes_done / bytes_total
+    elif files_total > 0:
+        ratio = files_done / files_total
+    else:
+        ratio = 1.0 if data.get("phase") == "done" else 0.0
+    return min(99.0, round(max(0.0, ratio) * 100.0, 1))
+
+
+# ------------------------------------------------------------------------------ paths
+
+
+def _check_components(parts: list[str], shown: str) -> None:
+    if any(p == ".." for p in parts):
+        raise EngineRefused(f"'..' is not allowed in DistCp paths: {shown}")
+
+
+class _Roots:
+    def __init__(self, roots: tuple[str, ...]) -> None:
+        self.roots = [Path(r).expanduser().resolve() for r in roots]
+
+    def check(self, real: Path, shown: str, what: str) -> None:
+        if self.roots and not any(real.is_relative_to(r) for r in self.roots):
+            raise EngineRefused(
+                f"DistCp {what} {shown} is not under an allowed input root "
+                f"({', '.join(str(r) for r in self.roots)})"
+            )
+
+
+def _hdfs_setup(cluster: ClusterSpec) -> dict[str, str] | None:
+    """Environment for libhdfs when the cluster configures it, else None."""
+    extra = cluster.extra or {}
+    hadoop_home = extra.get("hadoop_home")
+    libdir = extra.get("libhdfs_dir") or (
+        str(Path(hadoop_home) / "lib" / "native") if hadoop_home else None
+    )
+    if not libdir or not (Path(libdir) / "libhdfs.so").is_file():
+        return None
+    java_home = find_java_home(cluster.java_home)
+    if java_home is None:
+        return None
+    env = {"ARROW_LIBHDFS_DIR": libdir, "JAVA_HOME": java_home}
+    if hadoop_home:
+        env["HADOOP_HOME"] = hadoop_home
+    for key, var in (("hadoop_conf_dir", "HADOOP_CONF_DIR"), ("hadoop_classpath", "CLASSPATH")):
+        if extra.get(key):
+            env[var] = extra[key]
+    return env
+
+
+def _parse_path(value: str, roots: _Roots, what: str, hdfs_ok: bool) -> dict[str, Any]:
+    """One DistCp path → its JSON form for the runner (``kind`` local | s3 | hdfs)."""
+    if not value:
+        raise EngineRefused(f"empty DistCp {what} path")
+    m = _URL_RE.match(value)
+    scheme = m.group(1).lower() if m else None
+    if scheme is not None and is_object_uri(value):
+        try:
+            ref = parse_uri(value)
+        except ObjectStoreError as exc:
+            msg = str(exc)
+            if "'.' and '..'" in msg:
+                raise EngineRefused(f"'..' is not allowed in DistCp paths: {value}") from None
+            raise EngineRefused(msg) from None
+        return {
+            "kind": "s3",
+            "uri": str(ref),
+            "path": ref.path,
+            "name": ref.name,
+            "root": not ref.key,
+        }
+    if scheme == "hdfs":
+        parts = urllib.parse.urlsplit(value)
+        path = parts.path or "/"
+        _check_components(path.split("/"), value)
+        if not hdfs_ok:
+            raise EngineRefused(
+                "hdfs:// paths need libhdfs, which this cluster does not configure "
+                "(cluster extra 'hadoop_home' or 'libhdfs_dir' with libhdfs.so)"
+            )
+        if parts.query or parts.fragment or parts.username:
+            raise EngineRefused(f"unsupported hdfs:// URL form: {value}")
+        norm = str(PurePosixPath("/" + path.strip("/")))
+        return {
+            "kind": "hdfs",
+            "uri": value,
+            "host": parts.hostname or "default",
+            "port": parts.port or (8020 if parts.hostname else 0),
+            "path": norm,
+            "name": PurePosixPath(norm).name,
+            "root": norm == "/",
+        }
+    if scheme is not None and scheme != "file":
+        raise EngineRefused(f"unsupported URL scheme {scheme}:// in DistCp path {value}")
+    if scheme == "file":
+        local = value[m.end() :] if m else value
+        if local.startswith("localhost/"):
+            local = local[len("localhost") :]
+        local = urllib.parse.unquote(local)
+    elif value.startswith("file:"):
+        local = urllib.parse.unquote(value[len("file:") :])
+    else:
+        local = value
+    if not local.startswith("/"):
+        raise EngineRefused(f"DistCp local paths must be absolute: {value}")
+    _check_components(local.split("/"), value)
+    real = Path(local).resolve()
+    roots.check(real, local, what)
+    return {
+        "kind": "local",
+        "uri": local,
+        "path": str(real),
+        "name": real.name,
+        "root": str(real) == "/",
+    }
+
+
+def _inside(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
+    """True when ``inner`` is ``outer`` or below it (same file system)."""
+    if inner["kind"] != outer["kind"]:
+        return False
+    if inner["kind"] == "hdfs" and (inner["host"], inner["port"]) != (outer["host"], outer["port"]):
+        return False
+    a, b = inner["path"], outer["path"]
+    if inner["kind"] == "s3":
+        return a == b or a.startswith(b + "/")
+    return PurePosixPath(a).is_relative_to(PurePosixPath(b))
+
+
+# -------------------------------------------------------------------------- python
+
+
+def _package_root() -> Path:
+    import mrs_jobs
+
+    return Path(mrs_jobs.__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=8)
+def _importable_without_pythonpath(python: str) -> bool:
+    """True when ``python`` (this interpreter) finds mrs_jobs via its site-packages alone.
+
+    That is the case for a regular install (the package under a site-packages directory) and an
+    editable one (the source root listed in a ``.pth`` file there). Another interpreter is not
+    inspected: it gets PYTHONPATH.
+    """
+    if os.path.realpath(python) != os.path.realpath(sys.executable):
+        return False
+    root = _package_root()
+    for sp in site.getsitepackages():
+        spp = Path(sp).resolve()
+        if root == spp:
+            return True
+        try:
+            pths = [p for p in spp.iterdir() if p.suffix == ".pth"]
+        except OSError:
+            continue
+        for pth in pths:
+            try:
+                lines = pth.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                line = line.strip()
+                if line and not line.startswith(("#", "import")):
+                    try:
+                        if Path(line).resolve() == root:
+                            return True
+                    except OSError:
+                        continue
+    return False
+
+
+# -------------------------------------------------------------------------- engine
+
+
+class DistCpEngine:
+    """Runs ``DistCp`` jobs with :mod:`mrs_jobs.engines.runners.distcp`.
+
+    The runner's interpreter is ``cluster.extra["distcp_python"]``, else the engine's ``python``,
+    else this service's own interpreter (it needs pyarrow and mrs_jobs, which a cluster's
+    ``pyspark_python`` may lack). The environment is built from scratch: PATH, LANG, HOME (the
+    workdir), TMPDIR, PYTHONUNBUFFERED, AWS_EC2_METADATA_DISABLED, PYTHONPATH only when the
+    interpreter would not find mrs_jobs by itself, and the libhdfs variables when hdfs:// is used.
+    """
+
+    job_types = frozenset({"DistCp"})
+
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python
+
+    def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
+        if job.job_type not in self.job_types:
+            raise EngineRefused(f"the DistCp engine does not run {job.job_type} jobs")
+        extra = cluster.extra or {}
+        try:
+            max_maps = int(extra.get("distcp_max_maps", DEFAULT_MAX_MAPS))
+        except (TypeError, ValueError):
+            max_maps = DEFAULT_MAX_MAPS
+        opts, source_args, target_arg = parse_distcp_arguments(
+            list(job.arguments), max_maps=max(1, max_maps)
+        )
+        roots = _Roots(cluster.input_roots)
+        hdfs_env = _hdfs_setup(cluster)
+        sources = [_parse_path(s, roots, "source", hdfs_env is not None) for s in source_args]
+        target = _parse_path(target_arg, roots, "target", hdfs_env is not None)
+        for s in sources:
+            if _inside(target, s):
+                raise EngineRefused(
+                    f"DistCp target {target['uri']} is the source {s['uri']} or inside it"
+                )
+
+        notes = [
+            f"DistCp: {len(sources)} source(s) -> {target['uri']} ({opts.describe()})",
+        ]
+        creds: S3Credentials | None = None
+        if any(p["kind"] == "s3" for p in [*sources, target]):
+            try:
+                creds = resolve_credentials(job.properties, extra)
+            except ObjectStoreError as exc:
+                raise EngineRefused(str(exc)) from None
+            notes.append(creds.describe())
+        secret_keys = sorted(k for k in job.properties if is_secret_key(k))
+        if secret_keys:
+            notes.append(
+                "secret properties not passed on the command line: " + ", ".join(secret_keys)
+            )
+
+        workdir = Path(workdir).resolve()
+        tmp = workdir / TMP_DIR
+        for d in (workdir, tmp):
+            d.mkdir(parents=True, exist_ok=True)
+        config = {
+            "version": 1,
+            "job_id": job.job_id,
+            "app_id": app_id_for(job.job_id),
+            "sources": sources,
+            "target": target,
+            "options": opts.to_json(),
+            "input_roots": [str(r) for r in roots.roots],
+            "s3": creds.to_json() if creds is not None else None,
+            "progress_file": PROGRESS_FILE,
+        }
+        config_path = workdir / CONFIG_FILE
+        _write_private(config_path, json.dumps(config, indent=1) + "\n")
+
+        python = extra.get("distcp_python") or self.python or sys.executable
+        env = {
+            "PATH": _DEFAULT_PATH,
+            "LANG": "C.UTF-8",
+            "HOME": str(workdir),
+            "TMPDIR": str(tmp),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        if not _importable_without_pythonpath(python):
+            env["PYTHONPATH"] = str(_package_root())
+        if hdfs_env is not None and any(p["kind"] == "hdfs" for p in [*sources, target]):
+            env.update(hdfs_env)
+            env["PATH"] = f"{hdfs_env['JAVA_HOME']}/bin:{_DEFAULT_PATH}"
+
+        argv = [python, "-m", RUNNER_MODULE, str(config_path)]
+        return LaunchSpec(argv=argv, env=env, cwd=str(workdir), notes=notes)
+
+    def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
+        try:
+            raw = (Path(workdir) / PROGRESS_FILE).read_text(encoding="utf-8")
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                return Observation()
+            return Observation(
+                app_id=app_id_for(job.job_id), progress=progress_from(data), running=True
+            )
+        except Exception:  # observe() must never raise
+            return Observation()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new ``path`` with mode 0600 whatever the umask or a previous file."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            fd = -1
+            f.write(text)
+    finally:
+        if fd >= 0:
+            os.close(fd)

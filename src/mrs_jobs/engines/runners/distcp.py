@@ -1,0 +1,827 @@
+"""DistCp's copy process: ``python -m mrs_jobs.engines.runners.distcp <workdir>/distcp.json``.
+
+The configuration file is written by :class:`mrs_jobs.engines.distcp.DistCpEngine` (mode 0600,
+the only place the object store secrets are kept). Local paths use the operating system directly;
+``obs://``/``s3a://``/``s3://`` go through ``pyarrow.fs.S3FileSystem`` (path-style, the job's
+endpoint and keys); ``hdfs://`` through ``pyarrow.fs.HadoopFileSystem`` (libhdfs).
+
+Where each source lands — Hadoop DistCp's rule (``SimpleCopyListing.computeSourceRootPath``):
+
+* A single source that is a file: copied **as** the target when the target does not exist or is
+  a file; **into** it (``target/<name>``) when the target is a directory.
+* Otherwise a source directory's *contents* go straight into the target when there is one source
+  and the target does not exist yet, or with ``-update``/``-overwrite`` (so several sources are
+  merged into the target), or when the source is a root (``/``, a bucket); in every other case
+  the source goes under ``target/<source name>/``. A source file among several always lands as
+  ``target/<name>``. Relative paths below a source directory are kept; empty directories are
+  recreated (on an object store as ``dir/`` marker objects).
+* Two sources that would write the same target path fail the job before anything is copied, as
+  do a missing source, a directory meeting a file, or several sources with a target that is a
+  file.
+
+Files that exist at the target:
+
+* default (neither option): **skipped**, as Hadoop DistCp does ("files already existing at the
+  destination are skipped"), counted in the summary;
+* ``-update``: skipped when the size is the same and the target is not older than the source
+  (Hadoop compares size and checksum; there is no common checksum between a local file and an
+  S3 object, so the modification time stands in for it), copied again otherwise;
+* ``-overwrite``: always copied again.
+
+Copying: files are copied in parallel by ``-m`` threads (largest first), streamed in chunks of at
+most 8 MiB, optionally throttled to ``-bandwidth`` MB/s per thread. A local file is written to a
+hidden temporary name in its directory and renamed into place once complete; an object is written
+as a (multipart) upload that is completed only once every byte was sent, and simply never
+completed otherwise. So no partial file ever carries its final name. A source whose size changed
+during the copy fails the job. Any failed file stops the job (no ``-i``).
+
+Local sources: directory symlinks inside a source tree are not followed, file symlinks are copied
+(their target's content) only when the target lies under the input roots, other special files are
+skipped; each of these is reported on stderr. Local target directories are checked to resolve under
+the target, so a symlink planted in an existing target tree cannot redirect writes elsewhere.
+
+Output: ``<workdir>/progress.json`` (replaced atomically, at most every 0.5 s) with ``phase``
+(listing, copying, done, failed, stopped), ``files_total``/``files_done``, ``bytes_total``/
+``bytes_done`` (what is to be copied, skipped files excluded), ``files_skipped``/``bytes_skipped``;
+a final stdout line ``DistCp summary: files_copied=N bytes_copied=N files_skipped=N
+bytes_skipped=N dirs_created=N seconds=S``. Exit status: 0 success, 1 copy failure (cause on
+stderr), 2 unusable configuration, 128+signal when stopped by SIGTERM/SIGINT (within about a
+second: the copy threads check for the stop between chunks and the process exits without waiting
+for a stuck transfer). No message ever contains a key or secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from mrs_jobs.engines.objectstore import S3Credentials, describe_error, filesystem, redact
+
+CHUNK = 8 * 1024 * 1024
+MIN_CHUNK = 256 * 1024
+PROGRESS_INTERVAL = 0.5
+STOP_GRACE = 0.6
+MB = 1024 * 1024
+
+# Unfinished object uploads: kept referenced so that their destructor (which would complete the
+# upload under the final name) never runs; the process leaves through os._exit.
+_ABANDONED: list[Any] = []
+
+
+class CopyError(Exception):
+    """A failure shown to the user (redacted before printing)."""
+
+
+class Stopped(Exception):
+    """The copy was asked to stop."""
+
+
+@dataclass(frozen=True)
+class Info:
+    is_dir: bool
+    size: int = 0
+    mtime_ns: int | None = None
+
+
+# ------------------------------------------------------------------------------ temp files
+
+
+class _Temps:
+    """Temporary local files being written, removed on a stop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paths: set[str] = set()
+
+    def add(self, path: str) -> None:
+        with self._lock:
+            self._paths.add(path)
+
+    def discard(self, path: str) -> None:
+        with self._lock:
+            self._paths.discard(path)
+
+    def remove_all(self) -> None:
+        with self._lock:
+            paths = list(self._paths)
+            self._paths.clear()
+        for p in paths:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+
+
+TEMPS = _Temps()
+
+
+# ---------------------------------------------------------------------------------- sides
+
+
+class LocalWriter:
+    def __init__(self, final: str, check_parent) -> None:
+        self.final = final
+        parent, name = os.path.split(final)
+        check_parent(parent)  # before creating anything: existing symlinks are resolved
+        os.makedirs(parent, exist_ok=True)
+        check_parent(parent)
+        self.tmp = os.path.join(parent, f".distcp.{name[:200]}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        TEMPS.add(self.tmp)
+        self.f = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        self.f.write(data)
+
+    def commit(self) -> None:
+        self.f.close()
+        os.replace(self.tmp, self.final)
+        TEMPS.discard(self.tmp)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.f.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+        TEMPS.discard(self.tmp)
+
+
+class LocalSide:
+    """The local file system, confined to the input roots (when any)."""
+
+    kind = "local"
+
+    def __init__(self, roots: list[str], warn) -> None:
+        self.roots = [Path(r) for r in roots]
+        self.warn = warn
+        self.target_base: Path | None = None  # set for the target side
+
+    def allowed(self, real: Path) -> bool:
+        return not self.roots or any(real.is_relative_to(r) for r in self.roots)
+
+    def info(self, path: str) -> Info | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            return Info(True, 0, st.st_mtime_ns)
+        if stat.S_ISREG(st.st_mode):
+            return Info(False, st.st_size, st.st_mtime_ns)
+        raise CopyError(f"{path} is not a regular file or directory")
+
+    def join(self, root: str, rel: str) -> str:
+        return os.path.join(root, rel) if rel else root
+
+    def walk(
+        self, root: str, shown: str, *, as_target: bool = False
+    ) -> Iterator[tuple[str, Info, str]]:
+        """(relative path, info, path to read) below ``root``; symlinks per the module doc.
+
+        ``as_target``: listing what exists at the target, where a symlink or special file is
+        just something in the way (reported as a file, never followed).
+        """
+        stack = [""]
+        while stack:
+            rel_dir = stack.pop()
+            here = self.join(root, rel_dir)
+            try:
+                entries = sorted(os.scandir(here), key=lambda e: e.name)
+            except OSError as exc:
+                raise CopyError(f"cannot list {shown}/{rel_dir}: {exc.strerror or exc}") from None
+            for e in entries:
+                rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
+                try:
+                    if as_target and (e.is_symlink() or not e.is_dir(follow_symlinks=False)):
+                        st = e.stat(follow_symlinks=False)
+                        yield rel, Info(False, st.st_size, st.st_mtime_ns), e.path
+                    elif e.is_symlink():
+                        real = Path(e.path).resolve()
+                        if not real.is_file() or not self.allowed(real):
+                            self.warn(f"skipped symlink {shown}/{rel} (not a file under the roots)")
+                            continue
+                        st = real.stat()
+                        yield rel, Info(False, st.st_size, st.st_mtime_ns), str(real)
+                    elif e.is_dir(follow_symlinks=False):
+                        st = e.stat(follow_symlinks=False)
+                        yield rel, Info(True, 0, st.st_mtime_ns), e.path
+                        stack.append(rel)
+                    elif e.is_file(follow_symlinks=False):
+                        st = e.stat(follow_symlinks=False)
+                        yield rel, Info(False, st.st_size, st.st_mtime_ns), e.path
+                    else:
+                        self.warn(f"skipped special file {shown}/{rel}")
+                except FileNotFoundError:
+                    continue  # vanished while listing
+
+    def open_read(self, path: str):
+        return open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the caller
+
+    def _check_target_dir(self, directory: str) -> None:
+        if self.target_base is None:
+            return
+        real = Path(directory).resolve()
+        if not (real == self.target_base or real.is_relative_to(self.target_base)):
+            raise CopyError(f"target directory {directory} resolves outside the target")
+
+    def writer(self, path: str) -> LocalWriter:
+        return LocalWriter(path, self._check_target_dir)
+
+    def mkdir(self, path: str) -> None:
+        self._check_target_dir(path)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except FileExistsError:
+            raise CopyError(f"cannot create directory {path}: a file is in the way") from None
+        self._check_target_dir(path)
+
+
+class ArrowWriter:
+    def __init__(self, fs, final: str, via_temp: bool) -> None:
+        self.fs = fs
+        self.final = final
+        self.path = final
+        if via_temp:  # HDFS: a rename is cheap and atomic
+            parent, _, name = final.rpartition("/")
+            self.path = f"{parent}/.distcp.{name}.{secrets.token_hex(4)}.tmp"
+        self.stream = fs.open_output_stream(self.path)
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data)
+
+    def commit(self) -> None:
+        self.stream.close()
+        if self.path != self.final:
+            self.fs.move(self.path, self.final)
+
+    def abort(self) -> None:
+        _ABANDONED.append(self.stream)  # never closed: the upload is never completed
+        if self.path != self.final:
+            with contextlib.suppress(Exception):
+                self.stream.close()
+                self.fs.delete_file(self.path)
+
+
+class ArrowSide:
+    """An object store (S3FileSystem) or HDFS (HadoopFileSystem) through pyarrow.fs."""
+
+    def __init__(self, kind: str, fs) -> None:
+        from pyarrow import fs as pafs
+
+        self.kind = kind
+        self.fs = fs
+        self._ft = pafs.FileType
+        self._selector = pafs.FileSelector
+
+    def _info(self, fi) -> Info | None:
+        if fi.type == self._ft.NotFound:
+            return None
+        if fi.type == self._ft.Directory:
+            return Info(True, 0, fi.mtime_ns)
+        if fi.type == self._ft.File:
+            return Info(False, int(fi.size or 0), fi.mtime_ns)
+        raise CopyError(f"{fi.path} is not a file or directory")
+
+    def info(self, path: str) -> Info | None:
+        return self._info(self.fs.get_file_info(path))
+
+    def join(self, root: str, rel: str) -> str:
+        if not rel:
+            return root
+        return f"{root.rstrip('/')}/{rel}"
+
+    def walk(
+        self, root: str, shown: str, *, as_target: bool = False
+    ) -> Iterator[tuple[str, Info, str]]:
+        prefix = root.rstrip("/") + "/"
+        for fi in self.fs.get_file_info(self._selector(root, recursive=True)):
+            path = fi.path
+            if not path.startswith(prefix):
+                idx = path.find(prefix)  # HDFS may answer with full URIs
+                if idx < 0:
+                    continue
+                path = path[idx:]
+            rel = path[len(prefix) :].strip("/")
+            if not rel:
+                continue
+            info = self._info(fi)
+            if info is not None:
+                yield rel, info, self.join(root, rel)
+
+    def open_read(self, path: str):
+        return self.fs.open_input_stream(path)
+
+    def writer(self, path: str) -> ArrowWriter:
+        return ArrowWriter(self.fs, path, via_temp=self.kind == "hdfs")
+
+    def mkdir(self, path: str) -> None:
+        self.fs.create_dir(path, recursive=True)
+
+
+# -------------------------------------------------------------------------------- the copy
+
+
+@dataclass
+class Task:
+    src_side: Any
+    src: str
+    dst: str
+    size: int
+    shown: str
+
+
+class Progress:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.phase = "listing"
+        self.files_total = self.files_done = self.files_skipped = 0
+        self.bytes_total = self.bytes_done = self.bytes_skipped = 0
+        self.dirs_created = 0
+        self.started = time.time()
+        self._written_at = 0.0
+        self._final = False
+        self._write_lock = threading.Lock()
+
+    def add_bytes(self, n: int) -> None:
+        with self.lock:
+            self.bytes_done += n
+
+    def file_done(self) -> None:
+        with self.lock:
+            self.files_done += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "phase": self.phase,
+                "files_total": self.files_total,
+                "files_done": self.files_done,
+                "files_skipped": self.files_skipped,
+                "bytes_total": self.bytes_total,
+                "bytes_done": self.bytes_done,
+                "bytes_skipped": self.bytes_skipped,
+                "dirs_created": self.dirs_created,
+                "started_at": self.started,
+                "updated_at": time.time(),
+                "pid": os.getpid(),
+            }
+
+    def write(self, *, force: bool = False, final: bool = False) -> None:
+        """Replace the progress file atomically; at most every PROGRESS_INTERVAL unless forced.
+
+        After a ``final`` write (the outcome), nothing else is written.
+        """
+        with self._write_lock:
+            now = time.monotonic()
+            if self._final or (not force and now - self._written_at < PROGRESS_INTERVAL):
+                return
+            self._final = final
+            data = json.dumps(self.snapshot()) + "\n"
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_text(data, encoding="utf-8")
+                os.replace(tmp, self.path)
+            except OSError:
+                pass  # progress is best effort
+            self._written_at = now
+
+
+class Runner:
+    def __init__(self, config: dict[str, Any], workdir: Path) -> None:
+        self.cfg = config
+        self.workdir = workdir
+        opts = config.get("options") or {}
+        self.overwrite = bool(opts.get("overwrite"))
+        self.update = bool(opts.get("update"))
+        self.maps = max(1, int(opts.get("maps") or 4))
+        bw = opts.get("bandwidth_mb")
+        self.bandwidth = float(bw) * MB if bw else None
+        self.creds = S3Credentials.from_json(config["s3"]) if config.get("s3") else None
+        self.progress = Progress(workdir / str(config.get("progress_file") or "progress.json"))
+        self.stop_event = threading.Event()
+        self.stop_reason: str | None = None
+        self.error: str | None = None
+        self.done = threading.Event()
+        self.completed = False
+        self.sides: dict[str, Any] = {}
+        self.roots = list(config.get("input_roots") or [])
+
+    # -------------------------------------------------------------------- plumbing
+
+    def warn(self, text: str) -> None:
+        print(f"distcp: warning: {self.redact(text)}", file=sys.stderr, flush=True)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.creds) if self.creds else text
+
+    def side_for(self, spec: dict[str, Any]):
+        kind = spec["kind"]
+        key = kind if kind != "hdfs" else f"hdfs:{spec['host']}:{spec['port']}"
+        if key in self.sides:
+            return self.sides[key]
+        if kind == "local":
+            side: Any = LocalSide(self.roots, self.warn)
+        elif kind == "s3":
+            if self.creds is None:
+                raise CopyError("object store paths but no object store settings")
+            side = ArrowSide("s3", filesystem(self.creds))
+        elif kind == "hdfs":
+            side = ArrowSide("hdfs", _hdfs_filesystem(spec))
+        else:
+            raise CopyError(f"unknown path kind {kind}")
+        self.sides[key] = side
+        return side
+
+    def check_stop(self) -> None:
+        if self.stop_event.is_set():
+            raise Stopped()
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stop_event.set()
+
+    # ----------------------------------------------------------------------- plan
+
+    def plan(self) -> tuple[list[str], list[Task], Any]:
+        sources = self.cfg["sources"]
+        target = self.cfg["target"]
+        tside = self.side_for(target)
+        tpath = target["path"]
+        tshown = target["uri"]
+
+        infos = []
+        for s in sources:
+            side = self.side_for(s)
+            if s["kind"] == "local":
+                real = Path(s["path"]).resolve()
+                if not side.allowed(real):
+                    raise CopyError(f"source {s['uri']} is not under an allowed input root")
+                s = {**s, "path": str(real)}
+            info = self._info(side, s["path"], s["uri"])
+            if info is None:
+                raise CopyError(f"source not found: {s['uri']}")
+            infos.append((s, side, info))
+
+        tinfo = self._info(tside, tpath, tshown)
+        if target["kind"] == "local":
+            real = Path(tpath).resolve()
+            if not tside.allowed(real):
+                raise CopyError(f"target {tshown} is not under an allowed input root")
+        n = len(sources)
+        sync = self.update or self.overwrite
+
+        # (relative path under the target, info, source side, source path, shown)
+        files: dict[str, tuple[Info, Any, str, str]] = {}
+        dirs: dict[str, str] = {}  # relative dir -> source shown
+        target_is_dir = n > 1 or any(info.is_dir for _, _, info in infos)
+        if target_is_dir and tinfo is not None and not tinfo.is_dir:
+            raise CopyError(f"target {tshown} is a file, but the copy needs a directory there")
+
+        def add_file(rel: str, info: Info, side, path: str, shown: str) -> None:
+            if rel in files or rel in dirs:
+                other = files[rel][3] if rel in files else dirs[rel]
+                raise CopyError(
+                    f"duplicate target path {self._shown(tshown, rel)} (from {other} and {shown})"
+                )
+            files[rel] = (info, side, path, shown)
+
+        def add_dir(rel: str, shown: str) -> None:
+            if rel in files:
+                raise CopyError(
+                    f"duplicate target path {self._shown(tshown, rel)} "
+                    f"(from {files[rel][3]} and {shown})"
+                )
+            dirs.setdefault(rel, shown)
+
+        for s, side, info in infos:
+            self.check_stop()
+            if not info.is_dir:
+                if n == 1 and (tinfo is None or not tinfo.is_dir):
+                    add_file("", info, side, s["path"], s["uri"])
+                else:
+                    add_file(s["name"], info, side, s["path"], s["uri"])
+                continue
+            special = (n == 1 and tinfo is None) or sync
+            base = "" if (special or s.get("root")) else s["name"]
+            if base:
+                add_dir(base, s["uri"])
+            for rel, einfo, epath in side.walk(s["path"], s["uri"]):
+                self.check_stop()
+                trel = f"{base}/{rel}" if base else rel
+                shown = f"{s['uri'].rstrip('/')}/{rel}"
+                if einfo.is_dir:
+                    add_dir(trel, shown)
+                else:
+                    add_file(trel, einfo, side, epath, shown)
+
+        # What already exists at the target.
+        existing: dict[str, Info] = {}
+        if tinfo is not None:
+            if tinfo.is_dir:
+                for rel, einfo, _ in tside.walk(tpath, tshown, as_target=True):
+                    existing[rel] = einfo
+            existing[""] = tinfo
+
+        tasks: list[Task] = []
+        for rel, (info, side, path, shown) in files.items():
+            have = existing.get(rel)
+            dst_shown = self._shown(tshown, rel)
+            if have is not None and have.is_dir:
+                raise CopyError(f"cannot copy file {shown} onto directory {dst_shown}")
+            if have is not None and not self.overwrite:
+                # Object stores keep whole seconds: compare at that precision when one is used.
+                coarse = side.kind != "local" or tside.kind != "local"
+                if not self.update or (
+                    have.size == info.size and _mtime(have, coarse) >= _mtime(info, coarse)
+                ):
+                    self.progress.files_skipped += 1
+                    self.progress.bytes_skipped += info.size
+                    continue
+            tasks.append(Task(side, path, tside.join(tpath, rel), info.size, shown))
+        for rel in dirs:
+            have = existing.get(rel)
+            if have is not None and not have.is_dir:
+                raise CopyError(
+                    f"cannot create directory {self._shown(tshown, rel)}: a file or symlink "
+                    "is in the way"
+                )
+
+        # Directories to create: all on a local target (parents of files are made anyway);
+        # on an object store only the empty ones (markers), the others being implicit.
+        make: list[str] = []
+        if target_is_dir and tinfo is None:
+            dirs.setdefault("", tshown)
+        if target["kind"] == "s3":
+            parents = set()  # ancestors of anything to be written: implicit
+            for rel in [*files, *dirs]:
+                parts = rel.split("/")
+                parents.update("/".join(parts[:i]) for i in range(len(parts)))
+            make = [r for r in dirs if r not in parents and r not in existing]
+        else:
+            make = [r for r in dirs if r not in existing]
+        make_paths = [tside.join(tpath, r) for r in sorted(make)]
+        if target["kind"] == "local":
+            base = Path(tpath).resolve() if target_is_dir else Path(tpath).resolve().parent
+            tside.target_base = base
+        return make_paths, tasks, tside
+
+    def _info(self, side, path: str, shown: str) -> Info | None:
+        try:
+            return side.info(path)
+        except CopyError:
+            raise
+        except Exception as exc:
+            raise CopyError(f"cannot read {shown}: {self._describe(exc)}") from None
+
+    @staticmethod
+    def _shown(tshown: str, rel: str) -> str:
+        return f"{tshown.rstrip('/')}/{rel}" if rel else tshown
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, OSError) and exc.strerror and exc.filename:
+            return f"{exc.strerror}: {exc.filename}"
+        return describe_error(exc, self.creds)
+
+    # ----------------------------------------------------------------------- copy
+
+    def copy_one(self, task: Task, tside) -> None:
+        self.check_stop()
+        chunk = CHUNK
+        if self.bandwidth:
+            chunk = int(min(CHUNK, max(MIN_CHUNK, self.bandwidth / 8)))
+        try:
+            src = task.src_side.open_read(task.src)
+        except Exception as exc:
+            raise CopyError(f"cannot read {task.shown}: {self._describe(exc)}") from None
+        writer = None
+        try:
+            try:
+                writer = tside.writer(task.dst)
+            except CopyError:
+                raise
+            except Exception as exc:
+                raise CopyError(f"cannot write {task.dst}: {self._describe(exc)}") from None
+            done = 0
+            start = time.monotonic()
+            while True:
+                self.check_stop()
+                try:
+                    data = src.read(chunk)
+                except Exception as exc:
+                    raise CopyError(f"cannot read {task.shown}: {self._describe(exc)}") from None
+                if not data:
+                    break
+                try:
+                    writer.write(data)
+                except Exception as exc:
+                    raise CopyError(f"cannot write {task.dst}: {self._describe(exc)}") from None
+                done += len(data)
+                self.progress.add_bytes(len(data))
+                if self.bandwidth:
+                    ahead = done / self.bandwidth - (time.monotonic() - start)
+                    if ahead > 0 and self.stop_event.wait(ahead):
+                        raise Stopped()
+            if done != task.size:
+                raise CopyError(
+                    f"{task.shown} changed during the copy ({task.size} bytes listed, {done} read)"
+                )
+            self.check_stop()
+            try:
+                writer.commit()
+            except Exception as exc:
+                raise CopyError(f"cannot write {task.dst}: {self._describe(exc)}") from None
+            writer = None
+            self.progress.file_done()
+        finally:
+            with contextlib.suppress(Exception):
+                src.close()
+            if writer is not None:
+                writer.abort()
+
+    def run(self) -> None:
+        """The whole copy, in a worker thread; sets ``self.error`` or ``stop_reason``."""
+        try:
+            self.progress.write(force=True)
+            make_dirs, tasks, tside = self.plan()
+            with self.progress.lock:
+                self.progress.phase = "copying"
+                self.progress.files_total = len(tasks)
+                self.progress.bytes_total = sum(t.size for t in tasks)
+            self.progress.write(force=True)
+            for d in make_dirs:
+                self.check_stop()
+                try:
+                    tside.mkdir(d)
+                except CopyError:
+                    raise
+                except Exception as exc:
+                    raise CopyError(f"cannot create directory {d}: {self._describe(exc)}") from None
+                self.progress.dirs_created += 1
+            tasks.sort(key=lambda t: t.size, reverse=True)
+            pool = ThreadPoolExecutor(max_workers=self.maps, thread_name_prefix="distcp-map")
+            try:
+                futures = [pool.submit(self.copy_one, t, tside) for t in tasks]
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(
+                        pending, timeout=PROGRESS_INTERVAL, return_when=FIRST_EXCEPTION
+                    )
+                    for f in finished:
+                        exc = f.exception()
+                        if exc is not None and not isinstance(exc, Stopped):
+                            self.request_stop("error")
+                            raise exc
+                    self.check_stop()
+                    self.progress.write()
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+            self.completed = True
+        except Stopped:
+            pass
+        except CopyError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # unexpected: still no secrets, no traceback with values
+            self.error = f"{type(exc).__name__}: {self._describe(exc)}"
+        finally:
+            self.done.set()
+
+
+def _mtime(info: Info, coarse: bool) -> int:
+    ns = info.mtime_ns or 0
+    return ns // 1_000_000_000 if coarse else ns
+
+
+def _hdfs_filesystem(spec: dict[str, Any]):
+    from pyarrow import fs as pafs
+
+    if not os.environ.get("CLASSPATH") and os.environ.get("HADOOP_HOME"):
+        hadoop = os.path.join(os.environ["HADOOP_HOME"], "bin", "hadoop")
+        out = subprocess.run(
+            [hadoop, "classpath", "--glob"], capture_output=True, text=True, timeout=60
+        )
+        if out.returncode == 0:
+            os.environ["CLASSPATH"] = out.stdout.strip()
+    try:
+        return pafs.HadoopFileSystem(spec["host"], int(spec["port"]))
+    except Exception as exc:
+        raise CopyError(f"cannot connect to HDFS {spec['uri']}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def _exit(code: int) -> NoReturn:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{n} B"
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m mrs_jobs.engines.runners.distcp <distcp.json>", file=sys.stderr)
+        _exit(2)
+    config_path = Path(args[0]).resolve()
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        runner = Runner(config, config_path.parent)
+    except Exception as exc:
+        print(
+            f"distcp: error: cannot read the configuration {config_path}: {type(exc).__name__}",
+            file=sys.stderr,
+        )
+        _exit(2)
+
+    signals: dict[int, str] = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+
+    def on_signal(signum, _frame) -> None:
+        runner.request_stop(signals.get(signum, str(signum)))
+
+    for s in signals:
+        signal.signal(s, on_signal)
+
+    sources = config.get("sources") or []
+    target = config.get("target") or {}
+    print(
+        f"distcp: copying {len(sources)} source(s) to {target.get('uri')} with "
+        f"{runner.maps} map(s)",
+        flush=True,
+    )
+    started = time.monotonic()
+    worker = threading.Thread(target=runner.run, name="distcp-main", daemon=True)
+    worker.start()
+    # The main thread only waits, so a signal is handled at once whatever the copy is doing.
+    while not runner.done.wait(0.1):
+        if runner.stop_event.is_set() and runner.stop_reason not in (None, "error"):
+            runner.done.wait(STOP_GRACE)  # copy threads notice the stop between chunks
+            break
+    elapsed = time.monotonic() - started
+    p = runner.progress
+
+    if runner.stop_reason in ("SIGTERM", "SIGINT") and not runner.completed:
+        TEMPS.remove_all()
+        with p.lock:
+            p.phase = "stopped"
+        p.write(force=True, final=True)
+        print(
+            f"distcp: stopped by {runner.stop_reason} after {elapsed:.2f} s: {p.files_done} of "
+            f"{p.files_total} file(s) copied; no partially copied file was left under its name",
+            file=sys.stderr,
+        )
+        _exit(128 + (signal.SIGTERM if runner.stop_reason == "SIGTERM" else signal.SIGINT))
+    if runner.error is not None:
+        TEMPS.remove_all()
+        with p.lock:
+            p.phase = "failed"
+        p.write(force=True, final=True)
+        print(f"distcp: error: {runner.redact(runner.error)}", file=sys.stderr)
+        print(
+            f"DistCp failed after {elapsed:.2f} s: {p.files_done} of {p.files_total} file(s) "
+            "copied",
+            flush=True,
+        )
+        _exit(1)
+    with p.lock:
+        p.phase = "done"
+    p.write(force=True, final=True)
+    print(
+        f"distcp: copied {p.files_done} file(s) ({_human(p.bytes_done)}), skipped "
+        f"{p.files_skipped} existing file(s) ({_human(p.bytes_skipped)}), created "
+        f"{p.dirs_created} directories in {elapsed:.2f} s"
+    )
+    print(
+        f"DistCp summary: files_copied={p.files_done} bytes_copied={p.bytes_done} "
+        f"files_skipped={p.files_skipped} bytes_skipped={p.bytes_skipped} "
+        f"dirs_created={p.dirs_created} seconds={elapsed:.3f}"
+    )
+    _exit(0)
+
+
+if __name__ == "__main__":
+    main()
