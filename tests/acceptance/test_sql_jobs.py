@@ -141,3 +141,18 @@ def test_sql_result_of_unfinished_job_is_0180(server) -> None:
     expect_error(lambda: sql_results(server, job_id), 400, "0180")
     server.client().stop_job(StopJobRequest(cluster_id=server.cluster_id, job_execution_id=job_id))
     server.wait_state(job_id, {"KILLED"}, 60)
+
+
+@pytest.mark.parametrize("job_type", ["HiveSql", "HiveScript", "SparkScript"])
+def test_broken_variants_fail_with_the_cause_in_the_log(server, tmp_path, job_type) -> None:
+    text = "SELECT 1; SELEC broken syntax here"
+    if job_type.endswith("Script"):
+        script = tmp_path / "broken.sql"
+        script.write_text(text)
+        args = [str(script)]
+    else:
+        args = [text]
+    job_id, detail = run_sql(server, job_type, args)
+    assert detail.job_result == "FAILED"
+    log = (server.job_dir(job_id) / "stderr.log").read_text()
+    assert "statement 1 failed" in log and "SELEC" in log
