@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
-__all__ = ["WORDCOUNT", "build_wordcount_jar", "make_jar"]
+__all__ = ["FLINK_JOB", "WORDCOUNT", "build_flink_jar", "build_wordcount_jar", "make_jar"]
 
 
 def make_jar(path: Path, entries: dict[str, bytes], main_class: str | None = None) -> Path:
@@ -97,3 +98,62 @@ def build_wordcount_jar(base: Path, javac: str, hadoop_api_jar: str) -> Path:
     )
     entries = {str(p.relative_to(classes)): p.read_bytes() for p in classes.rglob("*.class")}
     return make_jar(base / "wc.jar", entries)
+
+
+FLINK_JOB = """
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+public class MrsTest {
+    public static void main(String[] args) throws Exception {
+        String mode = args.length > 0 ? args[0] : "sum";
+        if (mode.equals("fail")) {
+            throw new IllegalStateException("mrs-test-broken-main");
+        }
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        if (mode.equals("sleep")) {
+            env.fromSequence(1, Long.MAX_VALUE)
+                .map(x -> { Thread.sleep(200); return x; }).returns(Types.LONG)
+                .filter(x -> x % 10 == 0).returns(Types.LONG)
+                .map(x -> "mrs-tick=" + x).returns(Types.STRING)
+                .print();
+        } else {
+            env.fromSequence(1, 100)
+                .map(x -> x * 2).returns(Types.LONG)
+                .keyBy(x -> 0L).reduce((a, b) -> a + b).returns(Types.LONG)
+                .map(x -> "mrs-sum=" + x).returns(Types.STRING)
+                .print();
+        }
+        env.execute("mrs-test");
+    }
+}
+"""
+
+
+def build_flink_jar(flink_home: str, java_home: str, base: Path) -> Path | None:
+    """mrs-test.jar (Main-Class MrsTest): args "sum" (default), "fail" or "sleep"."""
+    javac, jar_tool = Path(java_home) / "bin" / "javac", Path(java_home) / "bin" / "jar"
+    if not javac.is_file() or not jar_tool.is_file():
+        found_javac, found_jar = shutil.which("javac"), shutil.which("jar")
+        if not found_javac or not found_jar:
+            return None
+        javac, jar_tool = Path(found_javac), Path(found_jar)
+    (base / "MrsTest.java").write_text(FLINK_JOB)
+    classes = base / "classes"
+    subprocess.run(
+        [
+            str(javac),
+            "-d",
+            str(classes),
+            "-cp",
+            str(Path(flink_home) / "lib" / "*"),
+            str(base / "MrsTest.java"),
+        ],
+        check=True,
+        timeout=120,
+    )
+    jar = base / "mrs-test.jar"
+    subprocess.run(
+        [str(jar_tool), "cfe", str(jar), "MrsTest", "-C", str(classes), "."], check=True, timeout=60
+    )
+    return jar

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     java_home: str | None = Field(None, description="JAVA_HOME for engines; default: found.")
     spark_home: str | None = Field(None, description="SPARK_HOME; default: the pyspark package.")
     pyspark_python: str | None = Field(None, description="Python for PySpark jobs.")
+    flink_home: str | None = Field(
+        None,
+        description="FLINK_HOME; default: the one `mrs-jobs engines install flink` put in "
+        "<data_dir>/engines, or $FLINK_HOME.",
+    )
     heartbeat_seconds: float = Field(5.0, description="Supervisor heartbeat period.")
     log_level: str = Field("INFO", description="Service log level.")
 

@@ -166,6 +166,7 @@ class RunningServer:
     boot: dict[str, str]
     startup_s: float
     submitted: set[str] = field(default_factory=set)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -205,6 +206,7 @@ class RunningServer:
             MRS_JOBS_POLL_INTERVAL="0.1",
             MRS_JOBS_KILL_GRACE_SECONDS="3",
         )
+        env.update(self.extra_env)
         return env
 
     def admin(self, *args: str) -> str:
@@ -290,7 +292,7 @@ class RunningServer:
             return "(no stderr.log)"
 
 
-def start_server(base: Path) -> RunningServer:
+def start_server(base: Path, extra_env: dict[str, str] | None = None) -> RunningServer:
     data_dir, home = base / "data", base / "home"
     home.mkdir(parents=True)
     stdout_path, stderr_path = base / "server.stdout", base / "server.stderr"
@@ -302,6 +304,7 @@ def start_server(base: Path) -> RunningServer:
         stderr_path=stderr_path,
         boot={},
         startup_s=0.0,
+        extra_env=dict(extra_env or {}),
     )
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         started = time.monotonic()

@@ -36,6 +36,21 @@ def serve(
     raise typer.Exit(run_server(get_settings(**overrides)))
 
 
+engines = typer.Typer(help="Install and inspect the local engines.", no_args_is_help=True)
+app.add_typer(engines, name="engines")
+
+
+@engines.command("install")
+def engines_install(
+    what: str = typer.Argument("flink", help="flink (Spark comes with the package)."),
+) -> None:
+    """Install an engine into <data dir>/engines (Flink: its own venv, about 0.85 GB)."""
+    from mrs_jobs.engines.install import engines_install_command
+    from mrs_jobs.settings import get_settings
+
+    raise typer.Exit(engines_install_command(what, get_settings().data_dir))
+
+
 @app.command("db-upgrade")
 def db_upgrade() -> None:
     """Apply the store's migrations (serve does this on start too)."""

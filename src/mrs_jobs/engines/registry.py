@@ -6,6 +6,7 @@ from typing import Any
 
 from mrs_jobs.engines.base import ClusterSpec, Engine
 from mrs_jobs.engines.distcp import DistCpEngine
+from mrs_jobs.engines.flink import FlinkEngine
 from mrs_jobs.engines.mapreduce import MapReduceEngine
 from mrs_jobs.engines.spark import SparkSubmitEngine
 from mrs_jobs.engines.sql import SqlEngine
@@ -41,12 +42,20 @@ class EngineRegistry:
                 SqlEngine(servers, row_cap=settings.sql_result_row_cap),
                 MapReduceEngine(java_home=settings.java_home, spark_home=settings.spark_home),
                 DistCpEngine(),
+                FlinkEngine(
+                    flink_home=settings.flink_home,
+                    java_home=settings.java_home,
+                    data_dir=settings.data_dir,
+                ),
             ]
         )
 
     @property
     def job_types(self) -> frozenset[str]:
-        return frozenset(self._by_type)
+        """Types that can run now: an engine that can say it is not installed is asked."""
+        return frozenset(
+            t for t, e in self._by_type.items() if getattr(e, "available", lambda: True)()
+        )
 
     def for_type(self, job_type: str) -> Engine | None:
         return self._by_type.get(job_type)

@@ -149,6 +149,7 @@ class Supervisor:
             if handle is None:
                 continue  # not launched yet in this pass; _watch finalises it
             if job.kill_sent_ms == 0:
+                self._cancel_in_engine(job)
                 self.table.signal_group(handle, signal.SIGTERM)
                 with self.store.write() as conn:
                     sup_store.set_fields(conn, job.id, kill_sent_ms=now)
@@ -157,6 +158,19 @@ class Supervisor:
                 if not self.table.signal_group(handle, signal.SIGKILL):
                     _kill_group_now(handle.pid)
                 log.info("job.kill_sent job_id=%s signal=KILL", job.id)
+
+    def _cancel_in_engine(self, job: Job) -> None:
+        """An application on a remote cluster outlives its client: cancel it there first."""
+        engine = self.registry.for_type(job.job_type)
+        cancel = getattr(engine, "cancel", None)
+        launch = _read_launch(Path(job.workdir or ""))
+        if cancel is None or launch is None:
+            return
+        try:
+            if cancel(_spec(job), Path(job.workdir or ""), launch):
+                log.info("job.cancelled_in_engine job_id=%s", job.id)
+        except Exception:
+            log.exception("job.cancel_failed job_id=%s", job.id)
 
     # -- watching ----------------------------------------------------------------------------
     def _watch(self) -> None:
