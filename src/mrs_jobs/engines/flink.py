@@ -548,7 +548,7 @@ class FlinkEngine:
         self._rest_ports: dict[str, int] = {}
 
     def available(self) -> bool:
-        """Whether Flink is installed (``mrs-jobs engines install flink``); else submit says 0169."""
+        """Whether Flink is installed (``mrs-jobs engines install flink``); else 0169."""
         return find_flink_home(self.flink_home, self.data_dir) is not None
 
     # ------------------------------------------------------------------ build
