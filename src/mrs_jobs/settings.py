@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="FLINK_HOME; default: the one `mrs-jobs engines install flink` put in "
         "<data_dir>/engines, or $FLINK_HOME.",
     )
+    engine_idle_seconds: float = Field(
+        600.0,
+        description="Stop a cluster's long-lived engine service (the Spark SQL server) after "
+        "this many seconds without a live job that needs it.",
+    )
     heartbeat_seconds: float = Field(5.0, description="Supervisor heartbeat period.")
     log_level: str = Field("INFO", description="Service log level.")
 

@@ -156,3 +156,38 @@ def test_broken_variants_fail_with_the_cause_in_the_log(server, tmp_path, job_ty
     assert detail.job_result == "FAILED"
     log = (server.job_dir(job_id) / "stderr.log").read_text()
     assert "statement 1 failed" in log and "SELEC" in log
+
+
+def _sql_server_pids(data_dir) -> list[int]:
+    """Live processes of this installation's SQL servers (marked MRS_JOBS_SERVICE)."""
+    from pathlib import Path
+
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"MRS_JOBS_SERVICE=" in env and str(data_dir).encode() in cmd:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_sql_server_stops_when_idle_and_with_the_service(tmp_path) -> None:
+    from mrs_acceptance import start_server, stop_server
+
+    srv = start_server(tmp_path / "idle", {"MRS_JOBS_ENGINE_IDLE_SECONDS": "1"})
+    try:
+        _, first = run_sql(srv, "SparkSql", ["SELECT 1 AS one"])
+        assert first.job_result == "SUCCEEDED"
+        wait_until("the idle SQL server to stop", lambda: not _sql_server_pids(srv.data_dir), 40)
+        _, again = run_sql(srv, "SparkSql", ["SELECT 2 AS two"])  # started again on demand
+        assert again.job_result == "SUCCEEDED"
+    finally:
+        stop_server(srv)
+    wait_until(
+        "no SQL server after the service stopped", lambda: not _sql_server_pids(srv.data_dir), 20
+    )

@@ -51,6 +51,10 @@ class EngineRegistry:
         )
 
     @property
+    def engines(self) -> list[Engine]:
+        return list({id(e): e for e in self._by_type.values()}.values())
+
+    @property
     def job_types(self) -> frozenset[str]:
         """Types that can run now: an engine that can say it is not installed is asked."""
         return frozenset(

@@ -169,6 +169,11 @@ class SqlEngine:
                 f"cannot read the script {path}: {exc.__class__.__name__}"
             ) from None
 
+    def housekeeping(self, live_jobs: dict[str, set[str]], idle_seconds: float) -> None:
+        """Stop cluster SQL servers that have had no live SQL job for ``idle_seconds``."""
+        busy = {c for c, types in live_jobs.items() if types & SQL_TYPES}
+        self.servers.stop_idle(busy, idle_seconds)
+
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
         try:
             info = json.loads((Path(workdir) / "engine.json").read_text())

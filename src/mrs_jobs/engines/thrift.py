@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class ThriftServers:
         self.pyspark_python = pyspark_python
         self.driver_memory = driver_memory
         self.table = ProcessTable()
+        self._last_busy: dict[str, float] = {}
 
     def directory(self, cluster_id: str) -> Path:
         return self.base_dir / cluster_id / "sql"
@@ -99,12 +101,39 @@ class ThriftServers:
             return None
         return ThriftEndpoint("127.0.0.1", state["port"], state.get("ui_port"), directory)
 
+    def known_clusters(self) -> list[str]:
+        """Clusters whose server this installation started and that is still running."""
+        if not self.base_dir.is_dir():
+            return []
+        return [d.name for d in self.base_dir.iterdir() if self.running(d.name) is not None]
+
+    def stop_idle(self, busy: set[str], idle_seconds: float) -> list[str]:
+        """Stop servers with no live SQL job for ``idle_seconds``; returns the clusters stopped.
+
+        A server costs a JVM (about 1 GB), so it should not outlive its work by long; 0 stops
+        every idle one at once (used when the service shuts down).
+        """
+        now = time.monotonic()
+        stopped = []
+        for cluster_id in self.known_clusters():
+            if cluster_id in busy:
+                self._last_busy[cluster_id] = now
+                continue
+            since = self._last_busy.setdefault(cluster_id, now)
+            if now - since >= idle_seconds:
+                self.stop(cluster_id)
+                self._last_busy.pop(cluster_id, None)
+                stopped.append(cluster_id)
+                log.info("sql_server.stopped cluster_id=%s reason=idle", cluster_id)
+        return stopped
+
     def stop(self, cluster_id: str) -> None:
         state = _read_state(self.directory(cluster_id))
         if state is not None:
             from mrs_jobs.supervisor.process import kill_tree
 
             kill_tree(ProcessHandle(state["pid"], state["start_ticks"]), 5.0)
+            (self.directory(cluster_id) / "state.json").unlink(missing_ok=True)
 
     def _start(self, cluster: ClusterSpec, directory: Path) -> ThriftEndpoint:
         java_home = find_java_home(cluster.java_home or self.java_home)

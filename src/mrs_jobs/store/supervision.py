@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from mrs_jobs.domain.job import Job
-from mrs_jobs.domain.states import JobState
+from mrs_jobs.domain.states import LIVE_STATES, JobState
 from mrs_jobs.store.jobs import job_from_row, transition
 from mrs_jobs.store.tables import jobs, supervisors
 from mrs_jobs.store.tenants import lock_cluster
@@ -17,6 +17,7 @@ __all__ = [
     "deleted_jobs",
     "heartbeat",
     "kill_pending",
+    "live_types_by_cluster",
     "live_owned",
     "queued_clusters",
     "set_fields",
@@ -149,3 +150,16 @@ def claim(
 
 def set_fields(conn: Connection, job_id: str, **values: Any) -> None:
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+def live_types_by_cluster(conn: Connection) -> dict[str, set[str]]:
+    """cluster_id -> job types of its live (not ended) jobs."""
+    rows = conn.execute(
+        select(jobs.c.cluster_id, jobs.c.job_type)
+        .where(jobs.c.state.in_([s.value for s in LIVE_STATES]))
+        .group_by(jobs.c.cluster_id, jobs.c.job_type)
+    ).all()
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        out.setdefault(r.cluster_id, set()).add(r.job_type)
+    return out

@@ -60,6 +60,7 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._last_observe: dict[str, float] = {}
         self._last_heartbeat = 0.0
+        self._last_housekeeping = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -68,11 +69,34 @@ class Supervisor:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop supervising; running engines keep running and are re-attached next start."""
+        """Stop supervising; running engines keep running and are re-attached next start.
+
+        Engine services (a cluster's SQL server) with no live job are stopped too: nothing
+        needs them until the next start, which brings them back on demand.
+        """
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._housekeeping(idle_seconds=0.0)
+
+    def _housekeeping(self, idle_seconds: float | None = None) -> None:
+        now = time.monotonic()
+        if idle_seconds is None and now - self._last_housekeeping < 10.0:
+            return
+        self._last_housekeeping = now
+        try:
+            with self.store.read() as conn:
+                live = sup_store.live_types_by_cluster(conn)
+            for engine in self.registry.engines:
+                hook = getattr(engine, "housekeeping", None)
+                if hook is not None:
+                    hook(
+                        live,
+                        self.settings.engine_idle_seconds if idle_seconds is None else idle_seconds,
+                    )
+        except Exception:
+            log.exception("supervisor.housekeeping_failed")
 
     def wake(self) -> None:
         self._wake.set()
@@ -85,7 +109,15 @@ class Supervisor:
 
     # -- one pass ----------------------------------------------------------------------------
     def run_once(self) -> None:
-        for step in (self._heartbeat, self._kills, self._watch, self._purge, self._claim):
+        steps = (
+            self._heartbeat,
+            self._kills,
+            self._watch,
+            self._purge,
+            self._claim,
+            self._housekeeping,
+        )
+        for step in steps:
             if self._stop.is_set() and step is self._claim:
                 return
             try:
@@ -227,8 +259,7 @@ class Supervisor:
         results = _read_sql_results(Path(job.workdir)) if job.workdir else None
         with self.store.write() as conn:
             if results is not None and not job.deleted_ms:
-                job_store.save_sql_results(conn, job.id, results,
-                                           self.settings.sql_result_row_cap)
+                job_store.save_sql_results(conn, job.id, results, self.settings.sql_result_row_cap)
             if killed:
                 job_store.transition(
                     conn,
