@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     )
     heartbeat_seconds: float = Field(5.0, description="Supervisor heartbeat period.")
     log_level: str = Field("INFO", description="Service log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as text, or one JSON object per line (time, level, logger, "
+        "message, event, request_id, project_id, job_id, and the message's key=value fields).",
+    )
+    access_log: bool = Field(False, description="Log one http.request line per API request.")
 
     @property
     def effective_database_url(self) -> str:

@@ -217,3 +217,22 @@ def test_stragglers_that_left_the_group_are_killed(world) -> None:
     while marked_pids(job_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert marked_pids(job_id) == []
+
+
+def test_timeout_fails_a_job_and_stops_its_tree(world) -> None:
+    sup = world.supervisor()
+    job = world.jobs.submit(
+        world.caller,
+        world.cluster_id,
+        job_type="SparkSubmit",
+        job_name="slow",
+        arguments=["--sleep", "60", "--ignore-term", "--spawn-child"],
+        properties={"mrs.job.timeout": "1"},
+    )
+    drive(sup, lambda: world.show(job.id).state == "RUNNING")
+    assert world.show(job.id).deadline_ms > 0
+    drive(sup, lambda: world.show(job.id).state in ("FAILED", "FINISHED", "KILLED"), timeout=20)
+    ended = world.show(job.id)
+    assert (ended.state, ended.result) == ("FAILED", "FAILED")
+    assert "timed out after 1 s" in ended.reason
+    assert marked_pids(job.id) == []

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 __all__ = [
+    "ERROR_RESPONSES",
     "BatchDeleteRequest",
+    "ErrorBody",
     "JobDetailResponse",
     "JobListResponse",
     "JobModel",
@@ -71,3 +75,28 @@ class JobDetailResponse(BaseModel):
 
 class SqlResultResponse(BaseModel):
     sql_results: dict[str, list[dict[str, str]]]
+
+
+class ErrorBody(BaseModel):
+    """Every error (contract section 10): exactly these two strings, with X-Request-Id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_code: str
+    error_msg: str
+
+
+#: The error statuses of contract section 10, declared on every operation (OpenAPI only).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Invalid parameter or body, unknown cluster or job, or a refused operation"),
+        (401, "Missing or wrong signature, unknown AK, bad or expired token"),
+        (403, "The credential's project is not the path's project"),
+        (404, "Unknown route"),
+        (413, "Body over the size limit"),
+        (429, "Too many jobs queued for the cluster (with Retry-After)"),
+        (500, "Store failure"),
+        (503, "Shutting down or store unavailable (with Retry-After)"),
+    )
+}

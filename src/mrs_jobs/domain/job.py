@@ -38,6 +38,7 @@ class Job:
     pid: int | None = None
     pid_start: int | None = None
     workdir: str | None = None
+    deadline_ms: int = 0
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -22,11 +22,15 @@ __all__ = [
     "validate_job_id",
     "validate_project_id",
     "validate_submission",
+    "job_timeout_seconds",
+    "TIMEOUT_PROPERTY",
 ]
 
 MAX_ARGUMENTS_CHARS = 150_000
 MAX_PROPERTIES_CHARS = 2_048
 MAX_BATCH_IDS = 1_000
+
+TIMEOUT_PROPERTY = "mrs.job.timeout"  # (ours) seconds a launched job may run before it FAILs
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PROJECT_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
@@ -91,6 +95,17 @@ def validate_submission(
             f"properties total {ptotal} characters; the limit is {MAX_PROPERTIES_CHARS}."
         )
     return parsed
+
+
+def job_timeout_seconds(properties: Mapping[str, str]) -> int | None:
+    raw = properties.get(TIMEOUT_PROPERTY)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 30 * 24 * 3600:
+        raise InvalidParameter(
+            f"properties[{TIMEOUT_PROPERTY}] must be whole seconds from 1 to 2592000."
+        )
+    return int(raw)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -11,7 +12,7 @@ from sqlalchemy import Connection, select
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.jobtypes import COMPONENT_ERRORS, SQL_JOB_TYPES, JobType, component_of
 from mrs_jobs.domain.states import TERMINAL_STATES, JobResult, JobState
-from mrs_jobs.domain.validation import ListQuery, validate_submission
+from mrs_jobs.domain.validation import ListQuery, job_timeout_seconds, validate_submission
 from mrs_jobs.errors import (
     ClusterNotFound,
     ComponentMissing,
@@ -20,16 +21,62 @@ from mrs_jobs.errors import (
     JobNotFinished,
     JobNotFound,
     QueueFull,
+    StoreFailure,
     WrongJobType,
 )
 from mrs_jobs.services.context import Caller, Waker
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.audit import record_audit
+from mrs_jobs.store.idempotency import claim_key, find_key
 from mrs_jobs.store.tables import sql_results
 from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
 
 __all__ = ["JobService"]
+
+
+class _Retry(Exception):
+    """Lost an idempotency-key race: roll back and answer with the winner's job."""
+
+
+def validate_idempotency_key(key: str) -> None:
+    if not 1 <= len(key) <= 128 or not key.isascii() or not key.isprintable():
+        raise InvalidParameter("X-Idempotency-Key must be 1-128 printable ASCII characters.")
+
+
+def _request_hash(
+    cluster_id: str,
+    job_type: str,
+    job_name: str,
+    arguments: Sequence[str],
+    properties: Mapping[str, str],
+) -> str:
+    body = json.dumps(
+        [cluster_id, job_type, job_name, list(arguments), dict(properties)],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _gone_job(job_id: str, caller: Caller) -> Job:
+    return Job(
+        id=job_id,
+        project_id=caller.project_id,
+        cluster_id="",
+        job_name="",
+        job_type="",
+        user_name=caller.user_name,
+        queue="",
+        state="",
+        result="",
+        progress=0.0,
+        submitted_ms=0,
+        started_ms=0,
+        finished_ms=0,
+        arguments=[],
+        properties={},
+    )
 
 
 class JobService:
@@ -69,11 +116,56 @@ class JobService:
         job_name: str,
         arguments: Sequence[str],
         properties: Mapping[str, str],
+        idempotency_key: str | None = None,
     ) -> Job:
+        """Queue a job. With an idempotency key, a retry of the same request returns the
+        first job, and the same key with a different request is refused."""
         parsed = validate_submission(job_type, job_name, arguments, properties)
+        timeout_s = job_timeout_seconds(properties)
+        request_hash = _request_hash(cluster_id, job_type, job_name, arguments, properties)
+        if idempotency_key is not None:
+            validate_idempotency_key(idempotency_key)
+        for _attempt in range(3):
+            try:
+                job, created = self._submit_tx(
+                    caller,
+                    cluster_id,
+                    parsed,
+                    job_name,
+                    arguments,
+                    properties,
+                    timeout_s,
+                    request_hash,
+                    idempotency_key,
+                )
+                break
+            except _Retry:
+                continue  # the winner has committed: the next attempt returns its job
+        else:
+            raise StoreFailure("Could not record the submit; retry.")
+        if created:
+            self.wake()
+        return job
+
+    def _submit_tx(
+        self,
+        caller: Caller,
+        cluster_id: str,
+        parsed: JobType,
+        job_name: str,
+        arguments: Sequence[str],
+        properties: Mapping[str, str],
+        timeout_s: int | None,
+        request_hash: str,
+        idempotency_key: str | None,
+    ) -> tuple[Job, bool]:
         job_id = str(uuid.uuid4())
         with self.store.write() as conn:
             cluster = self._cluster(conn, caller, cluster_id, lock=True)
+            if idempotency_key is not None:
+                earlier = self._earlier_submit(conn, caller, idempotency_key, request_hash)
+                if earlier is not None:
+                    return earlier, False
             self._check_runnable(cluster, parsed)
             queued = job_store.count_states(conn, cluster.id, [JobState.SUBMITTED])
             if queued >= cluster.max_queued:
@@ -104,8 +196,14 @@ class JobService:
                     "deleted_ms": 0,
                     "kill_requested_ms": 0,
                     "kill_sent_ms": 0,
+                    "deadline_ms": 0,  # set when the engine is launched (mrs.job.timeout)
                 },
             )
+            if idempotency_key is not None and not claim_key(
+                conn, caller.project_id, idempotency_key, request_hash, job_id, at
+            ):
+                # A concurrent submit with the same key won; this transaction adds nothing.
+                raise _Retry()
             job_store.record_event(conn, job_id, None, JobState.NEW.value, "submitted", at)
             job_store.transition(conn, job_id, JobState.NEW_SAVING)
             job_store.transition(conn, job_id, JobState.SUBMITTED, reason="queued")
@@ -121,8 +219,24 @@ class JobService:
                 outcome="accepted",
             )
             job = job_store.get_job(conn, job_id)
-        self.wake()
         assert job is not None
+        return job, True
+
+    @staticmethod
+    def _earlier_submit(
+        conn: Connection, caller: Caller, key: str, request_hash: str
+    ) -> Job | None:
+        found = find_key(conn, caller.project_id, key)
+        if found is None:
+            return None
+        earlier_hash, earlier_id = found
+        if earlier_hash != request_hash:
+            raise InvalidParameter(
+                "X-Idempotency-Key was already used for a different request; use a new key."
+            )
+        job = job_store.get_job(conn, earlier_id)
+        if job is None:  # submitted, then deleted and purged: the answer is still that job
+            return _gone_job(earlier_id, caller)
         return job
 
     def _check_runnable(self, cluster: Cluster, job_type: JobType) -> None:

@@ -69,6 +69,7 @@ def job_from_row(row: Row[Any] | Mapping[str, Any]) -> Job:
         pid=m["pid"],
         pid_start=m["pid_start"],
         workdir=m["workdir"],
+        deadline_ms=m["deadline_ms"],
     )
 
 

@@ -64,12 +64,17 @@ def live_owned(conn: Connection, sup_id: str) -> list[Job]:
     return [job_from_row(r) for r in rows]
 
 
-def kill_pending(conn: Connection, sup_id: str) -> list[Job]:
+def kill_pending(conn: Connection, sup_id: str, now_ms: int) -> list[Job]:
+    """Launched jobs of this supervisor to stop: killed, deleted, or past their deadline."""
     rows = conn.execute(
         select(jobs).where(
             jobs.c.state.in_(_LAUNCHED),
             jobs.c.owner == sup_id,
-            or_(jobs.c.kill_requested_ms > 0, jobs.c.deleted_ms > 0),
+            or_(
+                jobs.c.kill_requested_ms > 0,
+                jobs.c.deleted_ms > 0,
+                and_(jobs.c.deadline_ms > 0, jobs.c.deadline_ms <= now_ms),
+            ),
         )
     ).all()
     return [job_from_row(r) for r in rows]

@@ -25,6 +25,7 @@ __all__ = [
     "metadata",
     "projects",
     "sql_results",
+    "submit_keys",
     "supervisors",
 ]
 
@@ -104,6 +105,8 @@ jobs = Table(
     Column("pid", Integer, nullable=True),
     Column("pid_start", BigInteger, nullable=True),
     Column("workdir", String(1024), nullable=True),
+    # epoch ms after which a launched job is stopped and FAILED (property mrs.job.timeout); 0 = none
+    Column("deadline_ms", BigInteger, nullable=False, default=0),
     Index("ix_jobs_scope_submitted", "project_id", "cluster_id", "submitted_ms", "id"),
     Index("ix_jobs_state_cluster", "state", "cluster_id"),
     Index("ix_jobs_deleted", "deleted_ms"),
@@ -126,6 +129,17 @@ sql_results = Table(
     Column("job_id", String(36), primary_key=True),
     Column("statement", Integer, primary_key=True),
     Column("rows", Text, nullable=False),  # JSON list of {column: string}
+)
+
+submit_keys = Table(
+    "submit_keys",
+    metadata,
+    # X-Idempotency-Key of a submit: a retry returns the first job; kept after the job is gone.
+    Column("project_id", String(64), primary_key=True),
+    Column("idem_key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("job_id", String(36), nullable=False),
+    Column("created_ms", BigInteger, nullable=False, index=True),
 )
 
 audit = Table(

@@ -21,8 +21,10 @@ from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import JobResult, JobState
+from mrs_jobs.domain.validation import job_timeout_seconds
 from mrs_jobs.engines.base import EngineRefused, JobSpec, LaunchSpec
 from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
+from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.settings import Settings, installation_id
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
@@ -172,9 +174,9 @@ class Supervisor:
 
     # -- kills -------------------------------------------------------------------------------
     def _kills(self) -> None:
-        with self.store.read() as conn:
-            pending = sup_store.kill_pending(conn, self.id)
         now = job_store.now_ms()
+        with self.store.read() as conn:
+            pending = sup_store.kill_pending(conn, self.id, now)
         grace_ms = int(self.settings.kill_grace_seconds * 1000)
         for job in pending:
             handle = _handle(job)
@@ -256,6 +258,7 @@ class Supervisor:
     def _finish(self, job: Job, status: ExitStatus | None, lost_reason: str | None) -> None:
         at = status.finished_ms if status and status.finished_ms else job_store.now_ms()
         killed = job.kill_requested_ms > 0 or job.deleted_ms > 0
+        timed_out = not killed and 0 < job.deadline_ms <= at
         results = _read_sql_results(Path(job.workdir)) if job.workdir else None
         with self.store.write() as conn:
             if results is not None and not job.deleted_ms:
@@ -284,9 +287,16 @@ class Supervisor:
                 )
             else:
                 reason = lost_reason or _failure_reason(status)
+                if timed_out:
+                    reason = f"timed out after {_timeout_of(job)} s (mrs.job.timeout)"
                 target = JobState.FINISHED
                 current = job_store.get_job(conn, job.id)
-                if current is None or current.state != JobState.RUNNING or status is None:
+                if (
+                    current is None
+                    or current.state != JobState.RUNNING
+                    or status is None
+                    or timed_out
+                ):
                     target = JobState.FAILED
                 job_store.transition(
                     conn,
@@ -395,8 +405,12 @@ class Supervisor:
         env[JOB_ID_VARIABLE] = job.id
         spec = LaunchSpec(argv=spec.argv, env=env, cwd=spec.cwd, notes=spec.notes)
         handle = self.table.launch(workdir, spec)
+        timeout_s = _timeout_of(job)
+        deadline = job_store.now_ms() + timeout_s * 1000 if timeout_s else 0
         with self.store.write() as conn:
-            sup_store.set_fields(conn, job.id, pid=handle.pid, pid_start=handle.start_ticks)
+            sup_store.set_fields(
+                conn, job.id, pid=handle.pid, pid_start=handle.start_ticks, deadline_ms=deadline
+            )
         log.info("job.launched job_id=%s pid=%s", job.id, handle.pid)
 
 
@@ -424,6 +438,13 @@ def _read_launch(workdir: Path) -> LaunchSpec | None:
     return LaunchSpec(
         argv=data["argv"], env=data["env"], cwd=data["cwd"], notes=data.get("notes", [])
     )
+
+
+def _timeout_of(job: Job) -> int | None:
+    try:
+        return job_timeout_seconds(job.properties)
+    except InvalidParameter:
+        return None  # validated at submit; an old record must not stop the supervisor
 
 
 def _read_sql_results(workdir: Path) -> dict[str, list[dict[str, str]]] | None:

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from mrs_jobs.api.auth import authenticate
 from mrs_jobs.api.body import body_schema, parse_body
 from mrs_jobs.api.schemas import (
+    ERROR_RESPONSES,
     BatchDeleteRequest,
     JobDetailResponse,
     JobListResponse,
@@ -44,7 +45,11 @@ router = APIRouter(prefix=PREFIX, tags=["job-executions"])
 
 
 @router.post(
-    "", response_model=SubmitResponse, status_code=200, openapi_extra=body_schema(SubmitRequest)
+    "",
+    response_model=SubmitResponse,
+    status_code=200,
+    openapi_extra=body_schema(SubmitRequest),
+    responses=ERROR_RESPONSES,
 )
 async def submit_job(request: Request, who: CallerDep, cluster_id: ClusterId) -> JSONResponse:
     body = await parse_body(request, SubmitRequest)
@@ -56,11 +61,12 @@ async def submit_job(request: Request, who: CallerDep, cluster_id: ClusterId) ->
         job_name=body.job_name,
         arguments=body.arguments,
         properties=body.properties,
+        idempotency_key=request.headers.get("x-idempotency-key"),
     )
     return JSONResponse({"job_submit_result": {"job_id": job.id, "state": "COMPLETE"}})
 
 
-@router.get("", response_model=JobListResponse, status_code=202)
+@router.get("", response_model=JobListResponse, status_code=202, responses=ERROR_RESPONSES)
 async def list_jobs(request: Request, who: CallerDep, cluster_id: ClusterId) -> JSONResponse:
     query = ListQuery.parse(dict(request.query_params))
     total, found = await run_in_threadpool(request.app.state.ctx.jobs.list, who, cluster_id, query)
@@ -70,7 +76,12 @@ async def list_jobs(request: Request, who: CallerDep, cluster_id: ClusterId) -> 
     )
 
 
-@router.post("/batch-delete", status_code=202, openapi_extra=body_schema(BatchDeleteRequest))
+@router.post(
+    "/batch-delete",
+    status_code=202,
+    openapi_extra=body_schema(BatchDeleteRequest),
+    responses=ERROR_RESPONSES,
+)
 async def batch_delete_jobs(request: Request, who: CallerDep, cluster_id: ClusterId) -> Response:
     body = await parse_body(request, BatchDeleteRequest)
     await run_in_threadpool(
@@ -79,7 +90,12 @@ async def batch_delete_jobs(request: Request, who: CallerDep, cluster_id: Cluste
     return Response(status_code=202)
 
 
-@router.get("/{job_execution_id}", response_model=JobDetailResponse, status_code=202)
+@router.get(
+    "/{job_execution_id}",
+    response_model=JobDetailResponse,
+    status_code=202,
+    responses=ERROR_RESPONSES,
+)
 async def show_job(
     request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
 ) -> JSONResponse:
@@ -90,7 +106,7 @@ async def show_job(
     return JSONResponse({"job_detail": to_mrs(job, now_ms())}, status_code=202)
 
 
-@router.post("/{job_execution_id}/kill", status_code=202)
+@router.post("/{job_execution_id}/kill", status_code=202, responses=ERROR_RESPONSES)
 async def kill_job(
     request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
 ) -> Response:
@@ -99,7 +115,12 @@ async def kill_job(
     return Response(status_code=202)
 
 
-@router.get("/{job_execution_id}/sql-result", response_model=SqlResultResponse, status_code=202)
+@router.get(
+    "/{job_execution_id}/sql-result",
+    response_model=SqlResultResponse,
+    status_code=202,
+    responses=ERROR_RESPONSES,
+)
 async def sql_result(
     request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
 ) -> JSONResponse:

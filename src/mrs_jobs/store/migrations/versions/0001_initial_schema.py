@@ -70,6 +70,7 @@ def upgrade() -> None:
     sa.Column('pid', sa.Integer(), nullable=True),
     sa.Column('pid_start', sa.BigInteger(), nullable=True),
     sa.Column('workdir', sa.String(length=1024), nullable=True),
+    sa.Column('deadline_ms', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
@@ -89,6 +90,17 @@ def upgrade() -> None:
     sa.Column('rows', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('job_id', 'statement', name=op.f('pk_sql_results'))
     )
+    op.create_table('submit_keys',
+    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('idem_key', sa.String(length=128), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('job_id', sa.String(length=36), nullable=False),
+    sa.Column('created_ms', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('project_id', 'idem_key', name=op.f('pk_submit_keys'))
+    )
+    with op.batch_alter_table('submit_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_submit_keys_created_ms'), ['created_ms'], unique=False)
+
     op.create_table('supervisors',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('host', sa.String(length=255), nullable=False),
@@ -140,6 +152,10 @@ def downgrade() -> None:
 
     op.drop_table('clusters')
     op.drop_table('supervisors')
+    with op.batch_alter_table('submit_keys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_submit_keys_created_ms'))
+
+    op.drop_table('submit_keys')
     op.drop_table('sql_results')
     op.drop_table('projects')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
