@@ -22,6 +22,10 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    launch_log = os.environ.get("FAKE_ENGINE_LAUNCH_LOG")
+    if launch_log:  # one line per start: lets a crash test prove nothing ran twice
+        with open(launch_log, "a", encoding="utf-8") as fh:
+            fh.write(os.environ.get("MRS_JOBS_JOB_ID", "?") + "\n")
     if argv[:1] == ["--echo-args"]:
         print(json.dumps(argv[1:]), flush=True)
         return 0
