@@ -21,7 +21,8 @@ __all__ = [
     "live_owned",
     "queued_clusters",
     "set_fields",
-    "take_over",
+    "adopt",
+    "orphaned_jobs",
 ]
 
 _LAUNCHED = [JobState.ACCEPTED.value, JobState.RUNNING.value]
@@ -41,20 +42,32 @@ def heartbeat(conn: Connection, sup_id: str, host: str, pid: int, at_ms: int) ->
         )
 
 
-def take_over(conn: Connection, sup_id: str, stale_before_ms: int) -> int:
-    """Adopt launched jobs whose owner is us (a previous run) or stopped heartbeating."""
-    alive = select(supervisors.c.id).where(
-        supervisors.c.heartbeat_ms >= stale_before_ms, supervisors.c.id != sup_id
-    )
-    res = conn.execute(
-        update(jobs)
+def orphaned_jobs(
+    conn: Connection, sup_id: str, stale_before_ms: int
+) -> list[tuple[Job, str | None]]:
+    """Launched jobs of other supervisors that stopped heartbeating, with the owner's host."""
+    owner = supervisors.alias("owner")
+    rows = conn.execute(
+        select(jobs, owner.c.host.label("owner_host"))
+        .select_from(jobs.outerjoin(owner, jobs.c.owner == owner.c.id))
         .where(
             jobs.c.state.in_(_LAUNCHED),
-            or_(jobs.c.owner.is_(None), jobs.c.owner.not_in(alive)),
+            or_(jobs.c.owner.is_(None), jobs.c.owner != sup_id),
+            or_(owner.c.id.is_(None), owner.c.heartbeat_ms < stale_before_ms),
         )
+    ).all()
+    return [(job_from_row(r), r.owner_host) for r in rows]
+
+
+def adopt(conn: Connection, job_id: str, old_owner: str | None, sup_id: str) -> bool:
+    """Take a job over from a gone owner; False if somebody else was quicker."""
+    cond = jobs.c.owner.is_(None) if old_owner is None else jobs.c.owner == old_owner
+    res = conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, cond, jobs.c.state.in_(_LAUNCHED))
         .values(owner=sup_id)
     )
-    return res.rowcount
+    return res.rowcount == 1
 
 
 def live_owned(conn: Connection, sup_id: str) -> list[Job]:

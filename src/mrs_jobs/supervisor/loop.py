@@ -36,7 +36,6 @@ from mrs_jobs.supervisor.process import (
     ProcessHandle,
     ProcessTable,
     find_marked_processes,
-    group_alive,
     read_exit,
     read_start_ticks,
 )
@@ -62,6 +61,7 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._last_observe: dict[str, float] = {}
         self._last_heartbeat = 0.0
+        self._marked_cache: set[str] | None = None
         self._last_housekeeping = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -111,6 +111,7 @@ class Supervisor:
 
     # -- one pass ----------------------------------------------------------------------------
     def run_once(self) -> None:
+        self._marked_cache: set[str] | None = None
         steps = (
             self._heartbeat,
             self._kills,
@@ -137,14 +138,49 @@ class Supervisor:
                 conn, self.id, socket.gethostname(), os.getpid(), job_store.now_ms()
             )
         self._last_heartbeat = now
+        if not force:
+            self._take_over()
+
+    def _take_over(self) -> int:
+        """Jobs of supervisors that stopped heartbeating (3 periods) are never left RUNNING.
+
+        On this host their processes can still be watched and killed: adopt them (a restart
+        of this very supervisor adopts its own at once, its id being stable). On another host
+        nothing here can see them: fail them with the reason, as a lost engine.
+        """
+        stale = job_store.now_ms() - int(self.settings.heartbeat_seconds * 3000)
+        host = socket.gethostname()
+        with self.store.read() as conn:
+            orphans = sup_store.orphaned_jobs(conn, self.id, stale)
+        adopted = 0
+        for job, owner_host in orphans:
+            with self.store.write() as conn:
+                if owner_host in (None, host) or job.owner == self.id:
+                    adopted += sup_store.adopt(conn, job.id, job.owner, self.id)
+                    continue
+                reason = (
+                    f"the supervisor {job.owner} on {owner_host} stopped heartbeating; "
+                    "its engine process was lost"
+                )
+                job_store.transition(
+                    conn,
+                    job.id,
+                    JobState.FAILED,
+                    reason=reason,
+                    values={
+                        "result": JobResult.FAILED.value,
+                        "finished_ms": job_store.now_ms(),
+                        "reason": reason,
+                    },
+                )
+                log.warning("job.lost job_id=%s owner=%s", job.id, job.owner)
+        return adopted
 
     # -- restart -----------------------------------------------------------------------------
     def reconcile(self) -> None:
         """After a (re)start: adopt our jobs, fill in pids, kill processes without a record."""
         self._heartbeat(force=True)
-        stale = job_store.now_ms() - int(self.settings.heartbeat_seconds * 3000)
-        with self.store.write() as conn:
-            adopted = sup_store.take_over(conn, self.id, stale)
+        adopted = self._take_over()
         marked = find_marked_processes(INSTANCE_VARIABLE, self.instance)
         groups: dict[str, set[int]] = {}
         for pid, job_id in marked.items():
@@ -189,8 +225,10 @@ class Supervisor:
                     sup_store.set_fields(conn, job.id, kill_sent_ms=now)
                 log.info("job.kill_sent job_id=%s signal=TERM", job.id)
             elif now - job.kill_sent_ms >= grace_ms:
-                if not self.table.signal_group(handle, signal.SIGKILL):
-                    _kill_group_now(handle.pid)
+                # Through the shim's group while the shim is provably ours; its stragglers by
+                # their marker (a bare pgid could by now belong to somebody else).
+                self.table.signal_group(handle, signal.SIGKILL)
+                self._sweep(job.id)
                 log.info("job.kill_sent job_id=%s signal=KILL", job.id)
 
     def _cancel_in_engine(self, job: Job) -> None:
@@ -222,10 +260,8 @@ class Supervisor:
             if self.table.is_running(handle):
                 self._observe(job)
                 continue
-            if group_alive(handle.pid):
-                _kill_group_now(handle.pid)  # the shim is gone; leave nothing behind
-                continue
-            self._sweep(job.id)
+            if self._sweep(job.id):
+                continue  # the shim is gone but some of the job's processes were not: next pass
             self._observe(job, force=True)
             self._finish(job, read_exit(Path(job.workdir or "")), lost_reason=None)
 
@@ -320,7 +356,9 @@ class Supervisor:
             launched = job.state in (JobState.ACCEPTED, JobState.RUNNING)
             if launched and job.owner != self.id:
                 continue  # its owner kills it; taken over if that owner is gone
-            if handle is not None and (self.table.is_running(handle) or group_alive(handle.pid)):
+            if handle is not None and (
+                self.table.is_running(handle) or job.id in self._live_marked()
+            ):
                 continue  # _kills is on it; purge once it is confirmed dead
             done.append(job)
         if not done:
@@ -335,15 +373,27 @@ class Supervisor:
             self._last_observe.pop(job.id, None)
         log.info("job.purged count=%s", len(done))
 
-    def _sweep(self, job_id: str) -> None:
-        """Kill a finished job's stragglers that left its process group (PySpark workers do)."""
+    def _live_marked(self) -> set[str]:
+        """Job ids that still have a live process carrying our marker (one /proc scan/pass)."""
+        if self._marked_cache is None:
+            found = find_marked_processes(INSTANCE_VARIABLE, self.instance)
+            self._marked_cache = set(found.values())
+        return self._marked_cache
+
+    def _sweep(self, job_id: str) -> int:
+        """SIGKILL a job's processes still alive after its shim (PySpark workers leave the
+        group); found by the marker in their environment, never by a bare pid. Returns how
+        many were signalled."""
+        killed = 0
         for pid, owner in find_marked_processes(INSTANCE_VARIABLE, self.instance).items():
             if owner == job_id:
                 log.warning("job.straggler_killed job_id=%s pid=%s", job_id, pid)
                 try:
                     os.kill(pid, signal.SIGKILL)
+                    killed += 1
                 except (ProcessLookupError, PermissionError):
                     pass
+        return killed
 
     # -- claim and launch --------------------------------------------------------------------
     def _workdir(self, job_id: str) -> Path:
