@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mrs_jobs.cli import admin
+from mrs_jobs.cli import admin, jobs
 
 __all__ = ["app", "main"]
 
@@ -14,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(admin.app, name="admin")
+jobs.register(app)
 
 
 @app.command()

@@ -1,0 +1,332 @@
+"""The everyday client commands (submit, list, show, kill, delete, logs, wait, sql-result).
+
+They talk to the HTTP API only, so they work against any mrs-jobs (or MRS-compatible)
+endpoint. Exit codes: 0 ok; 1 an MRS error or an unreachable service (``Error <code>:
+<message>`` on stderr); 2 bad usage or incomplete connection settings; after ``--wait`` /
+``wait``: 3 the job FAILED, 4 it was KILLED, 124 ``--timeout`` ran out; 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mrs_jobs.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    UsageError,
+    describe,
+    fail,
+    normalize_job_type,
+    parse_property,
+    parse_time,
+    stdin_is_tty,
+    with_api,
+)
+
+if TYPE_CHECKING:
+    from mrs_jobs.cli.client import ApiClient
+
+__all__ = ["register"]
+
+_PANEL = "Jobs (over the HTTP API)"
+_MAX_BATCH = 1000
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON as it came.")]
+Interval = Annotated[
+    float, typer.Option(min=0.05, help="Seconds between polls.", show_default=True)
+]
+Timeout = Annotated[
+    float | None,
+    typer.Option(min=0, help="Give up after this many seconds (exit 124); the job keeps running."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the client commands to the top-level ``mrs-jobs`` app."""
+    for name, func in [
+        ("submit", submit),
+        ("list", list_jobs),
+        ("show", show),
+        ("kill", kill),
+        ("delete", delete),
+        ("logs", logs),
+        ("wait", wait),
+        ("sql-result", sql_result),
+    ]:
+        app.command(name, rich_help_panel=_PANEL)(func)
+
+
+def _wait_and_exit(
+    api: ApiClient, job_id: str, *, interval: float, timeout: float | None, quiet: bool
+) -> None:
+    """Wait for the job, print how it ended, and exit with the code its result maps to."""
+    from mrs_jobs.cli.output import fmt_duration
+    from mrs_jobs.cli.watch import WaitTimeout, exit_code_for, wait_for_job
+
+    try:
+        job = wait_for_job(api, job_id, interval=interval, timeout=timeout, show=not quiet)
+    except WaitTimeout as exc:
+        state = exc.job.get("job_state")
+        raise fail(f"Timed out waiting for job {job_id} (still {state}).", EXIT_TIMEOUT) from None
+    code = exit_code_for(job)
+    if not quiet:
+        typer.echo(
+            f"{job_id} {job.get('job_state')} {job.get('job_result')} "
+            f"(elapsed {fmt_duration(job.get('elapsed_time'))})"
+        )
+    raise typer.Exit(code)
+
+
+@with_api
+def submit(
+    api: ApiClient,
+    job_type: Annotated[
+        str, typer.Option("--type", "-t", help="SparkSubmit, SparkSql, Flink, ... (any case).")
+    ],
+    name: Annotated[str, typer.Option("--name", "-n", help="Job name (1-64 of A-Za-z0-9_-).")],
+    arguments: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Job arguments, verbatim (put them after `--`), after any --arg values.",
+            show_default=False,
+        ),
+    ] = None,
+    arg: Annotated[
+        list[str] | None,
+        typer.Option("--arg", "-a", help="One argument (repeatable), before the positional ones."),
+    ] = None,
+    prop: Annotated[
+        list[str] | None,
+        typer.Option("--property", "-p", help="KEY=VALUE job property (repeatable)."),
+    ] = None,
+    wait_: Annotated[
+        bool,
+        typer.Option("--wait", "-w", help="Wait for the end; exit 0 only if SUCCEEDED."),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the job id (no progress).")
+    ] = False,
+    interval: Interval = 1.0,
+    timeout: Timeout = None,
+) -> None:
+    """Submit a job and print its id.
+
+    Example: mrs-jobs submit --type SparkSubmit --name pi -- /tmp/pi.py 10
+    """
+    properties = dict(parse_property(p) for p in prop or [])
+    args = [*(arg or []), *(arguments or [])]
+    job_id = api.submit(normalize_job_type(job_type), name, args, properties)
+    typer.echo(job_id if quiet else f"Submitted job {job_id}")
+    if wait_:
+        _wait_and_exit(api, job_id, interval=interval, timeout=timeout, quiet=quiet)
+
+
+@with_api
+def list_jobs(
+    api: ApiClient,
+    name: Annotated[str | None, typer.Option("--name", help="Exact job name.")] = None,
+    job_id: Annotated[str | None, typer.Option("--id", help="Job id.")] = None,
+    user: Annotated[str | None, typer.Option(help="Submitting user.")] = None,
+    queue: Annotated[str | None, typer.Option(help="Queue.")] = None,
+    job_type: Annotated[str | None, typer.Option("--type", "-t", help="Job type.")] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", "-s", help="SUBMITTED, RUNNING, FINISHED, ...")
+    ] = None,
+    result: Annotated[
+        str | None, typer.Option(help="UNDEFINED, SUCCEEDED, FAILED or KILLED.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Submitted at or after: epoch ms, ISO date/datetime, or 2h / 7d ago."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Submitted at or before (a bare date includes the whole day)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=1000, help="Page size (10).")] = None,
+    page: Annotated[int | None, typer.Option(min=1, help="1-based page number.")] = None,
+    asc: Annotated[bool, typer.Option("--asc", help="Oldest first (default newest).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List jobs, newest first, with every filter of the API."""
+    params: dict[str, Any] = {
+        "job_name": name,
+        "job_id": job_id,
+        "user": user,
+        "queue": queue,
+        "job_type": normalize_job_type(job_type) if job_type else None,
+        "job_state": state.upper() if state else None,
+        "job_result": result.upper() if result else None,
+        "submitted_time_begin": parse_time(since) if since else None,
+        "submitted_time_end": parse_time(until, end=True) if until else None,
+        "limit": limit,
+        "offset": page,
+        "sort_by": "asc" if asc else None,
+    }
+    data = api.list(params)
+    if as_json:
+        from mrs_jobs.cli.output import print_json
+
+        print_json(data)
+        return
+    from mrs_jobs.cli.output import console, job_table
+
+    out = console()
+    jobs = data.get("job_list") or []
+    total = int(data.get("total_record") or 0)
+    if jobs:
+        out.print(job_table(jobs, out.width))
+    size, number = limit or 10, page or 1
+    first = (number - 1) * size + 1
+    if not jobs:
+        out.print("No jobs." if total == 0 else f"No jobs on page {number} ({total} in all).")
+    else:
+        pages = -(-total // size)
+        out.print(
+            f"{first}-{first + len(jobs) - 1} of {total} jobs (page {number} of {pages})",
+            style="dim",
+            highlight=False,
+        )
+
+
+@with_api
+def show(
+    api: ApiClient,
+    job_id: Annotated[str, typer.Argument(help="Job id.", show_default=False)],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one job."""
+    data = api.show(job_id)
+    if as_json:
+        from mrs_jobs.cli.output import print_json
+
+        print_json(data)
+        return
+    from mrs_jobs.cli.output import console, job_detail
+
+    console().print(job_detail(data.get("job_detail") or {}))
+
+
+@with_api
+def kill(
+    api: ApiClient,
+    job_ids: Annotated[list[str], typer.Argument(help="Job ids.", show_default=False)],
+    wait_: Annotated[
+        bool, typer.Option("--wait", "-w", help="Wait until the jobs have really ended.")
+    ] = False,
+    interval: Interval = 1.0,
+) -> None:
+    """Kill live jobs (asynchronous: they reach KILLED once their processes are gone)."""
+    from mrs_jobs.cli.client import ApiError
+
+    code = EXIT_OK
+    killed = []
+    for job_id in job_ids:
+        try:
+            api.kill(job_id)
+        except ApiError as exc:
+            typer.echo(describe(exc), err=True)
+            code = EXIT_ERROR
+            continue
+        killed.append(job_id)
+        typer.echo(f"Kill requested for job {job_id}")
+    if wait_:
+        from mrs_jobs.cli.watch import wait_for_job
+
+        for job_id in killed:
+            job = wait_for_job(api, job_id, interval=interval, show=False)
+            typer.echo(f"{job_id} {job.get('job_state')} {job.get('job_result')}")
+    raise typer.Exit(code)
+
+
+@with_api
+def delete(
+    api: ApiClient,
+    job_ids: Annotated[
+        list[str],
+        typer.Argument(
+            help="Job ids (up to 1000); `-` reads them from stdin (needs --yes).",
+            show_default=False,
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete jobs in one all-or-nothing batch; live ones are killed first."""
+    if job_ids == ["-"]:
+        job_ids = sys.stdin.read().split()
+    ids = list(dict.fromkeys(job_ids))  # the API counts repeats once; so does the prompt
+    if not ids:
+        raise UsageError("no job ids given")
+    if len(ids) > _MAX_BATCH:
+        raise UsageError(f"{len(ids)} ids: one batch takes at most {_MAX_BATCH}; split the list")
+    if not yes:
+        if not stdin_is_tty():
+            raise fail("Error: refusing to delete without confirmation: pass --yes.", EXIT_USAGE)
+        typer.echo(f"About to delete {len(ids)} job(s) (live ones are killed first):", err=True)
+        for job_id in ids:
+            typer.echo(f"  {job_id}", err=True)
+        if not typer.confirm("Delete them?", default=False, err=True):
+            raise fail("Nothing deleted.", EXIT_USAGE)
+    api.batch_delete(ids)
+    typer.echo(f"Deleted {len(ids)} job(s).")
+
+
+@with_api
+def logs(
+    api: ApiClient,
+    job_id: Annotated[str, typer.Argument(help="Job id.", show_default=False)],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the job has ended.")
+    ] = False,
+    kind: Annotated[
+        str, typer.Option("--type", "-t", help="stdout or stderr (Spark logs to stderr).")
+    ] = "stdout",
+    tail: Annotated[
+        int | None, typer.Option(min=1, help="Start this many bytes before the end.")
+    ] = None,
+    interval: Interval = 1.0,
+) -> None:
+    """Print a job's stdout (or stderr) log; -f follows it while the job runs."""
+    from mrs_jobs.cli.watch import follow_log
+
+    if kind not in ("stdout", "stderr"):
+        raise UsageError("--type must be stdout or stderr")
+    offset = -tail if tail else 0
+    follow_log(
+        api, job_id, kind, sys.stdout.buffer, offset=offset, follow=follow, interval=interval
+    )
+
+
+@with_api
+def wait(
+    api: ApiClient,
+    job_id: Annotated[str, typer.Argument(help="Job id.", show_default=False)],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no output.")] = False,
+    interval: Interval = 1.0,
+    timeout: Timeout = None,
+) -> None:
+    """Wait for a job to end; exit 0 if it SUCCEEDED, 3 if it FAILED, 4 if KILLED."""
+    _wait_and_exit(api, job_id, interval=interval, timeout=timeout, quiet=quiet)
+
+
+@with_api
+def sql_result(
+    api: ApiClient,
+    job_id: Annotated[str, typer.Argument(help="Job id of a finished SQL job.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the rows of each statement of a SparkSql/SparkScript/HiveSql/HiveScript job."""
+    data = api.sql_result(job_id)
+    if as_json:
+        from mrs_jobs.cli.output import print_json
+
+        print_json(data)
+        return
+    from mrs_jobs.cli.output import console, sql_result_tables
+
+    console().print(sql_result_tables(data.get("sql_results") or {}))
