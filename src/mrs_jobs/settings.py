@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         description="Stop a cluster's long-lived engine service (the Spark SQL server) after "
         "this many seconds without a live job that needs it.",
     )
+    kill_jobs_on_shutdown: bool = Field(
+        False,
+        description="On SIGTERM, kill this supervisor's running jobs cleanly (KILLED) instead "
+        "of leaving them running to be re-attached by the next start.",
+    )
     heartbeat_seconds: float = Field(5.0, description="Supervisor heartbeat period.")
     log_level: str = Field("INFO", description="Service log level.")
     log_format: Literal["text", "json"] = Field(

@@ -236,3 +236,32 @@ def test_timeout_fails_a_job_and_stops_its_tree(world) -> None:
     assert (ended.state, ended.result) == ("FAILED", "FAILED")
     assert "timed out after 1 s" in ended.reason
     assert marked_pids(job.id) == []
+
+
+def test_shutdown_can_kill_running_jobs(world) -> None:
+    world.settings.kill_jobs_on_shutdown = True
+    sup = world.supervisor()
+    job_id = world.submit("--sleep", "60", "--ignore-term")
+    queued = [world.submit("--sleep", "60") for _ in range(2)]  # max_running=2: one queues
+    drive(sup, lambda: world.show(job_id).state == "RUNNING")
+    sup.stop()
+    job = world.show(job_id)
+    assert (job.state, job.result) == ("KILLED", "KILLED")
+    assert marked_pids(job_id) == []
+    states = sorted(world.show(q).state for q in queued)
+    assert "SUBMITTED" in states  # queued work is kept for the next start
+    for q in queued:
+        if world.show(q).state == "KILLED":
+            assert marked_pids(q) == []
+
+
+def test_shutdown_leaves_running_jobs_by_default(world) -> None:
+    sup = world.supervisor()
+    job_id = world.submit("--sleep", "30")
+    drive(sup, lambda: world.show(job_id).state == "RUNNING")
+    sup.stop()
+    assert world.show(job_id).state == "RUNNING" and marked_pids(job_id)
+    again = world.supervisor()
+    again.reconcile()
+    world.jobs.kill(world.caller, world.cluster_id, job_id)
+    drive(again, lambda: world.show(job_id).state == "KILLED", timeout=20)

@@ -80,7 +80,29 @@ class Supervisor:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.settings.kill_jobs_on_shutdown:
+            self._kill_all_owned()
         self._housekeeping(idle_seconds=0.0)
+
+    def _kill_all_owned(self) -> None:
+        """Ask for every owned live job to be killed and drive the kills to the end (bounded)."""
+        now = job_store.now_ms()
+        with self.store.write() as conn:
+            for job in sup_store.live_owned(conn, self.id):
+                job_store.request_kill(conn, job.id, now)
+        deadline = time.monotonic() + self.settings.kill_grace_seconds + 10
+        while time.monotonic() < deadline:
+            for step in (self._kills, self._watch):
+                try:
+                    step()
+                except Exception:
+                    log.exception("supervisor.shutdown_kill_failed")
+            self.table.reap()
+            with self.store.read() as conn:
+                if not sup_store.live_owned(conn, self.id):
+                    return
+            time.sleep(0.1)
+        log.warning("supervisor.shutdown_kill_incomplete")
 
     def _housekeeping(self, idle_seconds: float | None = None) -> None:
         now = time.monotonic()
