@@ -74,6 +74,7 @@ def run_server(settings: Settings) -> int:
 
     from mrs_jobs.api.app import create_app
     from mrs_jobs.engines.registry import EngineRegistry
+    from mrs_jobs.logging_setup import configure_logging
     from mrs_jobs.services.tenants import (
         TenantService,
         update_bootstrap_endpoint,
@@ -82,11 +83,7 @@ def run_server(settings: Settings) -> int:
     from mrs_jobs.store import Store
     from mrs_jobs.supervisor.loop import Supervisor
 
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.log_format, sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     lock = _lock_sqlite(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +117,7 @@ def run_server(settings: Settings) -> int:
         store,
         runnable_types=registry.job_types,
         wake=supervisor.wake if supervisor else (lambda: None),
+        supervisor_id=supervisor.id if supervisor else None,
     )
     if supervisor is not None:
         supervisor.start()
@@ -128,8 +126,9 @@ def run_server(settings: Settings) -> int:
     else:
         print(f"mrs-jobs is running at {endpoint}", flush=True)
 
+    # log_config=None: uvicorn's own records go through the root handler, in the same format.
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=10
+        app, log_level="warning", access_log=False, log_config=None, timeout_graceful_shutdown=10
     )
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler that

@@ -9,16 +9,23 @@ from fastapi.responses import JSONResponse
 
 from mrs_jobs import __version__
 from mrs_jobs.api.errors import error_response, install_error_handlers
+from mrs_jobs.api.instrument import InstrumentMiddleware
 from mrs_jobs.api.middleware import BodyTooLarge, RequestContextMiddleware
+from mrs_jobs.api.routes import clusters as cluster_routes
 from mrs_jobs.api.routes import jobs as job_routes
 from mrs_jobs.api.routes import logs as log_routes
+from mrs_jobs.api.routes import ops as ops_routes
 from mrs_jobs.services.batch_delete import BatchDeleteService
+from mrs_jobs.services.clusters import ClusterService
 from mrs_jobs.services.context import Waker
 from mrs_jobs.services.jobs import JobService
 from mrs_jobs.services.logs import LogService
+from mrs_jobs.services.metrics import Metrics
+from mrs_jobs.services.observability import ObservabilityService
 from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
+from mrs_jobs.web import routes as web_routes
 
 __all__ = ["AppContext", "create_app"]
 
@@ -31,6 +38,9 @@ class AppContext:
     jobs: JobService
     batch_delete: BatchDeleteService
     logs: LogService
+    clusters: ClusterService
+    observability: ObservabilityService
+    metrics: Metrics
 
 
 def create_app(
@@ -39,8 +49,12 @@ def create_app(
     *,
     runnable_types: frozenset[str],
     wake: Waker = lambda: None,
+    supervisor_id: str | None = None,
 ) -> FastAPI:
-    """Build the app over an already migrated store; ``wake`` nudges the supervisor."""
+    """Build the app over an already migrated store; ``wake`` nudges the supervisor.
+
+    ``supervisor_id``: the supervisor this process runs, whose heartbeat ``/ready`` checks.
+    """
     app = FastAPI(
         title="mrs-jobs",
         version=__version__,
@@ -48,6 +62,10 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    observability = ObservabilityService(
+        store, supervisor_id=supervisor_id, heartbeat_seconds=settings.heartbeat_seconds
+    )
+    metrics = Metrics(observability, version=__version__)
     app.state.ctx = AppContext(
         settings=settings,
         store=store,
@@ -55,6 +73,9 @@ def create_app(
         jobs=JobService(store, runnable_types=runnable_types, wake=wake),
         batch_delete=BatchDeleteService(store, wake=wake),
         logs=LogService(store),
+        clusters=ClusterService(store, settings),
+        observability=observability,
+        metrics=metrics,
     )
     install_error_handlers(app)
 
@@ -66,10 +87,11 @@ def create_app(
 
     app.include_router(log_routes.router)
     app.include_router(job_routes.router)
+    app.include_router(cluster_routes.router)
+    app.include_router(ops_routes.router)
+    app.include_router(web_routes.router)
 
-    @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
+    # Inside RequestContextMiddleware (added after it), so the request id already exists.
+    app.add_middleware(InstrumentMiddleware, metrics=metrics, access_log=settings.access_log)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

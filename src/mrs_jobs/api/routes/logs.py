@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from mrs_jobs.api.routes.jobs import PREFIX, ClusterId, caller
+from mrs_jobs.api.schemas import ERROR_RESPONSES
 from mrs_jobs.services.context import Caller
 
 __all__ = ["router"]
@@ -16,7 +17,7 @@ router = APIRouter(prefix=PREFIX, tags=["job-executions (extensions)"])
 @router.get(
     "/{job_execution_id}/log",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={200: {"content": {"text/plain": {}}}, **ERROR_RESPONSES},
 )
 async def job_log(
     request: Request,

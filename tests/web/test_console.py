@@ -1,0 +1,516 @@
+"""The web console end to end: real ``mrs-jobs serve``, real headless Chromium (Playwright).
+
+Debian's ``chromium`` is driven by Playwright's Python package with ``executable_path``; no
+browser is downloaded. Without it the browser tests skip on a laptop and fail in CI. Jobs stay
+queued (SUBMITTED) on clusters made with ``--max-running 0``; one test runs a real PySpark job to
+read its log live. Screenshots go under pytest's ``tmp_path`` and their paths are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support_server import BIN, ServerProcess
+
+try:
+    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - reported by the browser fixture
+    sync_playwright = None
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = Path(os.environ.get("MRS_JOBS_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+
+
+def _need(ok: bool, why: str) -> None:
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"{why} (required in CI)")
+        pytest.skip(why)
+
+
+@dataclass
+class Env:
+    server: ServerProcess
+    endpoint: str
+    project: str
+    default_cluster: str
+    token: str
+    tmp: Path
+
+    def admin(self, *args: str) -> str:
+        proc = subprocess.run(
+            [str(BIN), "admin", *args],
+            env=self.server.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    def queued_cluster(self, name: str) -> str:
+        """A cluster with no running slot: its jobs stay SUBMITTED (live) until killed."""
+        return self.admin("create-cluster", self.project, "--name", name, "--max-running", "0")
+
+    def api(self, cluster: str) -> Api:
+        return Api(self, cluster)
+
+
+class Api:
+    """The public API over HTTP with the token, as a script would call it."""
+
+    def __init__(self, env: Env, cluster: str) -> None:
+        self.env = env
+        self.cluster = cluster
+        self.base = f"{env.endpoint}/v2/{env.project}/clusters/{cluster}/job-executions"
+        self.http = httpx.Client(
+            headers={"X-Auth-Token": env.token, "Content-Type": "application/json"},
+            timeout=30,
+        )
+
+    def submit(
+        self,
+        name: str,
+        *,
+        job_type: str = "SparkSubmit",
+        arguments: list[str] | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> str:
+        body: dict[str, Any] = {
+            "job_type": job_type,
+            "job_name": name,
+            "arguments": arguments if arguments is not None else [str(self.env.tmp / "app.py")],
+        }
+        if properties:
+            body["properties"] = properties
+        r = self.http.post(self.base, json=body)
+        assert r.status_code == 200, r.text
+        time.sleep(0.003)  # distinct submitted_time values keep the expected order exact
+        return r.json()["job_submit_result"]["job_id"]
+
+    def show(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"{self.base}/{job_id}")
+
+    def kill(self, job_id: str) -> None:
+        assert self.http.post(f"{self.base}/{job_id}/kill").status_code == 202
+
+    def state(self, job_id: str) -> str:
+        r = self.show(job_id)
+        assert r.status_code == 202, r.text
+        return r.json()["job_detail"]["job_state"]
+
+    def wait_state(self, job_id: str, want: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while (got := self.state(job_id)) != want:
+            assert time.monotonic() < deadline, f"{job_id}: {got}, wanted {want}"
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    tmp = tmp_path_factory.mktemp("console")
+    (tmp / "app.py").write_text("print('never runs on a queued cluster')\n")
+    server = ServerProcess(tmp / "data").start()
+    try:
+        boot = server.bootstrap
+        e = Env(server, server.endpoint, boot["project_id"], boot["cluster_id"], "", tmp)
+        e.token = e.admin("create-token", e.project, "--ttl", "3600", "--user", "alice")
+        yield e
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    _need(sync_playwright is not None, "the playwright package is not installed")
+    _need(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, env: Env) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    p = context.new_page()
+    p.set_default_timeout(TIMEOUT_MS)
+    problems: list[str] = []
+    p.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    p.on(
+        "console",
+        lambda msg: problems.append(f"console: {msg.text}")
+        if msg.type == "error" and "Content Security Policy" in msg.text
+        else None,
+    )
+    yield p
+    html = p.content()
+    context.close()
+    assert env.token not in html, "the token must never be rendered into the page"
+    assert not problems, problems
+
+
+def sign_in(page: Page, env: Env, cluster: str, token: str | None = None) -> None:
+    page.goto(env.endpoint + "/")
+    expect(page).to_have_url(re.compile(r"/console/$"))
+    page.fill("#signin-project", env.project)
+    page.fill("#signin-cluster", cluster)
+    page.fill("#signin-token", token or env.token)
+    page.click("#signin-submit")
+    expect(page.locator("#jobs-view")).to_be_visible()
+    expect(page.locator("#where-cluster")).to_have_text(cluster)
+
+
+def rows(page: Page) -> Locator:
+    return page.locator("#jobs-body tr")
+
+
+def row(page: Page, name: str) -> Locator:
+    """The table row of the job with this exact name."""
+    link = page.locator("a.job-name", has_text=re.compile(f"^{re.escape(name)}$"))
+    return page.locator("#jobs-body tr", has=link)
+
+
+def shot(page: Page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+def test_console_is_served_with_strict_headers(env: Env) -> None:
+    r = httpx.get(env.endpoint + "/", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert r.status_code == 302 and r.headers["location"] == "/console/"
+    r = httpx.get(env.endpoint + "/")  # an API client: the JSON 404 of an unknown route
+    assert r.status_code == 404 and r.json()["error_code"] == "12000002"
+    r = httpx.get(env.endpoint + "/console")
+    assert r.status_code == 302 and r.headers["location"] == "/console/"
+    r = httpx.get(env.endpoint + "/console/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "unsafe" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    html = r.text
+    # No inline script or style, no resource from another origin.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert "style=" not in html and "<style" not in html
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    for name, kind in [("console.js", "text/javascript"), ("console.css", "text/css")]:
+        r = httpx.get(f"{env.endpoint}/console/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
+        assert r.headers["x-content-type-options"] == "nosniff"
+    r = httpx.get(env.endpoint + "/console/routes.py")
+    assert r.status_code == 404 and r.json()["error_code"] == "12000002"
+    assert "innerHTML" not in httpx.get(f"{env.endpoint}/console/console.js").text
+
+
+@pytest.mark.browser
+def test_sign_in_list_filter_and_page(page: Page, env: Env, tmp_path: Path) -> None:
+    cluster = env.queued_cluster("list")
+    api = env.api(cluster)
+    ids = {f"page-{i:02d}": api.submit(f"page-{i:02d}") for i in range(11)}
+    ids["find-me"] = api.submit("find-me")
+    ids["killed-one"] = api.submit("killed-one")
+    api.kill(ids["killed-one"])
+    api.wait_state(ids["killed-one"], "KILLED")
+
+    # A wrong token: the API's error in the banner, still on the sign-in form.
+    page.goto(env.endpoint + "/console/")
+    page.fill("#signin-project", env.project)
+    page.fill("#signin-cluster", cluster)
+    page.fill("#signin-token", "mrsj_not-a-token")
+    page.click("#signin-submit")
+    expect(page.locator("#banner")).to_contain_text("APIGW.0301")
+    expect(page.locator("#signin-view")).to_be_visible()
+
+    sign_in(page, env, cluster)
+    expect(rows(page)).to_have_count(10)
+    expect(page.locator("#pager-total")).to_have_text("1–10 of 13 jobs")
+    expect(page.locator("#page-info")).to_have_text("Page 1 of 2")
+    first = row(page, "killed-one")  # newest first
+    expect(first.locator("td").nth(2)).to_have_text("alice")
+    expect(first.locator("td").nth(3)).to_have_text("SparkSubmit")
+    expect(first.locator(".badge")).to_have_text("KILLED")
+    expect(first.locator(".result")).to_have_text("KILLED")
+    expect(first.locator("td").nth(6)).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))
+    expect(row(page, "page-10").locator("td").nth(7)).to_have_text("—")  # not ended
+    expect(page.locator("#live-indicator")).to_be_visible()  # SUBMITTED jobs are live
+    assert page.evaluate("sessionStorage.length") == 1
+    assert env.token not in page.url
+    shot(page, tmp_path, "jobs")
+
+    page.click("#page-next")
+    expect(rows(page)).to_have_count(3)
+    expect(page.locator("#page-info")).to_have_text("Page 2 of 2")
+    expect(page.locator("#pager-total")).to_have_text("11–13 of 13 jobs")
+    expect(page.locator("#page-next")).to_be_disabled()
+    expect(row(page, "page-00")).to_have_count(1)  # the oldest is last
+    page.click("#page-prev")
+    expect(rows(page)).to_have_count(10)
+
+    # Name, then ID, in the one search box.
+    page.fill("#f-search", "find-me")
+    page.press("#f-search", "Enter")
+    expect(rows(page)).to_have_count(1)
+    expect(row(page, "find-me")).to_have_count(1)
+    page.fill("#f-search", ids["page-03"])
+    page.press("#f-search", "Enter")
+    expect(rows(page)).to_have_count(1)
+    expect(row(page, "page-03").locator(".job-id")).to_have_text(ids["page-03"])
+    page.click("#f-reset")
+    expect(rows(page)).to_have_count(10)
+
+    page.select_option("#f-state", "KILLED")
+    expect(rows(page)).to_have_count(1)
+    expect(row(page, "killed-one")).to_have_count(1)
+    page.select_option("#f-state", "SUBMITTED")
+    expect(page.locator("#pager-total")).to_have_text("1–10 of 12 jobs")
+    page.select_option("#f-state", "")
+    page.select_option("#f-result", "KILLED")
+    expect(rows(page)).to_have_count(1)
+    page.select_option("#f-result", "")
+    page.select_option("#f-type", "SparkSql")
+    expect(rows(page)).to_have_count(0)
+    expect(page.locator("#jobs-empty")).to_be_visible()
+    page.select_option("#f-type", "SparkSubmit")
+    expect(rows(page)).to_have_count(10)
+
+    # Time range: all were submitted in the last hour; none in a range years ahead.
+    page.select_option("#f-time", "3600000")
+    expect(page.locator("#pager-total")).to_have_text("1–10 of 13 jobs")
+    page.select_option("#f-time", "custom")
+    page.fill("#f-from", "2099-01-01T00:00:00")
+    page.fill("#f-to", "2099-12-31T23:59:59")
+    expect(rows(page)).to_have_count(0)
+    page.click("#f-reset")
+    expect(rows(page)).to_have_count(10)
+
+    # Page size and sort order.
+    page.select_option("#page-size", "20")
+    expect(rows(page)).to_have_count(13)
+    page.click("#sort-submitted")
+    expect(rows(page).first.locator("a.job-name")).to_have_text("page-00")
+
+    page.click("#sign-out")
+    expect(page.locator("#signin-view")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+@pytest.mark.browser
+def test_batch_delete_requires_typed_confirmation(page: Page, env: Env, tmp_path: Path) -> None:
+    cluster = env.queued_cluster("delete")
+    api = env.api(cluster)
+    ids = {f"del-{i}": api.submit(f"del-{i}") for i in range(5)}
+    sign_in(page, env, cluster)
+    expect(rows(page)).to_have_count(5)
+    expect(page.locator("#delete-selected")).to_be_disabled()
+
+    # Cancel leaves everything in place.
+    row(page, "del-4").locator(".row-check").check()
+    page.click("#delete-selected")
+    expect(page.locator("#delete-dialog")).to_be_visible()
+    page.click("#delete-cancel")
+    expect(page.locator("#delete-dialog")).to_be_hidden()
+    row(page, "del-4").locator(".row-check").uncheck()
+
+    for name in ("del-0", "del-1", "del-2"):
+        row(page, name).locator(".row-check").check()
+    expect(page.locator("#delete-selected")).to_have_text("Delete (3)")
+    page.click("#delete-selected")
+    dialog = page.locator("#delete-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#delete-summary")).to_have_text("Delete 3 jobs?")
+    expect(page.locator("#delete-list li")).to_have_count(3)
+    confirm = page.locator("#delete-confirm")
+    expect(confirm).to_be_disabled()
+    for wrong in ("delete", "DELET", "DELETE ", " DELETE", "Delete"):
+        page.fill("#delete-confirm-input", wrong)
+        expect(confirm).to_be_disabled()
+    page.press("#delete-confirm-input", "Enter")  # submitting with a wrong text does nothing
+    expect(dialog).to_be_visible()
+    page.fill("#delete-confirm-input", "DELETE")
+    expect(confirm).to_be_enabled()
+    shot(page, tmp_path, "delete-dialog")
+    confirm.click()
+
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#banner")).to_contain_text("Deleted 3 jobs.")
+    expect(rows(page)).to_have_count(2)
+    for name in ("del-0", "del-1", "del-2"):
+        expect(row(page, name)).to_have_count(0)
+        r = api.show(ids[name])
+        assert r.status_code == 400 and r.json()["error_code"] == "0176", r.text
+    for name in ("del-3", "del-4"):
+        assert api.show(ids[name]).status_code == 202
+    expect(page.locator("#delete-selected")).to_be_disabled()
+
+
+@pytest.mark.browser
+def test_kill_a_queued_job_from_its_row(page: Page, env: Env) -> None:
+    cluster = env.queued_cluster("kill")
+    api = env.api(cluster)
+    victim = api.submit("kill-me")
+    keeper = api.submit("keep-me")
+    sign_in(page, env, cluster)
+    target = row(page, "kill-me")
+    expect(target.locator(".badge")).to_have_text("SUBMITTED")
+    target.locator(".row-kill").click()
+    expect(page.locator("#kill-dialog")).to_be_visible()
+    expect(page.locator("#kill-summary")).to_contain_text(victim)
+    page.click("#kill-confirm")
+    expect(page.locator("#kill-dialog")).to_be_hidden()
+    # The live refresh brings the end state in without a reload.
+    expect(row(page, "kill-me").locator(".badge")).to_have_text("KILLED")
+    expect(row(page, "kill-me").locator(".result")).to_have_text("KILLED")
+    expect(row(page, "kill-me").locator(".row-kill")).to_be_disabled()
+    expect(row(page, "kill-me").locator("td").nth(7)).not_to_have_text("—")
+    assert api.state(victim) == "KILLED"
+    assert api.state(keeper) == "SUBMITTED"
+    expect(row(page, "keep-me").locator(".badge")).to_have_text("SUBMITTED")
+
+
+@pytest.mark.browser
+def test_detail_shows_fields_as_text_and_sql_results(page: Page, env: Env) -> None:
+    cluster = env.queued_cluster("detail")
+    api = env.api(cluster)
+    hostile = '<img src=x onerror="window.__xss=1">'
+    job = api.submit(
+        "shown",
+        arguments=[str(env.tmp / "app.py"), hostile],
+        properties={"db.password": "hunter2-secret", "spark.executor.cores": "1"},
+    )
+    sign_in(page, env, cluster)
+    row(page, "shown").locator("a.job-name").click()
+    expect(page.locator("#detail-view")).to_be_visible()
+    expect(page).to_have_url(re.compile(f"#/jobs/{job}$"))
+    expect(page.locator("#detail-title")).to_have_text("shown")
+    fields = page.locator("#detail-fields")
+    expect(fields).to_contain_text(job)
+    expect(fields).to_contain_text(hostile)  # shown as text, never parsed
+    expect(fields).to_contain_text("db.password=******")
+    assert "hunter2" not in page.content()
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("img").count() == 0
+    expect(page.locator("#log-status")).to_have_text("no output yet")
+
+    # Kill from the detail view; polling shows the end state.
+    page.click("#detail-kill")
+    page.click("#kill-confirm")
+    expect(page.locator("#detail-state")).to_have_text("KILLED")
+    expect(page.locator("#detail-kill")).to_be_hidden()
+    page.click("#detail-back")
+    expect(page.locator("#jobs-view")).to_be_visible()
+
+    # SQL results: a queued SQL job never runs here, so the page's sql-result call is answered
+    # by the test (rows holding markup must come out as text).
+    sql_job = api.submit("q", job_type="SparkSql", arguments=["SELECT 1 AS one"])
+    api.kill(sql_job)
+    api.wait_state(sql_job, "KILLED")
+    results = {"0": [{"result": "succeed"}], "1": [{"s": "3", "h": "<b>bold</b>"}, {"s": "4"}]}
+    page.route(
+        "**/sql-result",
+        lambda route: route.fulfill(
+            status=202, content_type="application/json", body=json.dumps({"sql_results": results})
+        ),
+    )
+    page.goto(f"{env.endpoint}/console/#/jobs/{sql_job}")
+    expect(page.locator("#sql-card")).to_be_visible()
+    expect(page.locator(".sql-statement h3")).to_have_text(
+        ["Statement 1 · 1 row", "Statement 2 · 2 rows"]
+    )
+    expect(page.locator(".sql-statement").nth(1).locator("th")).to_have_text(["s", "h"])
+    expect(page.locator(".sql-statement").nth(1).locator("td").nth(1)).to_have_text("<b>bold</b>")
+    assert page.locator("#sql-results b").count() == 0
+    page.unroute("**/sql-result")
+
+    # A job deleted elsewhere: the API's error in the banner.
+    r = api.http.post(f"{api.base}/batch-delete", json={"job_id_list": [sql_job]})
+    assert r.status_code == 202, r.text
+    page.reload()
+    expect(page.locator("#banner")).to_contain_text("0176")
+
+
+@pytest.mark.browser
+def test_an_expired_token_signs_out_on_the_next_refresh(page: Page, env: Env) -> None:
+    cluster = env.queued_cluster("expiry")
+    env.api(cluster).submit("waits")  # a live job keeps the list refreshing
+    short = env.admin("create-token", env.project, "--ttl", "6")
+    sign_in(page, env, cluster, short)
+    expect(row(page, "waits")).to_have_count(1)
+    expect(page.locator("#signin-view")).to_be_visible(timeout=20_000)
+    expect(page.locator("#banner")).to_contain_text("APIGW.0301")
+    assert page.evaluate("sessionStorage.length") == 0
+    assert short not in page.content()
+
+
+PYSPARK_APP = textwrap.dedent(
+    """
+    import time
+    from pyspark.sql import SparkSession
+    spark = SparkSession.builder.appName("console-log").getOrCreate()
+    total = spark.sparkContext.parallelize(range(1, 11), 2).sum()
+    print("CONSOLE-MARKER-1 sum=%d" % total, flush=True)
+    time.sleep(8)
+    print("CONSOLE-MARKER-2 done", flush=True)
+    spark.stop()
+    """
+)
+
+
+@pytest.mark.browser
+@pytest.mark.spark
+def test_log_of_a_real_pyspark_job_follows_while_running(
+    page: Page, env: Env, tmp_path: Path
+) -> None:
+    app = env.tmp / "console_log.py"
+    app.write_text(PYSPARK_APP)
+    api = env.api(env.default_cluster)
+    job = api.submit("log-demo", arguments=[str(app)])
+    sign_in(page, env, env.default_cluster)
+    row(page, "log-demo").locator("a.job-name").click()
+    expect(page.locator("#detail-view")).to_be_visible()
+    log = page.locator("#log")
+
+    # The first marker arrives while the job still runs (the second is 8 s behind it).
+    expect(log).to_contain_text("CONSOLE-MARKER-1 sum=55", timeout=120_000)
+    expect(page.locator("#detail-state")).to_have_text("RUNNING")
+    assert "CONSOLE-MARKER-2" not in log.inner_text()
+    expect(page.locator("#detail-fields")).to_contain_text(re.compile(r"local-\d+"))
+    shot(page, tmp_path, "detail-running")
+
+    expect(log).to_contain_text("CONSOLE-MARKER-2 done", timeout=60_000)
+    expect(page.locator("#detail-state")).to_have_text("FINISHED", timeout=60_000)
+    expect(page.locator("#detail-fields")).to_contain_text("SUCCEEDED")
+    assert api.state(job) == "FINISHED"
+
+    # Switching streams re-reads from the tail.
+    page.click("#log-stderr")
+    expect(page.locator("#log-stderr")).to_have_attribute("aria-pressed", "true")
+    page.click("#log-stdout")
+    expect(log).to_contain_text("CONSOLE-MARKER-1")
+    shot(page, tmp_path, "detail-finished")
