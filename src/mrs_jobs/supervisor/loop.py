@@ -9,7 +9,6 @@ on a job without corrupting it. A pass never raises: errors are logged and retri
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -21,19 +20,26 @@ from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import JobResult, JobState
-from mrs_jobs.domain.validation import job_timeout_seconds
-from mrs_jobs.engines.base import EngineRefused, JobSpec, LaunchSpec
+from mrs_jobs.engines.base import EngineRefused, LaunchSpec
 from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
-from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.settings import Settings, installation_id
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.store.tenants import get_cluster
+from mrs_jobs.supervisor.jobfiles import (
+    drop_secret_files,
+    failure_reason,
+    handle_of,
+    kill_group_now,
+    read_launch,
+    read_sql_results,
+    spec_of,
+    timeout_of,
+)
 from mrs_jobs.supervisor.process import (
     JOB_ID_VARIABLE,
     ExitStatus,
-    ProcessHandle,
     ProcessTable,
     find_marked_processes,
     read_exit,
@@ -227,7 +233,7 @@ class Supervisor:
                 if job is not None and job.pid == pgid:
                     continue
                 log.warning("supervisor.orphan_killed job_id=%s pgid=%s", job_id, pgid)
-                _kill_group_now(pgid)
+                kill_group_now(pgid)
         log.info("supervisor.reconciled adopted=%s running=%s", adopted, len(owned))
 
     # -- kills -------------------------------------------------------------------------------
@@ -237,7 +243,7 @@ class Supervisor:
             pending = sup_store.kill_pending(conn, self.id, now)
         grace_ms = int(self.settings.kill_grace_seconds * 1000)
         for job in pending:
-            handle = _handle(job)
+            handle = handle_of(job)
             if handle is None:
                 continue  # not launched yet in this pass; _watch finalises it
             if job.kill_sent_ms == 0:
@@ -257,11 +263,11 @@ class Supervisor:
         """An application on a remote cluster outlives its client: cancel it there first."""
         engine = self.registry.for_type(job.job_type)
         cancel = getattr(engine, "cancel", None)
-        launch = _read_launch(Path(job.workdir or ""))
+        launch = read_launch(Path(job.workdir or ""))
         if cancel is None or launch is None:
             return
         try:
-            if cancel(_spec(job), Path(job.workdir or ""), launch):
+            if cancel(spec_of(job), Path(job.workdir or ""), launch):
                 log.info("job.cancelled_in_engine job_id=%s", job.id)
         except Exception:
             log.exception("job.cancel_failed job_id=%s", job.id)
@@ -271,7 +277,7 @@ class Supervisor:
         with self.store.read() as conn:
             owned = sup_store.live_owned(conn, self.id)
         for job in owned:
-            handle = _handle(job)
+            handle = handle_of(job)
             if handle is None:
                 # Claimed but never launched (a crash in between): nothing can be running,
                 # reconcile() already looked for marked processes.
@@ -294,10 +300,10 @@ class Supervisor:
         self._last_observe[job.id] = now
         engine = self.registry.for_type(job.job_type)
         workdir = Path(job.workdir or "")
-        launch = _read_launch(workdir)
+        launch = read_launch(workdir)
         if engine is None or launch is None:
             return
-        obs = engine.observe(_spec(job), workdir, launch)
+        obs = engine.observe(spec_of(job), workdir, launch)
         values: dict[str, object] = {}
         if obs.app_id and obs.app_id != job.app_id:
             values["app_id"] = obs.app_id
@@ -317,7 +323,7 @@ class Supervisor:
         at = status.finished_ms if status and status.finished_ms else job_store.now_ms()
         killed = job.kill_requested_ms > 0 or job.deleted_ms > 0
         timed_out = not killed and 0 < job.deadline_ms <= at
-        results = _read_sql_results(Path(job.workdir)) if job.workdir else None
+        results = read_sql_results(Path(job.workdir)) if job.workdir else None
         with self.store.write() as conn:
             if results is not None and not job.deleted_ms:
                 job_store.save_sql_results(conn, job.id, results, self.settings.sql_result_row_cap)
@@ -344,9 +350,9 @@ class Supervisor:
                     },
                 )
             else:
-                reason = lost_reason or _failure_reason(status)
+                reason = lost_reason or failure_reason(status)
                 if timed_out:
-                    reason = f"timed out after {_timeout_of(job)} s (mrs.job.timeout)"
+                    reason = f"timed out after {timeout_of(job)} s (mrs.job.timeout)"
                 target = JobState.FINISHED
                 current = job_store.get_job(conn, job.id)
                 if (
@@ -365,7 +371,7 @@ class Supervisor:
                 )
         self._last_observe.pop(job.id, None)
         if job.workdir:
-            _drop_secret_files(Path(job.workdir))
+            drop_secret_files(Path(job.workdir))
         log.info("job.ended job_id=%s killed=%s status=%s", job.id, killed, status)
 
     # -- purge -------------------------------------------------------------------------------
@@ -374,7 +380,7 @@ class Supervisor:
             deleted = sup_store.deleted_jobs(conn)
         done: list[Job] = []
         for job in deleted:
-            handle = _handle(job)
+            handle = handle_of(job)
             launched = job.state in (JobState.ACCEPTED, JobState.RUNNING)
             if launched and job.owner != self.id:
                 continue  # its owner kills it; taken over if that owner is gone
@@ -450,7 +456,7 @@ class Supervisor:
             if cluster is None:
                 raise EngineRefused(f"the cluster {job.cluster_id} no longer exists")
             spec = engine.build(
-                _spec(job),
+                spec_of(job),
                 cluster_spec(cluster.id, cluster.kind, cluster.config, self.settings),
                 workdir,
             )
@@ -477,82 +483,10 @@ class Supervisor:
         env[JOB_ID_VARIABLE] = job.id
         spec = LaunchSpec(argv=spec.argv, env=env, cwd=spec.cwd, notes=spec.notes)
         handle = self.table.launch(workdir, spec)
-        timeout_s = _timeout_of(job)
+        timeout_s = timeout_of(job)
         deadline = job_store.now_ms() + timeout_s * 1000 if timeout_s else 0
         with self.store.write() as conn:
             sup_store.set_fields(
                 conn, job.id, pid=handle.pid, pid_start=handle.start_ticks, deadline_ms=deadline
             )
         log.info("job.launched job_id=%s pid=%s", job.id, handle.pid)
-
-
-def _handle(job: Job) -> ProcessHandle | None:
-    if job.pid is None or job.pid_start is None:
-        return None
-    return ProcessHandle(pid=job.pid, start_ticks=job.pid_start)
-
-
-def _spec(job: Job) -> JobSpec:
-    return JobSpec(
-        job_id=job.id,
-        job_type=job.job_type,
-        job_name=job.job_name,
-        arguments=list(job.arguments),
-        properties=dict(job.properties),
-    )
-
-
-def _read_launch(workdir: Path) -> LaunchSpec | None:
-    try:
-        data = json.loads((workdir / "launch.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return LaunchSpec(
-        argv=data["argv"], env=data["env"], cwd=data["cwd"], notes=data.get("notes", [])
-    )
-
-
-def _timeout_of(job: Job) -> int | None:
-    try:
-        return job_timeout_seconds(job.properties)
-    except InvalidParameter:
-        return None  # validated at submit; an old record must not stop the supervisor
-
-
-def _read_sql_results(workdir: Path) -> dict[str, list[dict[str, str]]] | None:
-    """Per-statement rows an SQL job process left in its directory (see runners/sql.py)."""
-    try:
-        data = json.loads((workdir / "sql_results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-# Files of a job directory that may hold secrets (the launch environment, runner configs,
-# Hadoop site files and job confs): removed once the job has ended; logs and results stay.
-_SECRET_FILES = ("launch.json", "distcp.json", "sql.json")
-_SECRET_DIRS = ("conf", "hadoop-tmp", "inputs")
-
-
-def _drop_secret_files(workdir: Path) -> None:
-    for name in _SECRET_FILES:
-        (workdir / name).unlink(missing_ok=True)
-    for name in _SECRET_DIRS:
-        shutil.rmtree(workdir / name, ignore_errors=True)
-
-
-def _failure_reason(status: ExitStatus | None) -> str:
-    if status is None:
-        return "the engine process was lost (it left no exit status)"
-    if status.error:
-        return f"the engine could not start: {status.error}"
-    if status.signal:
-        return f"the engine was stopped by signal {status.signal}"
-    return f"the engine exited with code {status.returncode}"
-
-
-def _kill_group_now(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -1,0 +1,99 @@
+"""What the supervisor reads from and writes to a job: its process handle, its engine spec,
+and the files of its working directory (launch record, SQL results, secret-bearing files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.validation import job_timeout_seconds
+from mrs_jobs.engines.base import JobSpec, LaunchSpec
+from mrs_jobs.errors import InvalidParameter
+from mrs_jobs.supervisor.process import ExitStatus, ProcessHandle
+
+__all__ = [
+    "drop_secret_files",
+    "failure_reason",
+    "handle_of",
+    "kill_group_now",
+    "read_launch",
+    "read_sql_results",
+    "spec_of",
+    "timeout_of",
+]
+
+
+def handle_of(job: Job) -> ProcessHandle | None:
+    if job.pid is None or job.pid_start is None:
+        return None
+    return ProcessHandle(pid=job.pid, start_ticks=job.pid_start)
+
+
+def spec_of(job: Job) -> JobSpec:
+    return JobSpec(
+        job_id=job.id,
+        job_type=job.job_type,
+        job_name=job.job_name,
+        arguments=list(job.arguments),
+        properties=dict(job.properties),
+    )
+
+
+def read_launch(workdir: Path) -> LaunchSpec | None:
+    try:
+        data = json.loads((workdir / "launch.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return LaunchSpec(
+        argv=data["argv"], env=data["env"], cwd=data["cwd"], notes=data.get("notes", [])
+    )
+
+
+def timeout_of(job: Job) -> int | None:
+    try:
+        return job_timeout_seconds(job.properties)
+    except InvalidParameter:
+        return None  # validated at submit; an old record must not stop the supervisor
+
+
+def read_sql_results(workdir: Path) -> dict[str, list[dict[str, str]]] | None:
+    """Per-statement rows an SQL job process left in its directory (see runners/sql.py)."""
+    try:
+        data = json.loads((workdir / "sql_results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# Files of a job directory that may hold secrets (the launch environment, runner configs,
+# Hadoop site files and job confs): removed once the job has ended; logs and results stay.
+_SECRET_FILES = ("launch.json", "distcp.json", "sql.json")
+_SECRET_DIRS = ("conf", "hadoop-tmp", "inputs")
+
+
+def drop_secret_files(workdir: Path) -> None:
+    for name in _SECRET_FILES:
+        (workdir / name).unlink(missing_ok=True)
+    for name in _SECRET_DIRS:
+        shutil.rmtree(workdir / name, ignore_errors=True)
+
+
+def failure_reason(status: ExitStatus | None) -> str:
+    if status is None:
+        return "the engine process was lost (it left no exit status)"
+    if status.error:
+        return f"the engine could not start: {status.error}"
+    if status.signal:
+        return f"the engine was stopped by signal {status.signal}"
+    return f"the engine exited with code {status.returncode}"
+
+
+def kill_group_now(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
