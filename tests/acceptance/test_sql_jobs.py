@@ -72,6 +72,9 @@ def test_hive_table_is_read_by_a_later_spark_sql_job_and_scripts_run(server, tmp
     job_id, spark = run_sql(server, "SparkScript", [str(script)])
     assert spark.job_result == "SUCCEEDED"
     assert sql_results(server, job_id) == {"0": [{"doubled": "84"}]}
+    job_id, spark_sql = run_sql(server, "SparkSql", ["SELECT n FROM hive_t"])
+    assert spark_sql.job_result == "SUCCEEDED"
+    assert sql_results(server, job_id) == {"0": [{"n": "42"}]}
     job_id, hive_script = run_sql(
         server, "HiveScript", ["--conf", "spark.sql.ansi.enabled=true", str(script)]
     )

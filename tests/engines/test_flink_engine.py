@@ -765,7 +765,9 @@ def test_find_flink_home(tmp_path, monkeypatch):
 
 def test_engines_install_command(tmp_path, capsys):
     assert engines_install_command("hive", tmp_path) == 2
-    assert "only 'flink'" in capsys.readouterr().err
+    assert "choose spark, flink or all" in capsys.readouterr().err
+    assert engines_install_command("spark", tmp_path) == 0  # comes with pyspark
+    assert "SPARK_HOME=" in capsys.readouterr().out
     home = _write_marker(tmp_path / "engines", install_mod.DEFAULT_FLINK_VERSION)
     assert engines_install_command("flink", tmp_path) == 0
     assert str(home) in capsys.readouterr().out

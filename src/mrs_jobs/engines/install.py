@@ -254,9 +254,20 @@ def engines_install_command(what: str, data_dir: Path) -> int:
     Prints progress (pip's output on stderr); returns the process exit code.
     """
     what = what.strip().lower()
-    if what != "flink":
-        print(f"unknown engine {what!r}: only 'flink' can be installed", file=sys.stderr)
+    if what not in ("flink", "spark", "all"):
+        print(f"unknown engine {what!r}: choose spark, flink or all", file=sys.stderr)
         return 2
+    if what in ("spark", "all"):
+        # Spark, Spark SQL/Hive and the Hadoop client jars come with the pyspark dependency.
+        from mrs_jobs.engines.java import find_java_home, find_spark_home
+
+        spark, java = find_spark_home(), find_java_home()
+        print(f"Spark is installed with mrs-jobs: SPARK_HOME={spark or 'NOT FOUND'}; "
+              f"JAVA_HOME={java or 'NOT FOUND (install Java 17+)'}")
+        if spark is None or java is None:
+            return 1
+        if what == "spark":
+            return 0
     target = Path(data_dir) / "engines"
     already = installed_flink_home(target.resolve(), DEFAULT_FLINK_VERSION)
     if already is not None:
