@@ -2,6 +2,9 @@
 
 Standalone script (standard library only). ``--echo-args ARG...`` prints the remaining
 arguments as one JSON list on stdout and exits 0, so tests can check they arrived verbatim.
+``--dump PATH`` writes the process's identity, umask, rlimits, cwd and environment as JSON;
+``--spawn-until-failure N`` forks up to N sleeping children, stopping at the first failure, and
+records how many it got in the dump; ``--burn-cpu`` spins until killed.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -19,6 +23,55 @@ def _write_atomic(path: str, text: str) -> None:
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(path + ".tmp", path)
+
+
+def _dump(path: str, spawn_limit: int) -> None:
+    """Write who/what this process is as JSON (relative paths: under the working directory)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    record: dict[str, object] = {
+        "pid": os.getpid(),
+        "uid": os.getuid(),
+        "euid": os.geteuid(),
+        "gid": os.getgid(),
+        "egid": os.getegid(),
+        "groups": os.getgroups(),
+        "umask": umask,
+        "cwd": os.getcwd(),
+        "environ": dict(os.environ),
+        "rlimits": {
+            name: list(resource.getrlimit(getattr(resource, name)))
+            for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_NPROC")
+        },
+    }
+    if spawn_limit:
+        record["spawned"], record["spawn_error"] = _spawn_until_failure(spawn_limit)
+    _write_atomic(path, json.dumps(record))
+
+
+def _spawn_until_failure(limit: int) -> tuple[int, str | None]:
+    """Fork up to ``limit`` children that wait on a pipe; stop at the first failure."""
+    read_end, write_end = os.pipe()
+    children: list[int] = []
+    error: str | None = None
+    try:
+        for _ in range(limit):
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                break
+            if pid == 0:  # child: wait until the parent closes the pipe
+                os.close(write_end)
+                os.read(read_end, 1)
+                os._exit(0)
+            children.append(pid)
+    finally:
+        os.close(write_end)
+        os.close(read_end)
+        for pid in children:
+            os.waitpid(pid, 0)
+    return len(children), error
 
 
 def main(argv: list[str]) -> int:
@@ -42,7 +95,16 @@ def main(argv: list[str]) -> int:
         help="a child in its own session (leaves the group)",
     )
     parser.add_argument("--ready-file", help="written with our pid once set up")
+    parser.add_argument("--dump", help="write identity, rlimits and environment as JSON here")
+    parser.add_argument("--spawn-until-failure", type=int, default=0)
+    parser.add_argument("--burn-cpu", action="store_true", help="spin until killed")
     args = parser.parse_args(argv)
+
+    if args.dump:
+        _dump(args.dump, args.spawn_until_failure)
+    if args.burn_cpu:
+        while True:
+            pass
 
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

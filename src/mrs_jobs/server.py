@@ -75,6 +75,7 @@ def run_server(settings: Settings) -> int:
     from mrs_jobs.api.app import create_app
     from mrs_jobs.engines.registry import EngineRegistry
     from mrs_jobs.logging_setup import configure_logging
+    from mrs_jobs.secretbox import SecretKeyError, load_secret_box
     from mrs_jobs.services.tenants import (
         TenantService,
         update_bootstrap_endpoint,
@@ -89,6 +90,12 @@ def run_server(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.effective_database_url)
     store.migrate()
+    try:
+        tenants = TenantService(store, load_secret_box(settings))
+        tenants.check_secrets()
+    except SecretKeyError as exc:
+        store.dispose()
+        raise SystemExit(f"mrs-jobs: secret key: {exc}") from None
 
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -98,7 +105,7 @@ def run_server(settings: Settings) -> int:
     endpoint = settings.public_endpoint or f"http://{host}:{port}"
 
     bootstrap = settings.data_dir / "bootstrap.json"
-    boot = TenantService(store).bootstrap(
+    boot = tenants.bootstrap(
         bootstrap,
         max_running=settings.default_max_running,
         max_queued=settings.default_max_queued,
@@ -127,8 +134,19 @@ def run_server(settings: Settings) -> int:
         print(f"mrs-jobs is running at {endpoint}", flush=True)
 
     # log_config=None: uvicorn's own records go through the root handler, in the same format.
+    # Slow or idle clients: idle keep-alive connections close after 5 s, at most 1,000
+    # connections are served at once (more get 503), and an unfinished request head is capped.
+    # uvicorn has no read timeout for a trickled body: expose the service behind a proxy.
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, log_config=None, timeout_graceful_shutdown=10
+        app,
+        log_level="warning",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=5,
+        limit_concurrency=1000,
+        backlog=2048,
+        h11_max_incomplete_event_size=16384,
     )
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler that

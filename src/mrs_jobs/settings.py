@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "installation_id"]
@@ -76,6 +76,72 @@ class Settings(BaseSettings):
         "message, event, request_id, project_id, job_id, and the message's key=value fields).",
     )
     access_log: bool = Field(False, description="Log one http.request line per API request.")
+    job_user: str | None = Field(
+        None,
+        description="OS user (name or uid) engine processes run as; needs the service to run "
+        "as root. Unset = jobs run as the service's own user (a root service logs a warning). "
+        "A cluster's `run_as_user` config overrides it. The data directory must be "
+        "traversable by that user.",
+    )
+    job_limit_address_space_mb: int | None = Field(
+        None,
+        description="RLIMIT_AS of every engine process in MiB (cluster: "
+        "`limit_address_space_mb`). Unset = not limited; JVMs need several GiB of it.",
+    )
+    job_limit_cpu_seconds: int | None = Field(
+        None,
+        description="RLIMIT_CPU of every engine process in seconds (cluster: "
+        "`limit_cpu_seconds`): SIGXCPU at the limit, SIGKILL 5 s later. Unset = not limited.",
+    )
+    job_limit_open_files: int | None = Field(
+        None,
+        description="RLIMIT_NOFILE of every engine process (cluster: `limit_open_files`). "
+        "Unset = inherited from the service.",
+    )
+    job_limit_processes: int | None = Field(
+        None,
+        description="RLIMIT_NPROC (processes and threads of the job user, all its jobs "
+        "together; not enforced for root) (cluster: `limit_processes`). Unset = inherited.",
+    )
+    rate_limit_per_second: float = Field(
+        200.0,
+        description="Authenticated API requests per second allowed per project (token bucket, "
+        "per process); over it: 429 0202 with Retry-After. 0 disables.",
+    )
+    rate_limit_burst: int = Field(400, description="Burst size of the per-project rate limit.")
+    auth_failure_per_second: float = Field(
+        5.0,
+        description="Failed authentications (401) per second allowed per client address before "
+        "it is answered 429 without any check. 0 disables.",
+    )
+    auth_failure_burst: int = Field(
+        50, description="Burst size of the failed-authentication limit per client address."
+    )
+    replay_protection: bool = Field(
+        False,
+        description="Refuse an exact re-send of a signed POST/PUT/PATCH/DELETE inside the "
+        "X-Sdk-Date window (401 APIGW.0301). Off by default: X-Sdk-Date has one-second "
+        "resolution, so identical requests signed in the same second look like replays. "
+        "See docs/security.md.",
+    )
+    replay_cache_size: int = Field(
+        100_000, description="Signatures remembered for replay protection (per process)."
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key sealing stored SKs (AES-256-GCM): base64 of 32 bytes. Wins over "
+        "secret_key_file. Every instance on one database needs the same key.",
+    )
+    secret_key_file: Path | None = Field(
+        None,
+        description="File holding the SK-sealing key (base64 of 32 bytes, mode 0600); default "
+        "<data_dir>/secret.key, created on first start.",
+    )
+    old_secret_key_files: str = Field(
+        "",
+        description="Comma-separated key files of earlier keys, so SKs sealed before a key "
+        "rotation still open (until `mrs-jobs admin reencrypt-secrets` reseals them).",
+    )
 
     @property
     def effective_database_url(self) -> str:

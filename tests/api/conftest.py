@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from support import SigV4Auth
 
 from mrs_jobs.api.app import create_app
+from mrs_jobs.secretbox import load_secret_box
 from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
@@ -43,7 +44,7 @@ class Api:
 
 @pytest.fixture
 def api(store: Store, settings: Settings) -> Iterator[Api]:
-    tenants = TenantService(store)
+    tenants = TenantService(store, load_secret_box(settings))
     boot = tenants.bootstrap(
         settings.data_dir / "bootstrap.json", max_running=10, max_queued=50, parallelism=2
     )

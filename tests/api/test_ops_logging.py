@@ -105,7 +105,9 @@ def test_request_id_and_project_reach_a_log_line_of_the_request(api) -> None:  #
 
 def test_access_log_line_per_request(api, tmp_path) -> None:  # type: ignore[no-untyped-def]
     job_id = api.submit()
-    settings = Settings(data_dir=tmp_path / "data2", access_log=True)
+    # A second instance on the same store needs the same SK-sealing key (secretbox.py).
+    key_file = tmp_path / "data" / "secret.key"
+    settings = Settings(data_dir=tmp_path / "data2", access_log=True, secret_key_file=key_file)
     app = create_app(settings, api.store, runnable_types=frozenset({"SparkSubmit"}))
     client = client_for(app)
     client.auth = api.client.auth

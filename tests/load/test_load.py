@@ -26,12 +26,17 @@ import sqlalchemy
 from conftest import PG_URL, pg_or_skip
 from support import SigV4Auth
 
+from mrs_jobs.secretbox import generate_key
+
 pytestmark = pytest.mark.load
 
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "200"))
 SECONDS = float(os.environ.get("LOAD_SECONDS", "15"))
 SERVE_FAKE = Path(__file__).resolve().parent.parent / "crash" / "serve_fake.py"
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
+
+
+SHARED_SECRET_KEY = generate_key()
 
 
 def start(data_dir: Path, launch_log: Path, db_url: str | None) -> tuple[subprocess.Popen, str]:
@@ -45,6 +50,8 @@ def start(data_dir: Path, launch_log: Path, db_url: str | None) -> tuple[subproc
     )
     if db_url:
         env["MRS_JOBS_DATABASE_URL"] = db_url
+        # Instances sharing one store must share the SK-sealing key (secretbox.py).
+        env["MRS_JOBS_SECRET_KEY"] = SHARED_SECRET_KEY
     data_dir.mkdir(parents=True)
     log = data_dir.parent / f"{data_dir.name}.log"
     proc = subprocess.Popen(

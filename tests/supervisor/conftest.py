@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from support_supervisor import World
 
+from mrs_jobs.secretbox import load_secret_box
 from mrs_jobs.services.batch_delete import BatchDeleteService
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.jobs import JobService
@@ -22,7 +23,7 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
         kill_grace_seconds=1.0,
         database_url=store.url,
     )
-    tenants = TenantService(store)
+    tenants = TenantService(store, load_secret_box(settings))
     boot = tenants.bootstrap(tmp_path / "b.json", max_running=2, max_queued=100, parallelism=1)
     assert boot is not None
     caller = Caller(boot.project_id, None, "tester", "req-1")

@@ -79,8 +79,14 @@ def test_two_supervisors_launch_each_job_once_within_the_limit(world) -> None:
     seen_running: list[int] = []
 
     def watch() -> None:
+        from sqlalchemy import func, select
+
+        launched = select(func.count()).select_from(jobs).where(
+            jobs.c.state.in_(["ACCEPTED", "RUNNING"])
+        )
         while not all(world.show(i).state == "FINISHED" for i in ids):
-            seen_running.append(sum(world.show(i).state in ("ACCEPTED", "RUNNING") for i in ids))
+            with world.store.read() as conn:  # one consistent count, not one read per job
+                seen_running.append(conn.execute(launched).scalar_one())
 
     threads = [threading.Thread(target=run, args=(s,)) for s in (a, b)]
     threads.append(threading.Thread(target=watch))

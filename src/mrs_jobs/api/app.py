@@ -11,10 +11,13 @@ from mrs_jobs import __version__
 from mrs_jobs.api.errors import error_response, install_error_handlers
 from mrs_jobs.api.instrument import InstrumentMiddleware
 from mrs_jobs.api.middleware import BodyTooLarge, RequestContextMiddleware
+from mrs_jobs.api.ratelimit import RateLimited, RateLimiter
+from mrs_jobs.api.replay import ReplayCache
 from mrs_jobs.api.routes import clusters as cluster_routes
 from mrs_jobs.api.routes import jobs as job_routes
 from mrs_jobs.api.routes import logs as log_routes
 from mrs_jobs.api.routes import ops as ops_routes
+from mrs_jobs.secretbox import load_secret_box
 from mrs_jobs.services.batch_delete import BatchDeleteService
 from mrs_jobs.services.clusters import ClusterService
 from mrs_jobs.services.context import Waker
@@ -69,7 +72,7 @@ def create_app(
     app.state.ctx = AppContext(
         settings=settings,
         store=store,
-        tenants=TenantService(store),
+        tenants=TenantService(store, load_secret_box(settings)),
         jobs=JobService(store, runnable_types=runnable_types, wake=wake),
         batch_delete=BatchDeleteService(store, wake=wake),
         logs=LogService(store),
@@ -78,6 +81,20 @@ def create_app(
         metrics=metrics,
     )
     install_error_handlers(app)
+    # Abuse limits, read by api/auth.py (docs/security.md).
+    app.state.rate_limiter = RateLimiter(
+        per_second=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
+        auth_failures_per_second=settings.auth_failure_per_second,
+        auth_failures_burst=settings.auth_failure_burst,
+    )
+    app.state.replay_cache = (
+        ReplayCache(max_entries=settings.replay_cache_size) if settings.replay_protection else None
+    )
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_request: Request, exc: RateLimited) -> JSONResponse:
+        return error_response(429, "0202", exc.message, {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_request: Request, _exc: BodyTooLarge) -> JSONResponse:

@@ -1,13 +1,21 @@
-"""Authentication: SDK-HMAC-SHA256 signatures and X-Auth-Token (contract §11)."""
+"""Authentication: SDK-HMAC-SHA256 signatures and X-Auth-Token (contract §11).
+
+Also the abuse checks that need to know who is calling (docs/security.md): failed
+authentications are charged to the client address (``api/ratelimit.py``), an exact replay of a
+signed state-changing request is refused (``api/replay.py``), and every authenticated request
+is charged to its credential's project.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
 
-from mrs_jobs.api.signing import SignatureError, verify
+from mrs_jobs.api.ratelimit import RateLimiter
+from mrs_jobs.api.replay import CHECKED_METHODS, ReplayCache
+from mrs_jobs.api.signing import SignatureError, parse_authorization, parse_sdk_date, verify
 from mrs_jobs.errors import AuthError, ProjectMismatch
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.tenants import TenantService
@@ -34,7 +42,33 @@ def _utf8_headers(request: Request) -> dict[str, str]:
 async def authenticate(
     request: Request, tenants: TenantService, *, project_id: str, skew: int
 ) -> Caller:
-    """Return the caller, or raise AuthError (401) / ProjectMismatch (403)."""
+    """Return the caller, or raise AuthError (401) / ProjectMismatch (403) / RateLimited (429)."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    client = request.client.host if request.client else "unknown"
+    if limiter is not None:
+        limiter.check_client(client)
+    try:
+        cred = await _credential(request, tenants, skew=skew)
+    except AuthError:
+        if limiter is not None:
+            limiter.charge_auth_failure(client)
+        raise
+    if limiter is not None:
+        limiter.charge_project(cred.project_id)
+    if cred.project_id != project_id:
+        raise ProjectMismatch()
+    header_project = request.headers.get("x-project-id")
+    if header_project and header_project != project_id:
+        raise ProjectMismatch()
+    return Caller(
+        project_id=cred.project_id,
+        credential_id=cred.id,
+        user_name=cred.user_name,
+        request_id=request.state.request_id,
+    )
+
+
+async def _credential(request: Request, tenants: TenantService, *, skew: int) -> Credential:
     request_id = request.state.request_id
     token = request.headers.get("x-auth-token")
     if token:
@@ -72,14 +106,24 @@ async def authenticate(
                 "Authentication failed: incorrect IAM authentication information."
             ) from None
         cred = found[-1]
-    if cred.project_id != project_id:
-        raise ProjectMismatch()
-    header_project = request.headers.get("x-project-id")
-    if header_project and header_project != project_id:
-        raise ProjectMismatch()
-    return Caller(
-        project_id=cred.project_id,
-        credential_id=cred.id,
-        user_name=cred.user_name,
-        request_id=request_id,
-    )
+        _refuse_replay(request, skew)
+    return cred
+
+
+def _refuse_replay(request: Request, skew: int) -> None:
+    """After a good signature: an exact re-send of a state-changing request is refused."""
+    cache: ReplayCache | None = getattr(request.app.state, "replay_cache", None)
+    if cache is None or request.method not in CHECKED_METHODS:
+        return
+    if request.headers.get("x-idempotency-key"):
+        return  # a re-sent keyed submit returns the first job: harmless, and how retries work
+    # Both parse: verify() has just accepted them.
+    parsed = parse_authorization(request.headers["authorization"])
+    signed_at = parse_sdk_date(request.headers["x-sdk-date"])
+    expires = (signed_at + timedelta(seconds=skew + 1)).timestamp()
+    if not cache.first_use(parsed.access_key, parsed.signature, expires):
+        log.info("auth.refused reason=replayed request request_id=%s", request.state.request_id)
+        raise AuthError(
+            "Authentication failed: this signed request was already received; "
+            "sign it again (a new X-Sdk-Date)."
+        )

@@ -21,7 +21,8 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise InvalidParameter("The request body is empty; a JSON object is required.")
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        json.dumps(data, ensure_ascii=False).encode()  # refuse lone surrogates ("\ud800")
+    except (ValueError, RecursionError) as exc:  # also: nesting too deep, a 5,000-digit number
         raise InvalidParameter(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise InvalidParameter("The request body must be a JSON object.")

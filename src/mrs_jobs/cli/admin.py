@@ -13,23 +13,39 @@ app = typer.Typer(
 )
 
 
-def _tenants():  # type: ignore[no-untyped-def]
+def _tenants(with_key: bool = False):  # type: ignore[no-untyped-def]
+    """The tenant service; ``with_key`` loads the SK-sealing key (AK/SK commands only)."""
+    from mrs_jobs.secretbox import load_secret_box
     from mrs_jobs.services.tenants import TenantService
     from mrs_jobs.settings import get_settings
     from mrs_jobs.store import Store
 
-    store = Store(get_settings().effective_database_url)
+    settings = get_settings()
+    box = load_secret_box(settings) if with_key else None
+    store = Store(settings.effective_database_url)
     store.migrate()
-    return TenantService(store)
+    return TenantService(store, box)
 
 
 def _fail(exc: Exception) -> None:
     from mrs_jobs.errors import DomainError
+    from mrs_jobs.secretbox import SecretKeyError
 
     if isinstance(exc, DomainError):
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2)
+    if isinstance(exc, SecretKeyError):
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
     raise exc
+
+
+def _when(ms: int | None) -> str:
+    from datetime import UTC, datetime
+
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @app.command("create-project")
@@ -53,13 +69,14 @@ def create_aksk(
     project_id: str = typer.Argument(...),
     user: str = typer.Option("admin", help="User name shown in jobs' `user` field."),
 ) -> None:
-    """Create an AK/SK pair; the SK is shown only now."""
+    """Create an AK/SK pair; the SK is shown only now (it is stored sealed)."""
     try:
-        ak, sk = _tenants().create_aksk(project_id, user)
+        issued = _tenants(with_key=True).issue_aksk(project_id, user)
     except Exception as exc:
         _fail(exc)
         return
-    typer.echo(json.dumps({"project_id": project_id, "ak": ak, "sk": sk}, indent=2))
+    out = {"id": issued.id, "project_id": project_id, "user": user}
+    typer.echo(json.dumps(out | {"ak": issued.ak, "sk": issued.sk}, indent=2))
 
 
 @app.command("create-token")
@@ -71,6 +88,120 @@ def create_token(
     """Create an X-Auth-Token; it is shown only now and stored as a hash."""
     try:
         typer.echo(_tenants().create_token(project_id, user, ttl))
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command("list-credentials")
+def list_credentials(
+    project_id: str = typer.Option(None, "--project", help="Only this project."),
+    kind: str = typer.Option(None, help="aksk or token."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """List credentials: id, project, kind, user, AK, created, expires, disabled (no secrets)."""
+    try:
+        creds = _tenants().list_credentials(project_id, kind)
+    except Exception as exc:
+        _fail(exc)
+        return
+    rows = [
+        {
+            "id": c.id,
+            "project_id": c.project_id,
+            "kind": c.kind,
+            "user": c.user_name,
+            "ak": c.access_key,
+            "created": _when(c.created_ms),
+            "expires": _when(c.expires_ms),
+            "disabled": c.disabled,
+        }
+        for c in creds
+    ]
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    cols = ["id", "project_id", "kind", "user", "ak", "created", "expires", "disabled"]
+    table = [[str(r[k]) if r[k] is not None else "-" for k in cols] for r in rows]
+    widths = [max([len(h), *(len(t[i]) for t in table)]) for i, h in enumerate(cols)]
+    for line in [cols, *table]:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+@app.command("list-tokens")
+def list_tokens(
+    project_id: str = typer.Option(None, "--project", help="Only this project."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """List tokens (same as list-credentials --kind token)."""
+    list_credentials(project_id=project_id, kind="token", as_json=as_json)
+
+
+def _set_disabled(credential_id: str, disabled: bool) -> None:
+    try:
+        _tenants().set_disabled(credential_id, disabled)
+    except Exception as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{credential_id} {'disabled' if disabled else 'enabled'}")
+
+
+@app.command("disable-credential")
+def disable_credential(credential_id: str = typer.Argument(...)) -> None:
+    """Refuse a credential (401) from now on; enable-credential undoes it."""
+    _set_disabled(credential_id, True)
+
+
+@app.command("enable-credential")
+def enable_credential(credential_id: str = typer.Argument(...)) -> None:
+    """Accept a disabled credential again (an expired one stays expired)."""
+    _set_disabled(credential_id, False)
+
+
+@app.command("delete-credential")
+def delete_credential(credential_id: str = typer.Argument(...)) -> None:
+    """Delete a credential for good; its AK or token is refused (401) from now on."""
+    try:
+        _tenants().delete_credential(credential_id)
+    except Exception as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{credential_id} deleted")
+
+
+@app.command("rotate-aksk")
+def rotate_aksk(
+    credential_id: str = typer.Argument(..., help="Id of the AK/SK pair to replace."),
+    grace: int | None = typer.Option(
+        None, help="Seconds the old pair stays valid; default: until disabled or deleted."
+    ),
+) -> None:
+    """Issue a new AK/SK pair for the same project and user; the new SK is shown only now.
+
+    The old pair keeps working (clients in flight are not cut off) until it is disabled or
+    deleted, or until --grace seconds have passed.
+    """
+    try:
+        issued = _tenants(with_key=True).rotate_aksk(credential_id, grace)
+    except Exception as exc:
+        _fail(exc)
+        return
+    out = {
+        "id": issued.id,
+        "project_id": issued.project_id,
+        "user": issued.user_name,
+        "ak": issued.ak,
+        "sk": issued.sk,
+        "replaces": credential_id,
+    }
+    typer.echo(json.dumps(out, indent=2))
+
+
+@app.command("reencrypt-secrets")
+def reencrypt_secrets() -> None:
+    """Reseal stored SKs with the current key (after a key rotation); prints how many."""
+    try:
+        typer.echo(_tenants(with_key=True).reencrypt_secrets())
     except Exception as exc:
         _fail(exc)
 

@@ -45,7 +45,7 @@ class Job:
 def to_mrs(job: Job, now_ms: int) -> dict[str, object]:
     """The JOB object of the MRS API: strings for arguments/properties, integer ms times."""
     if job.started_ms and job.finished_ms:
-        elapsed = job.finished_ms - job.started_ms
+        elapsed = max(0, job.finished_ms - job.started_ms)  # a clock step back: never negative
     elif job.started_ms and job.state == JobState.RUNNING:
         elapsed = max(0, now_ms - job.started_ms)
     else:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import string
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mrs_jobs.errors import AuthError, InvalidParameter
+from mrs_jobs.secretbox import SecretBox, SecretKeyError
 from mrs_jobs.store import Store
 from mrs_jobs.store.jobs import now_ms
 from mrs_jobs.store.tenants import (
@@ -23,16 +25,26 @@ from mrs_jobs.store.tenants import (
     count_projects,
     credential_by_ak,
     credential_by_token_hash,
+    delete_credential,
+    get_credential,
     get_project,
+    list_credentials,
+    set_credential_disabled,
+    set_credential_expiry,
+    set_secret_key,
 )
 
 __all__ = [
     "Bootstrap",
+    "IssuedAksk",
+    "IssuedToken",
     "TenantService",
     "hash_token",
     "update_bootstrap_endpoint",
     "write_bootstrap_file",
 ]
+
+log = logging.getLogger(__name__)
 
 _AK_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -40,6 +52,11 @@ _AK_ALPHABET = string.ascii_uppercase + string.digits
 def hash_token(token: str) -> str:
     """Tokens are 256-bit random values, so a plain SHA-256 is a safe stored form."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _aad(access_key: str) -> str:
+    """Bind a sealed SK to its AK, so a sealed value copied onto another row does not open."""
+    return f"mrs-jobs/credentials/{access_key}"
 
 
 @dataclass(frozen=True)
@@ -51,19 +68,58 @@ class Bootstrap:
     created: bool
 
 
+@dataclass(frozen=True)
+class IssuedAksk:
+    """A new AK/SK pair: the only moment the SK is available in plain text."""
+
+    id: str
+    project_id: str
+    user_name: str
+    ak: str
+    sk: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: str
+    project_id: str
+    user_name: str
+    token: str
+    expires_ms: int
+
+
 class TenantService:
-    def __init__(self, store: Store) -> None:
+    """Projects, clusters and credentials.
+
+    ``secretbox`` seals and opens SKs; it is needed only by AK/SK operations, so administration
+    that never touches an SK (listing, disabling, tokens) works without the key.
+    """
+
+    def __init__(self, store: Store, secretbox: SecretBox | None = None) -> None:
         self.store = store
+        self._box = secretbox
+
+    @property
+    def box(self) -> SecretBox:
+        if self._box is None:
+            raise SecretKeyError("no secret key is configured for AK/SK credentials.")
+        return self._box
 
     # -- authentication lookups --------------------------------------------------------------
     def credential_for_ak(self, access_key: str) -> Credential | None:
+        """The usable credential of an AK, with its SK opened; None refuses the request."""
         with self.store.read() as conn:
             cred = credential_by_ak(conn, access_key)
-        if cred is None or cred.disabled or cred.kind != "aksk":
+        if cred is None or cred.disabled or cred.kind != "aksk" or not cred.secret_key:
             return None
-        if cred.expires_ms and cred.expires_ms < now_ms():
+        if cred.expires_ms is not None and cred.expires_ms < now_ms():
             return None
-        return cred
+        try:
+            sk = self.box.open(cred.secret_key, aad=_aad(access_key))
+        except SecretKeyError as exc:
+            log.error("auth.secret_unreadable credential_id=%s reason=%s", cred.id, exc)
+            return None
+        return replace(cred, secret_key=sk)
 
     def credential_for_token(self, token: str) -> Credential:
         with self.store.read() as conn:
@@ -84,35 +140,46 @@ class TenantService:
         return pid
 
     def create_aksk(self, project_id: str, user_name: str = "admin") -> tuple[str, str]:
+        issued = self.issue_aksk(project_id, user_name)
+        return issued.ak, issued.sk
+
+    def issue_aksk(self, project_id: str, user_name: str = "admin") -> IssuedAksk:
+        """A new AK/SK pair; the SK is stored sealed and returned in plain text only here."""
         ak = "".join(secrets.choice(_AK_ALPHABET) for _ in range(20))
         sk = secrets.token_urlsafe(30)[:40]
+        sealed = self.box.seal(sk, aad=_aad(ak))
+        cid = str(uuid.uuid4())
         with self.store.write() as conn:
             self._require_project(conn, project_id)
             add_credential(
                 conn,
-                id=str(uuid.uuid4()),
+                id=cid,
                 project_id=project_id,
                 kind="aksk",
                 user_name=user_name,
                 access_key=ak,
-                secret_key=sk,
+                secret_key=sealed,
                 token_hash=None,
                 expires_ms=None,
                 disabled=False,
                 created_ms=now_ms(),
             )
-        return ak, sk
+        return IssuedAksk(cid, project_id, user_name, ak, sk)
 
     def create_token(self, project_id: str, user_name: str, ttl_seconds: int) -> str:
+        return self.issue_token(project_id, user_name, ttl_seconds).token
+
+    def issue_token(self, project_id: str, user_name: str, ttl_seconds: int) -> IssuedToken:
         if ttl_seconds <= 0:
             raise InvalidParameter("a token's lifetime must be positive.")
         token = "mrsj_" + secrets.token_urlsafe(32)
         at = now_ms()
+        cid = str(uuid.uuid4())
         with self.store.write() as conn:
             self._require_project(conn, project_id)
             add_credential(
                 conn,
-                id=str(uuid.uuid4()),
+                id=cid,
                 project_id=project_id,
                 kind="token",
                 user_name=user_name,
@@ -123,7 +190,90 @@ class TenantService:
                 disabled=False,
                 created_ms=at,
             )
-        return token
+        return IssuedToken(cid, project_id, user_name, token, at + ttl_seconds * 1000)
+
+    # -- credential lifecycle ----------------------------------------------------------------
+    def list_credentials(
+        self, project_id: str | None = None, kind: str | None = None
+    ) -> list[Credential]:
+        """Credentials without their secrets (neither sealed SK nor token hash)."""
+        if kind is not None and kind not in ("aksk", "token"):
+            raise InvalidParameter("kind must be aksk or token.")
+        with self.store.read() as conn:
+            rows = list_credentials(conn, project_id, kind)
+        return [replace(c, secret_key=None) for c in rows]
+
+    def set_disabled(self, credential_id: str, disabled: bool) -> None:
+        with self.store.write() as conn:
+            if not set_credential_disabled(conn, credential_id, disabled):
+                raise InvalidParameter(f"credential {credential_id} does not exist.")
+
+    def delete_credential(self, credential_id: str) -> None:
+        """Remove the row for good (jobs and audit records keep the id as plain text)."""
+        with self.store.write() as conn:
+            if not delete_credential(conn, credential_id):
+                raise InvalidParameter(f"credential {credential_id} does not exist.")
+
+    def rotate_aksk(self, credential_id: str, grace_seconds: int | None = None) -> IssuedAksk:
+        """A new pair for the same project and user; the old pair stays valid.
+
+        Replacing the SK under the same AK would break every running client at once, so the
+        old pair keeps working until it is disabled or deleted, or for ``grace_seconds``.
+        """
+        if grace_seconds is not None and grace_seconds < 0:
+            raise InvalidParameter("the grace period must not be negative.")
+        with self.store.read() as conn:
+            old = get_credential(conn, credential_id)
+        if old is None or old.kind != "aksk":
+            raise InvalidParameter(f"AK/SK credential {credential_id} does not exist.")
+        issued = self.issue_aksk(old.project_id, old.user_name)
+        if grace_seconds is not None:
+            until = now_ms() + grace_seconds * 1000
+            if old.expires_ms is None or old.expires_ms > until:
+                with self.store.write() as conn:
+                    set_credential_expiry(conn, credential_id, until)
+        return issued
+
+    def check_secrets(self) -> int:
+        """Open every stored SK; raise SecretKeyError naming the first that does not open.
+
+        Run at startup so a wrong or missing key is a clear error, not a stream of 401s.
+        """
+        with self.store.read() as conn:
+            rows = list_credentials(conn, kind="aksk")
+        for cred in rows:
+            if not cred.secret_key or not cred.access_key:
+                continue
+            if not cred.secret_key.startswith("v1:"):
+                raise SecretKeyError(
+                    f"credential {cred.id} holds its SK in plain text; run "
+                    "`mrs-jobs admin reencrypt-secrets` to seal it."
+                )
+            try:
+                self.box.open(cred.secret_key, aad=_aad(cred.access_key))
+            except SecretKeyError as exc:
+                raise SecretKeyError(f"credential {cred.id}: {exc}") from None
+        return len(rows)
+
+    def reencrypt_secrets(self) -> int:
+        """Reseal SKs sealed with an old key (or stored in plain text) with the current key."""
+        with self.store.read() as conn:
+            rows = list_credentials(conn, kind="aksk")
+        done = 0
+        for cred in rows:
+            if not cred.secret_key or not cred.access_key:
+                continue
+            if not self.box.needs_reseal(cred.secret_key):
+                continue
+            aad = _aad(cred.access_key)
+            if cred.secret_key.startswith("v1:"):
+                sk = self.box.open(cred.secret_key, aad=aad)
+            else:
+                sk = cred.secret_key  # written before SKs were sealed
+            with self.store.write() as conn:
+                set_secret_key(conn, cred.id, self.box.seal(sk, aad=aad))
+            done += 1
+        return done
 
     def create_cluster(
         self,

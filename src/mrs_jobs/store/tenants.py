@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from mrs_jobs.store.tables import clusters, credentials, projects
 
@@ -19,24 +19,32 @@ __all__ = [
     "count_projects",
     "credential_by_ak",
     "credential_by_token_hash",
+    "delete_credential",
     "get_cluster",
+    "get_credential",
     "get_project",
     "list_clusters",
+    "list_credentials",
     "lock_cluster",
     "set_credential_disabled",
+    "set_credential_expiry",
+    "set_secret_key",
 ]
 
 
 @dataclass(frozen=True)
 class Credential:
+    """A credentials row. ``secret_key`` is the sealed form as stored (services open it)."""
+
     id: str
     project_id: str
     kind: str
     user_name: str
     access_key: str | None
-    secret_key: str | None
+    secret_key: str | None = field(repr=False)
     expires_ms: int | None
     disabled: bool
+    created_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ def _credential(row: Any) -> Credential:
         secret_key=m["secret_key"],
         expires_ms=m["expires_ms"],
         disabled=bool(m["disabled"]),
+        created_ms=m["created_ms"],
     )
 
 
@@ -93,10 +102,45 @@ def credential_by_token_hash(conn: Connection, token_hash: str) -> Credential | 
     return _credential(row) if row else None
 
 
+def get_credential(conn: Connection, credential_id: str) -> Credential | None:
+    row = conn.execute(select(credentials).where(credentials.c.id == credential_id)).first()
+    return _credential(row) if row else None
+
+
+def list_credentials(
+    conn: Connection, project_id: str | None = None, kind: str | None = None
+) -> list[Credential]:
+    q = select(credentials).order_by(credentials.c.created_ms, credentials.c.id)
+    if project_id is not None:
+        q = q.where(credentials.c.project_id == project_id)
+    if kind is not None:
+        q = q.where(credentials.c.kind == kind)
+    return [_credential(r) for r in conn.execute(q)]
+
+
 def set_credential_disabled(conn: Connection, credential_id: str, disabled: bool) -> bool:
     res = conn.execute(
         update(credentials).where(credentials.c.id == credential_id).values(disabled=disabled)
     )
+    return res.rowcount == 1
+
+
+def set_credential_expiry(conn: Connection, credential_id: str, expires_ms: int | None) -> bool:
+    res = conn.execute(
+        update(credentials).where(credentials.c.id == credential_id).values(expires_ms=expires_ms)
+    )
+    return res.rowcount == 1
+
+
+def set_secret_key(conn: Connection, credential_id: str, sealed: str) -> bool:
+    res = conn.execute(
+        update(credentials).where(credentials.c.id == credential_id).values(secret_key=sealed)
+    )
+    return res.rowcount == 1
+
+
+def delete_credential(conn: Connection, credential_id: str) -> bool:
+    res = conn.execute(delete(credentials).where(credentials.c.id == credential_id))
     return res.rowcount == 1
 
 

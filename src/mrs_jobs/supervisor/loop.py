@@ -37,6 +37,7 @@ from mrs_jobs.supervisor.jobfiles import (
     spec_of,
     timeout_of,
 )
+from mrs_jobs.supervisor.limits import job_process_options
 from mrs_jobs.supervisor.process import (
     JOB_ID_VARIABLE,
     ExitStatus,
@@ -455,11 +456,9 @@ class Supervisor:
                 cluster = get_cluster(conn, job.project_id, job.cluster_id)
             if cluster is None:
                 raise EngineRefused(f"the cluster {job.cluster_id} no longer exists")
-            spec = engine.build(
-                spec_of(job),
-                cluster_spec(cluster.id, cluster.kind, cluster.config, self.settings),
-                workdir,
-            )
+            cluster_cfg = cluster_spec(cluster.id, cluster.kind, cluster.config, self.settings)
+            options = job_process_options(cluster_cfg, self.settings)
+            spec = engine.build(spec_of(job), cluster_cfg, workdir)
         except EngineRefused as exc:
             reason = f"could not launch: {exc}"
             with open(workdir / "stderr.log", "a", encoding="utf-8") as fh:
@@ -482,7 +481,24 @@ class Supervisor:
         env[INSTANCE_VARIABLE] = self.instance
         env[JOB_ID_VARIABLE] = job.id
         spec = LaunchSpec(argv=spec.argv, env=env, cwd=spec.cwd, notes=spec.notes)
-        handle = self.table.launch(workdir, spec)
+        try:
+            handle = self.table.launch(workdir, spec, user=options.user, limits=options.limits)
+        except PermissionError as exc:  # the job user cannot reach its directory
+            log.error("job.launch_failed job_id=%s error=%s", job.id, exc)
+            reason = "could not launch: the job user cannot reach the job directory"
+            with self.store.write() as conn:
+                job_store.transition(
+                    conn,
+                    job.id,
+                    JobState.FAILED,
+                    reason=reason,
+                    values={
+                        "result": JobResult.FAILED.value,
+                        "finished_ms": job_store.now_ms(),
+                        "reason": reason,
+                    },
+                )
+            return
         timeout_s = timeout_of(job)
         deadline = job_store.now_ms() + timeout_s * 1000 if timeout_s else 0
         with self.store.write() as conn:

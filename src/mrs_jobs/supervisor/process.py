@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mrs_jobs.engines.base import LaunchSpec
+from mrs_jobs.supervisor.limits import JobUser, ResourceLimits, prepare_job_dir
 
 __all__ = [
     "JOB_ID_VARIABLE",
@@ -247,7 +248,13 @@ class ProcessTable:
         self._lock = threading.Lock()
 
     def launch(
-        self, job_dir: Path, spec: LaunchSpec, *, python: str = sys.executable
+        self,
+        job_dir: Path,
+        spec: LaunchSpec,
+        *,
+        python: str = sys.executable,
+        user: JobUser | None = None,
+        limits: ResourceLimits | None = None,
     ) -> ProcessHandle:
         """Write launch.json and start the shim for it in a new session.
 
@@ -255,14 +262,29 @@ class ProcessTable:
         job markers. Files of a previous run in ``job_dir`` (exit.json, engine.pid) are removed
         first so they cannot be taken for this run's. Raises OSError if the interpreter cannot
         be started; nothing runs then. A relative ``spec.cwd`` is relative to ``job_dir``.
+
+        ``job_dir`` is made 0700. With ``user`` the engine runs as that user (the service
+        must be root): the directory and what ``build`` put there are handed over to it,
+        except launch.json, the logs and the shim's records, which stay the service's.
+        ``limits`` are applied to the engine process (see ``supervisor/limits.py``).
+        Raises PermissionError when ``user`` cannot reach ``job_dir``.
         """
         job_dir = Path(job_dir).absolute()
         if not job_dir.is_dir():
             job_dir.mkdir(parents=True, mode=0o700)
-            job_dir.chmod(0o700)  # mkdir's mode is filtered by the umask
-        for stale in ("exit.json", "engine.pid"):
+        for stale in ("exit.json", "engine.pid", "launch.json"):
             (job_dir / stale).unlink(missing_ok=True)
-        launch = {"argv": spec.argv, "env": spec.env, "cwd": spec.cwd, "notes": spec.notes}
+        prepare_job_dir(job_dir, user)  # 0700 always (mkdir's mode is filtered by the umask)
+        launch: dict[str, object] = {
+            "argv": spec.argv,
+            "env": spec.env,
+            "cwd": spec.cwd,
+            "notes": spec.notes,
+        }
+        if user is not None:
+            launch["user"] = user.as_launch()
+        if limits:
+            launch["limits"] = limits.as_launch()
         _write_private(job_dir / "launch.json", json.dumps(launch, indent=1).encode())
         popen = subprocess.Popen(
             [python, "-I", str(_SHIM), str(job_dir)],

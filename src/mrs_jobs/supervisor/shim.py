@@ -9,6 +9,14 @@ and never depends on the service's code or virtualenv being importable.
 Files in ``<job_dir>``: reads ``launch.json``; appends to ``stdout.log`` and ``stderr.log``;
 writes ``engine.pid`` and, last, ``exit.json`` (atomically).
 
+Optional ``launch.json`` fields: ``user`` (``{"name", "uid", "gid"}``) runs the engine as that
+user with its primary group and no supplementary groups (the shim must run as root then), and
+``limits`` (``{"RLIMIT_AS": n, ...}``, only the names in ``RLIMITS``) sets soft = hard limits in
+the engine's child before exec (RLIMIT_CPU gets a hard limit ``CPU_KILL_GRACE`` seconds above
+the soft one, so SIGXCPU comes first and SIGKILL after). The engine always starts with umask
+077. The job directory may belong to the job user, so every file the shim (possibly root)
+writes there is opened without following symlinks.
+
 ``exit.json`` semantics: ``returncode`` is the engine's exit code when it exited normally and
 null when it was killed by a signal, in which case ``signal`` holds the signal number (never a
 negative returncode). A run that could not start gets returncode 127 and an ``error`` string.
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -28,6 +37,11 @@ from typing import Any
 
 PREFIX = "[mrs-jobs] "
 NOT_STARTED = 127
+RLIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_NPROC")
+CPU_KILL_GRACE = 5
+ENGINE_UMASK = 0o077
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def _now_ms() -> int:
@@ -37,7 +51,11 @@ def _now_ms() -> int:
 def _write_atomic(path: str, data: bytes) -> None:
     """Write so that a reader sees the old file, or the whole new one, even across a crash."""
     tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:  # never write through a file or symlink someone else left at the temporary name
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
     try:
         view = memoryview(data)
         while view:
@@ -53,12 +71,27 @@ def _write_atomic(path: str, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def _open_log(path: str) -> int:
+    """Open a log for appending: a regular file with one link, never through a symlink."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
+    st = os.fstat(fd)
+    if not (st.st_mode & 0o170000 == 0o100000 and st.st_nlink == 1):
+        os.close(fd)
+        raise OSError(f"{path} is not a plain file")
+    return fd
+
+
 def _log(job_dir: str, lines: list[str]) -> None:
     """Append our own lines to the engine's stderr log, where a user looks first."""
     text = "".join(PREFIX + part + "\n" for line in lines for part in str(line).splitlines())
     if text:
-        with open(os.path.join(job_dir, "stderr.log"), "a", encoding="utf-8") as f:
-            f.write(text)
+        fd = _open_log(os.path.join(job_dir, "stderr.log"))
+        try:
+            view = memoryview(text.encode("utf-8"))
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
 
 def _write_exit(
@@ -124,7 +157,60 @@ class _Forwarder:
             pass  # already gone
 
 
-def _read_launch(job_dir: str) -> tuple[list[str], dict[str, str], str, list[str]]:
+class _Launch:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        notes: list[str],
+        user: dict[str, Any] | None,
+        limits: dict[str, int],
+    ) -> None:
+        self.argv, self.env, self.cwd, self.notes = argv, env, cwd, notes
+        self.user, self.limits = user, limits
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _read_user(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not _is_int(raw.get("uid")) or not _is_int(raw.get("gid")):
+        raise ValueError("user must be an object with integer uid and gid")
+    return {"name": str(raw.get("name") or raw["uid"]), "uid": raw["uid"], "gid": raw["gid"]}
+
+
+def _read_limits(raw: Any) -> dict[str, int]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError("limits must be an object")
+    for name, value in raw.items():
+        if name not in RLIMITS or not _is_int(value) or value == 0:
+            raise ValueError(f"bad limit {name!r}: {value!r}")
+    return dict(raw)
+
+
+def _apply_limits(limits: dict[str, int]) -> None:
+    """In the engine's child, after the user switch and before exec: set the rlimits.
+
+    A limit above the current hard limit (which an unprivileged process cannot raise) is
+    lowered to it rather than failing the launch.
+    """
+    for name, value in limits.items():
+        which = getattr(resource, name)
+        soft = value
+        hard = value + CPU_KILL_GRACE if name == "RLIMIT_CPU" else value
+        _, current_hard = resource.getrlimit(which)
+        if current_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        resource.setrlimit(which, (soft, hard))
+
+
+def _read_launch(job_dir: str) -> _Launch:
     with open(os.path.join(job_dir, "launch.json"), encoding="utf-8") as f:
         raw: Any = json.load(f)
     argv, env, cwd, notes = raw["argv"], raw["env"], raw["cwd"], raw.get("notes") or []
@@ -136,7 +222,9 @@ def _read_launch(job_dir: str) -> tuple[list[str], dict[str, str], str, list[str
         raise ValueError("env must map strings to strings")
     if not isinstance(cwd, str) or not isinstance(notes, list):
         raise ValueError("cwd must be a string and notes a list")
-    return argv, env, cwd, [str(n) for n in notes]
+    user = _read_user(raw.get("user"))
+    limits = _read_limits(raw.get("limits"))
+    return _Launch(argv, env, cwd, [str(n) for n in notes], user, limits)
 
 
 def run(job_dir: str) -> int:
@@ -144,33 +232,53 @@ def run(job_dir: str) -> int:
     forwarder = _Forwarder()
     forwarder.install()
     try:
-        argv, env, cwd, notes = _read_launch(job_dir)
+        launch = _read_launch(job_dir)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         error = f"invalid launch.json: {type(exc).__name__}: {exc}"
         _log(job_dir, [error])
         _write_exit(job_dir, NOT_STARTED, None, error)
         return 0
-    _log(job_dir, notes)
+    argv = launch.argv
+    _log(job_dir, launch.notes)
     if forwarder.stop_requested:
         error = "stopped before the engine started"
         _log(job_dir, [error])
         _write_exit(job_dir, None, signal.SIGTERM, error)
         return 0
 
-    out = open(os.path.join(job_dir, "stdout.log"), "ab")
-    err = open(os.path.join(job_dir, "stderr.log"), "ab")
+    # The logs stay the shim's (the service's) files: the engine writes through the inherited
+    # descriptors, whoever it runs as.
+    try:
+        out = _open_log(os.path.join(job_dir, "stdout.log"))
+    except OSError as exc:
+        _write_exit(job_dir, NOT_STARTED, None, f"cannot open stdout.log: {exc}")
+        return 0
+    try:
+        err = _open_log(os.path.join(job_dir, "stderr.log"))
+    except OSError as exc:
+        os.close(out)
+        _write_exit(job_dir, NOT_STARTED, None, f"cannot open stderr.log: {exc}")
+        return 0
+    identity: dict[str, Any] = {}
+    if launch.user is not None:
+        identity = {"user": launch.user["uid"], "group": launch.user["gid"], "extra_groups": []}
+    limits = launch.limits
     try:
         # Same process group as the shim (no new session): killpg(shim pid) reaches the engine
-        # and everything it forks, unless the engine itself calls setsid.
+        # and everything it forks, unless the engine itself calls setsid. The shim is single
+        # threaded, so preexec_fn (needed for setrlimit in the child) is safe here.
         child = subprocess.Popen(
             argv,
-            env=env,
-            cwd=cwd,
+            env=launch.env,
+            cwd=launch.cwd,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
             close_fds=True,
             shell=False,
+            umask=ENGINE_UMASK,
+            preexec_fn=(lambda: _apply_limits(limits)) if limits else None,
+            **identity,
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         error = f"could not start {argv[0]!r}: {type(exc).__name__}: {exc}"
@@ -178,8 +286,8 @@ def run(job_dir: str) -> int:
         _write_exit(job_dir, NOT_STARTED, None, error)
         return 0
     finally:
-        out.close()
-        err.close()
+        os.close(out)
+        os.close(err)
 
     forwarder.attach(child.pid)
     _write_atomic(os.path.join(job_dir, "engine.pid"), f"{child.pid}\n".encode())

@@ -1,0 +1,214 @@
+"""Who an engine process runs as, and the resource limits it runs under.
+
+A job can run as an unprivileged OS user (``run_as_user`` in the cluster config, else the
+``MRS_JOBS_JOB_USER`` setting) when the service runs as root, and under ``setrlimit`` limits
+(``limit_address_space_mb``, ``limit_cpu_seconds``, ``limit_open_files``, ``limit_processes``
+in the cluster config, else the ``MRS_JOBS_JOB_LIMIT_*`` settings). Nothing is limited and
+nobody is switched to unless configured: JVM engines reserve far more address space than they
+use and run dozens of threads (which count as processes), so no default fits every engine.
+
+The service resolves all of it here, once per launch; ``ProcessTable.launch`` records the
+result in ``launch.json`` and the shim applies it in the engine's child process.
+
+Semantics worth knowing:
+
+- ``limit_processes`` is RLIMIT_NPROC: it counts every process *and thread* of the job's user,
+  not of the job, so jobs that share a user share the budget; the kernel does not enforce it
+  for root, so it only means something together with a job user.
+- ``limit_cpu_seconds``: the engine gets SIGXCPU at the limit and SIGKILL
+  ``CPU_KILL_GRACE_SECONDS`` of CPU time later; the limit is per process, not per job.
+- ``limit_address_space_mb`` is RLIMIT_AS (virtual memory), per process.
+- A value of ``0`` or ``unlimited`` in a cluster config lifts a limit the settings set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from mrs_jobs.engines.base import ClusterSpec, EngineRefused
+from mrs_jobs.settings import Settings
+
+__all__ = [
+    "CPU_KILL_GRACE_SECONDS",
+    "LIMIT_KEYS",
+    "JobProcessOptions",
+    "JobUser",
+    "ResourceLimits",
+    "job_process_options",
+    "prepare_job_dir",
+    "resolve_user",
+]
+
+log = logging.getLogger(__name__)
+
+CPU_KILL_GRACE_SECONDS = 5
+
+# cluster config key -> (Settings attribute, rlimit name written to launch.json, unit factor)
+LIMIT_KEYS: dict[str, tuple[str, str, int]] = {
+    "limit_address_space_mb": ("job_limit_address_space_mb", "RLIMIT_AS", 1024 * 1024),
+    "limit_cpu_seconds": ("job_limit_cpu_seconds", "RLIMIT_CPU", 1),
+    "limit_open_files": ("job_limit_open_files", "RLIMIT_NOFILE", 1),
+    "limit_processes": ("job_limit_processes", "RLIMIT_NPROC", 1),
+}
+_UNLIMITED = {"0", "unlimited", "none", "off"}
+_warned_root_without_user = False
+
+
+@dataclass(frozen=True)
+class JobUser:
+    """The OS identity an engine runs as (no supplementary groups)."""
+
+    name: str
+    uid: int
+    gid: int
+
+    def as_launch(self) -> dict[str, object]:
+        return {"name": self.name, "uid": self.uid, "gid": self.gid}
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """setrlimit values for the engine; None = inherited from the service."""
+
+    address_space_bytes: int | None = None
+    cpu_seconds: int | None = None
+    open_files: int | None = None
+    processes: int | None = None
+
+    def as_launch(self) -> dict[str, int]:
+        """The ``limits`` object of launch.json: rlimit name -> value (soft = hard)."""
+        values = {
+            "RLIMIT_AS": self.address_space_bytes,
+            "RLIMIT_CPU": self.cpu_seconds,
+            "RLIMIT_NOFILE": self.open_files,
+            "RLIMIT_NPROC": self.processes,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+    def __bool__(self) -> bool:
+        return bool(self.as_launch())
+
+
+@dataclass(frozen=True)
+class JobProcessOptions:
+    user: JobUser | None = None
+    limits: ResourceLimits = ResourceLimits()
+
+
+def resolve_user(value: str | int) -> JobUser:
+    """A user name or numeric uid -> JobUser; ValueError if a name is unknown.
+
+    A numeric uid without a passwd entry is accepted (containers) with its uid as gid.
+    """
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty user")
+    if text.isdigit():
+        uid = int(text)
+        try:
+            entry = pwd.getpwuid(uid)
+        except KeyError:
+            return JobUser(text, uid, uid)
+        return JobUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+    try:
+        entry = pwd.getpwnam(text)
+    except KeyError:
+        raise ValueError(f"no such user {text!r}") from None
+    return JobUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def _limit(key: str, cluster: ClusterSpec, settings: Settings) -> int | None:
+    attr, _, factor = LIMIT_KEYS[key]
+    raw = cluster.extra.get(key)
+    if raw is None or str(raw).strip() == "":
+        value = getattr(settings, attr, None)
+        return None if value is None or value <= 0 else int(value) * factor
+    text = str(raw).strip().lower()
+    if text in _UNLIMITED:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise EngineRefused(
+            f"the cluster setting {key} must be a positive integer or 'unlimited'"
+        ) from None
+    if value < 0:
+        raise EngineRefused(f"the cluster setting {key} must be a positive integer or 'unlimited'")
+    return value * factor if value else None
+
+
+def job_process_options(cluster: ClusterSpec, settings: Settings) -> JobProcessOptions:
+    """The user and limits a job of ``cluster`` runs with; EngineRefused when misconfigured.
+
+    The user is dropped (None) when it is the service's own user, so a non-root service can
+    name itself. Naming another user needs the service to run as root.
+    """
+    global _warned_root_without_user
+    limits = ResourceLimits(
+        address_space_bytes=_limit("limit_address_space_mb", cluster, settings),
+        cpu_seconds=_limit("limit_cpu_seconds", cluster, settings),
+        open_files=_limit("limit_open_files", cluster, settings),
+        processes=_limit("limit_processes", cluster, settings),
+    )
+    configured = (cluster.extra.get("run_as_user") or "").strip() or (
+        (getattr(settings, "job_user", None) or "").strip()
+    )
+    euid = os.geteuid()
+    if not configured:
+        if euid == 0 and not _warned_root_without_user:
+            _warned_root_without_user = True
+            log.warning(
+                "job.runs_as_root: the service runs as root and no job user is configured "
+                "(MRS_JOBS_JOB_USER or the cluster's run_as_user): jobs run as root"
+            )
+        return JobProcessOptions(None, limits)
+    try:
+        user = resolve_user(configured)
+    except ValueError:
+        raise EngineRefused(f"the configured job user {configured!r} does not exist") from None
+    if user.uid == euid:
+        return JobProcessOptions(None, limits)
+    if euid != 0:
+        raise EngineRefused(
+            f"jobs are configured to run as {user.name!r}, which needs the service to run as root"
+        )
+    return JobProcessOptions(user, limits)
+
+
+def _search_denied(directory: Path, user: JobUser) -> bool:
+    """Whether ``user`` (no supplementary groups) lacks search permission on ``directory``."""
+    st = directory.stat()
+    if st.st_uid == user.uid:
+        return not st.st_mode & stat.S_IXUSR
+    if st.st_gid == user.gid:
+        return not st.st_mode & stat.S_IXGRP
+    return not st.st_mode & stat.S_IXOTH
+
+
+def prepare_job_dir(job_dir: Path, user: JobUser | None) -> None:
+    """Make ``job_dir`` private (0700) and, with a job user, hand it and its contents over.
+
+    Called before the engine starts, when everything in the directory was written by the
+    service (the engine's ``build``), so the walk is trusted; it still never follows a
+    symlink. Raises PermissionError when the job user could not reach the directory because
+    a parent denies it search permission (the data directory under /root, typically).
+    """
+    job_dir = Path(job_dir)
+    os.chmod(job_dir, 0o700, follow_symlinks=False)
+    if user is None:
+        return
+    for parent in job_dir.absolute().parents:
+        if _search_denied(parent, user):
+            raise PermissionError(
+                f"the job user {user.name!r} cannot reach {job_dir}: {parent} is not searchable "
+                "by it (put MRS_JOBS_DATA_DIR where that user can traverse)"
+            )
+    os.chown(job_dir, user.uid, user.gid, follow_symlinks=False)
+    for root, dirs, files in os.walk(job_dir, followlinks=False):
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), user.uid, user.gid, follow_symlinks=False)

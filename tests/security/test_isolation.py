@@ -1,0 +1,254 @@
+"""Tenant isolation across every API route (issue 8; contract sections 1, 10).
+
+The route table below is checked against ``app.routes``: a route under ``/v2`` or ``/v1.1``
+that is not in it fails the test, so a new route cannot be added without saying what a foreign
+caller gets from it. For each tenant route:
+
+(a) a credential of project B on project A's path -> 403 12000052;
+(b) project B's own path naming A's job (or cluster) -> exactly the answer for an id that never
+    existed (0176 / 12000003: same status, same body once the id is blanked out, and the same
+    timing class);
+(c) nothing in the store changed (row counts of every table, and A's job row).
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from api_helpers import assert_error, client_for, new_cluster, other_project
+from fastapi.routing import APIRoute
+from starlette.routing import Route
+from support import SigV4Auth
+
+from mrs_jobs.store import tables
+
+V2 = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
+V11 = "/v1.1/{project_id}/cluster_infos"
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call one tenant route, and what names a foreign object in it."""
+
+    names: str  # "job" (a job id in the path or body), "cluster" or "list" (nothing to name)
+    body: Callable[[str], Any] | None = None  # job id -> JSON body
+    query: str = ""
+
+
+def _submit_body(_job: str) -> dict[str, Any]:
+    return {"job_type": "SparkSubmit", "job_name": "probe", "arguments": ["/x.py"]}
+
+
+TENANT_ROUTES: dict[tuple[str, str], Case] = {
+    ("POST", V2): Case("cluster", body=_submit_body),
+    ("GET", V2): Case("cluster"),
+    ("POST", V2 + "/batch-delete"): Case("job", body=lambda j: {"job_id_list": [j]}),
+    ("GET", V2 + "/{job_execution_id}"): Case("job"),
+    ("POST", V2 + "/{job_execution_id}/kill"): Case("job"),
+    ("GET", V2 + "/{job_execution_id}/sql-result"): Case("job"),
+    ("GET", V2 + "/{job_execution_id}/log"): Case("job", query="?type=stdout"),
+    ("GET", V11): Case("list"),
+    ("GET", V11 + "/{cluster_id}"): Case("cluster"),
+}
+
+# Not tenant data: liveness, metrics (documented in docs/security.md), the console's static
+# files and the OpenAPI document.
+PUBLIC_ROUTES = {
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/"),
+    ("GET", "/console"),
+    ("GET", "/console/"),
+    ("GET", "/console/{name}"),
+    ("GET", "/openapi.json"),
+}
+
+
+def _app_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path template) of every route the app answers, included routers flattened.
+
+    FastAPI >= 0.163 keeps included routers as one entry each (``effective_route_contexts``);
+    older versions list plain routes. Anything else (a Mount...) is reported as its own entry,
+    so it shows up as uncovered instead of being skipped.
+    """
+    found: set[tuple[str, str]] = set()
+
+    def add(path: str, methods: Any) -> None:
+        for method in methods or ("ANY",):
+            if method != "HEAD":
+                found.add((method, path))
+
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):
+            for ctx in route.effective_route_contexts():
+                add(ctx.path, getattr(ctx.original_route, "methods", None))
+        elif isinstance(route, APIRoute | Route):
+            add(route.path, route.methods)
+        else:
+            found.add(("?", repr(route)))
+    return found
+
+
+def _url(template: str, project: str, cluster: str, job: str) -> str:
+    return (
+        template.replace("{project_id}", project)
+        .replace("{cluster_id}", cluster)
+        .replace("{job_execution_id}", job)
+    )
+
+
+def _call(
+    client: Any, method: str, template: str, case: Case, project: str, cluster: str, job: str
+):
+    url = _url(template, project, cluster, job) + case.query
+    if method == "GET":
+        return client.get(url)
+    body = case.body(job) if case.body else None
+    return client.post(url, json=body) if body is not None else client.post(url)
+
+
+def _snapshot(store: Any, job_id: str) -> dict[str, Any]:
+    with store.read() as conn:
+        counts = {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in tables.metadata.sorted_tables
+        }
+        row = conn.execute(sa.select(tables.jobs).where(tables.jobs.c.id == job_id)).one()
+        events = conn.execute(
+            sa.select(tables.job_events).where(tables.job_events.c.job_id == job_id)
+        ).all()
+    return {"counts": counts, "row": tuple(row), "events": [tuple(e) for e in events]}
+
+
+def _median_seconds(fn: Callable[[], Any], n: int = 20) -> float:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def test_every_route_is_in_the_table(api) -> None:
+    routes = _app_routes(api.client.app)
+    missing = routes - set(TENANT_ROUTES) - PUBLIC_ROUTES
+    assert not missing, f"routes with no isolation expectation: {sorted(missing)}"
+    for method, path in routes:
+        if path.startswith(("/v2", "/v1.1")):
+            assert (method, path) in TENANT_ROUTES, (method, path)
+    stale = set(TENANT_ROUTES) - routes
+    assert not stale, f"table names routes the app no longer has: {sorted(stale)}"
+
+
+@pytest.fixture
+def two_projects(api):
+    a_job = api.submit("a-secret-name")
+    b = other_project(api)
+    return a_job, b
+
+
+def test_foreign_credential_on_my_path_is_403(api, two_projects) -> None:
+    a_job, b = two_projects
+    token = api.tenants.create_token(b.project_id, "tok", 3600)
+    token_client = client_for(api.client.app, headers={"X-Auth-Token": token})
+    # B's AK signing with A's project id in X-Project-Id: still B's credential.
+    b_claims_a = client_for(api.client.app, SigV4Auth(b.ak, b.sk, api.project_id))
+    before = _snapshot(api.store, a_job)
+    for (method, template), case in TENANT_ROUTES.items():
+        for client in (b.client, token_client, b_claims_a):
+            r = _call(client, method, template, case, api.project_id, api.cluster_id, a_job)
+            assert_error(r, 403, "12000052")
+            assert a_job not in r.text and "a-secret-name" not in r.text
+    assert _snapshot(api.store, a_job) == before
+
+
+def _blank(text: str, *ids: str) -> str:
+    for i in ids:
+        text = text.replace(i, "<id>")
+    return text
+
+
+def test_foreign_ids_look_exactly_like_missing_ones(api, two_projects) -> None:
+    a_job, b = two_projects
+    b_job = b.submit("b-own")  # B has jobs of its own: a lookup really has rows to scan
+    assert b_job
+    before = _snapshot(api.store, a_job)
+    checked = 0
+    for (method, template), case in TENANT_ROUTES.items():
+        if case.names == "list":
+            continue
+        if case.names == "job":
+            # B's own cluster, A's job id vs a job id that never existed.
+            probes = [(b.cluster_id, a_job), (b.cluster_id, str(uuid.uuid4()))]
+            code = "0176"
+        else:
+            # A's cluster id on B's path vs a cluster id that never existed.
+            probes = [(api.cluster_id, a_job), (str(uuid.uuid4()), a_job)]
+            code = "12000003"
+        (fc, fj), (mc, mj) = probes
+        foreign = _call(b.client, method, template, case, b.project_id, fc, fj)
+        missing = _call(b.client, method, template, case, b.project_id, mc, mj)
+        assert_error(foreign, 400, code)
+        assert_error(missing, 400, code)
+        assert foreign.status_code == missing.status_code
+        assert _blank(foreign.text, fc, fj) == _blank(missing.text, mc, mj), (template, method)
+        assert set(foreign.headers) == set(missing.headers), (template, method)
+        assert "a-secret-name" not in foreign.text
+
+        call = functools.partial(_call, b.client, method, template, case, b.project_id)
+        t_foreign = _median_seconds(functools.partial(call, fc, fj))
+        t_missing = _median_seconds(functools.partial(call, mc, mj))
+        ratio = max(t_foreign, t_missing) / min(t_foreign, t_missing)
+        assert ratio < 3, (method, template, t_foreign, t_missing)
+        checked += 1
+    assert checked == len([c for c in TENANT_ROUTES.values() if c.names != "list"])
+    assert _snapshot(api.store, a_job) == before
+
+
+def test_job_routes_with_a_foreign_cluster_and_job(api, two_projects) -> None:
+    """B's path naming A's cluster *and* A's job: the cluster is unknown to B (12000003)."""
+    a_job, b = two_projects
+    before = _snapshot(api.store, a_job)
+    for (method, template), case in TENANT_ROUTES.items():
+        if case.names != "job":
+            continue
+        r = _call(b.client, method, template, case, b.project_id, api.cluster_id, a_job)
+        assert_error(r, 400, "12000003")
+        assert a_job not in r.text or case.body is None
+    assert _snapshot(api.store, a_job) == before
+
+
+def test_a_jobs_in_one_cluster_are_invisible_from_another_of_the_same_project(api) -> None:
+    """Scoped by cluster too: a job of cluster 1 is 0176 through cluster 2."""
+    a_job = api.submit("c1")
+    c2 = new_cluster(api)
+    before = _snapshot(api.store, a_job)
+    for (method, template), case in TENANT_ROUTES.items():
+        if case.names != "job":
+            continue
+        r = _call(api.client, method, template, case, api.project_id, c2, a_job)
+        assert_error(r, 400, "0176")
+    r = api.client.get(_url(V2, api.project_id, c2, ""))
+    assert r.status_code == 202 and r.json()["total_record"] == 0
+    assert _snapshot(api.store, a_job) == before
+
+
+def test_cluster_lists_show_only_my_project(api, two_projects) -> None:
+    a_job, b = two_projects
+    r = b.client.get(_url(V11, b.project_id, "", ""))
+    assert r.status_code == 200, r.text
+    ids = {c["clusterId"] for c in r.json()["clusters"]}
+    assert ids == {b.cluster_id}
+    assert api.cluster_id not in r.text and api.project_id not in r.text
+    r = b.client.get(_url(V2, b.project_id, b.cluster_id, ""))
+    assert r.status_code == 202
+    assert a_job not in r.text
