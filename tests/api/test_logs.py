@@ -32,3 +32,18 @@ def test_log_of_unknown_or_deleted_job(api) -> None:
                            ).status_code == 202
     r = api.client.get(f"{api.base}/{job_id}/log")
     assert r.status_code == 400 and r.json()["error_code"] == "0176"
+
+
+def test_log_never_follows_a_symlink_planted_in_the_job_dir(api, tmp_path) -> None:
+    job_id = api.submit("planted")
+    secret = tmp_path / "root-only.txt"
+    secret.write_text("TOP-SECRET-CONTENT\n")
+    workdir = tmp_path / "wd"
+    workdir.mkdir()
+    (workdir / "stdout.log").symlink_to(secret)
+    (workdir / "stderr.log").symlink_to("/dev/zero")
+    with api.store.write() as conn:
+        set_fields(conn, job_id, workdir=str(workdir))
+    for kind in ("stdout", "stderr"):
+        r = api.client.get(f"{api.base}/{job_id}/log", params={"type": kind})
+        assert r.status_code == 200 and r.text == ""

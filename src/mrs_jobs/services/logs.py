@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mrs_jobs.errors import ClusterNotFound, InvalidParameter, JobNotFound
+from mrs_jobs.fsutil import open_regular
 from mrs_jobs.services.context import Caller
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
@@ -46,9 +47,8 @@ class LogService:
         if not job.workdir:
             return LogChunk(b"", 0, 0, 0)
         path = Path(job.workdir) / f"{kind}.log"
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
+        fd = open_regular(path)  # never through a symlink the job may have planted
+        if fd is None:
             return LogChunk(b"", 0, 0, 0)
         with os.fdopen(fd, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size

@@ -13,6 +13,7 @@ from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.validation import job_timeout_seconds
 from mrs_jobs.engines.base import JobSpec, LaunchSpec
 from mrs_jobs.errors import InvalidParameter
+from mrs_jobs.fsutil import read_capped
 from mrs_jobs.supervisor.process import ExitStatus, ProcessHandle
 
 __all__ = [
@@ -45,7 +46,10 @@ def spec_of(job: Job) -> JobSpec:
 
 def read_launch(workdir: Path) -> LaunchSpec | None:
     try:
-        data = json.loads((workdir / "launch.json").read_text())
+        raw = read_capped(workdir / "launch.json", 4 * 1024 * 1024)
+        if raw is None:
+            return None
+        data = json.loads(raw)
     except (OSError, ValueError):
         return None
     return LaunchSpec(
@@ -63,7 +67,10 @@ def timeout_of(job: Job) -> int | None:
 def read_sql_results(workdir: Path) -> dict[str, list[dict[str, str]]] | None:
     """Per-statement rows an SQL job process left in its directory (see runners/sql.py)."""
     try:
-        data = json.loads((workdir / "sql_results.json").read_text(encoding="utf-8"))
+        raw = read_capped(workdir / "sql_results.json")
+        if raw is None:
+            return None
+        data = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
