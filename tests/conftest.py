@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support_db import PG_URL, pg_or_skip  # noqa: F401 - re-exported for fixtures
 
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
-
-PG_URL = os.environ.get(
-    "MRS_JOBS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _pg_available() -> bool:
-    import sqlalchemy
-
-    try:
-        eng = sqlalchemy.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with eng.connect():
-            pass
-        eng.dispose()
-        return True
-    except Exception:
-        return False
-
-
-_PG_OK: bool | None = None
-
-
-def pg_or_skip() -> None:
-    global _PG_OK
-    if _PG_OK is None:
-        _PG_OK = _pg_available()
-    if not _PG_OK:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI but not reachable at {PG_URL}")
-        pytest.skip("PostgreSQL not reachable")
 
 
 def make_store(kind: str, tmp_path: Path) -> Iterator[Store]:
@@ -82,5 +51,4 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", port=0, poll_interval=0.05,
-                    kill_grace_seconds=2.0)
+    return Settings(data_dir=tmp_path / "data", port=0, poll_interval=0.05, kill_grace_seconds=2.0)

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy
-from conftest import PG_URL, pg_or_skip
 from support import SigV4Auth
+from support_db import PG_URL, pg_or_skip
 
 from mrs_jobs.secretbox import generate_key
 
