@@ -73,6 +73,7 @@ def run_server(settings: Settings) -> int:
     import uvicorn
 
     from mrs_jobs.api.app import create_app
+    from mrs_jobs.api.slowclient import protocol_with_head_timeout
     from mrs_jobs.engines.registry import EngineRegistry
     from mrs_jobs.logging_setup import configure_logging
     from mrs_jobs.secretbox import SecretKeyError, load_secret_box
@@ -136,7 +137,7 @@ def run_server(settings: Settings) -> int:
     # log_config=None: uvicorn's own records go through the root handler, in the same format.
     # Slow or idle clients: idle keep-alive connections close after 5 s, at most 1,000
     # connections are served at once (more get 503), and an unfinished request head is capped.
-    # uvicorn has no read timeout for a trickled body: expose the service behind a proxy.
+    # A request head must arrive within request_head_timeout_seconds (api/slowclient.py).
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -147,6 +148,7 @@ def run_server(settings: Settings) -> int:
         limit_concurrency=1000,
         backlog=2048,
         h11_max_incomplete_event_size=16384,
+        http=protocol_with_head_timeout(settings.request_head_timeout_seconds),
     )
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler that

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         description="On SIGTERM, kill this supervisor's running jobs cleanly (KILLED) instead "
         "of leaving them running to be re-attached by the next start.",
     )
+    request_head_timeout_seconds: float = Field(
+        10.0, description="Close a connection whose request head has not arrived in time."
+    )
     heartbeat_seconds: float = Field(5.0, description="Supervisor heartbeat period.")
     log_level: str = Field("INFO", description="Service log level.")
     log_format: Literal["text", "json"] = Field(
