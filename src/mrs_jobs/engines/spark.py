@@ -253,6 +253,10 @@ def _localize(value: str, roots: _Roots, what: str, *, must_exist: bool) -> str:
         return value
     if not local:
         raise EngineRefused(f"empty {what} path")
+    if "%" in local:
+        # Spark percent-decodes some local paths (those with a #alias), so "%2e%2e" would be
+        # checked as a name here but read as ".." there: refuse escapes outright.
+        raise EngineRefused(f"{what} {local} contains '%': percent-escapes are not accepted")
     real = Path(local).expanduser().resolve()
     roots.check(real, local, what)
     if must_exist and not real.is_file():

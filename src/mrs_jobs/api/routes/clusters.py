@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from mrs_jobs import __version__
 from mrs_jobs.api.auth import authenticate
 from mrs_jobs.api.routes.jobs import ClusterId, ProjectId
+from mrs_jobs.api.schemas import ERROR_RESPONSES
 from mrs_jobs.services.clusters import CLUSTER_STATE, ClusterQuery, ClusterView
 from mrs_jobs.services.context import Caller
 
@@ -33,7 +34,7 @@ async def v11_caller(request: Request, project_id: ProjectId) -> Caller:
 CallerDep = Annotated[Caller, Depends(v11_caller)]
 
 
-@router.get("")
+@router.get("", responses=ERROR_RESPONSES)
 async def list_clusters(request: Request, who: CallerDep) -> JSONResponse:
     """Query: pageSize, currentPage, clusterName, clusterState, tags (k1*v1,k2), as in MRS."""
     query = ClusterQuery.parse(dict(request.query_params))
@@ -43,7 +44,7 @@ async def list_clusters(request: Request, who: CallerDep) -> JSONResponse:
     )
 
 
-@router.get("/{cluster_id}")
+@router.get("/{cluster_id}", responses=ERROR_RESPONSES)
 async def show_cluster_details(
     request: Request, who: CallerDep, cluster_id: ClusterId
 ) -> JSONResponse:

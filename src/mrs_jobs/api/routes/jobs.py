@@ -79,6 +79,7 @@ async def list_jobs(request: Request, who: CallerDep, cluster_id: ClusterId) -> 
 @router.post(
     "/batch-delete",
     status_code=202,
+    response_class=Response,
     openapi_extra=body_schema(BatchDeleteRequest),
     responses=ERROR_RESPONSES,
 )
@@ -106,7 +107,12 @@ async def show_job(
     return JSONResponse({"job_detail": to_mrs(job, now_ms())}, status_code=202)
 
 
-@router.post("/{job_execution_id}/kill", status_code=202, responses=ERROR_RESPONSES)
+@router.post(
+    "/{job_execution_id}/kill",
+    status_code=202,
+    response_class=Response,
+    responses=ERROR_RESPONSES,
+)
 async def kill_job(
     request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
 ) -> Response:
