@@ -36,6 +36,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from mrs_jobs.domain.render import is_secret_key as _contract_secret
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.install import find_flink_home, flink_python_of
 from mrs_jobs.engines.java import find_java_home
@@ -176,16 +177,8 @@ ENGINE_FILE = "engine.json"
 
 
 def is_secret_key(key: str) -> bool:
-    """True for configuration keys whose values must never appear on a command line."""
-    k = key.lower()
-    return (
-        "secret" in k
-        or "password" in k
-        or "token" in k
-        or k.endswith(".access.key")
-        or k.endswith(".secret.key")
-        or k.endswith("credentials")
-    )
+    """The contract's secret rule, plus Flink's ``*credentials`` keys."""
+    return _contract_secret(key) or key.lower().endswith("credentials")
 
 
 # ----------------------------------------------------------------------------- parsing

@@ -262,8 +262,10 @@ def engines_install_command(what: str, data_dir: Path) -> int:
         from mrs_jobs.engines.java import find_java_home, find_spark_home
 
         spark, java = find_spark_home(), find_java_home()
-        print(f"Spark is installed with mrs-jobs: SPARK_HOME={spark or 'NOT FOUND'}; "
-              f"JAVA_HOME={java or 'NOT FOUND (install Java 17+)'}")
+        print(
+            f"Spark is installed with mrs-jobs: SPARK_HOME={spark or 'NOT FOUND'}; "
+            f"JAVA_HOME={java or 'NOT FOUND (install Java 17+)'}"
+        )
         if spark is None or java is None:
             return 1
         if what == "spark":

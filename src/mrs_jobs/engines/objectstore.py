@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mrs_jobs.domain.render import is_secret_key
+
 __all__ = [
     "OBJECT_SCHEMES",
     "ObjectStoreError",
@@ -316,23 +318,12 @@ def redact(text: str, creds: S3Credentials | Mapping[str, str] | None) -> str:
         values = [
             v
             for k, v in creds.items()
-            if isinstance(v, str) and v and _is_secret_key(k)  # raw property maps
+            if isinstance(v, str) and v and is_secret_key(k)  # raw property maps
         ]
     for v in sorted(set(values), key=len, reverse=True):
         if len(v) >= 3:
             text = text.replace(v, "******")
     return text
-
-
-def _is_secret_key(key: str) -> bool:
-    k = key.lower()
-    return (
-        "secret" in k
-        or "password" in k
-        or "token" in k
-        or k.endswith(".access.key")
-        or k.endswith(".secret.key")
-    )
 
 
 # ---------------------------------------------------------------------------- filesystem

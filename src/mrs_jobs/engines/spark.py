@@ -31,6 +31,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from mrs_jobs.domain.render import is_secret_key
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.java import find_java_home, find_spark_home, spark_submit_path
 from mrs_jobs.engines.objectstore import (
@@ -135,18 +136,6 @@ TMP_DIR = "tmp"
 LOCAL_DIR = "spark-local"
 CONF_DIR = "conf"
 ENGINE_FILE = "engine.json"
-
-
-def is_secret_key(key: str) -> bool:
-    """True for property keys whose values must never appear on a command line."""
-    k = key.lower()
-    return (
-        "secret" in k
-        or "password" in k
-        or "token" in k
-        or k.endswith(".access.key")
-        or k.endswith(".secret.key")
-    )
 
 
 def parse_submit_arguments(
