@@ -38,7 +38,9 @@ OUT = BENCH / "out"
 VENV_BIN = Path(sys.executable).parent
 MRS_JOBS = VENV_BIN / "mrs-jobs"
 SERVE_FAKE = ROOT / "tests" / "crash" / "serve_fake.py"
-PG_BASE = os.environ.get("MRS_JOBS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_BASE = os.environ.get(
+    "MRS_JOBS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 if str(ROOT / "src") not in sys.path:  # running from a checkout without the venv's .pth
@@ -78,8 +80,15 @@ def summarize(samples: Sequence[float]) -> dict[str, float]:
     """Median and spread: min, p10, p90, max and the relative IQR (robust on noisy boxes)."""
     xs = sorted(samples)
     if not xs:
-        return {"n": 0, "median": float("nan"), "min": float("nan"), "max": float("nan"),
-                "p10": float("nan"), "p90": float("nan"), "iqr_pct": float("nan")}
+        return {
+            "n": 0,
+            "median": float("nan"),
+            "min": float("nan"),
+            "max": float("nan"),
+            "p10": float("nan"),
+            "p90": float("nan"),
+            "iqr_pct": float("nan"),
+        }
     n = len(xs)
 
     def q(p: float) -> float:
@@ -195,7 +204,7 @@ class BenchStore:
             with admin.begin() as conn:
                 conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
             admin.dispose()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(self.data_dir.parent, ignore_errors=True)  # data dir + server logs
 
     @property
     def app_name(self) -> str:
@@ -235,9 +244,14 @@ def tenant_service(store: Store, data_dir: Path, url: str) -> TenantService:
     return TenantService(store, load_secret_box(Settings(data_dir=data_dir, database_url=url)))
 
 
-def make_store(kind: str, *, max_running: int = 0, max_queued: int = 1_000_000,
-               components: Sequence[str] = ("Spark", "Hive", "Hadoop", "Flink"),
-               tmp_root: Path | None = None) -> BenchStore:
+def make_store(
+    kind: str,
+    *,
+    max_running: int = 0,
+    max_queued: int = 1_000_000,
+    components: Sequence[str] = ("Spark", "Hive", "Hadoop", "Flink"),
+    tmp_root: Path | None = None,
+) -> BenchStore:
     """A fresh, migrated store with one project, one AK/SK and one cluster.
 
     The cluster is what ``mrs-jobs admin create-cluster <project> --max-running 0
@@ -294,8 +308,14 @@ OUTCOMES = [
     ("KILLED", "KILLED", 8),
 ]
 JOB_TYPES = [
-    ("SparkSubmit", 40), ("SparkSql", 15), ("HiveSql", 10), ("SparkScript", 5),
-    ("HiveScript", 5), ("MapReduce", 10), ("DistCp", 8), ("Flink", 7),
+    ("SparkSubmit", 40),
+    ("SparkSql", 15),
+    ("HiveSql", 10),
+    ("SparkScript", 5),
+    ("HiveScript", 5),
+    ("MapReduce", 10),
+    ("DistCp", 8),
+    ("Flink", 7),
 ]
 N_NAMES = 1000  # job-0000 .. job-0999: a name selects ~0.1 % of the jobs
 USERS = ["admin", "etl", "analyst", "ml", "ops"]
@@ -311,9 +331,16 @@ def _uuid4(bits: int) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
-def generate_jobs(n: int, project_id: str, cluster_id: str, data_dir: Path, *,
-                  seed: int = 42, events_per_job: int = 6, start: int = 0
-                  ) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+def generate_jobs(
+    n: int,
+    project_id: str,
+    cluster_id: str,
+    data_dir: Path,
+    *,
+    seed: int = 42,
+    events_per_job: int = 6,
+    start: int = 0,
+) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
     """Rows of finished jobs submitted evenly over one year, in submission order (as they
     would have been inserted), with random UUIDs; and their last ``events_per_job``
     state-change events (a real finished job has 6: NEW ... FINISHED)."""
@@ -325,7 +352,9 @@ def generate_jobs(n: int, project_id: str, cluster_id: str, data_dir: Path, *,
     names = [f"job-{k:04d}" for k in range(N_NAMES)]
     apps = ["/opt/jobs/etl.py", "/opt/jobs/report.py", "/opt/jobs/wordcount.jar"]
     arg_pool = [json.dumps([a, "--date", f"2025-{m:02d}-01"]) for a in apps for m in range(1, 13)]
-    prop_pool = [json.dumps({"spark.executor.memory": "2g", "mrs.bench": str(k)}) for k in range(97)]
+    prop_pool = [
+        json.dumps({"spark.executor.memory": "2g", "mrs.bench": str(k)}) for k in range(97)
+    ]
     randrange, rand, getrandbits, choice = rng.randrange, rng.random, rng.getrandbits, rng.choice
     for i in range(n):
         jid = _uuid4(getrandbits(128))
@@ -336,33 +365,33 @@ def generate_jobs(n: int, project_id: str, cluster_id: str, data_dir: Path, *,
         killed = finished if state == "KILLED" else 0
         ok = result == "SUCCEEDED"
         row = (
-            jid,                                  # id
-            project_id,                           # project_id
-            cluster_id,                           # cluster_id
-            names[randrange(N_NAMES)],            # job_name
-            types[i],                             # job_type
-            choice(USERS),                        # user_name
-            "default",                            # queue
-            state,                                # state
-            result,                               # result
+            jid,  # id
+            project_id,  # project_id
+            cluster_id,  # cluster_id
+            names[randrange(N_NAMES)],  # job_name
+            types[i],  # job_type
+            choice(USERS),  # user_name
+            "default",  # queue
+            state,  # state
+            result,  # result
             100.0 if ok else float(randrange(100)),  # progress
-            submitted,                            # submitted_ms
-            started,                              # started_ms
-            finished,                             # finished_ms
-            arg_pool[randrange(len(arg_pool))],   # arguments
-            prop_pool[i % 97],                    # properties
-            f"local-{started}",                   # launcher_id
-            f"local-{started}",                   # app_id
-            "",                                   # tracking_url
-            "" if ok else "exit code 1",          # reason
-            0,                                    # deleted_ms
-            killed,                               # kill_requested_ms
-            killed,                               # kill_sent_ms
-            "bench-seed-supervisor",              # owner
+            submitted,  # submitted_ms
+            started,  # started_ms
+            finished,  # finished_ms
+            arg_pool[randrange(len(arg_pool))],  # arguments
+            prop_pool[i % 97],  # properties
+            f"local-{started}",  # launcher_id
+            f"local-{started}",  # app_id
+            "",  # tracking_url
+            "" if ok else "exit code 1",  # reason
+            0,  # deleted_ms
+            killed,  # kill_requested_ms
+            killed,  # kill_sent_ms
+            "bench-seed-supervisor",  # owner
             FAKE_PID_BASE + ((start + i) % 1_000_000),  # pid (never alive)
-            1,                                    # pid_start
-            f"{jobs_dir}/{jid}",                  # workdir
-            0,                                    # deadline_ms
+            1,  # pid_start
+            f"{jobs_dir}/{jid}",  # workdir
+            0,  # deadline_ms
         )
         if events_per_job:
             times = (submitted, submitted, submitted, started, started + 500, finished)
@@ -375,24 +404,61 @@ def generate_jobs(n: int, project_id: str, cluster_id: str, data_dir: Path, *,
         yield row, events
 
 
-_CHAIN = [(None, "NEW"), ("NEW", "NEW_SAVING"), ("NEW_SAVING", "SUBMITTED"),
-          ("SUBMITTED", "ACCEPTED"), ("ACCEPTED", "RUNNING"), ("RUNNING", "")]
+_CHAIN = [
+    (None, "NEW"),
+    ("NEW", "NEW_SAVING"),
+    ("NEW_SAVING", "SUBMITTED"),
+    ("SUBMITTED", "ACCEPTED"),
+    ("ACCEPTED", "RUNNING"),
+    ("RUNNING", ""),
+]
 _ROW_ORDER = [
-    "id", "project_id", "cluster_id", "job_name", "job_type", "user_name", "queue", "state",
-    "result", "progress", "submitted_ms", "started_ms", "finished_ms", "arguments", "properties",
-    "launcher_id", "app_id", "tracking_url", "reason", "deleted_ms", "kill_requested_ms",
-    "kill_sent_ms", "owner", "pid", "pid_start", "workdir", "deadline_ms",
+    "id",
+    "project_id",
+    "cluster_id",
+    "job_name",
+    "job_type",
+    "user_name",
+    "queue",
+    "state",
+    "result",
+    "progress",
+    "submitted_ms",
+    "started_ms",
+    "finished_ms",
+    "arguments",
+    "properties",
+    "launcher_id",
+    "app_id",
+    "tracking_url",
+    "reason",
+    "deleted_ms",
+    "kill_requested_ms",
+    "kill_sent_ms",
+    "owner",
+    "pid",
+    "pid_start",
+    "workdir",
+    "deadline_ms",
 ]
 
 
-def seed_jobs(bs: BenchStore, n: int, *, events_per_job: int = 6, chunk: int = 10_000,
-              seed: int = 42) -> float:
+def seed_jobs(
+    bs: BenchStore, n: int, *, events_per_job: int = 6, chunk: int = 10_000, seed: int = 42
+) -> float:
     """Bulk-insert ``n`` finished jobs (+ events) into the bench store; returns seconds."""
     assert bs.tenant is not None
     assert sorted(_ROW_ORDER) == sorted(JOB_COLUMNS), "jobs table changed: update the seeder"
     t0 = time.perf_counter()
-    gen = generate_jobs(n, bs.tenant.project_id, bs.tenant.cluster_id, bs.data_dir,
-                        seed=seed + bs.seeded, events_per_job=events_per_job, start=bs.seeded)
+    gen = generate_jobs(
+        n,
+        bs.tenant.project_id,
+        bs.tenant.cluster_id,
+        bs.data_dir,
+        seed=seed + bs.seeded,
+        events_per_job=events_per_job,
+        start=bs.seeded,
+    )
     ids: list[str] = []
     if bs.kind == "sqlite":
         _seed_sqlite(bs, gen, ids, chunk)
@@ -558,8 +624,13 @@ class Server:
     its default 0.25 s poll. Its stdout/stderr go to ``<data_dir>/../server.log``.
     """
 
-    def __init__(self, argv: Sequence[str], env: dict[str, str], log_path: Path,
-                 marker: str = "is running at") -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: dict[str, str],
+        log_path: Path,
+        marker: str = "is running at",
+    ) -> None:
         self.argv = list(argv)
         self.env = {**os.environ, "MRS_JOBS_PORT": "0", **env}
         self.log_path = log_path
@@ -584,8 +655,11 @@ class Server:
         url = bs.url
         if bs.kind == "postgres":  # lets us find the server's own backends (their CPU)
             url += f"&application_name={bs.app_name}"
-        return cls(argv, {**bs.server_env(), "MRS_JOBS_DATABASE_URL": url, **env},
-                   bs.data_dir.parent / "server.log")
+        return cls(
+            argv,
+            {**bs.server_env(), "MRS_JOBS_DATABASE_URL": url, **env},
+            bs.data_dir.parent / "server.log",
+        )
 
     @property
     def pid(self) -> int:
@@ -598,8 +672,12 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, stdout=open(self.log_path, "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT, start_new_session=True, cwd=str(ROOT),
+            self.argv,
+            env=self.env,
+            stdout=open(self.log_path, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=str(ROOT),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -653,8 +731,16 @@ def running(server: Server) -> Iterator[Server]:
 USER_AGENT = "mrs-jobs-bench/1.0"
 
 
-def signed_request(tenant: Tenant, host: str, port: int, method: str, path: str,
-                   query: str = "", body: bytes = b"", sdk_date: str | None = None) -> bytes:
+def signed_request(
+    tenant: Tenant,
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    query: str = "",
+    body: bytes = b"",
+    sdk_date: str | None = None,
+) -> bytes:
     """A complete HTTP/1.1 request, signed like the official SDK (SDK-HMAC-SHA256).
 
     The signature covers method, path, query, the five SDK headers and the body hash; it stays
@@ -668,8 +754,14 @@ def signed_request(tenant: Tenant, host: str, port: int, method: str, path: str,
         "X-Project-Id": tenant.project_id,
     }
     added = sign_headers(
-        ak=tenant.ak, sk=tenant.sk, method=method, url_path=path, raw_query=query,
-        headers=headers, body=body, sdk_date=sdk_date,
+        ak=tenant.ak,
+        sk=tenant.sk,
+        method=method,
+        url_path=path,
+        raw_query=query,
+        headers=headers,
+        body=body,
+        sdk_date=sdk_date,
     )
     target = path + (f"?{query}" if query else "")
     lines = [f"{method} {target} HTTP/1.1"]
@@ -754,8 +846,15 @@ class Api:
 
     def prepare(self, method: str, suffix: str = "", query: str = "", body: Any = None) -> bytes:
         data = b"" if body is None else json.dumps(body).encode()
-        return signed_request(self.tenant, self.server.host, self.server.port, method,
-                              self.prefix + suffix, query, data)
+        return signed_request(
+            self.tenant,
+            self.server.host,
+            self.server.port,
+            method,
+            self.prefix + suffix,
+            query,
+            data,
+        )
 
     def send(self, raw: bytes) -> tuple[int, Any, float]:
         t0 = time.perf_counter()
@@ -763,8 +862,9 @@ class Api:
         dt = time.perf_counter() - t0
         return status, (json.loads(body) if body else None), dt
 
-    def call(self, method: str, suffix: str = "", query: str = "", body: Any = None
-             ) -> tuple[int, Any, float]:
+    def call(
+        self, method: str, suffix: str = "", query: str = "", body: Any = None
+    ) -> tuple[int, Any, float]:
         return self.send(self.prepare(method, suffix, query, body))
 
     def close(self) -> None:

@@ -46,9 +46,7 @@ from mrs_jobs.store.tables import job_events, jobs  # noqa: E402
 COUNTS = (1, 10, 100, 1000)
 TARGET_RATIO = 2.0
 
-_RAW_DELETE = text("DELETE FROM jobs WHERE id IN :ids").bindparams(
-    bindparam("ids", expanding=True)
-)
+_RAW_DELETE = text("DELETE FROM jobs WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
 _COUNT_LEFT = text("SELECT count(*) FROM jobs WHERE id IN :ids").bindparams(
     bindparam("ids", expanding=True)
 )
@@ -79,10 +77,14 @@ def snapshot(bs: BenchStore, ids: list[str]) -> tuple[list[dict], list[dict]]:
         rows = []
         evs = []
         for k in range(0, len(ids), 900):
-            part = ids[k:k + 900]
-            rows += [dict(r._mapping) for r in conn.execute(select(jobs).where(jobs.c.id.in_(part)))]
-            evs += [dict(r._mapping) for r in
-                    conn.execute(select(job_events).where(job_events.c.job_id.in_(part)))]
+            part = ids[k : k + 900]
+            rows += [
+                dict(r._mapping) for r in conn.execute(select(jobs).where(jobs.c.id.in_(part)))
+            ]
+            evs += [
+                dict(r._mapping)
+                for r in conn.execute(select(job_events).where(job_events.c.job_id.in_(part)))
+            ]
     assert len(rows) == len(ids), (len(rows), len(ids))
     return rows, evs
 
@@ -93,8 +95,9 @@ def restore(bs: BenchStore, saved: tuple[list[dict], list[dict]]) -> None:
     with bs.store.write() as conn:
         conn.execute(insert(jobs), rows)
         if evs:
-            conn.execute(insert(job_events), [{k: v for k, v in e.items() if k != "id"}
-                                              for e in evs])
+            conn.execute(
+                insert(job_events), [{k: v for k, v in e.items() if k != "id"} for e in evs]
+            )
 
 
 def raw_delete(bs: BenchStore, ids: list[str], saved: tuple[list[dict], list[dict]]) -> float:
@@ -118,7 +121,7 @@ def wait_gone(bs: BenchStore, ids: list[str], timeout: float = 120.0) -> float:
         with bs.store.read() as conn:
             left = 0
             for k in range(0, len(ids), 900):
-                left += conn.execute(_COUNT_LEFT, {"ids": ids[k:k + 900]}).scalar_one()
+                left += conn.execute(_COUNT_LEFT, {"ids": ids[k : k + 900]}).scalar_one()
         if left == 0:
             return time.perf_counter() - t0
         if time.perf_counter() - t0 > timeout:
@@ -132,8 +135,15 @@ def events_of(bs: BenchStore, ids: list[str]) -> int:
         return len(conn.execute(q).all())
 
 
-def run(bs: BenchStore, server: Server, *, reps: int = 7, counts: tuple[int, ...] = COUNTS,
-        purge_batches: int = 5, only_purge: bool = False) -> dict[str, Any]:
+def run(
+    bs: BenchStore,
+    server: Server,
+    *,
+    reps: int = 7,
+    counts: tuple[int, ...] = COUNTS,
+    purge_batches: int = 5,
+    only_purge: bool = False,
+) -> dict[str, Any]:
     assert bs.tenant is not None
     api = Api(server, bs.tenant)
     pool = IdPool(bs.job_ids)
@@ -163,15 +173,19 @@ def run(bs: BenchStore, server: Server, *, reps: int = 7, counts: tuple[int, ...
             raw_s.append(r)
             ratios.append(a / r)
         out["counts"][n] = {
-            "api": summarize(api_s), "raw": summarize(raw_s), "ratio": summarize(ratios),
+            "api": summarize(api_s),
+            "raw": summarize(raw_s),
+            "ratio": summarize(ratios),
             "purge_after_call": summarize(purge_s),
         }
-        log(f"P1 {bs.kind} {bs.seeded:,} n={n}: api {summarize(api_s)['median']*1e3:.1f} ms, "
-            f"raw {summarize(raw_s)['median']*1e3:.1f} ms")
+        log(
+            f"P1 {bs.kind} {bs.seeded:,} n={n}: api {summarize(api_s)['median'] * 1e3:.1f} ms, "
+            f"raw {summarize(raw_s)['median'] * 1e3:.1f} ms"
+        )
 
     # Purge throughput: the supervisor's, from the first call to the last row gone.
     all_ids = pool.take(1000 * purge_batches)
-    batches = [all_ids[k:k + 1000] for k in range(0, len(all_ids), 1000)]
+    batches = [all_ids[k : k + 1000] for k in range(0, len(all_ids), 1000)]
     saved = snapshot(bs, all_ids)
     n_events = len(saved[1])
     reqs = [api.prepare("POST", "/batch-delete", body={"job_id_list": b}) for b in batches]
@@ -186,7 +200,7 @@ def run(bs: BenchStore, server: Server, *, reps: int = 7, counts: tuple[int, ...
     t0 = time.perf_counter()
     for k in range(0, len(all_ids), 500):  # as the supervisor: <= 500 jobs per transaction
         with bs.store.write() as conn:
-            job_store.purge(conn, all_ids[k:k + 500])
+            job_store.purge(conn, all_ids[k : k + 500])
     direct = time.perf_counter() - t0
     restore(bs, saved)
     out["purge"] = {
@@ -201,23 +215,38 @@ def run(bs: BenchStore, server: Server, *, reps: int = 7, counts: tuple[int, ...
     return out
 
 
+def _ms(s: dict[str, float]) -> str:
+    return f"{s['median'] * 1e3:.1f} ({s['min'] * 1e3:.1f}-{s['max'] * 1e3:.1f})"
+
+
 def tables(results: list[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         for n, c in r["counts"].items():
             ratio = c["ratio"]
             mark = "" if int(n) != 1000 else (" ok" if ratio["median"] <= TARGET_RATIO else " MISS")
-            rows.append([
-                r["backend"], f"{r['jobs']:,}", n,
-                f"{c['api']['median']*1e3:.1f} ({c['api']['min']*1e3:.1f}-{c['api']['max']*1e3:.1f})",
-                f"{c['raw']['median']*1e3:.1f} ({c['raw']['min']*1e3:.1f}-{c['raw']['max']*1e3:.1f})",
-                f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}){mark}",
-                f"{c['purge_after_call']['median']*1e3:.0f}",
-            ])
+            rows.append(
+                [
+                    r["backend"],
+                    f"{r['jobs']:,}",
+                    n,
+                    _ms(c["api"]),
+                    _ms(c["raw"]),
+                    f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}){mark}",
+                    f"{c['purge_after_call']['median'] * 1e3:.0f}",
+                ]
+            )
     text_ = print_table(
         "P1 batch delete: API call vs raw DELETE of the same rows (ms; median (min-max))",
-        ["db", "jobs", "ids", "API ms", "raw DELETE ms", "API/raw (target <=2x @1000)",
-         "purged after (ms)"],
+        [
+            "db",
+            "jobs",
+            "ids",
+            "API ms",
+            "raw DELETE ms",
+            "API/raw (target <=2x @1000)",
+            "purged after (ms)",
+        ],
         rows,
     )
     prow = []
@@ -225,16 +254,30 @@ def tables(results: list[dict[str, Any]]) -> str:
         p = r.get("purge")
         if not p:
             continue
-        prow.append([
-            r["backend"], f"{r['jobs']:,}", f"{p['jobs']:,} (+{p['events']:,} events)",
-            f"{p['supervisor_s']:.2f}", f"{p['supervisor_jobs_per_s']:,.0f}",
-            f"{p['direct_s']:.2f}", f"{p['direct_jobs_per_s']:,.0f}",
-            f"{p['direct_jobs_per_s'] / p['supervisor_jobs_per_s']:.1f}x",
-        ])
+        prow.append(
+            [
+                r["backend"],
+                f"{r['jobs']:,}",
+                f"{p['jobs']:,} (+{p['events']:,} events)",
+                f"{p['supervisor_s']:.2f}",
+                f"{p['supervisor_jobs_per_s']:,.0f}",
+                f"{p['direct_s']:.2f}",
+                f"{p['direct_jobs_per_s']:,.0f}",
+                f"{p['direct_jobs_per_s'] / p['supervisor_jobs_per_s']:.1f}x",
+            ]
+        )
     text_ += "\n" + print_table(
         "P1 purge throughput: supervisor (calls -> rows gone) vs the purge SQL alone",
-        ["db", "jobs", "purged", "supervisor s", "jobs/s", "SQL alone s", "jobs/s",
-         "SQL/supervisor"],
+        [
+            "db",
+            "jobs",
+            "purged",
+            "supervisor s",
+            "jobs/s",
+            "SQL alone s",
+            "jobs/s",
+            "SQL/supervisor",
+        ],
         prow,
     )
     return text_
@@ -281,7 +324,7 @@ def sql_variants(bs: BenchStore, *, reps: int = 5, n: int = 1000) -> dict[str, A
     side    INSERT of n rows into a narrow side table (job_id PK, deleted_ms) + audit row:
             the "deleted" mark kept outside the wide, 4-index jobs row
     """
-    from sqlalchemy import Column, MetaData, String, Table, BigInteger, update
+    from sqlalchemy import BigInteger, Column, MetaData, String, Table, update
 
     from mrs_jobs.services.batch_delete import BatchDeleteService
     from mrs_jobs.services.context import Caller
@@ -289,28 +332,44 @@ def sql_variants(bs: BenchStore, *, reps: int = 5, n: int = 1000) -> dict[str, A
 
     assert bs.tenant is not None
     t = bs.tenant
-    caller = Caller(project_id=t.project_id, credential_id=None, user_name="admin",
-                    request_id="bench")
+    caller = Caller(
+        project_id=t.project_id, credential_id=None, user_name="admin", request_id="bench"
+    )
     svc = BatchDeleteService(bs.store, wake=lambda: None)
     side_md = MetaData()
-    side = Table("bench_deleted_side", side_md, Column("job_id", String(36), primary_key=True),
-                 Column("deleted_ms", BigInteger, nullable=False))
+    side = Table(
+        "bench_deleted_side",
+        side_md,
+        Column("job_id", String(36), primary_key=True),
+        Column("deleted_ms", BigInteger, nullable=False),
+    )
     side_md.create_all(bs.store.engine)
-    visible = (jobs.c.project_id == t.project_id) & (jobs.c.cluster_id == t.cluster_id) & (
-        jobs.c.deleted_ms == 0)
+    visible = (
+        (jobs.c.project_id == t.project_id)
+        & (jobs.c.cluster_id == t.cluster_id)
+        & (jobs.c.deleted_ms == 0)
+    )
     pool = IdPool(bs.job_ids, seed=11)
 
     def audit(conn: Any, ids: list[str]) -> None:
-        record_audit(conn, at_ms=job_store.now_ms(), action="batch_delete",
-                     project_id=t.project_id, cluster_id=t.cluster_id, credential_id=None,
-                     request_id="bench", detail={"job_ids": ids, "count": len(ids)},
-                     outcome="deleted")
+        record_audit(
+            conn,
+            at_ms=job_store.now_ms(),
+            action="batch_delete",
+            project_id=t.project_id,
+            cluster_id=t.cluster_id,
+            credential_id=None,
+            request_id="bench",
+            detail={"job_ids": ids, "count": len(ids)},
+            outcome="deleted",
+        )
 
     def unmark(ids: list[str]) -> None:
         with bs.store.write() as conn:
             for k in range(0, len(ids), 500):
-                conn.execute(update(jobs).where(jobs.c.id.in_(ids[k:k + 500]))
-                             .values(deleted_ms=0))
+                conn.execute(
+                    update(jobs).where(jobs.c.id.in_(ids[k : k + 500])).values(deleted_ms=0)
+                )
 
     def v_raw(ids: list[str]) -> float:
         saved = snapshot(bs, ids)
@@ -328,9 +387,12 @@ def sql_variants(bs: BenchStore, *, reps: int = 5, n: int = 1000) -> dict[str, A
         snapshot(bs, ids)
         t0 = time.perf_counter()
         with bs.store.write() as conn:
-            rows = conn.execute(update(jobs).where(visible, jobs.c.id.in_(ids))
-                                .values(deleted_ms=job_store.now_ms())
-                                .returning(jobs.c.id, jobs.c.state)).all()
+            rows = conn.execute(
+                update(jobs)
+                .where(visible, jobs.c.id.in_(ids))
+                .values(deleted_ms=job_store.now_ms())
+                .returning(jobs.c.id, jobs.c.state)
+            ).all()
             assert len(rows) == len(ids)
             audit(conn, ids)
         dt = time.perf_counter() - t0
@@ -365,9 +427,17 @@ def variant_table(results: list[dict[str, Any]]) -> str:
     for r in results:
         raw = r["variants"]["raw"]["median"]
         for name, s in r["variants"].items():
-            rows.append([r["backend"], f"{r['jobs']:,}", name,
-                         f"{s['median'] * 1e3:.1f} ({s['min'] * 1e3:.1f}-{s['max'] * 1e3:.1f})",
-                         f"{s['median'] / raw:.2f}x"])
+            rows.append(
+                [
+                    r["backend"],
+                    f"{r['jobs']:,}",
+                    name,
+                    f"{s['median'] * 1e3:.1f} ({s['min'] * 1e3:.1f}-{s['max'] * 1e3:.1f})",
+                    f"{s['median'] / raw:.2f}x",
+                ]
+            )
     return print_table(
         "P1 where the time goes: one committed transaction for 1,000 ids, in-process (ms)",
-        ["db", "jobs", "variant", "ms median (min-max)", "vs raw DELETE"], rows)
+        ["db", "jobs", "variant", "ms median (min-max)", "vs raw DELETE"],
+        rows,
+    )

@@ -55,8 +55,10 @@ def filters() -> list[tuple[str, dict[str, str]]]:
         ("state=FAILED", {"job_state": "FAILED"}),
         ("type=SparkSql", {"job_type": "SparkSql"}),
         ("name=job-0042", {"job_name": "job-0042"}),
-        ("1-day window", {"submitted_time_begin": str(day),
-                          "submitted_time_end": str(day + DAY_MS - 1)}),
+        (
+            "1-day window",
+            {"submitted_time_begin": str(day), "submitted_time_end": str(day + DAY_MS - 1)},
+        ),
     ]
 
 
@@ -98,11 +100,16 @@ def capture_sql(bs: BenchStore, params: dict[str, str]) -> list[tuple[str, Any]]
     event.listen(bs.store.engine, "before_cursor_execute", grab)
     try:
         with bs.store.read() as conn:
-            job_store.list_visible(conn, bs.tenant.project_id, bs.tenant.cluster_id,
-                                   ListQuery.parse(params))
+            job_store.list_visible(
+                conn, bs.tenant.project_id, bs.tenant.cluster_id, ListQuery.parse(params)
+            )
     finally:
         event.remove(bs.store.engine, "before_cursor_execute", grab)
-    return [(s, p) for s, p in seen if "jobs" in s and not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))]
+    return [
+        (s, p)
+        for s, p in seen
+        if "jobs" in s and not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))
+    ]
 
 
 def explain(bs: BenchStore, statement: str, parameters: Any) -> list[str]:
@@ -131,8 +138,7 @@ def db_floor(bs: BenchStore, params: dict[str, str], reps: int) -> list[float]:
     return out
 
 
-def run(bs: BenchStore, server: Server, *, reps: int = 11, plans: bool = True
-        ) -> dict[str, Any]:
+def run(bs: BenchStore, server: Server, *, reps: int = 11, plans: bool = True) -> dict[str, Any]:
     assert bs.tenant is not None
     api = Api(server, bs.tenant)
     out: dict[str, Any] = {"backend": bs.kind, "jobs": bs.seeded, "queries": [], "plans": {}}
@@ -159,17 +165,26 @@ def run(bs: BenchStore, server: Server, *, reps: int = 11, plans: bool = True
                     conn, bs.tenant.project_id, bs.tenant.cluster_id, ListQuery.parse(params)
                 )[0]
             s, f = summarize(lat), summarize(floor)
-            out["queries"].append({
-                "filter": label, "page": page_label, "total_record": body["total_record"],
-                "exact": body["total_record"] == exact, "rows": len(body["job_list"]),
-                "api": s, "db": f,
-            })
-            log(f"P2 {bs.kind} {bs.seeded:,} {label} {page_label}: api {s['median']*1e3:.1f} ms"
-                f" db {f['median']*1e3:.1f} ms total={body['total_record']}")
+            out["queries"].append(
+                {
+                    "filter": label,
+                    "page": page_label,
+                    "total_record": body["total_record"],
+                    "exact": body["total_record"] == exact,
+                    "rows": len(body["job_list"]),
+                    "api": s,
+                    "db": f,
+                }
+            )
+            log(
+                f"P2 {bs.kind} {bs.seeded:,} {label} {page_label}: api {s['median'] * 1e3:.1f} ms"
+                f" db {f['median'] * 1e3:.1f} ms total={body['total_record']}"
+            )
             if plans:
                 key = f"{label} / {page_label}"
                 out["plans"][key] = [
-                    {"sql": stmt, "plan": explain(bs, stmt, p)} for stmt, p in capture_sql(bs, params)
+                    {"sql": stmt, "plan": explain(bs, stmt, p)}
+                    for stmt, p in capture_sql(bs, params)
                 ]
     api.close()
     return out
@@ -183,17 +198,23 @@ def tables(results: list[dict[str, Any]]) -> str:
             target = ""
             if r["backend"] == "sqlite":
                 target = " ok" if a["median"] * 1e3 <= TARGET_MS else " MISS"
-            rows.append([
-                r["backend"], f"{r['jobs']:,}", q["filter"], q["page"], f"{q['total_record']:,}",
-                "yes" if q["exact"] else "NO",
-                f"{a['median']*1e3:.1f} ({a['min']*1e3:.1f}-{a['max']*1e3:.1f}){target}",
-                f"{d['median']*1e3:.1f}",
-                f"{a['median'] / d['median']:.2f}x" if d["median"] else "-",
-            ])
+            rows.append(
+                [
+                    r["backend"],
+                    f"{r['jobs']:,}",
+                    q["filter"],
+                    q["page"],
+                    f"{q['total_record']:,}",
+                    "yes" if q["exact"] else "NO",
+                    f"{a['median'] * 1e3:.1f} ({a['min'] * 1e3:.1f}-{a['max'] * 1e3:.1f}){target}",
+                    f"{d['median'] * 1e3:.1f}",
+                    f"{a['median'] / d['median']:.2f}x" if d["median"] else "-",
+                ]
+            )
     return print_table(
-        "P2 list: API latency vs the store's own query (ms; median (min-max)); target <=20 ms on SQLite",
-        ["db", "jobs", "filter", "page", "total_record", "exact", "API ms", "DB-only ms",
-         "API/DB"],
+        "P2 list: API latency vs the store's own query (ms; median (min-max)); "
+        "target <=20 ms on SQLite",
+        ["db", "jobs", "filter", "page", "total_record", "exact", "API ms", "DB-only ms", "API/DB"],
         rows,
     )
 

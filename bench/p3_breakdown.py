@@ -61,30 +61,50 @@ def run(bs: BenchStore, *, n: int = 300) -> dict[str, Any]:
     tenants = tenant_service(bs.store, bs.data_dir, bs.url)
     cred = tenants.credential_for_ak(t.ak)
     assert cred is not None
-    caller = Caller(project_id=t.project_id, credential_id=cred.id, user_name="admin",
-                    request_id="bench")
+    caller = Caller(
+        project_id=t.project_id, credential_id=cred.id, user_name="admin", request_id="bench"
+    )
     jobs = JobService(bs.store, runnable_types=frozenset({"SparkSubmit"}), wake=lambda: None)
     jid = bs.job_ids[len(bs.job_ids) // 2]
     path = f"/v2/{t.project_id}/clusters/{t.cluster_id}/job-executions/{jid}"
-    headers = {"Content-Type": "application/json", "Host": "127.0.0.1:8080",
-               "User-Agent": "mrs-jobs-bench/1.0", "X-Project-Id": t.project_id}
-    headers.update(sign_headers(ak=t.ak, sk=t.sk, method="GET", url_path=path, raw_query="",
-                                headers=headers, body=b""))
+    headers = {
+        "Content-Type": "application/json",
+        "Host": "127.0.0.1:8080",
+        "User-Agent": "mrs-jobs-bench/1.0",
+        "X-Project-Id": t.project_id,
+    }
+    headers.update(
+        sign_headers(
+            ak=t.ak, sk=t.sk, method="GET", url_path=path, raw_query="", headers=headers, body=b""
+        )
+    )
     lower = {k.lower(): v for k, v in headers.items()}
     from datetime import UTC, datetime
 
     def do_verify() -> None:
-        verify(method="GET", raw_path=path, raw_query="", headers=lower, body=b"",
-               secret_lookup=lambda _ak: t.sk, now=datetime.now(UTC))
+        verify(
+            method="GET",
+            raw_path=path,
+            raw_query="",
+            headers=lower,
+            body=b"",
+            secret_lookup=lambda _ak: t.sk,
+            now=datetime.now(UTC),
+        )
 
     job = jobs.show(caller, t.cluster_id, jid)
     ten = jobs.list(caller, t.cluster_id, ListQuery.parse({}))[1]
     counter = iter(range(10**9))
 
     def do_submit() -> None:
-        jobs.submit(caller, t.cluster_id, job_type="SparkSubmit",
-                    job_name=f"bd-{next(counter)}", arguments=["/opt/jobs/pi.py", "10"],
-                    properties={})
+        jobs.submit(
+            caller,
+            t.cluster_id,
+            job_type="SparkSubmit",
+            job_name=f"bd-{next(counter)}",
+            arguments=["/opt/jobs/pi.py", "10"],
+            properties={},
+        )
 
     pieces = {
         "verify (HMAC check)": _time(do_verify, n),
@@ -94,7 +114,8 @@ def run(bs: BenchStore, *, n: int = 300) -> dict[str, Any]:
         "json.dumps(show)": _time(lambda: json.dumps({"job_detail": to_mrs(job, now_ms())}), n),
         "JobService.submit": _time(do_submit, n),
         "JobService.list (default query)": _time(
-            lambda: jobs.list(caller, t.cluster_id, ListQuery.parse({})), max(10, n // 30)),
+            lambda: jobs.list(caller, t.cluster_id, ListQuery.parse({})), max(10, n // 30)
+        ),
         "to_mrs x10": _time(lambda: [to_mrs(j, now_ms()) for j in ten], n),
     }
     return {"backend": bs.kind, "jobs": bs.seeded, "pieces": pieces}

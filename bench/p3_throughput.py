@@ -41,7 +41,6 @@ from common import (  # noqa: E402
     Tenant,
     log,
     make_store,
-    postgres_pids_cpu,
     print_table,
     proc_cpu_seconds,
     seed_jobs,
@@ -52,14 +51,16 @@ from loadgen import machine_busy_seconds, run_load  # noqa: E402
 
 TARGETS = {"submit": 1000.0, "show": 3000.0}
 RATIO_TARGET = 0.5
-SUBMIT_BODY = {"job_type": "SparkSubmit", "arguments": ["/opt/jobs/pi.py", "10"],
-               "properties": {}}
-BENCH_ENV = {"MRS_JOBS_RATE_LIMIT_PER_SECOND": "1000000000",
-             "MRS_JOBS_RATE_LIMIT_BURST": "1000000000"}
+SUBMIT_BODY = {"job_type": "SparkSubmit", "arguments": ["/opt/jobs/pi.py", "10"], "properties": {}}
+BENCH_ENV = {
+    "MRS_JOBS_RATE_LIMIT_PER_SECOND": "1000000000",
+    "MRS_JOBS_RATE_LIMIT_BURST": "1000000000",
+}
 
 
-def _service_requests(kind: str, tenant: Tenant, host: str, port: int, ids: list[str],
-                      per_worker: int) -> Any:
+def _service_requests(
+    kind: str, tenant: Tenant, host: str, port: int, ids: list[str], per_worker: int
+) -> Any:
     prefix = f"/v2/{tenant.project_id}/clusters/{tenant.cluster_id}/job-executions"
 
     def make(index: int) -> list[bytes]:
@@ -67,13 +68,22 @@ def _service_requests(kind: str, tenant: Tenant, host: str, port: int, ids: list
         if kind == "submit":
             # Unique bodies: every submit is a distinct signed request (no replay).
             return [
-                signed_request(tenant, host, port, "POST", prefix, "", json.dumps(
-                    {**SUBMIT_BODY, "job_name": f"load-{index}-{k}"}).encode())
+                signed_request(
+                    tenant,
+                    host,
+                    port,
+                    "POST",
+                    prefix,
+                    "",
+                    json.dumps({**SUBMIT_BODY, "job_name": f"load-{index}-{k}"}).encode(),
+                )
                 for k in range(per_worker)
             ]
         if kind == "show":
-            return [signed_request(tenant, host, port, "GET", f"{prefix}/{rng.choice(ids)}")
-                    for _ in range(500)]
+            return [
+                signed_request(tenant, host, port, "GET", f"{prefix}/{rng.choice(ids)}")
+                for _ in range(500)
+            ]
         if kind == "list":  # the SDK's default list: page 1, limit 10, newest first
             return [signed_request(tenant, host, port, "GET", prefix)]
         raise ValueError(kind)
@@ -85,8 +95,10 @@ def _bare_requests(kind: str, host: str, port: int) -> Any:
     path = {"submit": "/bare/submit", "show": "/bare/show", "list": "/bare/list"}[kind]
     body = json.dumps({**SUBMIT_BODY, "job_name": "bare"}).encode() if kind == "submit" else b""
     method = "POST" if kind == "submit" else "GET"
-    raw = (f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json"
-           f"\r\nUser-Agent: mrs-jobs-bench/1.0\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    raw = (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json"
+        f"\r\nUser-Agent: mrs-jobs-bench/1.0\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     raw += body
 
     def make(_index: int) -> list[bytes]:
@@ -95,8 +107,16 @@ def _bare_requests(kind: str, host: str, port: int) -> Any:
     return make
 
 
-def measure(server: Server, make: Any, bs: BenchStore | None, *, processes: int, conns: int,
-            seconds: float, warmup: float) -> dict[str, Any]:
+def measure(
+    server: Server,
+    make: Any,
+    bs: BenchStore | None,
+    *,
+    processes: int,
+    conns: int,
+    seconds: float,
+    warmup: float,
+) -> dict[str, Any]:
     marks: dict[str, dict[str, float]] = {}
 
     db_marks: dict[str, dict[int, float]] = {}
@@ -109,12 +129,19 @@ def measure(server: Server, make: Any, bs: BenchStore | None, *, processes: int,
             "machine": machine_busy_seconds(),
         }
 
-    res = run_load(server.host, server.port, make, processes=processes, conns=conns,
-                   warmup=warmup, seconds=seconds, on_window=on_window)
+    res = run_load(
+        server.host,
+        server.port,
+        make,
+        processes=processes,
+        conns=conns,
+        warmup=warmup,
+        seconds=seconds,
+        on_window=on_window,
+    )
     d = {k: marks["end"][k] - marks["start"][k] for k in marks["end"]}
     # Backends that appeared during the window count from zero; vanished ones are lost.
-    d["db"] = sum(max(0.0, c - db_marks["start"].get(p, 0.0))
-                  for p, c in db_marks["end"].items())
+    d["db"] = sum(max(0.0, c - db_marks["start"].get(p, 0.0)) for p, c in db_marks["end"].items())
     ok = sum(n for s, n in res.statuses.items() if 200 <= s < 300)
     other = max(0.0, d["machine"] - d["server"] - d["db"] - res.client_cpu)
     return {
@@ -131,13 +158,28 @@ def measure(server: Server, make: Any, bs: BenchStore | None, *, processes: int,
     }
 
 
-def run(bs: BenchStore, server: Server, bare: Server, *, reps: int = 3, seconds: float = 2.0,
-        warmup: float = 0.5, processes: int = 2, conns: int = 16,
-        kinds: tuple[str, ...] = ("submit", "show", "list")) -> dict[str, Any]:
+def run(
+    bs: BenchStore,
+    server: Server,
+    bare: Server,
+    *,
+    reps: int = 3,
+    seconds: float = 2.0,
+    warmup: float = 0.5,
+    processes: int = 2,
+    conns: int = 16,
+    kinds: tuple[str, ...] = ("submit", "show", "list"),
+) -> dict[str, Any]:
     assert bs.tenant is not None
     ids = bs.job_ids
-    out: dict[str, Any] = {"backend": bs.kind, "jobs": bs.seeded, "processes": processes,
-                           "conns": conns, "seconds": seconds, "kinds": {}}
+    out: dict[str, Any] = {
+        "backend": bs.kind,
+        "jobs": bs.seeded,
+        "processes": processes,
+        "conns": conns,
+        "seconds": seconds,
+        "kinds": {},
+    }
     per_worker = 6000  # unique pre-signed submits per worker per window (wraps if exceeded)
     for kind in kinds:
         out["kinds"][kind] = {"service": [], "bare": [], "ratio": []}
@@ -146,19 +188,34 @@ def run(bs: BenchStore, server: Server, bare: Server, *, reps: int = 3, seconds:
             # list: 2x2 connections; it is slow on big stores and every request still in
             # flight when the window closes is waited for (the drain) before the next one.
             pc = (processes, conns) if kind != "list" else (2, 2)
-            b = measure(bare, _bare_requests(kind, bare.host, bare.port), None,
-                        processes=pc[0], conns=pc[1], seconds=seconds, warmup=warmup)
-            s = measure(server, _service_requests(kind, bs.tenant, server.host, server.port,
-                                                  ids, per_worker),
-                        bs, processes=pc[0], conns=pc[1], seconds=seconds, warmup=warmup)
+            b = measure(
+                bare,
+                _bare_requests(kind, bare.host, bare.port),
+                None,
+                processes=pc[0],
+                conns=pc[1],
+                seconds=seconds,
+                warmup=warmup,
+            )
+            s = measure(
+                server,
+                _service_requests(kind, bs.tenant, server.host, server.port, ids, per_worker),
+                bs,
+                processes=pc[0],
+                conns=pc[1],
+                seconds=seconds,
+                warmup=warmup,
+            )
             k = out["kinds"][kind]
             k["service"].append(s)
             k["bare"].append(b)
             k["ratio"].append(s["rate"] / b["rate"] if b["rate"] else 0.0)
-            log(f"P3 {bs.kind} {bs.seeded:,} {kind} rep{rep}: {s['rate']:.0f}/s "
+            log(
+                f"P3 {bs.kind} {bs.seeded:,} {kind} rep{rep}: {s['rate']:.0f}/s "
                 f"(bare {b['rate']:.0f}/s) statuses={s['statuses']} "
                 f"server {s['server_cpu']:.2f} db {s['db_cpu']:.2f} client {s['client_cpu']:.2f}"
-                f" other {s['other_cpu']:.2f} cores")
+                f" other {s['other_cpu']:.2f} cores"
+            )
     return out
 
 
@@ -176,35 +233,67 @@ def tables(results: list[dict[str, Any]]) -> str:
                 good = rates["median"] >= target and ratio["median"] >= RATIO_TARGET
                 verdict = " ok" if good else " MISS"
             lat = summarize([s["latency"]["median"] for s in k["service"]])
-            rows.append([
-                r["backend"], f"{r['jobs']:,}", kind,
-                f"{rates['median']:,.0f} ({rates['min']:,.0f}-{rates['max']:,.0f})",
-                f"{brates['median']:,.0f} ({brates['min']:,.0f}-{brates['max']:,.0f})",
-                f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}){verdict}",
-                f"{lat['median']*1e3:.1f}",
-            ])
+            rows.append(
+                [
+                    r["backend"],
+                    f"{r['jobs']:,}",
+                    kind,
+                    f"{rates['median']:,.0f} ({rates['min']:,.0f}-{rates['max']:,.0f})",
+                    f"{brates['median']:,.0f} ({brates['min']:,.0f}-{brates['max']:,.0f})",
+                    f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}){verdict}",
+                    f"{lat['median'] * 1e3:.1f}",
+                ]
+            )
             med = sorted(k["service"], key=lambda s: s["rate"])[len(k["service"]) // 2]
             bmed = sorted(k["bare"], key=lambda s: s["rate"])[len(k["bare"]) // 2]
-            cpu_rows.append([
-                r["backend"], f"{r['jobs']:,}", kind,
-                f"{med['server_cpu']:.2f}", f"{med['db_cpu']:.2f}", f"{med['client_cpu']:.2f}",
-                f"{med['other_cpu']:.2f}",
-                f"{med['server_cpu_per_req_ms']:.2f}", f"{bmed['server_cpu_per_req_ms']:.3f}",
-                f"{med['client_cpu_per_req_ms']:.3f}",
-                f"{1000 / med['server_cpu_per_req_ms']:,.0f}" if med["server_cpu_per_req_ms"] else "-",
-            ])
+            cpu_rows.append(
+                [
+                    r["backend"],
+                    f"{r['jobs']:,}",
+                    kind,
+                    f"{med['server_cpu']:.2f}",
+                    f"{med['db_cpu']:.2f}",
+                    f"{med['client_cpu']:.2f}",
+                    f"{med['other_cpu']:.2f}",
+                    f"{med['server_cpu_per_req_ms']:.2f}",
+                    f"{bmed['server_cpu_per_req_ms']:.3f}",
+                    f"{med['client_cpu_per_req_ms']:.3f}",
+                    (
+                        f"{1000 / med['server_cpu_per_req_ms']:,.0f}"
+                        if med["server_cpu_per_req_ms"]
+                        else "-"
+                    ),
+                ]
+            )
     conns = f"{results[0]['processes']}x{results[0]['conns']}" if results else "?"
     text_ = print_table(
-        f"P3 throughput, requests/s (median (min-max) of windows; {conns} connections, "
-        "list 2x2)",
-        ["db", "jobs", "endpoint", "service /s", "bare /s", "service/bare",
-         "service p50 latency ms"],
+        f"P3 throughput, requests/s (median (min-max) of windows; {conns} connections, list 2x2)",
+        [
+            "db",
+            "jobs",
+            "endpoint",
+            "service /s",
+            "bare /s",
+            "service/bare",
+            "service p50 latency ms",
+        ],
         rows,
     )
     text_ += "\n" + print_table(
         "P3 CPU during the median window (cores; 2 = the whole machine) and per request",
-        ["db", "jobs", "endpoint", "server", "postgres", "client", "other", "server+db ms/req",
-         "bare ms/req", "client ms/req", "1 core / (server+db ms/req)"],
+        [
+            "db",
+            "jobs",
+            "endpoint",
+            "server",
+            "postgres",
+            "client",
+            "other",
+            "server+db ms/req",
+            "bare ms/req",
+            "client ms/req",
+            "1 core / (server+db ms/req)",
+        ],
         cpu_rows,
     )
     return text_
@@ -236,10 +325,18 @@ def main(argv: list[str] | None = None) -> int:
                 bare = start_bare(bs.data_dir.parent, nodelay="nodelay" in args.patches)
                 try:
                     with Server.mrs(bs, patches=args.patches, **BENCH_ENV) as server:
-                        results.append(run(bs, server, bare, reps=args.reps,
-                                           seconds=args.seconds, processes=args.processes,
-                                           conns=args.conns,
-                                           kinds=tuple(args.kinds.split(","))))
+                        results.append(
+                            run(
+                                bs,
+                                server,
+                                bare,
+                                reps=args.reps,
+                                seconds=args.seconds,
+                                processes=args.processes,
+                                conns=args.conns,
+                                kinds=tuple(args.kinds.split(",")),
+                            )
+                        )
                 finally:
                     bare.stop()
             finally:

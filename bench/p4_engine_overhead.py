@@ -67,8 +67,16 @@ def _events(bs: BenchStore, job_id: str) -> dict[str, int]:
 
 
 def api_run(bs: BenchStore, api: Api, app: Path, server_pid: int) -> dict[str, Any]:
-    req = api.prepare("POST", "", body={"job_type": "SparkSubmit", "job_name": "p4",
-                                        "arguments": [str(app)], "properties": {}})
+    req = api.prepare(
+        "POST",
+        "",
+        body={
+            "job_type": "SparkSubmit",
+            "job_name": "p4",
+            "arguments": [str(app)],
+            "properties": {},
+        },
+    )
     t0_wall = time.time()
     t0 = time.perf_counter()
     status, body, _ = api.send(req)
@@ -79,8 +87,9 @@ def api_run(bs: BenchStore, api: Api, app: Path, server_pid: int) -> dict[str, A
     cpu0 = proc_cpu_seconds(server_pid)
     while True:  # poll the store, not the API: the API's own cost must not slow the engine
         with bs.store.read() as conn:
-            state = conn.execute(text("SELECT state FROM jobs WHERE id = :j"),
-                                 {"j": job_id}).scalar_one()
+            state = conn.execute(
+                text("SELECT state FROM jobs WHERE id = :j"), {"j": job_id}
+            ).scalar_one()
         if state in TERMINAL:
             break
         if launch is None:  # deleted when the job ends (it may hold secrets): copy it now
@@ -117,8 +126,9 @@ def api_run(bs: BenchStore, api: Api, app: Path, server_pid: int) -> dict[str, A
 SHIM = Path(__file__).resolve().parent.parent / "src" / "mrs_jobs" / "supervisor" / "shim.py"
 
 
-def direct_run(workdir: Path, launch: dict[str, Any], scratch: Path, *, shim: bool = False
-               ) -> float:
+def direct_run(
+    workdir: Path, launch: dict[str, Any], scratch: Path, *, shim: bool = False
+) -> float:
     """Run the job's launch.json argv directly (``shim``: through the service's shim, as the
     supervisor does, but without the service), in a fresh copy of its directory layout."""
     old = str(workdir.resolve())
@@ -149,15 +159,17 @@ def direct_run(workdir: Path, launch: dict[str, Any], scratch: Path, *, shim: bo
         cwd = str(new)
     with open(new / "stdout.log", "ab") as out, open(new / "stderr.log", "ab") as err:
         t0 = time.perf_counter()
-        proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                              stderr=err, check=False)
+        proc = subprocess.run(
+            argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, check=False
+        )
         dt = time.perf_counter() - t0
     code = proc.returncode
     if shim and code == 0:
         code = json.loads((new / "exit.json").read_text()).get("returncode")
     if code != 0:
-        raise RuntimeError(f"direct spark-submit exited {code}: "
-                           f"{(new / 'stderr.log').read_text()[-2000:]}")
+        raise RuntimeError(
+            f"direct spark-submit exited {code}: {(new / 'stderr.log').read_text()[-2000:]}"
+        )
     return dt
 
 
@@ -177,8 +189,12 @@ def run(reps: int = 5, tmp_root: Path | None = None) -> dict[str, Any]:
             log(f"P4 warm-up done: api {first['server_s']:.2f}s")
             # api and direct every repetition (alternating order); the shim-only run (for
             # attribution) every other repetition, to keep the run short.
-            orders = [("api", "direct", "shim"), ("direct", "api"), ("shim", "api", "direct"),
-                      ("direct", "api")]
+            orders = [
+                ("api", "direct", "shim"),
+                ("direct", "api"),
+                ("shim", "api", "direct"),
+                ("direct", "api"),
+            ]
             for rep in range(reps):
                 for what in orders[rep % 4]:
                     if what == "api":
@@ -186,11 +202,14 @@ def run(reps: int = 5, tmp_root: Path | None = None) -> dict[str, Any]:
                     elif what == "direct":
                         directs.append(direct_run(first["workdir"], first["launch"], scratch))
                     else:
-                        shims.append(direct_run(first["workdir"], first["launch"], scratch,
-                                                shim=True))
-                log(f"P4 rep {rep}: api {runs[-1]['server_s']:.2f}s "
+                        shims.append(
+                            direct_run(first["workdir"], first["launch"], scratch, shim=True)
+                        )
+                log(
+                    f"P4 rep {rep}: api {runs[-1]['server_s']:.2f}s "
                     f"(client {runs[-1]['client_s']:.2f}s) direct {directs[-1]:.2f}s "
-                    f"shim {shims[-1]:.2f}s engine start +{runs[-1]['to_engine_ms']:.0f} ms")
+                    f"shim {shims[-1]:.2f}s engine start +{runs[-1]['to_engine_ms']:.0f} ms"
+                )
             api.close()
     finally:
         bs.drop()
@@ -219,22 +238,38 @@ def tables(r: dict[str, Any]) -> str:
 
     rows = [
         ["direct spark-submit", s(r["direct"]), ""],
-        ["direct, through the shim (no service)", s(r["shim"]),
-         f"{r['shim']['median'] / r['direct']['median']:.3f}x"],
-        ["API: submit -> FINISHED recorded", s(r["api_server"]),
-         f"{r['ratio']['median']:.3f}x ({r['ratio']['min']:.3f}-{r['ratio']['max']:.3f})"
-         + (" ok" if r["ratio"]["median"] <= 1.05 else " MISS") + " (target <=1.05x)"],
-        ["API: submit -> FINISHED seen (20 ms store polls)", s(r["api_client"]),
-         f"{r['ratio_client']['median']:.3f}x"],
+        [
+            "direct, through the shim (no service)",
+            s(r["shim"]),
+            f"{r['shim']['median'] / r['direct']['median']:.3f}x",
+        ],
+        [
+            "API: submit -> FINISHED recorded",
+            s(r["api_server"]),
+            f"{r['ratio']['median']:.3f}x ({r['ratio']['min']:.3f}-{r['ratio']['max']:.3f})"
+            + (" ok" if r["ratio"]["median"] <= 1.05 else " MISS")
+            + " (target <=1.05x)",
+        ],
+        [
+            "API: submit -> FINISHED seen (20 ms store polls)",
+            s(r["api_client"]),
+            f"{r['ratio_client']['median']:.3f}x",
+        ],
         ["  submit -> ACCEPTED (slot claimed)", s(r["to_accepted_ms"], "ms"), ""],
-        ["  submit -> engine process started", s(r["to_engine_ms"], "ms"),
-         ("ok" if r["to_engine_ms"]["median"] <= 100 else "MISS") + " (target <=100 ms)"],
+        [
+            "  submit -> engine process started",
+            s(r["to_engine_ms"], "ms"),
+            ("ok" if r["to_engine_ms"]["median"] <= 100 else "MISS") + " (target <=100 ms)",
+        ],
         ["  engine run (engine.pid -> exit.json)", s(r["engine_s"]), ""],
         ["  engine exit -> FINISHED recorded", s(r["exit_to_finished_ms"], "ms"), ""],
         ["service CPU during a run (server process)", s(r["service_cpu_s"]), ""],
     ]
-    return print_table(f"P4 engine overhead (PySpark job, {r['reps']} runs each; median (min-max))",
-                       ["measure", "value", "vs direct / target"], rows)
+    return print_table(
+        f"P4 engine overhead (PySpark job, {r['reps']} runs each; median (min-max))",
+        ["measure", "value", "vs direct / target"],
+        rows,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

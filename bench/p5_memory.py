@@ -58,14 +58,17 @@ def run(n_jobs: int = N_JOBS, settle: float = 3.0) -> dict[str, Any]:
     bs = make_store("sqlite", max_running=max(200, n_jobs), max_queued=10_000)
     out: dict[str, Any] = {"jobs": n_jobs}
     try:
-        bare = Server([sys.executable, str(BENCH / "bare_app.py")], {},
-                      bs.data_dir.parent / "bare.log").start()
+        bare = Server(
+            [sys.executable, str(BENCH / "bare_app.py")], {}, bs.data_dir.parent / "bare.log"
+        ).start()
         try:
             time.sleep(settle)
             out["bare_cold"] = snapshot(bare.pid)
             http = RawHttp(bare.host, bare.port)
-            raw = (f"GET /bare/show HTTP/1.1\r\nHost: {bare.host}:{bare.port}\r\n"
-                   "Content-Length: 0\r\n\r\n").encode()
+            raw = (
+                f"GET /bare/show HTTP/1.1\r\nHost: {bare.host}:{bare.port}\r\n"
+                "Content-Length: 0\r\n\r\n"
+            ).encode()
             for _ in range(200):
                 http.request(raw)
             http.close()
@@ -78,9 +81,16 @@ def run(n_jobs: int = N_JOBS, settle: float = 3.0) -> dict[str, Any]:
             time.sleep(settle)
             out["cold"] = snapshot(server.pid)
             api = Api(server, bs.tenant)  # type: ignore[arg-type]
-            status, body, _ = api.call("POST", "", body={
-                "job_type": "SparkSubmit", "job_name": "warm", "arguments": ["fake", "--sleep", "0"],
-                "properties": {}})
+            status, body, _ = api.call(
+                "POST",
+                "",
+                body={
+                    "job_type": "SparkSubmit",
+                    "job_name": "warm",
+                    "arguments": ["fake", "--sleep", "0"],
+                    "properties": {},
+                },
+            )
             check(status, 200, body, "submit")
             warm_id = body["job_submit_result"]["job_id"]
             for k in range(200):
@@ -95,9 +105,16 @@ def run(n_jobs: int = N_JOBS, settle: float = 3.0) -> dict[str, Any]:
 
             ids = []
             for k in range(n_jobs):
-                status, body, _ = api.call("POST", "", body={
-                    "job_type": "SparkSubmit", "job_name": f"mem-{k}",
-                    "arguments": ["fake", "--sleep", "600"], "properties": {}})
+                status, body, _ = api.call(
+                    "POST",
+                    "",
+                    body={
+                        "job_type": "SparkSubmit",
+                        "job_name": f"mem-{k}",
+                        "arguments": ["fake", "--sleep", "600"],
+                        "properties": {},
+                    },
+                )
                 check(status, 200, body, "submit")
                 ids.append(body["job_submit_result"]["job_id"])
             t0 = time.perf_counter()
@@ -143,7 +160,8 @@ def _session_members(pid: int) -> list[int]:
 
 def _wait_states(bs: Any, ids: list[str], states: set[str], timeout: float = 180.0) -> None:
     q = text("SELECT count(*) FROM jobs WHERE state IN :s AND id IN :ids").bindparams(
-        bindparam("s", expanding=True), bindparam("ids", expanding=True))
+        bindparam("s", expanding=True), bindparam("ids", expanding=True)
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with bs.store.read() as conn:
@@ -176,17 +194,28 @@ def tables(r: dict[str, Any]) -> str:
         row("bare FastAPI app, after 200 requests", r["bare_warm"], "the framework's floor"),
         row("service idle, just started", r["cold"]),
         row("service idle, after 200 requests", r["warm"], f"{idle_ok} (target <=120 MB)"),
-        row(f"service with {r['jobs']} running jobs", r["running"],
+        row(
+            f"service with {r['jobs']} running jobs",
+            r["running"],
             f"+{r['per_job_mb']:.2f} MB/job RSS ({r['per_job_pss_mb']:.2f} PSS) "
-            f"{per_ok} (target <=2 MB/job)"),
-        row(f"service after deleting the {r['jobs']} jobs", r["after"],
-            f"{r['after']['rss_mb'] - r['warm']['rss_mb']:+.1f} MB vs warm idle"),
+            f"{per_ok} (target <=2 MB/job)",
+        ),
+        row(
+            f"service after deleting the {r['jobs']} jobs",
+            r["after"],
+            f"{r['after']['rss_mb'] - r['warm']['rss_mb']:+.1f} MB vs warm idle",
+        ),
     ]
-    text_ = print_table("P5 memory of the service process (MB)",
-                        ["state", "RSS MB", "PSS MB", "threads", "note"], rows)
-    text_ += (f"\n\nOutside the service: {r['engine_processes']} job processes (shims + fake "
-              f"engines) used {r['engine_rss_mb']:.0f} MB RSS / {r['engine_pss_mb']:.0f} MB PSS "
-              f"in total ({r['engine_pss_mb'] / r['jobs']:.1f} MB PSS per job).")
+    text_ = print_table(
+        "P5 memory of the service process (MB)",
+        ["state", "RSS MB", "PSS MB", "threads", "note"],
+        rows,
+    )
+    text_ += (
+        f"\n\nOutside the service: {r['engine_processes']} job processes (shims + fake "
+        f"engines) used {r['engine_rss_mb']:.0f} MB RSS / {r['engine_pss_mb']:.0f} MB PSS "
+        f"in total ({r['engine_pss_mb'] / r['jobs']:.1f} MB PSS per job)."
+    )
     print(text_.split("\n\n")[-1])
     return text_
 

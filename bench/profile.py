@@ -20,16 +20,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, VENV_BIN, Api, Server, check, log, make_store, seed_jobs  # noqa: E402
-
 import stacks  # noqa: E402
+from common import OUT, VENV_BIN, Api, Server, check, log, make_store, seed_jobs  # noqa: E402
 
 
 def _spy(pid: int, out: Path, seconds: float, rate: int = 250) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [str(VENV_BIN / "py-spy"), "record", "-r", str(rate), "-d", str(int(seconds) + 1),
-         "-f", "raw", "-o", str(out), "-p", str(pid), "--threads", "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(VENV_BIN / "py-spy"),
+            "record",
+            "-r",
+            str(rate),
+            "-d",
+            str(int(seconds) + 1),
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+            "-p",
+            str(pid),
+            "--threads",
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -45,21 +59,27 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     OUT.mkdir(parents=True, exist_ok=True)
-    raw = OUT / f"profile-{args.scenario}-{args.backend}{'-' + args.patches if args.patches else ''}.raw"
+    suffix = f"-{args.patches}" if args.patches else ""
+    raw = OUT / f"profile-{args.scenario}-{args.backend}{suffix}.raw"
     bs = make_store(args.backend)
     try:
         log(f"seeding {args.backend} {args.size:,}")
         seed_jobs(bs, args.size)
         # Rate limit lifted as in P3 (its code still runs).
-        server = Server.mrs(bs, patches=args.patches, MRS_JOBS_RATE_LIMIT_PER_SECOND="1e9",
-                            MRS_JOBS_RATE_LIMIT_BURST="1000000000")
+        server = Server.mrs(
+            bs,
+            patches=args.patches,
+            MRS_JOBS_RATE_LIMIT_PER_SECOND="1e9",
+            MRS_JOBS_RATE_LIMIT_BURST="1000000000",
+        )
         with server:
             api = Api(server, bs.tenant)  # type: ignore[arg-type]
             ids = list(bs.job_ids)
             if args.scenario == "purge":
-                batch = [ids[k:k + 1000] for k in range(0, 5000, 1000)]
-                reqs = [api.prepare("POST", "/batch-delete", body={"job_id_list": b})
-                        for b in batch]
+                batch = [ids[k : k + 1000] for k in range(0, 5000, 1000)]
+                reqs = [
+                    api.prepare("POST", "/batch-delete", body={"job_id_list": b}) for b in batch
+                ]
                 spy = _spy(server.pid, raw, args.seconds)
                 time.sleep(0.5)
                 for r in reqs:
@@ -71,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
                 t0, k = time.time(), 0
                 while time.time() - t0 < args.seconds - 1:
-                    b = ids[k:k + 1000]
+                    b = ids[k : k + 1000]
                     k += 1000
                     status, body, _ = api.call("POST", "/batch-delete", body={"job_id_list": b})
                     check(status, 202, body, "batch-delete")
@@ -83,15 +103,31 @@ def main(argv: list[str] | None = None) -> int:
                 elif args.scenario == "show":
                     reqs = [api.prepare("GET", "/" + i) for i in ids[:500]]
                 else:
-                    reqs = [api.prepare("POST", "", body={
-                        "job_type": "SparkSubmit", "job_name": f"prof-{k}",
-                        "arguments": ["/opt/jobs/pi.py", "10"], "properties": {}})
-                        for k in range(20000)]
+                    reqs = [
+                        api.prepare(
+                            "POST",
+                            "",
+                            body={
+                                "job_type": "SparkSubmit",
+                                "job_name": f"prof-{k}",
+                                "arguments": ["/opt/jobs/pi.py", "10"],
+                                "properties": {},
+                            },
+                        )
+                        for k in range(20000)
+                    ]
                 from loadgen import run_load
 
                 spy = _spy(server.pid, raw, args.seconds)
-                res = run_load(server.host, server.port, lambda i: reqs, processes=2, conns=8,
-                               warmup=0.3, seconds=args.seconds - 1.5)
+                res = run_load(
+                    server.host,
+                    server.port,
+                    lambda i: reqs,
+                    processes=2,
+                    conns=8,
+                    warmup=0.3,
+                    seconds=args.seconds - 1.5,
+                )
                 log(f"{args.scenario}: {res.rate:.0f}/s statuses={res.statuses}")
                 spy.wait()
             api.close()

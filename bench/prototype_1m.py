@@ -30,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="sqlite")
     ap.add_argument("--patches", default="nodelay,auth_cache,purge_scan_once,analyze")
     ap.add_argument("--indexes", action="store_true", help="also create the P2 index prototype")
-    ap.add_argument("--partial-deleted-index", action="store_true",
-                    help="replace ix_jobs_deleted by a partial index WHERE deleted_ms > 0")
+    ap.add_argument(
+        "--partial-deleted-index",
+        action="store_true",
+        help="replace ix_jobs_deleted by a partial index WHERE deleted_ms > 0",
+    )
     args = ap.parse_args(argv)
     bs = make_store(args.backend)
     try:
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             with bs.store.write() as conn:
                 conn.exec_driver_sql("DROP INDEX ix_jobs_deleted")
                 conn.exec_driver_sql(
-                    "CREATE INDEX ix_jobs_deleted ON jobs (deleted_ms) WHERE deleted_ms > 0")
+                    "CREATE INDEX ix_jobs_deleted ON jobs (deleted_ms) WHERE deleted_ms > 0"
+                )
             log("ix_jobs_deleted replaced by a partial index (deleted_ms > 0)")
         if args.indexes:
             log(f"P2 indexes created in {p2.apply_index_prototype(bs):.1f}s")
@@ -57,11 +61,16 @@ def main(argv: list[str] | None = None) -> int:
             bare.stop()
     finally:
         bs.drop()
-    print(f"\n## Prototype {args.patches}{' + P2 indexes' if args.indexes else ''}"
-          f"{' + partial ix_jobs_deleted' if args.partial_deleted_index else ''} on "
-          f"{args.backend} {args.size:,}")
-    print_table("Idle service CPU", ["db", "jobs", "cores"],
-                [[args.backend, f"{args.size:,}", f"{idle:.2f}"]])
+    print(
+        f"\n## Prototype {args.patches}{' + P2 indexes' if args.indexes else ''}"
+        f"{' + partial ix_jobs_deleted' if args.partial_deleted_index else ''} on "
+        f"{args.backend} {args.size:,}"
+    )
+    print_table(
+        "Idle service CPU",
+        ["db", "jobs", "cores"],
+        [[args.backend, f"{args.size:,}", f"{idle:.2f}"]],
+    )
     p2.tables([r2])
     p2.plan_text([r2])
     p1.tables([r1])

@@ -7,9 +7,9 @@
 For each backend and size: a fresh store is seeded (bulk insert), one ``mrs-jobs serve`` and
 one bare app are started, then P2 (read-only), P1 (deletes; rows are restored), P3 (adds
 queued jobs) and the in-process P3 breakdown run against it. P4 and P5 run once on their own
-small stores. With ``--prototypes`` (default on for full runs), the largest SQLite store is
+small stores. With ``--prototypes on`` (about 2.5 more minutes), the largest SQLite store is
 also measured with prototype changes that are not in src/ (bench/serve_variant.py patches and
-the P2 index set), to size the recommendations in bench/README.md.
+the P2 index set); bench/prototype_1m.py measures the full set of prototypes on its own.
 
 Results: bench/out/results-<time>.json and bench/out/summary-<time>.md (all tables, plans).
 """
@@ -60,8 +60,11 @@ def _loadavg() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default=None, help="comma-separated store sizes "
-                    "(default 10000,100000,1000000; --quick: 2000,10000)")
+    ap.add_argument(
+        "--sizes",
+        default=None,
+        help="comma-separated store sizes (default 10000,100000,1000000; --quick: 2000,10000)",
+    )
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--only", default="p1,p2,p3,p4,p5")
     ap.add_argument("--quick", action="store_true", help="small sizes and few repetitions")
@@ -69,24 +72,40 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     quick = args.quick
-    sizes = [int(s) for s in (args.sizes or ("2000,10000" if quick else
-                                             "10000,100000,1000000")).split(",")]
+    sizes = [
+        int(s)
+        for s in (args.sizes or ("2000,10000" if quick else "10000,100000,1000000")).split(",")
+    ]
     only = set(args.only.split(","))
     backends = args.backends.split(",")
     if "postgres" in backends and not pg_available():
         log("PostgreSQL is not reachable: skipping it")
         backends.remove("postgres")
-    protos = (args.prototypes or ("off" if quick else "on")) == "on"
-    reps = {"p1": 3 if quick else 5, "p2": 5 if quick else 7, "p3": 1 if quick else 3,
-            "p4": 1 if quick else 5}
+    protos = (args.prototypes or "off") == "on"
+    reps = {
+        "p1": 3 if quick else 5,
+        "p2": 5 if quick else 7,
+        "p3": 1 if quick else 3,
+        "p4": 1 if quick else 5,
+    }
     p3_seconds = 1.0 if quick else 1.5
 
     started = time.strftime("%Y%m%d-%H%M%S")
     t_start = time.perf_counter()
-    res: dict[str, Any] = {"hardware": hardware(), "started": started, "sizes": sizes,
-                           "backends": backends, "quick": quick, "blocks": [],
-                           "p1": [], "p1_variants": [], "p2": [], "p3": [], "p3_breakdown": [],
-                           "seed": []}
+    res: dict[str, Any] = {
+        "hardware": hardware(),
+        "started": started,
+        "sizes": sizes,
+        "backends": backends,
+        "quick": quick,
+        "blocks": [],
+        "p1": [],
+        "p1_variants": [],
+        "p2": [],
+        "p3": [],
+        "p3_breakdown": [],
+        "seed": [],
+    }
     for kind in backends:
         for size in sizes:
             bs = make_store(kind)
@@ -106,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                         if "p1" in only:
                             res["p1"].append(p1.run(bs, server, reps=reps["p1"]))
                         if "p3" in only:
-                            res["p3"].append(p3.run(bs, server, bare, reps=reps["p3"],
-                                                    seconds=p3_seconds))
+                            res["p3"].append(
+                                p3.run(bs, server, bare, reps=reps["p3"], seconds=p3_seconds)
+                            )
                 finally:
                     bare.stop()
                 if "p3" in only:
@@ -136,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def prototypes(bs: Any, only: set[str], reps: dict[str, int], p3_seconds: float
-               ) -> dict[str, Any]:
+def prototypes(bs: Any, only: set[str], reps: dict[str, int], p3_seconds: float) -> dict[str, Any]:
     """The largest SQLite store again, with the prototype changes (src/ untouched)."""
     out: dict[str, Any] = {"patches": PROTO_PATCHES, "jobs": bs.seeded}
     log(f"== prototypes on sqlite {bs.seeded:,}: {PROTO_PATCHES} + P2 indexes")
@@ -151,8 +170,14 @@ def prototypes(bs: Any, only: set[str], reps: dict[str, int], p3_seconds: float
             if "p1" in only:
                 out["p1"] = p1.run(bs, server, reps=reps["p1"], counts=(1, 1000))
             if "p3" in only:
-                out["p3"] = p3.run(bs, server, bare, reps=reps["p3"], seconds=p3_seconds,
-                                   kinds=("submit", "show", "list"))
+                out["p3"] = p3.run(
+                    bs,
+                    server,
+                    bare,
+                    reps=reps["p3"],
+                    seconds=p3_seconds,
+                    kinds=("submit", "show", "list"),
+                )
     finally:
         bare.stop()
     return out
@@ -160,23 +185,44 @@ def prototypes(bs: Any, only: set[str], reps: dict[str, int], p3_seconds: float
 
 def render(res: dict[str, Any]) -> str:
     hw = res["hardware"]
-    parts = [f"# mrs-jobs benchmarks, {res['started']}\n",
-             "Hardware: " + ", ".join(f"{k} {v}" for k, v in hw.items()),
-             f"\nTotal run time: {res.get('seconds', 0) / 60:.1f} min",
-             "\nLoad average at the start / end of each block (other work on the box): " +
-             "; ".join(f"{b['backend']} {b['jobs']:,}: {b['loadavg_start']} / "
-                       f"{b.get('loadavg_end', '?')}" for b in res["blocks"])]
+    parts = [
+        f"# mrs-jobs benchmarks, {res['started']}\n",
+        "Hardware: " + ", ".join(f"{k} {v}" for k, v in hw.items()),
+        f"\nTotal run time: {res.get('seconds', 0) / 60:.1f} min",
+        "\nLoad average at the start / end of each block (other work on the box): "
+        + "; ".join(
+            f"{b['backend']} {b['jobs']:,}: {b['loadavg_start']} / {b.get('loadavg_end', '?')}"
+            for b in res["blocks"]
+        ),
+    ]
     if res["seed"]:
-        parts.append(print_table("Seeding (bulk insert, 6 events per job)",
-                                 ["db", "jobs", "seconds", "jobs/s"],
-                                 [[s["backend"], f"{s['jobs']:,}", f"{s['seconds']:.1f}",
-                                   f"{s['jobs'] / s['seconds']:,.0f}"] for s in res["seed"]]))
+        parts.append(
+            print_table(
+                "Seeding (bulk insert, 6 events per job)",
+                ["db", "jobs", "seconds", "jobs/s"],
+                [
+                    [
+                        s["backend"],
+                        f"{s['jobs']:,}",
+                        f"{s['seconds']:.1f}",
+                        f"{s['jobs'] / s['seconds']:,.0f}",
+                    ]
+                    for s in res["seed"]
+                ],
+            )
+        )
     if any("idle_server_cores" in b for b in res["blocks"]):
-        parts.append(print_table(
-            "Idle service CPU (no requests; the supervisor's passes), cores",
-            ["db", "jobs", "cores"],
-            [[b["backend"], f"{b['jobs']:,}", f"{b['idle_server_cores']:.2f}"]
-             for b in res["blocks"] if "idle_server_cores" in b]))
+        parts.append(
+            print_table(
+                "Idle service CPU (no requests; the supervisor's passes), cores",
+                ["db", "jobs", "cores"],
+                [
+                    [b["backend"], f"{b['jobs']:,}", f"{b['idle_server_cores']:.2f}"]
+                    for b in res["blocks"]
+                    if "idle_server_cores" in b
+                ],
+            )
+        )
     if res["p1"]:
         parts.append(p1.tables(res["p1"]))
     if res.get("p1_variants"):
@@ -193,13 +239,16 @@ def render(res: dict[str, Any]) -> str:
         parts.append(p5.tables(res["p5"]))
     proto = res.get("prototype")
     if proto:
-        parts.append(f"\n## Prototypes on SQLite {proto['jobs']:,} (not in src/): "
-                     f"{proto['patches']}")
+        parts.append(
+            f"\n## Prototypes on SQLite {proto['jobs']:,} (not in src/): {proto['patches']}"
+        )
         if "p2_nodelay" in proto:
             parts.append("\nP2 with TCP_NODELAY only (no new index):")
             parts.append(p2.tables([proto["p2_nodelay"]]))
-            parts.append(f"\nP2 with TCP_NODELAY + the index prototype (created in "
-                         f"{proto['index_seconds']:.1f}s):")
+            parts.append(
+                f"\nP2 with TCP_NODELAY + the index prototype (created in "
+                f"{proto['index_seconds']:.1f}s):"
+            )
             parts.append(p2.tables([proto["p2"]]))
             parts.append(p2.plan_text([proto["p2"]]))
         if "p1" in proto:

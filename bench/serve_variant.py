@@ -36,8 +36,9 @@ def _nodelay() -> None:
             return _socket.socket(family, *args, **kwargs)  # type: ignore[arg-type]
         return _socket.socket(family, _socket.SOCK_STREAM, _socket.IPPROTO_TCP)
 
-    shim = types.SimpleNamespace(**{k: getattr(_socket, k) for k in dir(_socket)
-                                    if not k.startswith("__")})
+    shim = types.SimpleNamespace(
+        **{k: getattr(_socket, k) for k in dir(_socket) if not k.startswith("__")}
+    )
     shim.socket = make
     server.socket = shim  # type: ignore[attr-defined]
 
@@ -104,8 +105,9 @@ def _analyze() -> None:
     with store.write() as conn:
         conn.exec_driver_sql("ANALYZE")
     store.dispose()
-    print(f"serve_variant: ANALYZE took {time.perf_counter() - t0:.1f}s", file=sys.stderr,
-          flush=True)
+    print(
+        f"serve_variant: ANALYZE took {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True
+    )
 
 
 def _pk_lookup() -> None:
@@ -122,8 +124,9 @@ def _pk_lookup() -> None:
         found: dict[str, str] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            q = select(jobs.c.id, jobs.c.state, jobs.c.project_id, jobs.c.cluster_id,
-                       jobs.c.deleted_ms).where(jobs.c.id.in_(chunk))
+            q = select(
+                jobs.c.id, jobs.c.state, jobs.c.project_id, jobs.c.cluster_id, jobs.c.deleted_ms
+            ).where(jobs.c.id.in_(chunk))
             if lock:
                 q = q.order_by(jobs.c.id).with_for_update()
             for row in conn.execute(q):
@@ -134,8 +137,9 @@ def _pk_lookup() -> None:
     def mark_deleted(conn, project_id, cluster_id, ids, at_ms):  # type: ignore[no-untyped-def]
         total = 0
         for start in range(0, len(ids), 500):
-            res = conn.execute(update(jobs).where(jobs.c.id.in_(ids[start : start + 500]))
-                               .values(deleted_ms=at_ms))
+            res = conn.execute(
+                update(jobs).where(jobs.c.id.in_(ids[start : start + 500])).values(deleted_ms=at_ms)
+            )
             total += res.rowcount
         return total
 
@@ -143,8 +147,13 @@ def _pk_lookup() -> None:
     job_store.mark_deleted = mark_deleted
 
 
-PATCHES = {"nodelay": _nodelay, "pk_lookup": _pk_lookup, "purge_scan_once": _purge_scan_once, "auth_cache": _auth_cache,
-           "analyze": _analyze}
+PATCHES = {
+    "nodelay": _nodelay,
+    "pk_lookup": _pk_lookup,
+    "purge_scan_once": _purge_scan_once,
+    "auth_cache": _auth_cache,
+    "analyze": _analyze,
+}
 
 
 def main() -> int:

@@ -13,9 +13,10 @@ import collections
 import re
 import sys
 
-
-IDLE = re.compile(r"^(Condition\.wait|Event\.wait|Queue\.get|EpollSelector\.select|"
-                  r"select|_wait_for_tstate_lock|wait) ")
+IDLE = re.compile(
+    r"^(Condition\.wait|Event\.wait|Queue\.get|EpollSelector\.select|"
+    r"select|_wait_for_tstate_lock|wait) "
+)
 
 
 def load(path: str, thread: str | None) -> list[tuple[list[str], int]]:
