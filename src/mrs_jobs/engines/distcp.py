@@ -56,6 +56,7 @@ from mrs_jobs.engines.objectstore import (
     parse_uri,
     resolve_credentials,
 )
+from mrs_jobs.engines.paths import InputRoots
 from mrs_jobs.engines.spark import is_secret_key
 
 __all__ = [
@@ -226,18 +227,6 @@ def _check_components(parts: list[str], shown: str) -> None:
         raise EngineRefused(f"'..' is not allowed in DistCp paths: {shown}")
 
 
-class _Roots:
-    def __init__(self, roots: tuple[str, ...]) -> None:
-        self.roots = [Path(r).expanduser().resolve() for r in roots]
-
-    def check(self, real: Path, shown: str, what: str) -> None:
-        if self.roots and not any(real.is_relative_to(r) for r in self.roots):
-            raise EngineRefused(
-                f"DistCp {what} {shown} is not under an allowed input root "
-                f"({', '.join(str(r) for r in self.roots)})"
-            )
-
-
 def _hdfs_setup(cluster: ClusterSpec) -> dict[str, str] | None:
     """Environment for libhdfs when the cluster configures it, else None."""
     extra = cluster.extra or {}
@@ -259,7 +248,7 @@ def _hdfs_setup(cluster: ClusterSpec) -> dict[str, str] | None:
     return env
 
 
-def _parse_path(value: str, roots: _Roots, what: str, hdfs_ok: bool) -> dict[str, Any]:
+def _parse_path(value: str, roots: InputRoots, what: str, hdfs_ok: bool) -> dict[str, Any]:
     """One DistCp path → its JSON form for the runner (``kind`` local | s3 | hdfs)."""
     if not value:
         raise EngineRefused(f"empty DistCp {what} path")
@@ -316,7 +305,7 @@ def _parse_path(value: str, roots: _Roots, what: str, hdfs_ok: bool) -> dict[str
         raise EngineRefused(f"DistCp local paths must be absolute: {value}")
     _check_components(local.split("/"), value)
     real = Path(local).resolve()
-    roots.check(real, local, what)
+    roots.check(real, local, f"DistCp {what}")
     return {
         "kind": "local",
         "uri": local,
@@ -411,7 +400,7 @@ class DistCpEngine:
         opts, source_args, target_arg = parse_distcp_arguments(
             list(job.arguments), max_maps=max(1, max_maps)
         )
-        roots = _Roots(cluster.input_roots)
+        roots = InputRoots(cluster.input_roots)
         hdfs_env = _hdfs_setup(cluster)
         sources = [_parse_path(s, roots, "source", hdfs_env is not None) for s in source_args]
         target = _parse_path(target_arg, roots, "target", hdfs_env is not None)

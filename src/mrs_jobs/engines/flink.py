@@ -40,6 +40,7 @@ from mrs_jobs.domain.render import is_secret_key as _contract_secret
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.install import find_flink_home, flink_python_of
 from mrs_jobs.engines.java import find_java_home
+from mrs_jobs.engines.paths import InputRoots
 
 __all__ = [
     "FLAG_OPTIONS",
@@ -287,18 +288,6 @@ def _free_port_range(count: int) -> int:
     return base
 
 
-class _Roots:
-    def __init__(self, roots: tuple[str, ...]) -> None:
-        self.roots = [Path(r).expanduser().resolve() for r in roots]
-
-    def check(self, real: Path, shown: str, what: str) -> None:
-        if self.roots and not any(real.is_relative_to(r) for r in self.roots):
-            raise EngineRefused(
-                f"{what} {shown} is not under an allowed input root "
-                f"({', '.join(str(r) for r in self.roots)})"
-            )
-
-
 def _local_path(value: str) -> str | None:
     """The local path a file argument names, or None for a remote URL Flink fetches itself."""
     m = _URL_RE.match(value)
@@ -319,7 +308,7 @@ def _local_path(value: str) -> str | None:
     return value
 
 
-def _localize(value: str, roots: _Roots, what: str, *, must_exist: bool, url: bool) -> str:
+def _localize(value: str, roots: InputRoots, what: str, *, must_exist: bool, url: bool) -> str:
     """Check a file argument against the input roots; local ones come back absolute and real
     (as a ``file://`` URL when ``url``); remote ones unchanged."""
     local = _local_path(value)
@@ -334,7 +323,7 @@ def _localize(value: str, roots: _Roots, what: str, *, must_exist: bool, url: bo
     return real.as_uri() if url else str(real)
 
 
-def _localize_list(value: str, roots: _Roots, what: str, *, url: bool) -> str:
+def _localize_list(value: str, roots: InputRoots, what: str, *, url: bool) -> str:
     out = []
     for item in value.split(","):
         item = item.strip()
@@ -562,7 +551,7 @@ class FlinkEngine:
                 "Flink was not found: run 'mrs-jobs engines install flink' or set flink_home"
             )
 
-        roots = _Roots(cluster.input_roots)
+        roots = InputRoots(cluster.input_roots)
         notes: list[str] = []
         target, jobmanager = self._target(cluster)
 

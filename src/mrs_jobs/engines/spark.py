@@ -42,6 +42,7 @@ from mrs_jobs.engines.objectstore import (
     secret_env,
     spark_conf,
 )
+from mrs_jobs.engines.paths import InputRoots
 
 __all__ = [
     "FLAG_OPTIONS",
@@ -199,18 +200,6 @@ def _java_opt_path(option: str, path: Path) -> str:
     return f"{option}={text}"
 
 
-class _Roots:
-    def __init__(self, roots: tuple[str, ...]) -> None:
-        self.roots = [Path(r).expanduser().resolve() for r in roots]
-
-    def check(self, real: Path, shown: str, what: str) -> None:
-        if self.roots and not any(real.is_relative_to(r) for r in self.roots):
-            raise EngineRefused(
-                f"{what} {shown} is not under an allowed input root "
-                f"({', '.join(str(r) for r in self.roots)})"
-            )
-
-
 def _local_part(value: str) -> tuple[str | None, str]:
     """(local path or None when remote, prefix kept in front of it: '' or 'local:')."""
     m = _URL_RE.match(value)
@@ -235,7 +224,7 @@ def _local_part(value: str) -> tuple[str | None, str]:
     return value, ""
 
 
-def _localize(value: str, roots: _Roots, what: str, *, must_exist: bool) -> str:
+def _localize(value: str, roots: InputRoots, what: str, *, must_exist: bool) -> str:
     """Check a file argument against the input roots; return it with local paths made real."""
     local, prefix = _local_part(value)
     if local is None:
@@ -253,7 +242,7 @@ def _localize(value: str, roots: _Roots, what: str, *, must_exist: bool) -> str:
     return prefix + str(real)
 
 
-def _localize_list(value: str, roots: _Roots, what: str) -> str:
+def _localize_list(value: str, roots: InputRoots, what: str) -> str:
     out = []
     for item in value.split(","):
         item = item.strip()
@@ -331,7 +320,7 @@ class SparkSubmitEngine:
         if spark_home is None:
             raise EngineRefused("Spark was not found: set spark_home or install pyspark")
 
-        roots = _Roots(cluster.input_roots)
+        roots = InputRoots(cluster.input_roots)
         master = cluster.spark_master
         deploy_mode = cluster.extra.get("spark_deploy_mode", "client")
         notes: list[str] = []

@@ -183,26 +183,16 @@ class Supervisor:
             orphans = sup_store.orphaned_jobs(conn, self.id, stale)
         adopted = 0
         for job, owner_host in orphans:
-            with self.store.write() as conn:
-                if owner_host in (None, host) or job.owner == self.id:
+            if owner_host in (None, host) or job.owner == self.id:
+                with self.store.write() as conn:
                     adopted += sup_store.adopt(conn, job.id, job.owner, self.id)
-                    continue
-                reason = (
-                    f"the supervisor {job.owner} on {owner_host} stopped heartbeating; "
-                    "its engine process was lost"
-                )
-                job_store.transition(
-                    conn,
-                    job.id,
-                    JobState.FAILED,
-                    reason=reason,
-                    values={
-                        "result": JobResult.FAILED.value,
-                        "finished_ms": job_store.now_ms(),
-                        "reason": reason,
-                    },
-                )
-                log.warning("job.lost job_id=%s owner=%s", job.id, job.owner)
+                continue
+            self._fail(
+                job.id,
+                f"the supervisor {job.owner} on {owner_host} stopped heartbeating; "
+                "its engine process was lost",
+            )
+            log.warning("job.lost job_id=%s owner=%s", job.id, job.owner)
         return adopted
 
     # -- restart -----------------------------------------------------------------------------
@@ -402,6 +392,21 @@ class Supervisor:
             self._last_observe.pop(job.id, None)
         log.info("job.purged count=%s", len(done))
 
+    def _fail(self, job_id: str, reason: str) -> None:
+        """End a job FAILED with a reason the user can read (guarded like every transition)."""
+        with self.store.write() as conn:
+            job_store.transition(
+                conn,
+                job_id,
+                JobState.FAILED,
+                reason=reason,
+                values={
+                    "result": JobResult.FAILED.value,
+                    "finished_ms": job_store.now_ms(),
+                    "reason": reason,
+                },
+            )
+
     def _live_marked(self) -> set[str]:
         """Job ids that still have a live process carrying our marker (one /proc scan/pass)."""
         if self._marked_cache is None:
@@ -463,18 +468,7 @@ class Supervisor:
             reason = f"could not launch: {exc}"
             with open(workdir / "stderr.log", "a", encoding="utf-8") as fh:
                 fh.write(f"[mrs-jobs] {reason}\n")
-            with self.store.write() as conn:
-                job_store.transition(
-                    conn,
-                    job.id,
-                    JobState.FAILED,
-                    reason=reason,
-                    values={
-                        "result": JobResult.FAILED.value,
-                        "finished_ms": job_store.now_ms(),
-                        "reason": reason,
-                    },
-                )
+            self._fail(job.id, reason)
             log.info("job.refused job_id=%s reason=%s", job.id, exc)
             return
         env = dict(spec.env)
@@ -486,18 +480,7 @@ class Supervisor:
         except PermissionError as exc:  # the job user cannot reach its directory
             log.error("job.launch_failed job_id=%s error=%s", job.id, exc)
             reason = "could not launch: the job user cannot reach the job directory"
-            with self.store.write() as conn:
-                job_store.transition(
-                    conn,
-                    job.id,
-                    JobState.FAILED,
-                    reason=reason,
-                    values={
-                        "result": JobResult.FAILED.value,
-                        "finished_ms": job_store.now_ms(),
-                        "reason": reason,
-                    },
-                )
+            self._fail(job.id, reason)
             return
         timeout_s = timeout_of(job)
         deadline = job_store.now_ms() + timeout_s * 1000 if timeout_s else 0
