@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["ClusterSpec", "Engine", "EngineRefused", "JobSpec", "LaunchSpec", "Observation"]
+__all__ = [
+    "REMOTE_TERMINAL",
+    "ClusterSpec",
+    "Engine",
+    "EngineRefused",
+    "JobSpec",
+    "LaunchSpec",
+    "Observation",
+    "RemoteStatus",
+]
 
 
 class EngineRefused(Exception):
@@ -37,7 +46,7 @@ class ClusterSpec:
     """Where a cluster's engines run and with which local homes."""
 
     cluster_id: str
-    kind: str = "local"  # local | spark-standalone | yarn | k8s | flink-remote (later issues)
+    kind: str = "local"  # local | spark-standalone | yarn | k8s | flink-remote
     spark_master: str = "local[2]"
     input_roots: tuple[str, ...] = ()  # empty = any readable local path (single-user default)
     java_home: str | None = None
@@ -54,6 +63,10 @@ class LaunchSpec:
     env: dict[str, str]
     cwd: str
     notes: list[str] = field(default_factory=list)  # lines written to the job's log before launch
+    # True when the launcher exits as soon as the engine has accepted the application
+    # (spark-submit --deploy-mode cluster, flink run -d, ...): the job's state then comes from
+    # the engine (``status()``) and a restart re-attaches by application id, not by pid.
+    detached: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,30 @@ class Observation:
     tracking_url: str | None = None
     progress: float | None = None  # 0-100
     running: bool = False  # the engine application has really started
+
+
+REMOTE_TERMINAL = frozenset({"succeeded", "failed", "killed"})
+
+
+@dataclass(frozen=True)
+class RemoteStatus:
+    """A detached application's state as its engine reports it (master, RM, API server...).
+
+    ``state`` is one of ``pending`` (accepted, not started), ``running``, ``succeeded``,
+    ``failed``, ``killed``, or ``unknown`` (the engine answered but the application is not
+    known to it, e.g. a driver that was never registered). ``message`` is shown to the user
+    as the failure reason; it must never contain a secret.
+    """
+
+    state: str
+    app_id: str | None = None
+    tracking_url: str | None = None
+    progress: float | None = None  # 0-100
+    message: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in REMOTE_TERMINAL
 
 
 class Engine(Protocol):
@@ -79,3 +116,15 @@ class Engine(Protocol):
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
         """Read app id / progress of a running job; must be cheap and never raise."""
         ...
+
+    # Optional, looked up with getattr by the supervisor:
+    #
+    # def cancel(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> bool:
+    #     """Cancel the application in its engine (remote clusters); True when asked."""
+    #
+    # def status(
+    #     self, job: JobSpec, workdir: Path, launch: LaunchSpec, app_id: str | None
+    # ) -> RemoteStatus | None:
+    #     """State of a detached application (``launch.detached``) once its launcher exited;
+    #     ``app_id`` is the one the supervisor recorded (from ``observe``). None when the
+    #     engine cannot be reached right now (asked again next pass). Never raises."""

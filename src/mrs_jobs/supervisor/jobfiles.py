@@ -53,7 +53,11 @@ def read_launch(workdir: Path) -> LaunchSpec | None:
     except (OSError, ValueError):
         return None
     return LaunchSpec(
-        argv=data["argv"], env=data["env"], cwd=data["cwd"], notes=data.get("notes", [])
+        argv=data["argv"],
+        env=data["env"],
+        cwd=data["cwd"],
+        notes=data.get("notes", []),
+        detached=bool(data.get("detached", False)),
     )
 
 

@@ -474,7 +474,9 @@ class Supervisor:
         env = dict(spec.env)
         env[INSTANCE_VARIABLE] = self.instance
         env[JOB_ID_VARIABLE] = job.id
-        spec = LaunchSpec(argv=spec.argv, env=env, cwd=spec.cwd, notes=spec.notes)
+        spec = LaunchSpec(
+            argv=spec.argv, env=env, cwd=spec.cwd, notes=spec.notes, detached=spec.detached
+        )
         try:
             handle = self.table.launch(workdir, spec, user=options.user, limits=options.limits)
         except PermissionError as exc:  # the job user cannot reach its directory

@@ -281,6 +281,8 @@ class ProcessTable:
             "cwd": spec.cwd,
             "notes": spec.notes,
         }
+        if spec.detached:
+            launch["detached"] = True
         if user is not None:
             launch["user"] = user.as_launch()
         if limits:
