@@ -123,8 +123,14 @@ class Engine(Protocol):
     #     """Cancel the application in its engine (remote clusters); True when asked."""
     #
     # def status(
-    #     self, job: JobSpec, workdir: Path, launch: LaunchSpec, app_id: str | None
+    #     self,
+    #     job: JobSpec,
+    #     workdir: Path,
+    #     launch: LaunchSpec,
+    #     app_id: str | None,
+    #     launcher_id: str | None,
     # ) -> RemoteStatus | None:
     #     """State of a detached application (``launch.detached``) once its launcher exited;
-    #     ``app_id`` is the one the supervisor recorded (from ``observe``). None when the
-    #     engine cannot be reached right now (asked again next pass). Never raises."""
+    #     ``app_id``/``launcher_id`` are those the supervisor recorded from ``observe`` (e.g.
+    #     a standalone driver id as launcher_id). None when the engine cannot be reached right
+    #     now (asked again next pass). Never raises."""
