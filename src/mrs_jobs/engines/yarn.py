@@ -1,0 +1,304 @@
+"""A YARN ResourceManager client: application status and kill through the RM REST API.
+
+Used by the Spark engine (``--master yarn``) and by MapReduce on YARN. Only two calls of the
+RM's REST API are needed (Hadoop "ResourceManager REST API's"):
+
+- Cluster Application API: ``GET /ws/v1/cluster/apps/{app_id}`` → ``{"app": {...}}`` with
+  ``state``, ``finalStatus``, ``progress``, ``trackingUrl`` and ``diagnostics``;
+- Cluster Application State API: ``PUT /ws/v1/cluster/apps/{app_id}/state`` with
+  ``{"state": "KILLED"}`` → 202 while the kill is in progress, 200 once it is done.
+
+Where the RM is comes from the cluster (``yarn_rm_url``) or its ``yarn-site.xml``. On a cluster
+without Kerberos the RM treats REST callers as the static web user, who may not kill
+applications; ``yarn_user`` then names the user the kill is made as (Hadoop's pseudo
+authentication, ``?user.name=``). SPNEGO (Kerberos) authentication is not supported here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from xml.etree import ElementTree as ET
+
+import httpx
+
+from mrs_jobs.domain.render import MASK, is_secret_key
+from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
+
+__all__ = [
+    "YarnClient",
+    "app_id_from_output",
+    "client_of",
+    "map_yarn_state",
+    "read_site_xml",
+    "rm_url_of",
+    "scrub_message",
+    "submit_env",
+]
+
+_APP_ID_RE = re.compile(r"^application_\d+_\d+$")
+_SUBMITTED_RE = re.compile(r"Submitted application (application_\d+_\d+)")
+_REPORT_RE = re.compile(r"Application report for (application_\d+_\d+)")
+_JOB_RE = re.compile(r"Running job: job_(\d+_\d+)\b")
+_VAR_RE = re.compile(r"\$\{([^}]+)\}")
+_MAX_MESSAGE = 1000
+_PENDING = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED"})
+_FINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "KILLED": "killed", "UNDEFINED": "failed"}
+_SITE_FILE = "yarn-site.xml"
+
+
+# ------------------------------------------------------------------------------ messages
+
+_KV_SECRET_RE = re.compile(r"([\w.\-]+)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)")
+_BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+")
+
+
+def scrub_message(text: str | None, limit: int = _MAX_MESSAGE) -> str | None:
+    """An engine's diagnostics made fit for users: secret ``key=value`` values and bearer
+    tokens masked, whitespace trimmed, at most ``limit`` characters (None when empty)."""
+    if not text:
+        return None
+
+    parts: list[str] = []
+    pos = 0
+    while m := _KV_SECRET_RE.search(text, pos):
+        if is_secret_key(m.group(1)):
+            parts.append(text[pos : m.start(3)] + MASK)
+            pos = m.end(3)
+        else:  # "failed: a.password=x": the value may itself start the next pair
+            parts.append(text[pos : m.end(1)])
+            pos = m.end(1)
+    parts.append(text[pos:])
+    out = _BEARER_RE.sub(lambda m: f"{m.group(1)} {MASK}", "".join(parts)).strip()
+    if not out:
+        return None
+    return out if len(out) <= limit else out[: limit - 3].rstrip() + "..."
+
+
+# ------------------------------------------------------------------------------ mapping
+
+
+def map_yarn_state(state: str, final_status: str | None) -> str:
+    """YARN's (state, finalStatus) → a :class:`RemoteStatus` state."""
+    state = (state or "").upper()
+    if state in _PENDING:
+        return "pending"
+    if state == "RUNNING":
+        return "running"
+    if state == "FINISHED":
+        return _FINAL.get((final_status or "").upper(), "failed")
+    if state == "FAILED":
+        return "failed"
+    if state == "KILLED":
+        return "killed"
+    return "unknown"
+
+
+def app_id_from_output(text: str) -> str | None:
+    """The YARN application id a launcher printed: spark-submit's and YarnClientImpl's
+    ``Submitted application application_…``, Spark's ``Application report for application_…``,
+    or Hadoop's ``Running job: job_<ts>_<n>`` (the job's application is
+    ``application_<ts>_<n>``). The last one printed wins (a driver may run several jobs)."""
+    best: tuple[int, str] | None = None
+    for regex, prefix in ((_SUBMITTED_RE, ""), (_REPORT_RE, ""), (_JOB_RE, "application_")):
+        for m in regex.finditer(text):
+            if best is None or m.start() > best[0]:
+                best = (m.start(), prefix + m.group(1))
+    return best[1] if best else None
+
+
+# ------------------------------------------------------------------------------ config
+
+
+def read_site_xml(path: Path) -> dict[str, str]:
+    """A Hadoop ``*-site.xml`` as ``name → value`` (``${var}`` references resolved against
+    the same file); {} when the file is missing or not XML."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return {}
+    props: dict[str, str] = {}
+    for prop in root.iter("property"):
+        name = (prop.findtext("name") or "").strip()
+        if name:
+            props[name] = (prop.findtext("value") or "").strip()
+
+    def resolve(value: str, depth: int = 0) -> str:
+        if depth > 8:
+            return value
+        return _VAR_RE.sub(lambda m: resolve(props.get(m.group(1), m.group(0)), depth + 1), value)
+
+    return {k: resolve(v) for k, v in props.items()}
+
+
+def _address(props: dict[str, str], key: str, rm_id: str | None) -> str | None:
+    if rm_id is not None:
+        return props.get(f"{key}.{rm_id}") or None
+    return props.get(key) or None
+
+
+def _rm_url_from_site(props: dict[str, str]) -> str | None:
+    https = props.get("yarn.http.policy", "").strip().upper() == "HTTPS_ONLY"
+    scheme, key, port = (
+        ("https", "yarn.resourcemanager.webapp.https.address", 8090)
+        if https
+        else ("http", "yarn.resourcemanager.webapp.address", 8088)
+    )
+    # ResourceManager HA: the first RM's address; a standby RM redirects to the active one.
+    rm_ids = [r.strip() for r in props.get("yarn.resourcemanager.ha.rm-ids", "").split(",")]
+    candidates: list[str | None] = [r for r in rm_ids if r] if _ha(props) else []
+    for rm_id in candidates or [None]:
+        host = _address(props, "yarn.resourcemanager.hostname", rm_id)
+        addr = _address(props, key, rm_id)
+        if addr:
+            name, _, port_text = addr.rpartition(":")
+            if name in ("", "0.0.0.0") and host:
+                addr = f"{host}:{port_text or port}"
+            elif not name:
+                continue
+            return f"{scheme}://{addr}"
+        if host:
+            return f"{scheme}://{host}:{port}"
+    return None
+
+
+def _ha(props: dict[str, str]) -> bool:
+    return props.get("yarn.resourcemanager.ha.enabled", "").strip().lower() == "true"
+
+
+def rm_url_of(cluster: ClusterSpec) -> str:
+    """The ResourceManager's web address: ``yarn_rm_url``, else from ``yarn-site.xml`` in
+    ``hadoop_conf_dir`` (``yarn.resourcemanager.webapp.address``, or the RM host name with
+    port 8088; the HTTPS address when ``yarn.http.policy`` is ``HTTPS_ONLY``)."""
+    url = (cluster.extra.get("yarn_rm_url") or "").strip()
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise EngineRefused(f"yarn_rm_url of this cluster is not an http(s) URL: {url}")
+        return url.rstrip("/")
+    conf = (cluster.extra.get("hadoop_conf_dir") or "").strip()
+    if conf:
+        found = _rm_url_from_site(read_site_xml(Path(conf).expanduser() / _SITE_FILE))
+        if found:
+            return found
+        raise EngineRefused(
+            f"the ResourceManager address is not in {conf}/{_SITE_FILE} "
+            "(yarn.resourcemanager.webapp.address or yarn.resourcemanager.hostname): "
+            "set yarn_rm_url for this cluster"
+        )
+    raise EngineRefused(
+        "this YARN cluster names no ResourceManager: set hadoop_conf_dir (with a yarn-site.xml) "
+        "or yarn_rm_url"
+    )
+
+
+def submit_env(cluster: ClusterSpec) -> dict[str, str]:
+    """The environment a YARN client (spark-submit, hadoop jar) needs to find the cluster."""
+    conf = (cluster.extra.get("hadoop_conf_dir") or "").strip()
+    if not conf:
+        raise EngineRefused("a YARN cluster needs hadoop_conf_dir (the cluster's Hadoop config)")
+    path = str(Path(conf).expanduser().resolve())
+    return {"HADOOP_CONF_DIR": path, "YARN_CONF_DIR": path}
+
+
+# ------------------------------------------------------------------------------ client
+
+
+class YarnClient:
+    """Status and kill of one RM's applications. Every call is one short HTTP request;
+    network trouble and RM errors become None/False, never exceptions."""
+
+    def __init__(
+        self,
+        rm_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 5.0,
+        user: str | None = None,
+    ) -> None:
+        self.rm_url = rm_url.rstrip("/")
+        self.user = user or None
+        self._transport = transport
+        self._timeout = timeout
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(
+            transport=self._transport,
+            timeout=self._timeout,
+            follow_redirects=True,  # a standby RM redirects REST calls to the active one
+            headers={"Accept": "application/json"},
+        )
+
+    def _app_url(self, app_id: str) -> str:
+        if not _APP_ID_RE.match(app_id):
+            raise ValueError(f"not a YARN application id: {app_id!r}")
+        return f"{self.rm_url}/ws/v1/cluster/apps/{app_id}"
+
+    def status(self, app_id: str) -> RemoteStatus | None:
+        """The application's state; ``unknown`` when the RM does not know it, None when the
+        RM cannot be reached or answers with an error."""
+        try:
+            url = self._app_url(app_id)
+        except ValueError:
+            return RemoteStatus("unknown", app_id=app_id, message="not a YARN application id")
+        try:
+            with self._client() as client:
+                resp = client.get(url)
+        except httpx.HTTPError:
+            return None
+        if resp.status_code == 404:
+            return RemoteStatus("unknown", app_id=app_id)
+        if resp.status_code != 200:
+            return None
+        try:
+            app = resp.json()["app"]
+            state = map_yarn_state(str(app["state"]), app.get("finalStatus"))
+        except (ValueError, KeyError, TypeError):
+            return None
+        return RemoteStatus(
+            state=state,
+            app_id=str(app.get("id") or app_id),
+            tracking_url=_text(app.get("trackingUrl")),
+            progress=_progress(app.get("progress")),
+            message=scrub_message(_text(app.get("diagnostics")))
+            if state in ("failed", "killed", "unknown")
+            else None,
+        )
+
+    def kill(self, app_id: str) -> bool:
+        """Ask the RM to kill the application; True when it accepted (202) or did (200)."""
+        try:
+            url = self._app_url(app_id) + "/state"
+        except ValueError:
+            return False
+        params = {"user.name": self.user} if self.user else None
+        try:
+            with self._client() as client:
+                resp = client.put(url, params=params, json={"state": "KILLED"})
+        except httpx.HTTPError:
+            return False
+        return resp.status_code in (200, 202)
+
+
+def client_of(cluster: ClusterSpec, *, transport: httpx.BaseTransport | None = None) -> YarnClient:
+    """The RM client of a ``yarn`` cluster (``yarn_user`` for kills on clusters without
+    Kerberos); raises EngineRefused when the RM address is not known."""
+    return YarnClient(
+        rm_url_of(cluster), transport=transport, user=cluster.extra.get("yarn_user") or None
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+def _progress(value: Any) -> float | None:
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min(100.0, p))
