@@ -37,6 +37,23 @@ def serve(
     raise typer.Exit(run_server(get_settings(**overrides)))
 
 
+@app.command()
+def supervise(
+    data_dir: str = typer.Option(None, help="Data directory (default MRS_JOBS_DATA_DIR)."),
+) -> None:
+    """Run only the job supervisor (no HTTP API) on the configured store, until SIGTERM.
+
+    Pairs with API servers started with MRS_JOBS_RUN_SUPERVISOR=false (see docs/deploy.md).
+    """
+    from mrs_jobs.settings import get_settings
+    from mrs_jobs.supervise import run_supervise
+
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    raise typer.Exit(run_supervise(get_settings(**overrides)))
+
+
 engines = typer.Typer(help="Install and inspect the local engines.", no_args_is_help=True)
 app.add_typer(engines, name="engines")
 
