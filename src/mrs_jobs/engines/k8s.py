@@ -235,7 +235,12 @@ class K8sClient:
             url = self._pod_url(pod_name)
         except ValueError:
             return False
-        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        # DeleteOptions as kubectl sends them (cascade=background); a grace period when set.
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
         if self.grace_seconds is not None:
             body["gracePeriodSeconds"] = self.grace_seconds
         try:

@@ -1,0 +1,130 @@
+"""Replay recorded REST exchanges (tests/fixtures/recorded/) and assert every request.
+
+A fixture is ``{"source", "request": {method, path, query, headers, json}, "response": {status,
+headers, body}}``. :class:`Replay` serves fixtures in order, either as an
+``httpx.MockTransport`` or from a real local HTTP server, and fails the test when a request
+differs from the recorded one in method, path, query, any recorded header, or JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+RECORDED = Path(__file__).parent / "fixtures" / "recorded"
+
+
+def load(name: str) -> dict[str, Any]:
+    """A recorded exchange, e.g. ``load("yarn/app_running.json")``."""
+    return json.loads((RECORDED / name).read_text(encoding="utf-8"))
+
+
+class Replay:
+    """Serves recorded exchanges in order; ``extra_headers`` are asserted on every request
+    too (e.g. ``Authorization``), ``absent_headers`` must not be sent."""
+
+    def __init__(
+        self,
+        *exchanges: dict[str, Any],
+        extra_headers: dict[str, str] | None = None,
+        absent_headers: tuple[str, ...] = (),
+    ) -> None:
+        self.pending = list(exchanges)
+        self.extra_headers = extra_headers or {}
+        self.absent_headers = absent_headers
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.errors: list[str] = []
+
+    def check(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict:
+        """Assert one request against the next exchange; its recorded response."""
+        self.seen.append((method, url, headers, body))
+        assert self.pending, f"unexpected request: {method} {url}"
+        exchange = self.pending.pop(0)
+        want = exchange["request"]
+        parts = urlsplit(url)
+        assert method == want["method"], (method, want["method"])
+        assert parts.path == want["path"], (parts.path, want["path"])
+        assert dict(parse_qsl(parts.query, keep_blank_values=True)) == want["query"], parts.query
+        lower = {k.lower(): v for k, v in headers.items()}
+        for key, value in {**want["headers"], **self.extra_headers}.items():
+            assert lower.get(key.lower()) == value, f"header {key}: {lower.get(key.lower())!r}"
+        for key in self.absent_headers:
+            assert key.lower() not in lower, f"header {key} must not be sent"
+        if want["json"] is None:
+            assert body == b"", body
+        else:
+            assert json.loads(body) == want["json"], body
+        return exchange["response"]
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        resp = self.check(request.method, str(request.url), dict(request.headers), request.read())
+        return httpx.Response(
+            resp["status"], headers=resp["headers"], content=json.dumps(resp["body"]).encode()
+        )
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)
+
+    def done(self) -> None:
+        assert not self.errors, self.errors
+        assert not self.pending, f"{len(self.pending)} recorded requests were not made"
+
+
+@contextmanager
+def serve(replay: Replay, redirect_first: str | None = None) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 replaying ``replay``; yields its base URL. With
+    ``redirect_first`` (a base URL), the first request is answered 307 to that server instead
+    (as a standby ResourceManager does)."""
+    state = {"redirect": redirect_first}
+
+    class Handler(BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if state["redirect"]:
+                target, state["redirect"] = state["redirect"], None
+                self.send_response(307)
+                self.send_header("Location", target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            try:
+                url = f"http://{self.headers.get('Host')}{self.path}"
+                resp = replay.check(self.command, url, dict(self.headers.items()), body)
+            except AssertionError as exc:
+                replay.errors.append(str(exc))
+                self.send_response(599)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = json.dumps(resp["body"]).encode()
+            self.send_response(resp["status"])
+            for key, value in resp["headers"].items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PUT = do_DELETE = _any
+
+        def log_message(self, *args: object) -> None:  # keep test output quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
