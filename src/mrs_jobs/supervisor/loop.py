@@ -27,6 +27,7 @@ from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.store.tenants import get_cluster
+from mrs_jobs.supervisor.detached import DetachedTracker
 from mrs_jobs.supervisor.jobfiles import (
     drop_secret_files,
     failure_reason,
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 
 INSTANCE_VARIABLE = "MRS_JOBS_INSTANCE"
 _OBSERVE_EVERY_S = 1.0
+_PURGE_BATCH = 500
+_PURGE_BATCHES_PER_PASS = 20
 
 
 class Supervisor:
@@ -67,8 +70,9 @@ class Supervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_observe: dict[str, float] = {}
+        self.detached = DetachedTracker(store, settings, registry, self._observe, self._finish)
         self._last_heartbeat = 0.0
-        self._marked_cache: set[str] | None = None
+        self._marked_cache: dict[int, str] | None = None
         self._last_housekeeping = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -140,7 +144,7 @@ class Supervisor:
 
     # -- one pass ----------------------------------------------------------------------------
     def run_once(self) -> None:
-        self._marked_cache: set[str] | None = None
+        self._marked_cache: dict[int, str] | None = None
         steps = (
             self._heartbeat,
             self._kills,
@@ -281,8 +285,14 @@ class Supervisor:
                 continue
             if self._sweep(job.id):
                 continue  # the shim is gone but some of the job's processes were not: next pass
+            workdir = Path(job.workdir or "")
+            status = read_exit(workdir)
+            launch = read_launch(workdir)
+            if launch is not None and launch.detached and status is not None and status.succeeded:
+                self.detached.track(job, launch)  # the launcher handed it to its engine
+                continue
             self._observe(job, force=True)
-            self._finish(job, read_exit(Path(job.workdir or "")), lost_reason=None)
+            self._finish(job, status, lost_reason=None)
 
     def _observe(self, job: Job, force: bool = False) -> None:
         now = time.monotonic()
@@ -310,9 +320,17 @@ class Supervisor:
             if obs.running and job.state == JobState.ACCEPTED:
                 job_store.transition(conn, job.id, JobState.RUNNING, reason="application started")
 
-    def _finish(self, job: Job, status: ExitStatus | None, lost_reason: str | None) -> None:
+    def _finish(
+        self,
+        job: Job,
+        status: ExitStatus | None,
+        lost_reason: str | None,
+        *,
+        killed_in_engine: bool = False,
+    ) -> None:
         at = status.finished_ms if status and status.finished_ms else job_store.now_ms()
-        killed = job.kill_requested_ms > 0 or job.deleted_ms > 0
+        asked = job.kill_requested_ms > 0 or job.deleted_ms > 0
+        killed = asked or killed_in_engine
         timed_out = not killed and 0 < job.deadline_ms <= at
         results = read_sql_results(Path(job.workdir)) if job.workdir else None
         with self.store.write() as conn:
@@ -323,7 +341,7 @@ class Supervisor:
                     conn,
                     job.id,
                     JobState.KILLED,
-                    reason="killed on request",
+                    reason="killed on request" if asked else lost_reason or "killed",
                     values={"result": JobResult.KILLED.value, "finished_ms": at},
                 )
             elif status is not None and status.succeeded:
@@ -361,36 +379,39 @@ class Supervisor:
                     values={"result": JobResult.FAILED.value, "finished_ms": at, "reason": reason},
                 )
         self._last_observe.pop(job.id, None)
+        self.detached.forget(job.id)
         if job.workdir:
             drop_secret_files(Path(job.workdir))
         log.info("job.ended job_id=%s killed=%s status=%s", job.id, killed, status)
 
     # -- purge -------------------------------------------------------------------------------
     def _purge(self) -> None:
-        with self.store.read() as conn:
-            deleted = sup_store.deleted_jobs(conn)
-        done: list[Job] = []
-        for job in deleted:
-            handle = handle_of(job)
-            launched = job.state in (JobState.ACCEPTED, JobState.RUNNING)
-            if launched and job.owner != self.id:
-                continue  # its owner kills it; taken over if that owner is gone
-            if handle is not None and (
-                self.table.is_running(handle) or job.id in self._live_marked()
-            ):
-                continue  # _kills is on it; purge once it is confirmed dead
-            done.append(job)
-        if not done:
-            return
-        for job in done:
-            if job.pid is not None:
-                self._sweep(job.id)
-        with self.store.write() as conn:
-            job_store.purge(conn, [j.id for j in done])
-        for job in done:
-            shutil.rmtree(self._workdir(job.id), ignore_errors=True)
-            self._last_observe.pop(job.id, None)
-        log.info("job.purged count=%s", len(done))
+        """Remove deleted jobs whose processes are confirmed dead; batch after batch while
+        batches come full (a delete of 100k jobs must not take 200 passes)."""
+        for _ in range(_PURGE_BATCHES_PER_PASS):
+            with self.store.read() as conn:
+                deleted = sup_store.deleted_jobs(conn, limit=_PURGE_BATCH)
+            done: list[Job] = []
+            for job in deleted:
+                if job.state in (JobState.ACCEPTED, JobState.RUNNING):
+                    continue  # its owner kills and finalises it first (taken over if gone)
+                handle = handle_of(job)
+                if handle is not None and self.table.is_running(handle):
+                    continue  # _kills is on it; purge once it is confirmed dead
+                if handle is not None and job.id in self._live_marked():
+                    self._sweep(job.id)  # stragglers of an ended job: gone by the next pass
+                    continue
+                done.append(job)
+            if not done:
+                return
+            with self.store.write() as conn:
+                job_store.purge(conn, [j.id for j in done])
+            for job in done:
+                shutil.rmtree(self._workdir(job.id), ignore_errors=True)
+                self._last_observe.pop(job.id, None)
+            log.info("job.purged count=%s", len(done))
+            if len(deleted) < _PURGE_BATCH or len(done) < len(deleted) // 2:
+                return
 
     def _fail(self, job_id: str, reason: str) -> None:
         """End a job FAILED with a reason the user can read (guarded like every transition)."""
@@ -407,19 +428,23 @@ class Supervisor:
                 },
             )
 
-    def _live_marked(self) -> set[str]:
-        """Job ids that still have a live process carrying our marker (one /proc scan/pass)."""
+    def _marked(self) -> dict[int, str]:
+        """pid -> job id of live processes carrying our marker (one /proc scan per pass)."""
         if self._marked_cache is None:
-            found = find_marked_processes(INSTANCE_VARIABLE, self.instance)
-            self._marked_cache = set(found.values())
+            self._marked_cache = find_marked_processes(INSTANCE_VARIABLE, self.instance)
         return self._marked_cache
+
+    def _live_marked(self) -> set[str]:
+        """Job ids that still have a live process carrying our marker."""
+        return set(self._marked().values())
 
     def _sweep(self, job_id: str) -> int:
         """SIGKILL a job's processes still alive after its shim (PySpark workers leave the
         group); found by the marker in their environment, never by a bare pid. Returns how
         many were signalled."""
         killed = 0
-        for pid, owner in find_marked_processes(INSTANCE_VARIABLE, self.instance).items():
+        marked = self._marked()
+        for pid, owner in list(marked.items()):
             if owner == job_id:
                 log.warning("job.straggler_killed job_id=%s pid=%s", job_id, pid)
                 try:
@@ -427,6 +452,7 @@ class Supervisor:
                     killed += 1
                 except (ProcessLookupError, PermissionError):
                     pass
+                del marked[pid]
         return killed
 
     # -- claim and launch --------------------------------------------------------------------

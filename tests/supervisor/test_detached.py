@@ -1,0 +1,258 @@
+"""Detached applications (cluster deploy mode): followed through their engine by id, not by pid.
+
+The "remote engine" here is a JSON file the test controls (application id -> state), and the
+launcher is the fake engine script printing the id it "submitted" and exiting 0, as
+spark-submit does in cluster mode. Real engines are in tests/engines and tests/acceptance.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from support_supervisor import FAKE, drive
+
+from mrs_jobs.engines.base import (
+    ClusterSpec,
+    JobSpec,
+    LaunchSpec,
+    Observation,
+    RemoteStatus,
+)
+from mrs_jobs.engines.registry import EngineRegistry
+from mrs_jobs.supervisor import detached
+from mrs_jobs.supervisor.loop import Supervisor
+
+
+class RemoteCluster:
+    """A stand-in for a master/RM: application states in a file, reachable or not."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reachable = True
+        self.cancelled: list[str] = []
+        self.asked: list[tuple[str | None, str | None]] = []
+        self.path.write_text("{}")
+
+    def set(self, app_id: str, state: str) -> None:
+        apps = json.loads(self.path.read_text())
+        apps[app_id] = state
+        self.path.write_text(json.dumps(apps))
+
+    def get(self, app_id: str) -> str | None:
+        return json.loads(self.path.read_text()).get(app_id)
+
+
+class DetachedEngine:
+    job_types = frozenset({"SparkSubmit"})
+
+    def __init__(self, remote: RemoteCluster) -> None:
+        self.remote = remote
+
+    def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
+        app_id = f"app-{job.job_id[:8]}"
+        self.remote.set(app_id, "pending")
+        return LaunchSpec(
+            argv=[sys.executable, FAKE, "--print", f"submitted {app_id} as driver-{app_id}"],
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=str(workdir),
+            detached=True,
+        )
+
+    def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
+        out = (workdir / "stdout.log").read_text() if (workdir / "stdout.log").exists() else ""
+        m = re.search(r"submitted (\S+) as (\S+)", out)
+        if not m:
+            return Observation()
+        return Observation(app_id=m.group(1), launcher_id=m.group(2))
+
+    def status(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None,
+        launcher_id: str | None,
+    ) -> RemoteStatus | None:
+        self.remote.asked.append((app_id, launcher_id))
+        if not self.remote.reachable:
+            return None
+        state = self.remote.get(app_id or "")
+        if state is None:
+            return RemoteStatus("unknown")
+        if state == "failed":
+            return RemoteStatus("failed", message="Exception in thread main: boom")
+        return RemoteStatus(state, progress=40.0 if state == "running" else None)
+
+    def cancel(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> bool:
+        app_id = f"app-{job.job_id[:8]}"
+        self.remote.cancelled.append(app_id)
+        if self.remote.reachable and self.remote.get(app_id) in ("pending", "running"):
+            self.remote.set(app_id, "killed")
+        return True
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> RemoteCluster:
+    return RemoteCluster(tmp_path / "remote.json")
+
+
+def _sup(world, remote: RemoteCluster) -> Supervisor:
+    return Supervisor(world.store, world.settings, EngineRegistry([DetachedEngine(remote)]))
+
+
+def _app(job_id: str) -> str:
+    return f"app-{job_id[:8]}"
+
+
+def test_followed_after_its_launcher_exits_until_the_engine_says_done(world, remote) -> None:
+    sup = _sup(world, remote)
+    jid = world.submit()
+    drive(sup, lambda: remote.asked != [])  # the launcher exited; the engine is asked
+    assert world.show(jid).state == "ACCEPTED"  # pending in the engine: not running yet
+    remote.set(_app(jid), "running")
+    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    job = world.show(jid)
+    assert (job.app_id, job.launcher_id) == (_app(jid), f"driver-{_app(jid)}")
+    assert job.progress == 40.0
+    assert remote.asked[-1] == (_app(jid), f"driver-{_app(jid)}")
+    remote.set(_app(jid), "succeeded")
+    drive(sup, lambda: world.show(jid).state == "FINISHED")
+    assert (world.show(jid).result, world.show(jid).progress) == ("SUCCEEDED", 100.0)
+
+
+def test_failure_in_the_engine_ends_the_job_failed_with_its_message(world, remote) -> None:
+    sup = _sup(world, remote)
+    jid = world.submit()
+    drive(sup, lambda: remote.asked != [])
+    remote.set(_app(jid), "running")
+    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    remote.set(_app(jid), "failed")
+    drive(sup, lambda: world.show(jid).result == "FAILED")
+    job = world.show(jid)
+    assert job.state == "FINISHED" and "boom" in job.reason
+
+
+def test_kill_cancels_in_the_engine_and_waits_for_it(world, remote) -> None:
+    sup = _sup(world, remote)
+    jid = world.submit()
+    drive(sup, lambda: remote.asked != [])
+    remote.set(_app(jid), "running")
+    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    world.jobs.kill(world.caller, world.cluster_id, jid)
+    drive(sup, lambda: world.show(jid).state == "KILLED")
+    assert remote.cancelled == [_app(jid)]
+    assert remote.get(_app(jid)) == "killed"
+    assert world.show(jid).result == "KILLED"
+
+
+def test_killed_outside_the_service_is_recorded_killed(world, remote) -> None:
+    sup = _sup(world, remote)
+    jid = world.submit()
+    drive(sup, lambda: remote.asked != [])
+    remote.set(_app(jid), "killed")
+    drive(sup, lambda: world.show(jid).state == "KILLED")
+    assert "killed in its engine" in _last_reason(world, jid)
+
+
+def test_restart_reattaches_by_application_id(world, remote) -> None:
+    first = _sup(world, remote)
+    jid = world.submit()
+    drive(first, lambda: remote.asked != [])
+    remote.set(_app(jid), "running")
+    drive(first, lambda: world.show(jid).state == "RUNNING")
+    del first  # the service "crashed": no stop(), nothing in memory survives
+    remote.asked.clear()
+    second = _sup(world, remote)
+    second.reconcile()
+    drive(second, lambda: remote.asked != [])
+    assert remote.asked[0] == (_app(jid), f"driver-{_app(jid)}")  # ids from the record
+    assert world.show(jid).state == "RUNNING"
+    remote.set(_app(jid), "succeeded")
+    drive(second, lambda: world.show(jid).state == "FINISHED")
+    assert world.show(jid).result == "SUCCEEDED"
+
+
+def test_unreachable_engine_keeps_the_job_running(world, remote) -> None:
+    sup = _sup(world, remote)
+    jid = world.submit()
+    drive(sup, lambda: remote.asked != [])
+    remote.set(_app(jid), "running")
+    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    remote.reachable = False
+    asked = len(remote.asked)
+    drive(sup, lambda: len(remote.asked) >= asked + 2, timeout=10)
+    assert world.show(jid).state == "RUNNING"  # honest: not known to have ended
+    remote.reachable = True
+    remote.set(_app(jid), "succeeded")
+    drive(sup, lambda: world.show(jid).state == "FINISHED")
+
+
+def test_unconfirmable_kill_is_recorded_after_the_grace(world, remote, monkeypatch) -> None:
+    monkeypatch.setattr(detached, "_UNCONFIRMED_KILL_S", 0.5)
+    sup = _sup(world, remote)
+    jid = world.submit()
+    drive(sup, lambda: remote.asked != [])
+    remote.set(_app(jid), "running")
+    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    remote.reachable = False
+    world.jobs.kill(world.caller, world.cluster_id, jid)
+    drive(sup, lambda: world.show(jid).state == "KILLED", timeout=10)
+    assert remote.cancelled == [_app(jid)]
+
+
+def test_application_unknown_to_its_engine_fails_after_a_grace(world, remote, monkeypatch) -> None:
+    monkeypatch.setattr(detached, "_UNKNOWN_GRACE_S", 0.5)
+    sup = _sup(world, remote)
+    jid = world.submit()
+    drive(sup, lambda: remote.asked != [])
+    remote.path.write_text("{}")  # the engine lost it (restarted without recovery)
+    drive(sup, lambda: world.show(jid).state in ("FAILED", "FINISHED"), timeout=10)
+    assert world.show(jid).result == "FAILED"
+    assert "no longer knows" in world.show(jid).reason
+
+
+def test_deleted_detached_job_is_cancelled_then_purged(world, remote) -> None:
+    sup = _sup(world, remote)
+    jid = world.submit()
+    drive(sup, lambda: remote.asked != [])
+    remote.set(_app(jid), "running")
+    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    world.deletes.delete(world.caller, world.cluster_id, [jid])
+    drive(sup, lambda: world.show(jid) is None)
+    assert remote.get(_app(jid)) == "killed"  # never purged while it still ran remotely
+
+
+def test_a_launcher_that_fails_is_not_followed(world, remote, tmp_path) -> None:
+    class Refusing(DetachedEngine):
+        def build(self, job, cluster, workdir):  # type: ignore[no-untyped-def]
+            spec = super().build(job, cluster, workdir)
+            return LaunchSpec(
+                argv=[sys.executable, FAKE, "--exit", "1"],
+                env=spec.env,
+                cwd=spec.cwd,
+                detached=True,
+            )
+
+    sup = Supervisor(world.store, world.settings, EngineRegistry([Refusing(remote)]))
+    jid = world.submit()
+    drive(sup, lambda: world.show(jid).result == "FAILED")
+    assert remote.asked == []
+    assert "code 1" in world.show(jid).reason
+
+
+def _last_reason(world, job_id: str) -> str:
+    from sqlalchemy import select
+
+    from mrs_jobs.store.tables import job_events
+
+    with world.store.read() as conn:
+        rows = conn.execute(
+            select(job_events.c.reason)
+            .where(job_events.c.job_id == job_id)
+            .order_by(job_events.c.id)
+        ).all()
+    return rows[-1].reason or ""
