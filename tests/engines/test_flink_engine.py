@@ -1,5 +1,6 @@
 """FlinkEngine: build() unit tests with a fake Flink home, observe()/cancel() against a fake
-REST server, the installer's bookkeeping, and real ``flink run`` runs (marker ``flink``)."""
+REST server, the installer's bookkeeping, and real ``flink run -t local`` runs (marker
+``flink``). Remote session clusters (detached jobs): test_flink_remote.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,15 +21,10 @@ from support_jobs import build_flink_jar
 
 from mrs_jobs.engines import install as install_mod
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
-from mrs_jobs.engines.flink import (
-    FlinkEngine,
-    _read_simple_yaml,
-    find_job_id,
-    parse_flink_run,
-    progress_of_job,
-    read_flink_config,
-    rest_port_from_log,
-)
+from mrs_jobs.engines.flink import FlinkEngine, find_job_id, rest_port_from_log
+from mrs_jobs.engines.flink_args import parse_flink_run
+from mrs_jobs.engines.flink_conf import _read_simple_yaml, read_flink_config
+from mrs_jobs.engines.flink_rest import progress_of_job
 from mrs_jobs.engines.install import (
     EngineInstallError,
     engines_install_command,
@@ -273,16 +268,29 @@ def test_target_options_replaced_with_note(engine, jar, tmp_path, given, shown):
 def test_remote_cluster_target(engine, jar, tmp_path):
     cluster = ClusterSpec(cluster_id="c1", extra={"flink_jobmanager": "http://10.0.0.5:8081/"})
     spec = engine.build(job(["run", "-m", "yarn-cluster", "-d", str(jar)]), cluster, tmp_path)
-    assert spec.argv[1:6] == ["run", "-t", "remote", "-m", "10.0.0.5:8081"]
-    assert spec.argv.count("-m") == 1 and "-d" not in spec.argv
-    assert "replaced -m yarn-cluster with -t remote -m 10.0.0.5:8081" in spec.notes
-    assert any(n.startswith("ignored -d (detached)") for n in spec.notes)
+    # a remote cluster's jobs are submitted detached: the client exits once they run
+    assert spec.argv[1:7] == ["run", "-d", "-t", "remote", "-m", "10.0.0.5:8081"]
+    assert spec.detached is True
+    assert spec.argv.count("-m") == 1 and spec.argv.count("-d") == 1
+    assert spec.notes == [
+        "replaced -m yarn-cluster with -t remote -m 10.0.0.5:8081",
+        "-d (detached): jobs on a remote Flink cluster are always submitted detached; "
+        "the service follows the job through the jobmanager's REST API",
+    ]
     conf = config_of(tmp_path)
     assert "rest.bind-port" not in conf
     assert conf["rest.address"] == "10.0.0.5" and conf["rest.port"] == 8081
+    assert conf["execution.attached"] is False
     assert conf["taskmanager.numberOfTaskSlots"] == 1  # the distribution's, for remote
     info = json.loads((tmp_path / "engine.json").read_text())
     assert info["jobmanager"] == "10.0.0.5:8081" and info["rest_ports"] is None
+    assert info["detached"] is True
+    # without a -d of the user's: detached all the same, and no note
+    spec = engine.build(job(["run", str(jar)]), cluster, tmp_path / "b")
+    assert spec.detached and spec.argv[1:3] == ["run", "-d"] and spec.notes == []
+    # the local mini-cluster stays attached
+    spec = engine.build(job(["run", str(jar)]), CLUSTER, tmp_path / "c")
+    assert not spec.detached and "-d" not in spec.argv
 
 
 @needs_java
@@ -291,11 +299,16 @@ def test_remote_cluster_target(engine, jar, tmp_path):
     [
         ({"flink_jobmanager": "not a host"}, "must be host:port"),
         ({"flink_target": "remote"}, "has no flink_jobmanager"),
+        ({"kind": "flink-remote"}, "has no flink_jobmanager"),
     ],
 )
 def test_bad_cluster_target_refused(engine, jar, tmp_path, extra, message):
+    kind = extra.get("kind", "local")
+    cluster = ClusterSpec(
+        cluster_id="c", kind=kind, extra={k: v for k, v in extra.items() if k != "kind"}
+    )
     with pytest.raises(EngineRefused, match=message):
-        engine.build(job(["run", str(jar)]), ClusterSpec(cluster_id="c", extra=extra), tmp_path)
+        engine.build(job(["run", str(jar)]), cluster, tmp_path)
 
 
 @needs_java
@@ -511,7 +524,7 @@ def test_flink_not_found_refused(jar, tmp_path, monkeypatch):
 def test_simple_yaml_reader_matches_pyyaml():
     yaml = pytest.importorskip("yaml")
     flat: dict = {}
-    from mrs_jobs.engines.flink import _flatten
+    from mrs_jobs.engines.flink_conf import _flatten
 
     _flatten(yaml.safe_load(DIST_CONFIG), "", flat)
     simple = _read_simple_yaml(DIST_CONFIG)
@@ -941,174 +954,3 @@ def test_real_long_job_stops_on_sigterm(real_engine, test_jar, tmp_path):
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)
-
-
-# ------------------------------------------------------------ a local standalone cluster
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cluster_env(home: str, conf: Path, log: Path, pids: Path) -> dict[str, str]:
-    java_home = find_java_home()
-    assert java_home is not None
-    return {
-        "PATH": f"{java_home}/bin:/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "HOME": str(conf.parent),
-        "JAVA_HOME": java_home,
-        "FLINK_HOME": home,
-        "FLINK_CONF_DIR": str(conf),
-        "FLINK_LOG_DIR": str(log),
-        "FLINK_PID_DIR": str(pids),
-    }
-
-
-def _get_json(url: str) -> dict | None:
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=2) as r:
-            return json.loads(r.read())
-    except (OSError, ValueError):
-        return None
-
-
-@pytest.fixture(scope="module")
-def standalone_cluster(
-    real_flink_home: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A Flink standalone session cluster on 127.0.0.1 with a free REST port (never 8081)."""
-    base = tmp_path_factory.mktemp("flink-cluster")
-    conf, log, pids, tmp = base / "conf", base / "log", base / "pids", base / "tmp"
-    for d in (conf, log, pids, tmp):
-        d.mkdir()
-    dist = Path(real_flink_home) / "conf"
-    for entry in dist.iterdir():
-        if entry.is_file() and entry.name != "config.yaml":
-            shutil.copyfile(entry, conf / entry.name)
-    (conf / "masters").write_text("localhost\n")
-    (conf / "workers").write_text("localhost\n")
-    rest_port = _free_port()
-    settings = read_flink_config(dist / "config.yaml")
-    settings.update(
-        {
-            "jobmanager.rpc.address": "127.0.0.1",
-            "jobmanager.rpc.port": _free_port(),
-            "jobmanager.bind-host": "127.0.0.1",
-            "taskmanager.bind-host": "127.0.0.1",
-            "taskmanager.host": "127.0.0.1",
-            "jobmanager.memory.process.size": "1024m",
-            "taskmanager.memory.process.size": "1280m",
-            "taskmanager.numberOfTaskSlots": 2,
-            "rest.address": "127.0.0.1",
-            "rest.bind-address": "127.0.0.1",
-            "rest.port": rest_port,
-            "io.tmp.dirs": str(tmp),
-            "web.tmpdir": str(tmp),
-        }
-    )
-    lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in settings.items()]
-    (conf / "config.yaml").write_text("\n".join(lines) + "\n")
-    env = _cluster_env(real_flink_home, conf, log, pids)
-    bin_dir = Path(real_flink_home) / "bin"
-    t0 = time.monotonic()
-    subprocess.run(
-        [str(bin_dir / "start-cluster.sh")],
-        env=env,
-        cwd=base,
-        check=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{rest_port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            overview = _get_json(f"{url}/overview")
-            if overview and overview.get("slots-available", 0) >= 1:
-                break
-            if time.monotonic() > deadline:
-                logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in log.glob("*"))
-                pytest.fail(f"the standalone cluster did not come up: {logs}")
-            time.sleep(0.5)
-        print(f"standalone cluster up in {time.monotonic() - t0:.1f} s on {url}")
-        yield f"127.0.0.1:{rest_port}"
-    finally:
-        subprocess.run(
-            [str(bin_dir / "stop-cluster.sh")],
-            env=env,
-            cwd=base,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        # whatever stop-cluster.sh left behind, by the pids its daemons recorded
-        for pid_file in pids.glob("*.pid"):
-            for line in pid_file.read_text().split():
-                if line.isdigit():
-                    try:
-                        os.kill(int(line), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-
-
-@pytest.mark.flink
-@pytest.mark.timeout(900)
-def test_real_remote_cluster_run_and_cancel(real_engine, test_jar, standalone_cluster, tmp_path):
-    cluster = ClusterSpec(cluster_id="c", extra={"flink_jobmanager": standalone_cluster})
-    # a bounded job first
-    wd = tmp_path / "sum"
-    spec = job(["run", "-m", "yarn-cluster", str(test_jar)])
-    rc, out, err, launch, _ = _run(real_engine, spec, wd, cluster)
-    assert rc == 0, err + _client_logs(wd)
-    assert launch.argv[2:6] == ["-t", "remote", "-m", standalone_cluster]
-    obs = real_engine.observe(spec, wd, launch)
-    assert obs.app_id and JOB_ID_RE.fullmatch(obs.app_id)
-    detail = _get_json(f"http://{standalone_cluster}/jobs/{obs.app_id}")
-    assert detail and detail["state"] == "FINISHED"
-    # (a remote job's print() goes to the taskmanager's .out file, not the client's stdout)
-
-    # a streaming job, cancelled through the REST API
-    wd = tmp_path / "sleep"
-    spec = job(["run", str(test_jar), "sleep"])
-    launch = real_engine.build(spec, cluster, wd)
-    proc = _start(launch, wd)
-    try:
-        deadline = time.monotonic() + 120
-        obs = Observation()
-        while time.monotonic() < deadline and proc.poll() is None:
-            obs = real_engine.observe(spec, wd, launch)
-            if obs.app_id:
-                detail = _get_json(f"http://{standalone_cluster}/jobs/{obs.app_id}")
-                if detail and detail.get("state") == "RUNNING":
-                    break
-            time.sleep(0.5)
-        assert obs.app_id, (wd / "stderr.log").read_text()
-        assert obs.tracking_url == (
-            f"http://{standalone_cluster}/#/job/running/{obs.app_id}/overview"
-        )
-        t0 = time.monotonic()
-        assert real_engine.cancel(spec, wd, launch) is True
-        deadline = time.monotonic() + 30
-        state = None
-        while time.monotonic() < deadline:
-            detail = _get_json(f"http://{standalone_cluster}/jobs/{obs.app_id}")
-            state = detail and detail.get("state")
-            if state == "CANCELED":
-                break
-            time.sleep(0.2)
-        assert state == "CANCELED"
-        rc = _wait(proc, 30, "the attached client of a cancelled job", wd)
-        print(f"cancelled in {time.monotonic() - t0:.1f} s; client exit {rc}")
-        assert rc != 0
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()

@@ -1,0 +1,164 @@
+"""A Flink job's private configuration directory (``FLINK_CONF_DIR``).
+
+The client reads ``config.yaml`` from ``FLINK_CONF_DIR``. Each job gets its own copy of the
+distribution's logging files and a ``config.yaml`` of its own: the distribution's settings
+flattened, minus the keys the service owns, plus the target's (a local mini-cluster's REST port
+range, never 8081; a remote jobmanager's REST address) and the job's secret settings (the file
+is mode 0600, so secrets never appear on a command line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from mrs_jobs.engines.flink_args import RESERVED_CONF
+
+__all__ = ["REST_PORTS", "read_flink_config", "write_job_config"]
+
+REST_PORTS = 16  # the local mini-cluster's REST endpoint binds to the first free one of these
+
+
+def write_job_config(
+    flink_home: str,
+    conf_dir: Path,
+    tmp: Path,
+    target: str,
+    jobmanager: str | None,
+    secret_conf: dict[str, str],
+) -> int | None:
+    """Fill ``conf_dir``; return the first port of the local REST range (None if not local)."""
+    dist_conf = Path(flink_home) / "conf"
+    with contextlib.suppress(OSError):
+        for entry in dist_conf.iterdir():
+            if entry.is_file() and entry.name not in ("config.yaml", "flink-conf.yaml"):
+                shutil.copyfile(entry, conf_dir / entry.name)
+    config = read_flink_config(dist_conf / "config.yaml")
+    for key in RESERVED_CONF:
+        config.pop(key, None)
+    rest_base = None
+    config["io.tmp.dirs"] = str(tmp)
+    config["web.tmpdir"] = str(tmp)
+    config["web.upload.dir"] = str(tmp / "web-upload")
+    if target == "local":
+        # The mini-cluster sizes itself to the job's parallelism unless a slot count is
+        # configured (the distribution's 1 would leave a job with -p 2 waiting forever).
+        config.pop("taskmanager.numberOfTaskSlots", None)
+        config["jobmanager.rpc.port"] = 0  # never the distribution's fixed 6123
+        rest_base = _free_port_range(REST_PORTS)
+        config["rest.address"] = "127.0.0.1"
+        config["rest.bind-address"] = "127.0.0.1"
+        config["rest.bind-port"] = f"{rest_base}-{rest_base + REST_PORTS - 1}"
+    elif jobmanager:
+        # With -t (Flink's generic CLI) -m is not applied: the REST address is configuration.
+        host, _, port = jobmanager.rpartition(":")
+        config["rest.address"] = host.strip("[]")
+        config["rest.port"] = int(port)
+    if target == "remote":
+        config["execution.attached"] = False  # the same as -d, in case a wrapper drops it
+    config.update(secret_conf)
+    _write_config(conf_dir / "config.yaml", config)
+    return rest_base
+
+
+def _free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive ports that are free right now (best effort)."""
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + count >= 65536:
+            continue
+        free = True
+        for port in range(base + 1, base + count):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    free = False
+                    break
+        if free:
+            return base
+    return base
+
+
+def _yaml_scalar(value: Any) -> str:
+    """A value as YAML flow text (JSON is a subset of YAML 1.2)."""
+    if isinstance(value, bool | int | float) or value is None:
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def _flatten(data: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
+    elif prefix:
+        out[prefix] = data
+
+
+def _strip_quotes(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    if " #" in text:
+        text = text.split(" #", 1)[0].rstrip()
+    return text
+
+
+def _read_simple_yaml(text: str) -> dict[str, Any]:
+    """Flatten block-mapping YAML of scalars (Flink's shipped config.yaml) without PyYAML."""
+    out: dict[str, Any] = {}
+    stack: list[tuple[int, str]] = []
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#") or stripped.startswith("- "):
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        key, colon, value = stripped.partition(":")
+        if not colon:
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        full = ".".join([k for _, k in stack] + [_strip_quotes(key)])
+        value = value.strip()
+        if value:
+            out[full] = _strip_quotes(value)
+        else:
+            stack.append((indent, _strip_quotes(key)))
+    return out
+
+
+def read_flink_config(path: Path) -> dict[str, Any]:
+    """A Flink ``config.yaml`` as flat ``key → value`` (nested and flattened forms alike)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    try:
+        import yaml  # optional: the shipped file also parses without it
+    except ImportError:
+        return _read_simple_yaml(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return _read_simple_yaml(text)
+    out: dict[str, Any] = {}
+    _flatten(data or {}, "", out)
+    return out
+
+
+def _write_config(path: Path, config: dict[str, Any]) -> None:
+    lines = ["# Written by mrs-jobs for this job only: the distribution's settings, then ours."]
+    lines += [f"{json.dumps(str(k))}: {_yaml_scalar(v)}" for k, v in config.items()]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
