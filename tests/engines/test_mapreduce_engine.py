@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -14,6 +16,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from support_jobs import WORDCOUNT, make_jar
+from support_recorded import Replay, load, serve
 
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.java import find_java_home, find_spark_home
@@ -386,6 +389,186 @@ def test_observe_never_raises(engine, tmp_path):
     (tmp_path / "stderr.log").mkdir()
     launch = LaunchSpec(argv=[], env={}, cwd=str(tmp_path))
     assert engine.observe(job([]), tmp_path, launch) == Observation()
+
+
+# ----------------------------------------------------------------- MapReduce on YARN
+
+YARN_APP = "application_1764460800000_0042"
+YARN_LOG = f"""\
+26/11/30 00:43:30 INFO client.DefaultNoHARMFailoverProxyProvider: Connecting to RM at rm:8032
+26/11/30 00:43:32 INFO impl.YarnClientImpl: Submitted application {YARN_APP}
+26/11/30 00:43:32 INFO mapreduce.Job: The url to track the job: http://rm:8088/proxy/{YARN_APP}/
+26/11/30 00:43:32 INFO mapreduce.Job: Running job: job_1764460800000_0042
+26/11/30 00:43:40 INFO mapreduce.Job: Job job_1764460800000_0042 running in uber mode : false
+26/11/30 00:43:40 INFO mapreduce.Job:  map 50% reduce 0%
+"""
+
+
+def yarn_site(conf: Path, rm_address: str = "rm.example.internal:8088") -> Path:
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "yarn-site.xml").write_text(
+        "<configuration><property><name>yarn.resourcemanager.webapp.address</name>"
+        f"<value>{rm_address}</value></property></configuration>"
+    )
+    (conf / "mapred-site.xml").write_text("<configuration/>")
+    return conf
+
+
+def on_yarn(cluster: ClusterSpec, conf: Path, **extra: str) -> ClusterSpec:
+    return ClusterSpec(
+        cluster_id=cluster.cluster_id,
+        kind="yarn",
+        java_home=cluster.java_home,
+        spark_home=cluster.spark_home,
+        extra={"hadoop_conf_dir": str(conf), **extra},
+    )
+
+
+def test_yarn_build(engine, cluster, jar, tmp_path):
+    conf = yarn_site(tmp_path / "hadoop-conf")
+    wd = tmp_path / "wd"
+    props = {
+        "mapreduce.framework.name": "local",
+        "mapreduce.job.queuename": "mine",
+        "mapreduce.map.memory.mb": "2048",
+    }
+    spec = engine.build(
+        job([str(jar), "WordCount", "hdfs:///in", "hdfs:///out"], props),
+        on_yarn(cluster, conf, yarn_queue="etl", yarn_user="etl"),
+        wd,
+    )
+    assert spec.detached is False  # the client is the job (waitForCompletion, chained jobs)
+    assert spec.argv[spec.argv.index(RUNJAR) + 2 :] == ["WordCount", "hdfs:///in", "hdfs:///out"]
+    assert cp_of(spec.argv)[:2] == [str(wd / "conf"), str(conf.resolve())]
+    assert spec.env["HADOOP_CONF_DIR"] == spec.env["YARN_CONF_DIR"] == str(conf.resolve())
+    assert spec.env["HADOOP_USER_NAME"] == "etl"
+    for name in SITE_FILES:
+        root = ET.parse(wd / "conf" / name).getroot()
+        include = root.find("{http://www.w3.org/2001/XInclude}include")
+        assert include is not None and include.get("href") == str(conf.resolve() / name)
+        assert conf_props(wd / "conf" / name) == {
+            "mapreduce.framework.name": "yarn",
+            "mapreduce.job.queuename": "etl",
+            "mapreduce.map.memory.mb": "2048",
+        }
+    assert "ignored property mapreduce.framework.name: set by the service" in spec.notes
+    assert "ignored property mapreduce.job.queuename: set by the service" in spec.notes
+    assert any("runs on YARN" in n and "http://rm.example.internal:8088" in n for n in spec.notes)
+    info = json.loads((wd / "engine.json").read_text())
+    assert info == {
+        "engine": "mapreduce",
+        "kind": "yarn",
+        "rm_url": "http://rm.example.internal:8088",
+        "yarn_user": "etl",
+    }
+
+
+def test_yarn_build_without_queue_lets_the_job_choose(engine, cluster, jar, tmp_path):
+    conf = yarn_site(tmp_path / "hadoop-conf")
+    wd = tmp_path / "wd"
+    spec = engine.build(
+        job([str(jar), "M"], {"mapreduce.job.queuename": "mine"}), on_yarn(cluster, conf), wd
+    )
+    assert conf_props(wd / "conf" / "mapred-site.xml") == {
+        "mapreduce.framework.name": "yarn",
+        "mapreduce.job.queuename": "mine",
+    }
+    assert "HADOOP_USER_NAME" not in spec.env
+
+
+def test_yarn_build_refusals(engine, cluster, jar, tmp_path):
+    with pytest.raises(EngineRefused, match="hadoop_conf_dir"):
+        engine.build(
+            job([str(jar), "M"]),
+            on_yarn(cluster, tmp_path / "x", hadoop_conf_dir=""),
+            tmp_path / "wd",
+        )
+    bare = tmp_path / "bare-conf"
+    bare.mkdir()
+    with pytest.raises(EngineRefused, match="yarn_rm_url"):
+        engine.build(job([str(jar), "M"]), on_yarn(cluster, bare), tmp_path / "wd")
+
+
+def test_local_build_records_local_engine_info(engine, cluster, jar, tmp_path):
+    wd = tmp_path / "wd"
+    engine.build(job([str(jar), "M"]), cluster, wd)
+    assert json.loads((wd / "engine.json").read_text()) == {"engine": "mapreduce", "kind": "local"}
+    launch = LaunchSpec(argv=[], env={}, cwd=str(wd))
+    (wd / "stderr.log").write_text(YARN_LOG)
+    assert engine.cancel(job([]), wd, launch) is False  # nothing to ask an RM
+    assert engine.status(job([]), wd, launch, "job_1764460800000_0042", None) is None
+
+
+def yarn_workdir(engine, cluster, jar, tmp_path, rm_url: str, **extra: str) -> Path:
+    conf = yarn_site(tmp_path / "hadoop-conf")
+    wd = tmp_path / "wd"
+    engine.build(job([str(jar), "M"]), on_yarn(cluster, conf, yarn_rm_url=rm_url, **extra), wd)
+    return wd
+
+
+def test_yarn_observe_reports_the_application(engine, cluster, jar, tmp_path):
+    wd = yarn_workdir(engine, cluster, jar, tmp_path, "http://rm:8088")
+    obs = observe_text(engine, wd, YARN_LOG)
+    assert obs == Observation(
+        app_id=YARN_APP,
+        tracking_url=f"http://rm:8088/proxy/{YARN_APP}/",
+        progress=25.0,
+        running=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fixture", "state"),
+    [
+        ("yarn/app_accepted.json", "pending"),
+        ("yarn/app_running.json", "running"),
+        ("yarn/app_finished_succeeded.json", "succeeded"),
+        ("yarn/app_failed.json", "failed"),
+        ("yarn/app_killed.json", "killed"),
+        ("yarn/app_not_found.json", "unknown"),
+    ],
+)
+@pytest.mark.parametrize("recorded_id", ["job_1764460800000_0042", YARN_APP])
+def test_yarn_status_through_the_rm(engine, cluster, jar, tmp_path, fixture, state, recorded_id):
+    replay = Replay(load(fixture))
+    with serve(replay) as url:
+        wd = yarn_workdir(engine, cluster, jar, tmp_path, url)
+        launch = LaunchSpec(argv=[], env={}, cwd=str(wd))
+        got = engine.status(job([]), wd, launch, recorded_id, None)
+    replay.done()
+    assert got is not None and got.state == state
+
+
+def test_yarn_status_rm_down_is_none(engine, cluster, jar, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    wd = yarn_workdir(engine, cluster, jar, tmp_path, f"http://127.0.0.1:{port}")
+    launch = LaunchSpec(argv=[], env={}, cwd=str(wd))
+    assert engine.status(job([]), wd, launch, YARN_APP, None) is None
+
+
+def test_yarn_cancel_kills_through_the_rm(engine, cluster, jar, tmp_path):
+    replay = Replay(load("yarn/kill_as_user.json"), load("yarn/app_killed.json"))
+    with serve(replay) as url:
+        wd = yarn_workdir(engine, cluster, jar, tmp_path, url, yarn_user="etl")
+        launch = LaunchSpec(argv=[], env={}, cwd=str(wd))
+        assert engine.cancel(job([]), wd, launch) is False  # nothing submitted yet: no request
+        assert replay.seen == []
+        (wd / "stderr.log").write_text(YARN_LOG)
+        assert engine.cancel(job([]), wd, launch) is True  # PUT .../state {"state": "KILLED"}
+        got = engine.status(job([]), wd, launch, YARN_APP, None)
+    replay.done()
+    assert got is not None and got.state == "killed"
+
+
+def test_yarn_cancel_refused_by_rm_is_false(engine, cluster, jar, tmp_path):
+    replay = Replay(load("yarn/kill_forbidden.json"))
+    with serve(replay) as url:
+        wd = yarn_workdir(engine, cluster, jar, tmp_path, url)
+        (wd / "stderr.log").write_text(YARN_LOG)
+        assert engine.cancel(job([]), wd, LaunchSpec(argv=[], env={}, cwd=str(wd))) is False
+    replay.done()
 
 
 # -------------------------------------------------------------------------- real runs

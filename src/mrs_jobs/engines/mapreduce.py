@@ -27,7 +27,21 @@ environment. Without ``cluster.extra["hadoop_conf_dir"]`` the files also hold th
 defaults (``mapreduce.framework.name=local``, ``fs.defaultFS=file:///``, the scratch
 directories). With it, each generated file first XIncludes that directory's file of the same
 name (a ``final`` value there still wins) and the directory follows ours on the class path, so
-its other files (``capacity-scheduler.xml``...) are found too; this YARN mode is untested here.
+its other files (``capacity-scheduler.xml``...) are found too.
+
+On a ``yarn`` cluster (``hadoop_conf_dir`` required) the job runs on that YARN:
+``mapreduce.framework.name=yarn`` and ``yarn_queue`` (as ``mapreduce.job.queuename``) are set
+by the service, ``HADOOP_CONF_DIR``/``YARN_CONF_DIR`` point at the cluster's configuration and
+``yarn_user`` becomes ``HADOOP_USER_NAME`` (clusters without Kerberos). The launch stays
+*attached* (not ``detached``): a MapReduce driver usually waits for its job
+(``waitForCompletion``), may run several jobs in a row and decides its exit code from their
+outcome, so the client process is the job, as with ``hadoop jar``. But stopping that client
+does not stop an application already running on YARN, so :meth:`MapReduceEngine.cancel` kills
+it through the ResourceManager REST API (``PUT /ws/v1/cluster/apps/{id}/state``) before the
+supervisor signals the client, and :meth:`MapReduceEngine.status` reads it from the RM. The
+application id (``application_…``, what users see) comes from the client's output
+(``Submitted application …`` / ``Running job: job_…``); the RM address is recorded in
+``<workdir>/engine.json`` (no secrets) so cancel and status work from the workdir alone.
 
 Progress is read back from ``<workdir>/stderr.log``, where the log4j2 configuration written
 here makes ``org.apache.hadoop.mapreduce.Job`` print ``Running job: job_local…`` and
@@ -36,6 +50,7 @@ here makes ``org.apache.hadoop.mapreduce.Job`` print ``Running job: job_local…
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import zipfile
@@ -43,7 +58,15 @@ from pathlib import Path
 from urllib.parse import unquote
 from xml.etree import ElementTree as ET
 
-from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines import yarn
+from mrs_jobs.engines.base import (
+    ClusterSpec,
+    EngineRefused,
+    JobSpec,
+    LaunchSpec,
+    Observation,
+    RemoteStatus,
+)
 from mrs_jobs.engines.java import find_java_home, find_spark_home
 from mrs_jobs.engines.spark import is_secret_key
 
@@ -62,6 +85,7 @@ CONF_DIR = "conf"
 LOG4J_FILE = "log4j2.properties"
 SITE_FILES = ("core-site.xml", "mapred-site.xml", "yarn-site.xml", "hdfs-site.xml")
 STDERR_LOG = "stderr.log"
+ENGINE_FILE = "engine.json"
 
 # Jars of pyspark's jars/ the launch needs, by artifact name; the first two are required.
 # hadoop-client-runtime shades Hadoop's own dependencies but still expects commons-logging
@@ -381,8 +405,14 @@ class MapReduceEngine:
         if not _HEAP_RE.match(heap):
             raise EngineRefused(f"invalid mapreduce_heap for this cluster: {heap!r}")
 
+        on_yarn = cluster.kind == "yarn"
         hadoop_conf: Path | None = None
         conf_setting = cluster.extra.get("hadoop_conf_dir")
+        if on_yarn and not conf_setting:
+            raise EngineRefused(
+                "this YARN cluster has no hadoop_conf_dir (the directory of its yarn-site.xml, "
+                "core-site.xml...)"
+            )
         if conf_setting:
             hadoop_conf = Path(conf_setting).expanduser().resolve()
             if not hadoop_conf.is_dir():
@@ -403,7 +433,21 @@ class MapReduceEngine:
         # Hadoop configuration: the service's settings, then the job's properties.
         ours: list[tuple[str, str]] = []
         reserved = set(_RESERVED_ALWAYS)
-        if hadoop_conf is None:
+        rm_url: str | None = None
+        yarn_user = (cluster.extra.get("yarn_user") or "").strip() or None
+        if on_yarn:
+            rm_url = yarn.rm_url_of(cluster)  # a kill must reach the RM: refuse when unknown
+            ours = [("mapreduce.framework.name", "yarn")]
+            queue = (cluster.extra.get("yarn_queue") or "").strip()
+            if queue:
+                reserved.add("mapreduce.job.queuename")
+                ours.append(("mapreduce.job.queuename", queue))
+            notes.append(
+                f"MapReduce runs on YARN (configuration {hadoop_conf}, ResourceManager {rm_url}"
+                + (f", queue {queue}" if queue else "")
+                + "); a kill goes through the ResourceManager"
+            )
+        elif hadoop_conf is None:
             reserved |= _RESERVED_LOCAL
             ours = [
                 ("mapreduce.framework.name", "local"),
@@ -473,6 +517,13 @@ class MapReduceEngine:
         }
         if hadoop_conf is not None:
             env["HADOOP_CONF_DIR"] = str(hadoop_conf)
+        info: dict[str, str | None] = {"engine": "mapreduce", "kind": "local"}
+        if on_yarn:
+            env.update(yarn.submit_env(cluster))
+            if yarn_user:
+                env["HADOOP_USER_NAME"] = yarn_user
+            info = {"engine": "mapreduce", "kind": "yarn", "rm_url": rm_url, "yarn_user": yarn_user}
+        (workdir / ENGINE_FILE).write_text(json.dumps(info) + "\n", encoding="utf-8")
         return LaunchSpec(argv=argv, env=env, cwd=str(workdir), notes=notes)
 
     # ---------------------------------------------------------------- observe
@@ -481,8 +532,59 @@ class MapReduceEngine:
         try:
             text = _read_head_tail(Path(workdir) / STDERR_LOG)
             job_id, progress, url = parse_hadoop_log(text)
+            if job_id is not None and _engine_info(Path(workdir)).get("kind") == "yarn":
+                job_id = yarn.app_id_from_output(text) or job_id  # application_… on YARN
         except Exception:  # observe() must never raise
             return Observation()
         if job_id is None:
             return Observation()
         return Observation(app_id=job_id, tracking_url=url, progress=progress, running=True)
+
+    # ------------------------------------------------------------ YARN hooks
+
+    def cancel(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> bool:
+        """Kill the job's YARN application through the RM (stopping the client alone would
+        leave it running); False when not on YARN or no application was submitted yet."""
+        try:
+            client, app_id = self._yarn_app(Path(workdir), None)
+            return client is not None and app_id is not None and client.kill(app_id)
+        except Exception:  # the supervisor signals the client whatever happens here
+            return False
+
+    def status(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None,
+        launcher_id: str | None,
+    ) -> RemoteStatus | None:
+        """The job's YARN application as the RM reports it (None off YARN or unreachable)."""
+        try:
+            client, app = self._yarn_app(Path(workdir), app_id)
+            if client is None or app is None:
+                return None
+            return client.status(app)
+        except Exception:  # status() must never raise
+            return None
+
+    @staticmethod
+    def _yarn_app(workdir: Path, app_id: str | None) -> tuple[yarn.YarnClient | None, str | None]:
+        info = _engine_info(workdir)
+        if info.get("kind") != "yarn" or not info.get("rm_url"):
+            return None, None
+        client = yarn.YarnClient(str(info["rm_url"]), user=info.get("yarn_user") or None)
+        if app_id:
+            app_id = yarn.app_id_from_output(f"Running job: {app_id}") or app_id
+        else:
+            app_id = yarn.app_id_from_output(_read_head_tail(workdir / STDERR_LOG))
+        return client, app_id
+
+
+def _engine_info(workdir: Path) -> dict:
+    """What build() recorded in ``engine.json`` ({} when absent or unreadable)."""
+    try:
+        data = json.loads((workdir / ENGINE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
