@@ -206,37 +206,6 @@ def reencrypt_secrets() -> None:
         _fail(exc)
 
 
-@app.command("create-cluster")
-def create_cluster(
-    project_id: str = typer.Argument(...),
-    name: str = typer.Option("local", help="Cluster name."),
-    components: str = typer.Option("Spark", help="Comma-separated: Spark,Hive,Flink,Hadoop."),
-    max_running: int = typer.Option(10, help="Running-job slots."),
-    max_queued: int = typer.Option(1000, help="Queue depth."),
-    spark_master: str = typer.Option("local[2]", help="Spark master URL for this cluster."),
-    input_root: list[str] = typer.Option(  # noqa: B008 - typer needs a call for lists
-        [], help="Allowed local input roots (repeatable)."
-    ),
-) -> None:
-    """Create a cluster and print its id."""
-    config: dict[str, object] = {"spark_master": spark_master}
-    if input_root:
-        config["input_roots"] = input_root
-    try:
-        cid = _tenants().create_cluster(
-            project_id,
-            name,
-            components=[c.strip() for c in components.split(",") if c.strip()],
-            config=config,
-            max_running=max_running,
-            max_queued=max_queued,
-        )
-    except Exception as exc:
-        _fail(exc)
-        return
-    typer.echo(cid)
-
-
 @app.command("audit")
 def audit(
     project_id: str = typer.Option(None, help="Only this project."),
@@ -250,3 +219,6 @@ def audit(
     with store.read() as conn:
         for rec in list_audit(conn, project_id=project_id, action=action, limit=limit):
             typer.echo(json.dumps(rec))
+
+
+from mrs_jobs.cli import admin_clusters  # noqa: E402,F401 - registers the cluster commands

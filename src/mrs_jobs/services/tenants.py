@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mrs_jobs.domain.clusterconfig import validate_cluster_config
 from mrs_jobs.errors import AuthError, InvalidParameter
 from mrs_jobs.secretbox import SecretBox, SecretKeyError
 from mrs_jobs.store import Store
@@ -26,12 +27,14 @@ from mrs_jobs.store.tenants import (
     credential_by_ak,
     credential_by_token_hash,
     delete_credential,
+    get_cluster,
     get_credential,
     get_project,
     list_credentials,
     set_credential_disabled,
     set_credential_expiry,
     set_secret_key,
+    update_cluster,
 )
 
 __all__ = [
@@ -285,9 +288,11 @@ class TenantService:
         max_running: int,
         max_queued: int,
         cluster_id: str | None = None,
+        kind: str = "local",
     ) -> str:
         if max_running < 0 or max_queued < 0:
             raise InvalidParameter("max_running and max_queued must not be negative.")
+        config = validate_cluster_config(kind, config)
         cid = cluster_id or str(uuid.uuid4())
         with self.store.write() as conn:
             self._require_project(conn, project_id)
@@ -297,7 +302,7 @@ class TenantService:
                     id=cid,
                     project_id=project_id,
                     name=name,
-                    kind="local",
+                    kind=kind,
                     components=components,
                     config=config,
                     max_running=max_running,
@@ -306,6 +311,45 @@ class TenantService:
                 ),
             )
         return cid
+
+    def update_cluster(
+        self,
+        cluster_id: str,
+        *,
+        kind: str | None = None,
+        settings: dict[str, object] | None = None,
+        unset: list[str] | None = None,
+        replace_all: bool = False,
+        max_running: int | None = None,
+        max_queued: int | None = None,
+    ) -> Cluster:
+        """Change a cluster: ``settings`` are merged into its config (or replace it), ``unset``
+        names settings to drop; the result is validated as a whole. Running jobs keep the
+        settings they were launched with; queued ones get the new ones."""
+        if (max_running is not None and max_running < 0) or (
+            max_queued is not None and max_queued < 0
+        ):
+            raise InvalidParameter("max_running and max_queued must not be negative.")
+        with self.store.write() as conn:
+            current = get_cluster(conn, None, cluster_id)
+            if current is None:
+                raise InvalidParameter(f"cluster {cluster_id} does not exist.")
+            config = {} if replace_all else dict(current.config)
+            config.update(settings or {})
+            for key in unset or []:
+                config.pop(key, None)
+            new_kind = kind or current.kind
+            if new_kind != current.kind and "spark_master" not in (settings or {}):
+                config.pop("spark_master", None)  # a local[N] master means nothing elsewhere
+            updated = replace(
+                current,
+                kind=new_kind,
+                config=validate_cluster_config(new_kind, config),
+                max_running=current.max_running if max_running is None else max_running,
+                max_queued=current.max_queued if max_queued is None else max_queued,
+            )
+            update_cluster(conn, updated)
+        return updated
 
     @staticmethod
     def _require_project(conn, project_id: str) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ __all__ = [
     "get_credential",
     "get_project",
     "list_clusters",
+    "update_cluster",
     "list_credentials",
     "lock_cluster",
     "set_credential_disabled",
@@ -198,3 +199,18 @@ def list_clusters(conn: Connection, project_id: str | None = None) -> list[Clust
     if project_id is not None:
         q = q.where(clusters.c.project_id == project_id)
     return [_cluster(r) for r in conn.execute(q)]
+
+
+def update_cluster(conn: Connection, cluster: Cluster) -> bool:
+    """Replace a cluster's kind, config and limits (name, project and id stay)."""
+    res = conn.execute(
+        update(clusters)
+        .where(clusters.c.id == cluster.id, clusters.c.project_id == cluster.project_id)
+        .values(
+            kind=cluster.kind,
+            config=json.dumps(cluster.config),
+            max_running=cluster.max_running,
+            max_queued=cluster.max_queued,
+        )
+    )
+    return res.rowcount == 1

@@ -1,0 +1,184 @@
+"""What a cluster is: its kind and the settings that kind takes, checked when it is saved.
+
+A cluster is a configuration record pointing at where its jobs run: this machine (``local``)
+or a distributed engine the user already runs. mrs-jobs never schedules across machines
+itself; it submits to that engine and follows the application there.
+
+A mistake is refused when the cluster is created or updated (with the key and what it must
+be), never discovered by the first job. Keys that are not settings of any kind are refused too,
+except Hadoop-style properties (``fs.*``), which are object-store defaults for the jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mrs_jobs.errors import InvalidParameter
+
+__all__ = ["KINDS", "load_config_file", "validate_cluster_config"]
+
+KINDS = ("local", "spark-standalone", "yarn", "k8s", "flink-remote")
+
+_URL_RE = re.compile(r"^https?://[A-Za-z0-9._\-\[\]:]+(:\d{1,5})?(/[^\s]*)?$")
+_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9._-]+:\d{1,5}$")
+_LOCAL_RE = re.compile(r"^local(\[(\d+|\*)\])?$")
+_STANDALONE_RE = re.compile(r"^spark://[A-Za-z0-9._-]+:\d{1,5}(,[A-Za-z0-9._-]+:\d{1,5})*$")
+_K8S_RE = re.compile(r"^k8s://https?://[A-Za-z0-9._\-\[\]:]+(:\d{1,5})?/?$")
+_DNS1123_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+# Settings every kind accepts (engine homes, input roots, process limits, engine tuning).
+_COMMON = frozenset(
+    {
+        "spark_master",
+        "input_roots",
+        "java_home",
+        "spark_home",
+        "pyspark_python",
+        "hadoop_home",
+        "libhdfs_dir",
+        "hadoop_conf_dir",
+        "mapreduce_heap",
+        "distcp_python",
+        "distcp_max_maps",
+        "sql_thrift_endpoint",
+        "sql_driver_memory",
+        "flink_home",
+        "flink_python",
+        "flink_target",
+        "flink_jobmanager",
+        "run_as_user",
+        "limit_address_space_mb",
+        "limit_cpu_seconds",
+        "limit_open_files",
+        "limit_processes",
+        "tags",
+    }
+)
+_BY_KIND: dict[str, frozenset[str]] = {
+    "local": frozenset(),
+    "spark-standalone": frozenset({"spark_rest_url", "spark_ui_url", "spark_deploy_mode"}),
+    "yarn": frozenset({"yarn_rm_url", "yarn_queue", "yarn_user", "spark_deploy_mode"}),
+    "k8s": frozenset(
+        {
+            "k8s_namespace",
+            "k8s_image",
+            "k8s_service_account",
+            "k8s_api_url",
+            "k8s_token_file",
+            "k8s_ca_file",
+            "spark_deploy_mode",
+        }
+    ),
+    "flink-remote": frozenset(),
+}
+
+
+def _bad(key: str, what: str) -> InvalidParameter:
+    return InvalidParameter(f"Invalid cluster setting {key}: {what}.")
+
+
+def _text(config: dict[str, Any], key: str) -> str:
+    value = config.get(key)
+    return "" if value is None else str(value).strip()
+
+
+def _absolute_file(config: dict[str, Any], key: str) -> None:
+    value = _text(config, key)
+    if value and not PurePosixPath(value).is_absolute():
+        raise _bad(key, "must be an absolute path")
+
+
+def validate_cluster_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The config as stored (secrets are not settings: files only), or InvalidParameter."""
+    if kind not in KINDS:
+        raise InvalidParameter(f"Invalid cluster kind {kind!r}: must be one of {', '.join(KINDS)}.")
+    if not isinstance(config, dict):
+        raise InvalidParameter("Invalid cluster config: must be an object of settings.")
+    allowed = _COMMON | _BY_KIND[kind]
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if not isinstance(key, str):
+            raise InvalidParameter("Invalid cluster config: setting names must be strings.")
+        if key not in allowed and not key.startswith("fs."):
+            other = [k for k, keys in _BY_KIND.items() if key in keys]
+            hint = f" (a setting of kind {other[0]})" if other else ""
+            raise _bad(key, f"not a setting of a {kind} cluster{hint}")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue  # unset
+        if key == "input_roots":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise _bad(key, "must be a list of absolute paths")
+            if any(not PurePosixPath(v).is_absolute() for v in value):
+                raise _bad(key, "must be a list of absolute paths")
+        elif key == "tags":
+            if not isinstance(value, dict | list):
+                raise _bad(key, "must be an object or a list")
+        elif isinstance(value, dict | list):
+            raise _bad(key, "must be a single value")
+        elif isinstance(value, str):
+            value = value.strip()
+        out[key] = value
+    _check_kind(kind, out)
+    return out
+
+
+def _check_kind(kind: str, config: dict[str, Any]) -> None:
+    master = _text(config, "spark_master")
+    for key in ("spark_rest_url", "spark_ui_url", "yarn_rm_url", "k8s_api_url"):
+        if _text(config, key) and not _URL_RE.match(_text(config, key)):
+            raise _bad(key, "must be an http:// or https:// URL")
+    for key in ("hadoop_conf_dir", "k8s_token_file", "k8s_ca_file", "java_home", "spark_home"):
+        _absolute_file(config, key)
+    mode = _text(config, "spark_deploy_mode")
+    if mode and mode not in ("client", "cluster"):
+        raise _bad("spark_deploy_mode", "must be client or cluster")
+    jm = _text(config, "flink_jobmanager")
+    if jm and not _HOSTPORT_RE.match(jm.removeprefix("http://").removeprefix("https://")):
+        raise _bad("flink_jobmanager", "must be host:port (the REST address of the jobmanager)")
+    if kind == "local":
+        if master and not _LOCAL_RE.match(master):
+            raise _bad("spark_master", "must be local[N] on a local cluster")
+    elif kind == "spark-standalone":
+        if not _STANDALONE_RE.match(master):
+            raise _bad("spark_master", "must be spark://host:port on a spark-standalone cluster")
+    elif kind == "yarn":
+        if master and master != "yarn":
+            raise _bad("spark_master", "must be yarn (or unset) on a yarn cluster")
+        if not _text(config, "hadoop_conf_dir"):
+            raise _bad("hadoop_conf_dir", "is required on a yarn cluster")
+        config["spark_master"] = "yarn"
+    elif kind == "k8s":
+        if not _K8S_RE.match(master):
+            raise _bad("spark_master", "must be k8s://https://host:port on a k8s cluster")
+        if not _text(config, "k8s_image"):
+            raise _bad("k8s_image", "is required on a k8s cluster (the Spark container image)")
+        ns = _text(config, "k8s_namespace")
+        if ns and not _DNS1123_RE.match(ns):
+            raise _bad("k8s_namespace", "must be a DNS-1123 label")
+        if mode == "client":
+            raise _bad("spark_deploy_mode", "a k8s cluster always runs drivers in cluster mode")
+    elif kind == "flink-remote":
+        if not jm:
+            raise _bad("flink_jobmanager", "is required on a flink-remote cluster")
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """A cluster config from a .json or .toml file (InvalidParameter when unreadable)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidParameter(f"Cannot read the cluster config {path}: {exc.strerror}.") from None
+    try:
+        if str(path).endswith(".toml"):
+            data = tomllib.loads(raw.decode("utf-8"))
+        else:
+            data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidParameter(f"The cluster config {path} is not valid: {exc}.") from None
+    if not isinstance(data, dict):
+        raise InvalidParameter(f"The cluster config {path} must hold an object of settings.")
+    return data
