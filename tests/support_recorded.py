@@ -9,6 +9,8 @@ differs from the recorded one in method, path, query, any recorded header, or JS
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,10 +82,12 @@ class Replay:
 
 
 @contextmanager
-def serve(replay: Replay, redirect_first: str | None = None) -> Iterator[str]:
+def serve(
+    replay: Replay, redirect_first: str | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 replaying ``replay``; yields its base URL. With
     ``redirect_first`` (a base URL), the first request is answered 307 to that server instead
-    (as a standby ResourceManager does)."""
+    (as a standby ResourceManager does); with ``tls`` (certificate, key) it speaks HTTPS."""
     state = {"redirect": redirect_first}
 
     class Handler(BaseHTTPRequestHandler):
@@ -120,11 +124,31 @@ def serve(replay: Replay, redirect_first: str | None = None) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with the openssl command."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key

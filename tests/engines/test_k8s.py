@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import socket
 from pathlib import Path
 
 import httpx
 import pytest
-from support_recorded import Replay, load, serve
+from support_recorded import Replay, load, self_signed, serve
 
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
 from mrs_jobs.engines.k8s import (
@@ -175,6 +176,23 @@ def test_driver_status_over_real_http(cluster):
         got = K8sClient.from_cluster(over).driver_status(POD)
     replay.done()
     assert got is not None and got.state == "succeeded" and got.app_id == APPSEL
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
+def test_tls_verified_with_the_ca_file(cluster, tmp_path):
+    cert, key = self_signed(tmp_path)
+    replay = Replay(load("k8s/pod_running.json"), extra_headers=bearer())
+    with serve(replay, tls=(cert, key)) as url:
+        trusted = {**cluster.extra, "k8s_api_url": url, "k8s_ca_file": str(cert)}
+        got = K8sClient.from_cluster(ClusterSpec("c1", kind="k8s", extra=trusted)).driver_status(
+            POD
+        )
+        untrusted = {**cluster.extra, "k8s_api_url": url}
+        refused = K8sClient.from_cluster(ClusterSpec("c1", kind="k8s", extra=untrusted))
+        assert refused.driver_status(POD) is None  # unknown CA: no answer, no exception
+        assert refused.delete_driver(POD) is False
+    replay.done()  # exactly one request got through: the trusted one
+    assert got is not None and got.state == "running"
 
 
 def test_bad_pod_name_makes_no_request(cluster):
