@@ -19,6 +19,7 @@ from pathlib import Path
 from mrs_jobs.domain.render import is_secret_key
 from mrs_jobs.domain.sqlsplit import split_statements
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines.paths import InputRoots
 from mrs_jobs.engines.thrift import ThriftServers
 
 __all__ = ["SQL_TYPES", "SqlEngine", "parse_sql_arguments"]
@@ -157,9 +158,7 @@ class SqlEngine:
         if "://" in local:
             raise EngineRefused(f"the script {path} is not a local file")
         real = Path(local).expanduser().resolve()
-        roots = [Path(r).expanduser().resolve() for r in cluster.input_roots]
-        if roots and not any(real.is_relative_to(r) for r in roots):
-            raise EngineRefused(f"the script {path} is not under an allowed input root")
+        InputRoots(cluster.input_roots).check(real, path, "the script")
         if not real.is_file():
             raise EngineRefused(f"script file not found: {path}")
         try:
