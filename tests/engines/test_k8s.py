@@ -215,23 +215,16 @@ def test_delete_driver(cluster):
 
 
 def test_delete_driver_with_grace_period(cluster):
-    graced = ClusterSpec(
-        "c1",
-        kind="k8s",
-        spark_master=cluster.spark_master,
-        extra={**cluster.extra, "k8s_delete_grace_seconds": "5"},
-    )
     replay = Replay(load("k8s/pod_delete_grace.json"), extra_headers=bearer())
-    assert K8sClient.from_cluster(graced, transport=replay.transport).delete_driver(POD)
-    replay.done()
-    bad = ClusterSpec(
-        "c1",
-        kind="k8s",
-        spark_master=cluster.spark_master,
-        extra={**cluster.extra, "k8s_delete_grace_seconds": "-1"},
+    client = K8sClient(
+        api_url_of(cluster),
+        NS,
+        token_file=cluster.extra["k8s_token_file"],
+        grace_seconds=5,
+        transport=replay.transport,
     )
-    with pytest.raises(EngineRefused, match="k8s_delete_grace_seconds"):
-        K8sClient.from_cluster(bad)
+    assert client.delete_driver(POD)
+    replay.done()
 
 
 def test_delete_driver_already_gone_is_true(cluster):

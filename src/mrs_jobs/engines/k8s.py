@@ -12,8 +12,8 @@ service finds the pod again without having to parse anything.
 Cluster settings (``ClusterSpec.extra``): ``k8s_namespace`` (default ``default``),
 ``k8s_image`` (required), ``k8s_service_account``, ``k8s_api_url`` (default: the master's
 https URL), ``k8s_token_file`` and ``k8s_ca_file`` (paths: the token is read at each call,
-so a rotated token is picked up, and never appears in logs, messages or exceptions), and
-``k8s_delete_grace_seconds`` (grace period of a kill; default the pod's own).
+so a rotated token is picked up, and never appears in logs, messages or exceptions). A kill
+uses the pod's own grace period unless a :class:`K8sClient` is given ``grace_seconds``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ _PHASES = {
 _SUBMISSION_RE = re.compile(r"submission ID ([a-z0-9][a-z0-9.-]*):([a-z0-9][a-z0-9.-]*)")
 _POD_NAME_RE = re.compile(r"\bpod name: ([a-z0-9][a-z0-9.-]*)")
 _APP_ID_RE = re.compile(r"\bapplication ID (spark-[0-9a-f]+)\b")
-_GRACE_RE = re.compile(r"^\d{1,5}$")
 
 
 # ------------------------------------------------------------------------------ submit
@@ -166,15 +165,11 @@ class K8sClient:
         cls, cluster: ClusterSpec, *, transport: httpx.BaseTransport | None = None
     ) -> K8sClient:
         """The client of a ``k8s`` cluster; raises EngineRefused when its settings are bad."""
-        grace_text = (cluster.extra.get("k8s_delete_grace_seconds") or "").strip()
-        if grace_text and not _GRACE_RE.match(grace_text):
-            raise EngineRefused(f"invalid k8s_delete_grace_seconds: {grace_text!r}")
         return cls(
             api_url_of(cluster),
             _namespace(cluster),
             token_file=(cluster.extra.get("k8s_token_file") or "").strip() or None,
             ca_file=(cluster.extra.get("k8s_ca_file") or "").strip() or None,
-            grace_seconds=int(grace_text) if grace_text else None,
             transport=transport,
         )
 
