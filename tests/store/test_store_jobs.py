@@ -43,14 +43,33 @@ def test_find_and_mark_over_chunk_boundaries(store) -> None:
     ids = insert_jobs(store, [job_row(P, C) for _ in range(1200)])
     with store.write() as conn:
         assert len(job_store.find_visible_ids(conn, P, C, ids, lock=True)) == 1200
-        assert job_store.mark_deleted(conn, P, C, ids[:1100], 99) == 1100
+        assert job_store.mark_deleted(conn, ids[:1100], 99) == 1100
         # Marking again finds nothing left to mark.
-        assert job_store.mark_deleted(conn, P, C, ids[:10], 100) == 0
+        assert job_store.mark_deleted(conn, ids[:10], 100) == 0
     with store.read() as conn:
         assert set(job_store.find_visible_ids(conn, P, C, ids)) == set(ids[1100:])
         total, page = job_store.list_visible(conn, P, C, ListQuery(limit=1000))
     assert total == 100 and {j.id for j in page} == set(ids[1100:])
     assert raw_job(store, ids[0])["deleted_ms"] == 99
+
+
+def test_hide_visible_hides_only_what_is_in_scope_and_says_what(store) -> None:
+    mine = insert_jobs(store, [job_row(P, C, state=s) for s in ("SUBMITTED", "RUNNING")])
+    other_cluster = insert_job(store, P, "c2")
+    other_project = insert_job(store, "p2", C)
+    deleted = insert_job(store, P, C, deleted_ms=5)
+    with store.write() as conn:
+        hidden = job_store.hide_visible(
+            conn, P, C, [*mine, other_cluster, other_project, deleted, "nope", "a\x00b"], 77
+        )
+    assert hidden == {mine[0]: "SUBMITTED", mine[1]: "RUNNING"}
+    assert [raw_job(store, i)["deleted_ms"] for i in mine] == [77, 77]
+    for untouched, was in ((other_cluster, 0), (other_project, 0), (deleted, 5)):
+        assert raw_job(store, untouched)["deleted_ms"] == was
+    ids = insert_jobs(store, [job_row(P, C) for _ in range(1100)])  # over the chunk size
+    with store.write() as conn:
+        assert len(job_store.hide_visible(conn, P, C, ids, 78)) == 1100
+        assert job_store.hide_visible(conn, P, C, ids, 79) == {}
 
 
 def test_purge_removes_every_row_of_the_job_but_not_the_audit(store) -> None:

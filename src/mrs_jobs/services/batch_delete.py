@@ -59,17 +59,13 @@ class BatchDeleteService:
             with self.store.write() as conn:
                 if get_cluster(conn, caller.project_id, cluster_id) is None:
                     raise ClusterNotFound(cluster_id)
-                found = job_store.find_visible_ids(
-                    conn, caller.project_id, cluster_id, ids, lock=True
-                )
+                at = job_store.now_ms()
+                # One statement hides them all; any id it did not hide (unknown, of another
+                # scope, already deleted, or hidden by a concurrent delete) undoes the lot.
+                found = job_store.hide_visible(conn, caller.project_id, cluster_id, ids, at)
                 missing = [i for i in ids if i not in found]
                 if missing:
                     raise JobNotFound(missing)
-                at = job_store.now_ms()
-                marked = job_store.mark_deleted(conn, caller.project_id, cluster_id, ids, at)
-                if marked != len(ids):
-                    # Another delete won the race for some of them: all or nothing.
-                    raise JobNotFound([i for i in ids if i in found])
                 # "live" as the contract means it (any non-terminal state); "running" are the
                 # launched ones whose engine process the supervisor must kill first.
                 live = sum(1 for s in found.values() if s in _LIVE)

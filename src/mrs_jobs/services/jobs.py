@@ -79,6 +79,67 @@ def _gone_job(job_id: str, caller: Caller) -> Job:
     )
 
 
+def _new_job_row(
+    job_id: str,
+    caller: Caller,
+    cluster_id: str,
+    job_type: JobType,
+    job_name: str,
+    arguments: Sequence[str],
+    properties: Mapping[str, str],
+    at: int,
+) -> dict[str, object]:
+    """The complete ``jobs`` row of a job just queued (the returned Job is built from it)."""
+    return {
+        "id": job_id,
+        "project_id": caller.project_id,
+        "cluster_id": cluster_id,
+        "job_name": job_name,
+        "job_type": job_type.value,
+        "user_name": caller.user_name,
+        "queue": "default",
+        "state": JobState.SUBMITTED.value,
+        "result": JobResult.UNDEFINED.value,
+        "progress": 0.0,
+        "submitted_ms": at,
+        "started_ms": 0,
+        "finished_ms": 0,
+        "arguments": json.dumps(list(arguments)),
+        "properties": json.dumps(dict(properties)),
+        "launcher_id": "",
+        "app_id": "",
+        "tracking_url": "",
+        "reason": "",
+        "deleted_ms": 0,
+        "kill_requested_ms": 0,
+        "kill_sent_ms": 0,
+        "owner": None,
+        "pid": None,
+        "pid_start": None,
+        "workdir": None,
+        "deadline_ms": 0,  # set when the engine is launched (mrs.job.timeout)
+    }
+
+
+def _submit_events(job_id: str, at: int) -> list[dict[str, object]]:
+    """The three transitions of a submit, as ``transition()`` would have recorded them."""
+    steps = [
+        (None, JobState.NEW, "submitted"),
+        (JobState.NEW, JobState.NEW_SAVING, ""),
+        (JobState.NEW_SAVING, JobState.SUBMITTED, "queued"),
+    ]
+    return [
+        {
+            "job_id": job_id,
+            "from_state": None if src is None else src.value,
+            "to_state": dst.value,
+            "reason": reason,
+            "at_ms": at,
+        }
+        for src, dst, reason in steps
+    ]
+
+
 class JobService:
     """The job use cases over one store; ``wake`` nudges the supervisor after a change."""
 
@@ -167,46 +228,24 @@ class JobService:
                 if earlier is not None:
                     return earlier, False
             self._check_runnable(cluster, parsed)
+            # job_counts: a few rows whatever the queue length.
             queued = job_store.count_states(conn, cluster.id, [JobState.SUBMITTED])
             if queued >= cluster.max_queued:
                 raise QueueFull(cluster.id, cluster.max_queued)
             at = job_store.now_ms()
-            job_store.insert_job(
-                conn,
-                {
-                    "id": job_id,
-                    "project_id": caller.project_id,
-                    "cluster_id": cluster.id,
-                    "job_name": job_name,
-                    "job_type": parsed.value,
-                    "user_name": caller.user_name,
-                    "queue": "default",
-                    "state": JobState.NEW.value,
-                    "result": JobResult.UNDEFINED.value,
-                    "progress": 0.0,
-                    "submitted_ms": at,
-                    "started_ms": 0,
-                    "finished_ms": 0,
-                    "arguments": json.dumps(list(arguments)),
-                    "properties": json.dumps(dict(properties)),
-                    "launcher_id": "",
-                    "app_id": "",
-                    "tracking_url": "",
-                    "reason": "",
-                    "deleted_ms": 0,
-                    "kill_requested_ms": 0,
-                    "kill_sent_ms": 0,
-                    "deadline_ms": 0,  # set when the engine is launched (mrs.job.timeout)
-                },
+            values = _new_job_row(
+                job_id, caller, cluster.id, parsed, job_name, arguments, properties, at
             )
+            # Inserted straight into SUBMITTED: NEW -> NEW_SAVING -> SUBMITTED happen in this
+            # one transaction, so no reader could see the states between; the events record
+            # them all, as the state machine requires.
+            job_store.insert_job(conn, values)
             if idempotency_key is not None and not claim_key(
                 conn, caller.project_id, idempotency_key, request_hash, job_id, at
             ):
                 # A concurrent submit with the same key won; this transaction adds nothing.
                 raise _Retry()
-            job_store.record_event(conn, job_id, None, JobState.NEW.value, "submitted", at)
-            job_store.transition(conn, job_id, JobState.NEW_SAVING)
-            job_store.transition(conn, job_id, JobState.SUBMITTED, reason="queued")
+            job_store.record_events(conn, _submit_events(job_id, at))
             record_audit(
                 conn,
                 at_ms=at,
@@ -218,9 +257,7 @@ class JobService:
                 detail={"job_id": job_id, "job_type": parsed.value, "job_name": job_name},
                 outcome="accepted",
             )
-            job = job_store.get_job(conn, job_id)
-        assert job is not None
-        return job, True
+        return job_store.job_from_row(values), True
 
     @staticmethod
     def _earlier_submit(

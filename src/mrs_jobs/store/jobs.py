@@ -16,13 +16,14 @@ from sqlalchemy import Connection, Row, and_, asc, delete, desc, func, insert, s
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import LIVE_STATES, JobState, sources_of
 from mrs_jobs.domain.validation import ListQuery
-from mrs_jobs.store.tables import job_events, jobs, sql_results
+from mrs_jobs.store.tables import job_counts, job_events, jobs, sql_results
 
 __all__ = [
     "count_states",
     "find_visible_ids",
     "get_job",
     "get_visible",
+    "hide_visible",
     "insert_job",
     "job_from_row",
     "list_visible",
@@ -30,6 +31,7 @@ __all__ = [
     "now_ms",
     "purge",
     "record_event",
+    "record_events",
     "request_kill",
     "save_sql_results",
     "transition",
@@ -85,6 +87,11 @@ def record_event(
             job_id=job_id, from_state=from_state, to_state=to_state, reason=reason, at_ms=at_ms
         )
     )
+
+
+def record_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Several ``job_events`` rows in one statement (one round trip for a submit)."""
+    conn.execute(insert(job_events), rows)
 
 
 def transition(
@@ -162,7 +169,10 @@ def list_visible(
     if q.submitted_time_end is not None:
         conds.append(jobs.c.submitted_ms <= q.submitted_time_end)
     where = and_(*conds)
-    total = conn.execute(select(func.count()).select_from(jobs).where(where)).scalar_one()
+    if _counted(q):
+        total = _sum_counts(conn, project_id, cluster_id, q.job_state, q.job_type)
+    else:
+        total = conn.execute(select(func.count()).select_from(jobs).where(where)).scalar_one()
     order = asc if q.ascending else desc
     rows = conn.execute(
         select(jobs)
@@ -174,43 +184,110 @@ def list_visible(
     return int(total), [job_from_row(r) for r in rows]
 
 
+_CHUNK = 500  # ids per statement on SQLite (bound-parameter limit of older builds)
+
+
+def _counted(q: ListQuery) -> bool:
+    """Whether ``job_counts`` answers this query's total (no filter, or state and/or type)."""
+    return (
+        q.job_name is None
+        and q.job_id is None
+        and q.user is None
+        and q.queue is None
+        and q.job_result is None
+        and q.submitted_time_begin is None
+        and q.submitted_time_end is None
+    )
+
+
+def _sum_counts(
+    conn: Connection,
+    project_id: str,
+    cluster_id: str,
+    state: str | None,
+    job_type: str | None,
+) -> int:
+    """Visible jobs of a scope from ``job_counts`` (a few rows, never the jobs)."""
+    q = select(func.coalesce(func.sum(job_counts.c.n), 0)).where(
+        job_counts.c.cluster_id == cluster_id, job_counts.c.project_id == project_id
+    )
+    if state is not None:
+        q = q.where(job_counts.c.state == state)
+    if job_type is not None:
+        q = q.where(job_counts.c.job_type == job_type)
+    return int(conn.execute(q).scalar_one())
+
+
 def find_visible_ids(
     conn: Connection, project_id: str, cluster_id: str, ids: list[str], *, lock: bool = False
 ) -> dict[str, str]:
     """id -> state for those of ``ids`` that are visible jobs of this project and cluster.
 
+    Looked up by primary key alone, the scope checked here: given ``project_id = ? AND
+    cluster_id = ?`` SQLite (no statistics) walks a scope index over the whole cluster instead.
     ``lock`` holds the rows until commit (PostgreSQL), taken in id order so two writers
     locking overlapping sets cannot deadlock; a row another writer has just hidden is
-    re-checked after its commit and left out, so the caller sees what is really missing.
+    re-read after its commit and left out, so the caller sees what is really missing.
     """
     wanted = sorted({i for i in ids if "\x00" not in i})  # NUL: no such job, and PG refuses it
     found: dict[str, str] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        q = select(jobs.c.id, jobs.c.state).where(
-            _visible(project_id, cluster_id), jobs.c.id.in_(chunk)
-        )
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        q = select(
+            jobs.c.id, jobs.c.state, jobs.c.project_id, jobs.c.cluster_id, jobs.c.deleted_ms
+        ).where(jobs.c.id.in_(chunk))
         if lock:
             q = q.order_by(jobs.c.id).with_for_update()
         for row in conn.execute(q):
-            found[row.id] = row.state
+            if row.project_id == project_id and row.cluster_id == cluster_id:
+                if row.deleted_ms == 0:
+                    found[row.id] = row.state
     return found
 
 
-def mark_deleted(
-    conn: Connection, project_id: str, cluster_id: str, ids: list[str], at_ms: int
-) -> int:
-    """Hide jobs from every API at once; the supervisor kills and purges them. Returns rows."""
+def mark_deleted(conn: Connection, ids: list[str], at_ms: int) -> int:
+    """Hide jobs from every API at once; the supervisor kills and purges them. Returns rows.
+
+    By primary key only: the caller has just verified (and on PostgreSQL locked) the rows with
+    :func:`find_visible_ids` in this transaction.
+    """
     total = 0
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
         res = conn.execute(
             update(jobs)
-            .where(_visible(project_id, cluster_id), jobs.c.id.in_(chunk))
+            .where(jobs.c.id.in_(chunk), jobs.c.deleted_ms == 0)
             .values(deleted_ms=at_ms)
         )
         total += res.rowcount
     return total
+
+
+def hide_visible(
+    conn: Connection, project_id: str, cluster_id: str, ids: list[str], at_ms: int
+) -> dict[str, str]:
+    """Hide those of ``ids`` that are visible jobs of this scope; id -> state of each hidden.
+
+    The caller rolls back unless every id came back (all or nothing). SQLite: a primary-key
+    lookup, then the update, under the transaction's write lock. PostgreSQL: one ``UPDATE ...
+    RETURNING`` (the planner has statistics, so the scope can stay in the WHERE); it locks the
+    rows it changes, and a row another writer hides first is re-checked after that commit and
+    left out, as the locking read did.
+    """
+    wanted = sorted({i for i in ids if "\x00" not in i})  # NUL: no such job, and PG refuses it
+    if conn.dialect.name == "sqlite":
+        found = find_visible_ids(conn, project_id, cluster_id, wanted)
+        mark_deleted(conn, list(found), at_ms)
+        return found
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        update(jobs)
+        .where(_visible(project_id, cluster_id), jobs.c.id.in_(wanted))
+        .values(deleted_ms=at_ms)
+        .returning(jobs.c.id, jobs.c.state)
+    ).all()
+    return {r.id: r.state for r in rows}
 
 
 def request_kill(conn: Connection, job_id: str, at_ms: int) -> bool:
@@ -228,14 +305,12 @@ def request_kill(conn: Connection, job_id: str, at_ms: int) -> bool:
 
 
 def count_states(conn: Connection, cluster_id: str, states: Iterable[JobState]) -> int:
+    """Visible jobs of a cluster in ``states`` (a batch-deleted job is gone before its purge)."""
     return int(
         conn.execute(
-            select(func.count())
-            .select_from(jobs)
-            .where(
-                jobs.c.cluster_id == cluster_id,
-                jobs.c.state.in_([s.value for s in states]),
-                jobs.c.deleted_ms == 0,  # a batch-deleted job is gone, even before its purge
+            select(func.coalesce(func.sum(job_counts.c.n), 0)).where(
+                job_counts.c.cluster_id == cluster_id,
+                job_counts.c.state.in_([s.value for s in states]),
             )
         ).scalar_one()
     )

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import LIVE_STATES, JobState
 from mrs_jobs.store.jobs import job_from_row, transition
-from mrs_jobs.store.tables import jobs, supervisors
+from mrs_jobs.store.tables import clusters, job_counts, jobs, supervisors
 from mrs_jobs.store.tenants import lock_cluster
 
 __all__ = [
@@ -101,13 +101,36 @@ def deleted_jobs(conn: Connection, limit: int = 500) -> list[Job]:
 
 
 def queued_clusters(conn: Connection) -> list[tuple[str, str]]:
-    """(project_id, cluster_id) pairs that have jobs waiting in SUBMITTED."""
+    """(project_id, cluster_id) pairs with jobs waiting in SUBMITTED *and* a free running slot.
+
+    The supervisor opens a write transaction per pair to claim, so a full cluster must not be
+    listed: each pass (and each wake after a submit) would otherwise take the write lock for
+    nothing. Queued jobs come from ``job_counts`` (a few rows, not the queue); launched jobs
+    are counted as :func:`claim` counts them, a deleted one still holding its slot.
+    """
+    queued = (
+        select(job_counts.c.project_id, job_counts.c.cluster_id)
+        .where(job_counts.c.state == JobState.SUBMITTED.value, job_counts.c.n > 0)
+        .distinct()
+        .subquery()
+    )
+    launched = (
+        select(func.count())
+        .select_from(jobs)
+        .where(jobs.c.cluster_id == clusters.c.id, jobs.c.state.in_(_LAUNCHED))
+        .scalar_subquery()
+    )
     rows = conn.execute(
-        select(jobs.c.project_id, jobs.c.cluster_id)
-        .where(jobs.c.state == JobState.SUBMITTED.value, jobs.c.deleted_ms == 0)
-        .group_by(jobs.c.project_id, jobs.c.cluster_id)
+        select(clusters.c.project_id, clusters.c.id)
+        .join(
+            queued,
+            and_(
+                queued.c.cluster_id == clusters.c.id, queued.c.project_id == clusters.c.project_id
+            ),
+        )
+        .where(clusters.c.max_running > launched)
     ).all()
-    return [(r.project_id, r.cluster_id) for r in rows]
+    return [(r.project_id, r.id) for r in rows]
 
 
 def claim(

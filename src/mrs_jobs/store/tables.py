@@ -14,12 +14,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 __all__ = [
     "audit",
     "clusters",
     "credentials",
+    "job_counts",
     "job_events",
     "jobs",
     "metadata",
@@ -107,9 +109,53 @@ jobs = Table(
     Column("workdir", String(1024), nullable=True),
     # epoch ms after which a launched job is stopped and FAILED (property mrs.job.timeout); 0 = none
     Column("deadline_ms", BigInteger, nullable=False, default=0),
-    Index("ix_jobs_scope_submitted", "project_id", "cluster_id", "submitted_ms", "id"),
+    # The list indexes are led by the visibility scope (project, cluster, deleted_ms = 0), so a
+    # filtered COUNT is answered from the index alone and a page comes in sort order. They are
+    # the only indexes with project_id first, so no query without it can choose them.
+    Index("ix_jobs_vis_submitted", "project_id", "cluster_id", "deleted_ms", "submitted_ms", "id"),
+    Index(
+        "ix_jobs_vis_state", "project_id", "cluster_id", "deleted_ms", "state", "submitted_ms", "id"
+    ),
+    Index(
+        "ix_jobs_vis_type",
+        "project_id",
+        "cluster_id",
+        "deleted_ms",
+        "job_type",
+        "submitted_ms",
+        "id",
+    ),
+    Index(
+        "ix_jobs_vis_name",
+        "project_id",
+        "cluster_id",
+        "deleted_ms",
+        "job_name",
+        "submitted_ms",
+        "id",
+    ),
     Index("ix_jobs_state_cluster", "state", "cluster_id"),
-    Index("ix_jobs_deleted", "deleted_ms"),
+    # Partial: only jobs awaiting purge. SQLite (no statistics) would otherwise take a full
+    # index on deleted_ms for every "deleted_ms = 0" and walk all visible jobs.
+    Index(
+        "ix_jobs_deleted",
+        "deleted_ms",
+        sqlite_where=text("deleted_ms > 0"),
+        postgresql_where=text("deleted_ms > 0"),
+    ),
+)
+
+job_counts = Table(
+    "job_counts",
+    metadata,
+    # Visible (deleted_ms = 0) jobs per cluster, state and type, kept exact by triggers on
+    # ``jobs`` (migration 0002) in the writer's own transaction: an unfiltered, state or type
+    # list answers total_record with a SUM over a few rows instead of counting jobs.
+    Column("cluster_id", String(64), primary_key=True),
+    Column("project_id", String(64), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("job_type", String(16), primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
 
 job_events = Table(
