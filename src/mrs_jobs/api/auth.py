@@ -3,16 +3,20 @@
 Also the abuse checks that need to know who is calling (docs/security.md): failed
 authentications are charged to the client address (``api/ratelimit.py``), an exact replay of a
 signed state-changing request is refused (``api/replay.py``), and every authenticated request
-is charged to its credential's project.
+is charged to its credential's project. Opened AK/SK credentials are cached for a few seconds
+(``api/credcache.py``: a disabled credential is refused within ``TTL_SECONDS``).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
+from mrs_jobs.api.credcache import CredentialCache
 from mrs_jobs.api.ratelimit import RateLimiter
 from mrs_jobs.api.replay import CHECKED_METHODS, ReplayCache
 from mrs_jobs.api.signing import SignatureError, parse_authorization, parse_sdk_date, verify
@@ -69,45 +73,83 @@ async def authenticate(
 
 
 async def _credential(request: Request, tenants: TenantService, *, skew: int) -> Credential:
-    request_id = request.state.request_id
     token = request.headers.get("x-auth-token")
     if token:
-        cred = tenants.credential_for_token(token)
+        # A database read: in the thread pool, so the event loop keeps serving others.
+        cred = await run_in_threadpool(tenants.credential_for_token, token)
     else:
-        body = await request.body()
-        found: list[Credential] = []
-
-        def lookup(ak: str) -> str | None:
-            cred = tenants.credential_for_ak(ak)
-            if cred is None:
-                return None
-            found.append(cred)
-            return cred.secret_key
-
-        try:
-            verify(
-                method=request.method,
-                raw_path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
-                raw_query=request.scope.get("query_string", b"").decode("latin-1"),
-                headers=_utf8_headers(request),
-                body=body,
-                secret_lookup=lookup,
-                now=datetime.now(UTC),
-                max_skew_seconds=skew,
-            )
-        except SignatureError as exc:
-            # The reason goes to the log; the client learns only what it can fix itself.
-            log.info("auth.refused reason=%s request_id=%s", exc.reason, request_id)
-            if "window" in exc.reason:
-                raise AuthError(
-                    "Authentication failed: X-Sdk-Date is too far from the server clock."
-                ) from None
-            raise AuthError(
-                "Authentication failed: incorrect IAM authentication information."
-            ) from None
-        cred = found[-1]
+        cred = await _signed_credential(request, tenants, await request.body(), skew)
         _refuse_replay(request, skew)
     return cred
+
+
+def _credential_cache(request: Request) -> CredentialCache:
+    cache: CredentialCache | None = getattr(request.app.state, "credential_cache", None)
+    if cache is None:
+        cache = request.app.state.credential_cache = CredentialCache()
+    return cache
+
+
+async def _signed_credential(
+    request: Request, tenants: TenantService, body: bytes, skew: int
+) -> Credential:
+    """The credential whose SK signed this request (``api/credcache.py`` saves the lookup)."""
+    cache = _credential_cache(request)
+    try:
+        ak: str | None = parse_authorization(request.headers.get("authorization", "")).access_key
+    except SignatureError:
+        ak = None  # verify() refuses it below, with the reason
+    cred = cache.get(ak) if ak else None
+    from_cache = cred is not None
+    if cred is None and ak:
+        cred = await _lookup(tenants, cache, ak)
+    try:
+        _verify(request, body, ak, cred, skew)
+    except SignatureError as exc:
+        if not from_cache or ak is None or "window" in exc.reason:
+            _refuse(request, exc)
+        # The cached SK may be stale (the AK's SK was replaced): ask the store once more.
+        cache.drop(ak)
+        cred = await _lookup(tenants, cache, ak)
+        try:
+            _verify(request, body, ak, cred, skew)
+        except SignatureError as again:
+            _refuse(request, again)
+    assert cred is not None  # verify() refuses an AK without a secret
+    return cred
+
+
+async def _lookup(tenants: TenantService, cache: CredentialCache, ak: str) -> Credential | None:
+    """Read and open the credential in the thread pool (never on the event loop)."""
+    cred = await run_in_threadpool(tenants.credential_for_ak, ak)
+    if cred is not None:
+        cache.put(ak, cred)
+    return cred
+
+
+def _verify(
+    request: Request, body: bytes, ak: str | None, cred: Credential | None, skew: int
+) -> None:
+    verify(
+        method=request.method,
+        raw_path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
+        raw_query=request.scope.get("query_string", b"").decode("latin-1"),
+        headers=_utf8_headers(request),
+        body=body,
+        secret_lookup=lambda key: cred.secret_key if cred is not None and key == ak else None,
+        now=datetime.now(UTC),
+        max_skew_seconds=skew,
+    )
+
+
+def _refuse(request: Request, exc: SignatureError) -> NoReturn:
+    # The reason goes to the log; the client learns only what it can fix itself.
+    log.info("auth.refused reason=%s request_id=%s", exc.reason, request.state.request_id)
+    if "window" in exc.reason:
+        raise AuthError(
+            "Authentication failed: X-Sdk-Date is too far from the server clock."
+        ) from None
+    raise AuthError("Authentication failed: incorrect IAM authentication information.") from None
 
 
 def _refuse_replay(request: Request, skew: int) -> None:

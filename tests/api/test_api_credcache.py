@@ -1,0 +1,83 @@
+"""The credential cache over HTTP: how long a change takes, and a changed SK works at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from api_helpers import assert_error
+
+from mrs_jobs.api.credcache import TTL_SECONDS, CredentialCache
+from mrs_jobs.store.tenants import credential_by_ak, set_credential_disabled, set_secret_key
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cached_app(api):  # type: ignore[no-untyped-def]
+    clock = Clock()
+    cache = CredentialCache(clock=clock)
+    api.client.app.state.credential_cache = cache
+    return cache, clock
+
+
+def test_a_disabled_credential_is_refused_once_the_cache_period_is_over(api) -> None:
+    cache, clock = cached_app(api)
+    ak, sk = api.tenants.create_aksk(api.project_id, "temp")
+    client = api.signed_as(ak, sk, api.project_id)
+    assert client.get(api.base).status_code == 202
+    assert cache.get(ak) is not None
+    with api.store.read() as conn:
+        cred = credential_by_ak(conn, ak)
+    with api.store.write() as conn:
+        assert set_credential_disabled(conn, cred.id, True)
+    # Inside the period the server has not read the change yet (the documented delay).
+    clock.now += TTL_SECONDS - 0.5
+    assert client.get(api.base).status_code == 202
+    clock.now += 0.5
+    assert_error(client.get(api.base), 401, "APIGW.0301")
+    assert_error(client.get(api.base), 401, "APIGW.0301")  # refusals are not cached
+    assert cache.get(ak) is None
+    assert api.client.get(api.base).status_code == 202  # other credentials are unaffected
+
+
+def test_a_changed_sk_works_at_once_and_the_old_one_stops(api) -> None:
+    cache, _clock = cached_app(api)
+    ak, old_sk = api.tenants.create_aksk(api.project_id, "temp")
+    old = api.signed_as(ak, old_sk, api.project_id)
+    assert old.get(api.base).status_code == 202
+    assert cache.get(ak).secret_key == old_sk
+    new_sk = "n" * 40
+    with api.store.read() as conn:
+        cred = credential_by_ak(conn, ak)
+    sealed = api.tenants.box.seal(new_sk, aad=f"mrs-jobs/credentials/{ak}")
+    with api.store.write() as conn:
+        assert set_secret_key(conn, cred.id, sealed)
+    # The cached SK does not verify the new signature: the AK is looked up again.
+    assert api.signed_as(ak, new_sk, api.project_id).get(api.base).status_code == 202
+    assert cache.get(ak).secret_key == new_sk
+    assert_error(old.get(api.base), 401, "APIGW.0301")
+
+
+def test_lookups_run_off_the_event_loop_and_hits_skip_the_store(api, monkeypatch) -> None:
+    cached_app(api)
+    calls: list[bool] = []
+    real = api.tenants.credential_for_ak
+
+    def spy(ak: str):  # type: ignore[no-untyped-def]
+        try:
+            asyncio.get_running_loop()
+            calls.append(True)  # on the event loop
+        except RuntimeError:
+            calls.append(False)  # in a worker thread
+        return real(ak)
+
+    ctx = api.client.app.state.ctx
+    monkeypatch.setattr(ctx.tenants, "credential_for_ak", spy)
+    for _ in range(5):
+        assert api.client.get(api.base).status_code == 202
+    assert calls == [False]  # one lookup, in the thread pool; the other four were cached
