@@ -16,6 +16,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,13 @@ def page(browser: Browser, env: Env) -> Iterator[Page]:
         if msg.type == "error" and "Content Security Policy" in msg.text
         else None,
     )
+    # A console file (a module the page imports, its style sheet, its icon) that fails to load.
+    p.on(
+        "response",
+        lambda r: problems.append(f"{r.status} for {r.url}")
+        if "/console/" in r.url and r.status >= 400
+        else None,
+    )
     yield p
     html = p.content()
     context.close()
@@ -227,6 +235,52 @@ def test_console_is_served_with_strict_headers(env: Env) -> None:
     r = httpx.get(env.endpoint + "/console/routes.py")
     assert r.status_code == 404 and r.json()["error_code"] == "12000002"
     assert "innerHTML" not in httpx.get(f"{env.endpoint}/console/console.js").text
+
+
+MODULE_IMPORT = re.compile(
+    r"""^\s*(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']""", re.M | re.S
+)
+BARE_IMPORT = re.compile(r"""^\s*import\s*["']([^"']+)["']""", re.M)
+
+
+def test_every_console_script_is_served_as_javascript(env: Env) -> None:
+    """Each script the page loads, and each module those import, is served as JavaScript.
+
+    A browser refuses to run a module served with another content type (nosniff makes that true
+    for classic scripts too), and a file missing from the served list is a 404: either way the
+    console would stay blank, so every reachable file is fetched here the way the browser would.
+    """
+    page_url = f"{env.endpoint}/console/"
+    html = httpx.get(page_url).text
+    entries = re.findall(r"<script\b[^>]*\bsrc=\"([^\"]+)\"", html)
+    assert entries == ["console.js"]
+    assert re.search(r'<script type="module" src="console.js"></script>', html)
+    seen: dict[str, str] = {}
+    todo = list(entries)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        r = httpx.get(page_url + name)
+        assert r.status_code == 200, f"{name}: {r.status_code}"
+        assert r.headers["content-type"].startswith("text/javascript"), (name, r.headers)
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        seen[name] = r.text
+        for spec in MODULE_IMPORT.findall(r.text) + BARE_IMPORT.findall(r.text):
+            # Same-origin files beside the page only: no other host, no path outside /console/.
+            assert re.fullmatch(r"\./[a-z][a-z-]*\.js", spec), f"{name} imports {spec!r}"
+            todo.append(spec[2:])
+    shipped = {
+        f.name
+        for f in (resources.files("mrs_jobs.web") / "static").iterdir()
+        if f.name.endswith(".js")
+    }
+    assert set(seen) == shipped, "every shipped script is reachable from the page, and only those"
+    assert len(seen) > 1  # console.js imports the other modules
+    for name, text in seen.items():
+        assert "innerHTML" not in text and "insertAdjacentHTML" not in text, name
+        assert "eval(" not in text and "new Function" not in text, name
 
 
 @pytest.mark.browser

@@ -16,12 +16,24 @@ __all__ = ["SECURITY_HEADERS", "router"]
 
 router = APIRouter(include_in_schema=False)
 
-# Only these files are served; anything else under /console/ is the app's JSON 404.
+_JS = "text/javascript; charset=utf-8"
+
+# Only these files are served; anything else under /console/ is the app's JSON 404. The page
+# loads console.js as an ES module, which imports the others; a browser runs a module only when
+# it is served with a JavaScript content type.
 _FILES = {
     "index.html": "text/html; charset=utf-8",
-    "console.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    "console.js": _JS,
+    "api.js": _JS,
+    "detail.js": _JS,
+    "dialogs.js": _JS,
+    "dom.js": _JS,
+    "format.js": _JS,
+    "job-log.js": _JS,
+    "jobs-list.js": _JS,
+    "page.js": _JS,
 }
 
 # 'self' only: no inline script or style, no other origin. form-action 'none' also keeps a

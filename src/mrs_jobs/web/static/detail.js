@@ -1,0 +1,181 @@
+// One job: its fields, its log (followed while it runs) and, for SQL jobs, its results.
+
+import { ApiError, api, errorText, getSession } from "./api.js";
+import { openKillDialog } from "./dialogs.js";
+import { $, el } from "./dom.js";
+import { LIVE, POLL_MS, fmtDuration, fmtTime, resultClass, stateClass, stateCell } from "./format.js";
+import { logKind, readLog, resetLog } from "./job-log.js";
+import { currentView, handleError, showBanner, showView } from "./page.js";
+
+const SQL_TYPES = new Set(["SparkSql", "SparkScript", "HiveSql", "HiveScript"]);
+
+const detail = {
+  id: "",
+  job: null,
+  sqlDone: false,
+  seq: 0,
+  timer: 0,
+};
+
+export function shownJobId() {
+  return detail.id;
+}
+
+export function openDetail(id) {
+  showView("detail");
+  detail.id = id;
+  detail.job = null;
+  detail.sqlDone = false;
+  $("detail-title").textContent = id;
+  $("detail-state").textContent = "";
+  $("detail-state").className = "badge";
+  $("detail-kill").hidden = true;
+  $("detail-fields").replaceChildren();
+  $("sql-card").hidden = true;
+  $("sql-results").replaceChildren();
+  resetLog("stdout");
+  pollDetail();
+}
+
+// Ends polling; an answer still in flight is dropped when it arrives.
+export function stopDetail() {
+  clearTimeout(detail.timer);
+  detail.seq++;
+}
+
+// Polls again after the tab comes back, if the job shown may still change.
+export function resumeDetail() {
+  if (detail.job && LIVE.has(detail.job.job_state)) pollDetail();
+}
+
+// Reads the job, then its log; repeats while the job is live.
+export async function pollDetail() {
+  clearTimeout(detail.timer);
+  const seq = ++detail.seq;
+  let live = false;
+  try {
+    const data = await api("GET", `/${encodeURIComponent(detail.id)}`);
+    if (seq !== detail.seq) return;
+    const job = data.job_detail;
+    detail.job = job;
+    live = LIVE.has(job.job_state);
+    renderDetail(job);
+    await readLog(detail.id, () => seq === detail.seq);
+    if (seq !== detail.seq) return;
+    if (!live && SQL_TYPES.has(job.job_type) && !detail.sqlDone) await loadSql(seq);
+  } catch (err) {
+    if (seq !== detail.seq) return;
+    if (err instanceof ApiError && err.code === "0176") {
+      $("detail-kill").hidden = true;
+      $("log-status").textContent = "";
+      showBanner(`${errorText(err)} (it may have been deleted)`);
+      return;
+    }
+    handleError(err);
+    live = true; // try again
+  }
+  if (seq === detail.seq && live && currentView() === "detail" && getSession()) {
+    detail.timer = setTimeout(() => (document.hidden ? null : pollDetail()), POLL_MS);
+  }
+}
+
+function renderDetail(job) {
+  const live = LIVE.has(job.job_state);
+  $("detail-title").textContent = job.job_name || job.job_id;
+  $("detail-state").textContent = job.job_state;
+  $("detail-state").className = `badge ${stateClass(job.job_state)}`;
+  $("detail-kill").hidden = !live;
+  const tracking = String(job.tracking_url || "");
+  let trackingNode = document.createTextNode(tracking || "—");
+  if (/^https?:\/\//i.test(tracking)) {
+    trackingNode = el("a", { href: tracking, text: tracking, target: "_blank", rel: "noopener noreferrer" });
+  }
+  const fields = [
+    ["Job ID", el("span", { class: "mono", text: job.job_id })],
+    ["Name", job.job_name],
+    ["Type", job.job_type],
+    ["User", job.user],
+    ["State", stateCell(job)],
+    ["Result", el("span", { class: `result ${resultClass(job.job_result)}`, text: job.job_result })],
+    ["Queue", job.queue],
+    ["Duration", fmtDuration(job.elapsed_time)],
+    ["Submitted", fmtTime(job.submitted_time)],
+    ["Started", fmtTime(job.started_time)],
+    ["Finished", fmtTime(job.finished_time)],
+    ["Launcher ID", job.launcher_id],
+    ["App ID", job.app_id],
+    ["Tracking URL", trackingNode],
+    ["Arguments", el("span", { class: "mono", text: job.arguments }), true],
+    ["Properties", el("span", { class: "mono", text: job.properties }), true],
+  ];
+  const nodes = [];
+  for (const [label, value, wide] of fields) {
+    nodes.push(el("dt", { text: label }));
+    const dd = el("dd", { class: wide ? "wide" : "" });
+    if (value instanceof Node) dd.append(value);
+    else dd.textContent = value === undefined || value === null || value === "" ? "—" : String(value);
+    nodes.push(dd);
+  }
+  $("detail-fields").replaceChildren(...nodes);
+}
+
+async function switchLog(kind) {
+  if (kind === logKind() || currentView() !== "detail") return;
+  resetLog(kind);
+  const seq = detail.seq;
+  try {
+    await readLog(detail.id, () => seq === detail.seq);
+  } catch (err) {
+    handleError(err);
+  }
+}
+
+async function loadSql(seq) {
+  $("sql-card").hidden = false;
+  let data;
+  try {
+    data = await api("GET", `/${encodeURIComponent(detail.id)}/sql-result`);
+  } catch (err) {
+    if (seq !== detail.seq) return;
+    if (err instanceof ApiError && err.status === 400) {
+      // 0179 wrong type / 0180 not finished: say so where the results would be.
+      $("sql-results").replaceChildren(el("p", { class: "muted", text: errorText(err) }));
+      detail.sqlDone = true;
+      return;
+    }
+    throw err;
+  }
+  if (seq !== detail.seq) return;
+  detail.sqlDone = true;
+  const results = (data && data.sql_results) || {};
+  const keys = Object.keys(results).sort((a, b) => Number(a) - Number(b));
+  const blocks = keys.map((key) => sqlTable(key, Array.isArray(results[key]) ? results[key] : []));
+  if (!blocks.length) blocks.push(el("p", { class: "muted", text: "No statements." }));
+  $("sql-results").replaceChildren(...blocks);
+}
+
+function sqlTable(key, rows) {
+  const columns = [];
+  for (const row of rows) {
+    for (const col of Object.keys(row || {})) if (!columns.includes(col)) columns.push(col);
+  }
+  const head = el("tr", {}, ...columns.map((c) => el("th", { text: c })));
+  const body = rows.map((row) =>
+    el("tr", {}, ...columns.map((c) => el("td", { text: row && row[c] != null ? String(row[c]) : "" }))));
+  const label = `Statement ${Number(key) + 1} · ${rows.length} row${rows.length === 1 ? "" : "s"}`;
+  return el("div", { class: "sql-statement" },
+    el("h3", { text: label }),
+    rows.length
+      ? el("table", { class: "sql" }, el("thead", {}, head), el("tbody", {}, ...body))
+      : el("p", { class: "muted", text: "(no rows)" }));
+}
+
+export function wireDetail() {
+  $("detail-back").addEventListener("click", (e) => {
+    e.preventDefault();
+    location.hash = "";
+  });
+  $("detail-kill").addEventListener("click", () => detail.job && openKillDialog(detail.job));
+  $("log-stdout").addEventListener("click", () => switchLog("stdout"));
+  $("log-stderr").addEventListener("click", () => switchLog("stderr"));
+}

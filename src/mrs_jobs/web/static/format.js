@@ -1,0 +1,60 @@
+// How job values are shown: states, progress, times and sizes.
+
+import { el } from "./dom.js";
+
+// Jobs in these states still change, so the views showing them refresh every POLL_MS.
+export const LIVE = new Set(["NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"]);
+export const POLL_MS = 2500;
+
+function pad(n) {
+  return String(n).padStart(2, "0");
+}
+
+export function fmtTime(ms) {
+  const n = Number(ms);
+  if (!n) return "—";
+  const d = new Date(n);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function fmtDuration(ms) {
+  let s = Math.floor(Number(ms) / 1000);
+  if (!(s > 0)) return Number(ms) > 0 ? "<1s" : "—";
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  s %= 60;
+  return h ? `${h}h ${m}m ${s}s` : m ? `${m}m ${s}s` : `${s}s`;
+}
+
+export function fmtBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+export function stateClass(state) {
+  if (LIVE.has(state)) return "live";
+  return { FINISHED: "ok", FAILED: "bad", KILLED: "killed" }[state] || "";
+}
+
+export function resultClass(result) {
+  return { SUCCEEDED: "ok", FAILED: "bad", KILLED: "killed" }[result] || "";
+}
+
+function progressOf(job) {
+  const p = Math.round(Number(job.job_progress) || 0);
+  return Math.max(0, Math.min(100, p));
+}
+
+export function stateCell(job) {
+  const pct = progressOf(job);
+  return el("div", {},
+    el("span", { class: `badge ${stateClass(job.job_state)}`, text: job.job_state || "" }),
+    el("div", { class: "progress" },
+      el("progress", {
+        max: 100, value: pct, class: resultClass(job.job_result),
+        "aria-label": `Progress of ${job.job_name || job.job_id}`,
+      }),
+      el("span", { class: "progress-value", text: `${pct}%` })));
+}
