@@ -1,0 +1,213 @@
+"""spark-submit's command line: parsing a job's MRS arguments, checking its file arguments.
+
+Kept apart from the engine so the rules a user's arguments must follow (known options only,
+files under the cluster's input roots, no percent-escapes) can be read in one place.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from pathlib import Path
+
+from mrs_jobs.engines.base import EngineRefused
+from mrs_jobs.engines.paths import InputRoots
+
+__all__ = [
+    "FILE_LIST_OPTIONS",
+    "FILE_OPTIONS",
+    "FLAG_OPTIONS",
+    "RESERVED_CONF",
+    "VALUE_OPTIONS",
+    "java_opt_path",
+    "localize",
+    "localize_list",
+    "parse_submit_arguments",
+]
+
+# spark-submit options that take a value.
+VALUE_OPTIONS = frozenset(
+    {
+        "--archives",
+        "--class",
+        "--conf",
+        "--deploy-mode",
+        "--driver-class-path",
+        "--driver-cores",
+        "--driver-java-options",
+        "--driver-library-path",
+        "--driver-memory",
+        "--exclude-packages",
+        "--executor-cores",
+        "--executor-memory",
+        "--files",
+        "--jars",
+        "--keytab",
+        "--master",
+        "--name",
+        "--num-executors",
+        "--packages",
+        "--principal",
+        "--properties-file",
+        "--proxy-user",
+        "--py-files",
+        "--queue",
+        "--repositories",
+        "--total-executor-cores",
+    }
+)
+# spark-submit options without a value.
+FLAG_OPTIONS = frozenset({"--supervise", "--verbose"})
+# spark-submit's own short spellings.
+_ALIASES = {"-c": "--conf", "-v": "--verbose"}
+# Options whose value is a comma-separated list of files / a single file.
+FILE_LIST_OPTIONS = frozenset({"--archives", "--files", "--jars", "--py-files"})
+FILE_OPTIONS = frozenset({"--keytab", "--properties-file"})
+
+# Configuration the service owns: a user's value would break log capture or observation.
+RESERVED_CONF = frozenset(
+    {
+        "spark.driver.defaultJavaOptions",
+        "spark.eventLog.dir",
+        "spark.eventLog.enabled",
+        "spark.master",
+        "spark.submit.deployMode",
+        "spark.ui.enabled",
+        "spark.ui.port",
+        # What keeps a cluster-mode submission detached and its driver findable.
+        "spark.kubernetes.driver.pod.name",
+        "spark.kubernetes.submission.waitAppCompletion",
+        "spark.master.rest.enabled",
+        "spark.standalone.submit.waitAppCompletion",
+        "spark.yarn.submit.waitAppCompletion",
+    }
+)
+
+# URL schemes handed to Spark untouched (remote file systems, downloads).
+_REMOTE_SCHEMES = frozenset(
+    {
+        "abfs",
+        "abfss",
+        "gs",
+        "hdfs",
+        "http",
+        "https",
+        "obs",
+        "oss",
+        "s3",
+        "s3a",
+        "s3n",
+        "viewfs",
+        "wasb",
+        "wasbs",
+    }
+)
+_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def parse_submit_arguments(
+    arguments: list[str],
+) -> tuple[list[tuple[str, str | None]], str | None, list[str]]:
+    """Split MRS SparkSubmit arguments into (options, application, application arguments).
+
+    Options are returned in order as ``(name, value)`` with ``--opt=value`` unfolded and short
+    aliases (``-c``, ``-v``) spelled out; flags have value ``None``. The first argument that
+    does not start with ``-`` is the application and everything after it is passed verbatim.
+    Raises :class:`EngineRefused` on an unknown option, a missing value or a NUL character.
+    """
+    options: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(arguments):
+        arg = arguments[i]
+        if "\x00" in arg:
+            raise EngineRefused("arguments must not contain NUL characters")
+        if not arg.startswith("-"):
+            rest = arguments[i + 1 :]
+            if any("\x00" in a for a in rest):
+                raise EngineRefused("arguments must not contain NUL characters")
+            return options, arg, list(rest)
+        if arg.startswith("--"):
+            name, eq, inline = arg.partition("=")
+        else:
+            name, eq, inline = arg, "", ""
+        name = _ALIASES.get(name, name)
+        if name in VALUE_OPTIONS:
+            if eq:
+                value = inline
+            else:
+                i += 1
+                if i >= len(arguments):
+                    raise EngineRefused(f"spark-submit option {name} needs a value")
+                value = arguments[i]
+                if "\x00" in value:
+                    raise EngineRefused("arguments must not contain NUL characters")
+            options.append((name, value))
+        elif name in FLAG_OPTIONS:
+            if eq:
+                raise EngineRefused(f"spark-submit option {name} takes no value")
+            options.append((name, None))
+        else:
+            raise EngineRefused(f"unknown spark-submit option: {name}")
+        i += 1
+    return options, None, []
+
+
+def java_opt_path(option: str, path: Path) -> str:
+    """``-Dkey=<path>`` for an option string that Spark splits shell-like."""
+    text = str(path)
+    if re.search(r"[\s\"'\\]", text):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{option}={text}"
+
+
+def _local_part(value: str) -> tuple[str | None, str]:
+    """(local path or None when remote, prefix kept in front of it: '' or 'local:')."""
+    m = _URL_RE.match(value)
+    if m:
+        scheme = m.group(1).lower()
+        if scheme == "file":
+            path = value[m.end() :]
+            if path.startswith("localhost/"):
+                path = path[len("localhost") :]
+            if not path.startswith("/"):
+                raise EngineRefused(f"a file:// URL must name an absolute local path: {value}")
+            return urllib.parse.unquote(path), ""
+        if scheme == "local":
+            return value[m.end() :], "local:"
+        if scheme in _REMOTE_SCHEMES:
+            return None, ""
+        raise EngineRefused(f"unsupported URL scheme {scheme}:// in {value}")
+    if value.startswith("file:"):
+        return value[len("file:") :], ""
+    if value.startswith("local:"):
+        return value[len("local:") :], "local:"
+    return value, ""
+
+
+def localize(value: str, roots: InputRoots, what: str, *, must_exist: bool) -> str:
+    """Check a file argument against the input roots; return it with local paths made real."""
+    local, prefix = _local_part(value)
+    if local is None:
+        return value
+    if not local:
+        raise EngineRefused(f"empty {what} path")
+    if "%" in local:
+        # Spark percent-decodes some local paths (those with a #alias), so "%2e%2e" would be
+        # checked as a name here but read as ".." there: refuse escapes outright.
+        raise EngineRefused(f"{what} {local} contains '%': percent-escapes are not accepted")
+    real = Path(local).expanduser().resolve()
+    roots.check(real, local, what)
+    if must_exist and not real.is_file():
+        raise EngineRefused(f"{what} not found: {local}")
+    return prefix + str(real)
+
+
+def localize_list(value: str, roots: InputRoots, what: str) -> str:
+    out = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        path, hash_, alias = item.partition("#")  # --archives/--files "file#alias"
+        out.append(localize(path, roots, what, must_exist=False) + hash_ + alias)
+    return ",".join(out)
