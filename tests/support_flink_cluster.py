@@ -166,6 +166,10 @@ class FlinkCluster:
             time.sleep(0.2)
         return state
 
+    def cancel(self, job_id: str) -> bool:
+        status, _ = rest_json(f"{self.url}/jobs/{job_id}?mode=cancel", "PATCH")
+        return status in (200, 202)
+
     def running_jobs(self) -> list[str]:
         _, body = rest_json(f"{self.url}/jobs")
         jobs = body.get("jobs", []) if isinstance(body, dict) else []

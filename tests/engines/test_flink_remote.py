@@ -379,6 +379,33 @@ def test_real_job_finishes_with_flink_job_id(engine, cluster, remote_jar, tmp_pa
     assert "mrs-sum=10100" in out
 
 
+PY_JOB = """
+from pyflink.datastream import StreamExecutionEnvironment
+env = StreamExecutionEnvironment.get_execution_environment()
+env.from_collection(list(range(1, 11))).map(lambda x: "mrs-py-remote=%d" % (x * 3)).print()
+env.execute("mrs-py-remote")
+"""
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(600)
+def test_real_python_job(engine, cluster, tmp_path):
+    """The Python client runs here and submits; the taskmanager runs the UDF with -pyexec."""
+    src = tmp_path / "in" / "job.py"
+    src.parent.mkdir()
+    src.write_text(PY_JOB)
+    wd = tmp_path / "py"
+    rc, took, launch = _submit(engine, cluster, ["-py", str(src)], wd)
+    assert rc == 0, (wd / "stderr.log").read_text()
+    print(f"flink run -d -py exited after {took:.1f} s")
+    app_id = engine.observe(job([]), wd, launch).app_id
+    assert app_id and JOB_ID_RE.fullmatch(app_id)
+    seen = _follow(engine, wd, launch, app_id, timeout=120)
+    assert seen[-1].state == "succeeded", seen[-1]
+    out = "".join(p.read_text(errors="replace") for p in (cluster.base / "log").glob("*.out"))
+    assert "mrs-py-remote=30" in out
+
+
 @pytest.mark.flink
 @pytest.mark.timeout(600)
 def test_real_progress_moves(engine, cluster, remote_jar, tmp_path):
