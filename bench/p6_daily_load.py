@@ -20,6 +20,11 @@ checkouts: on PostgreSQL each one is also a ``pool_pre_ping`` round trip), per p
 - ``observe``: one watch pass over K running jobs (the per-second cost of a running job).
 - ``idle pass``: a pass with nothing to do (a supervisor runs 4 per second at the default
   0.25 s poll).
+- ``status probe`` (``--status-probe``, on by default): the engine side of following a detached
+  job is one REST call per job per second. A real Spark standalone master (pyspark's
+  ``spark-class``, loopback, no workers) answers the two calls a standalone ``status()`` starts
+  with: the REST server's driver status and the master's ``/json/``; a lower bound (loopback,
+  idle master) for what one followed job costs the supervisor's loop.
 
 Also prints the rows and bytes a finished job keeps (jobs, job_events, audit, ...) and what is
 left after the purge. Wall time and CPU: this process (service + supervisor + SQLite) and,
@@ -518,6 +523,47 @@ def report(
     }
 
 
+def status_probe(n: int = 200) -> None:
+    """Wall and CPU of the REST calls a standalone ``status()`` makes, against a real master."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import tempfile
+
+    from support_spark_cluster import start_cluster, stop_cluster
+
+    from mrs_jobs.engines.spark_standalone import StandaloneClient
+
+    base = Path(tempfile.mkdtemp(prefix="mrsbench-master-"))
+    cluster = start_cluster(base, workers=0)
+    client = StandaloneClient(cluster.rest_url, cluster.ui_url)
+    rows = []
+    try:
+        calls = {
+            "REST driver status (GET /v1/submissions/status/<driver>)": lambda: (
+                client.driver_state("driver-20261130000000-0000")
+            ),
+            "master /json/ (GET)": client.master_state,
+        }
+        for name, call in calls.items():
+            for _ in range(20):
+                call()  # warm-up: JIT of the master, the client's connection
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            for _ in range(n):
+                call()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            rows.append(
+                [name, n, f"{wall * 1000 / n:.2f}", f"{cpu * 1000 / n:.2f}", f"{n / wall:,.0f}"]
+            )
+    finally:
+        client.close()
+        stop_cluster(cluster)
+    print_table(
+        f"P6 status probe: a real Spark standalone master on loopback "
+        f"(up in {cluster.startup_s:.1f} s)",
+        ["call", "calls", "ms/call (wall)", "CPU ms/call (this process)", "calls/s, one thread"],
+        rows,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=1000, help="jobs in the batched life")
@@ -525,9 +571,15 @@ def main() -> None:
     ap.add_argument("--observe", type=int, default=200, help="running jobs in the observe pass")
     ap.add_argument("--delete-batch", type=int, default=100, help="ids per batch delete call")
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument(
+        "--status-probe",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time the REST calls of a standalone status() against a real master",
+    )
     args = ap.parse_args()
     print(f"host: {os.uname().nodename}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    for kind in args.backends.split(","):
+    for kind in [k for k in args.backends.split(",") if k]:
         if kind == "postgres" and not pg_available():
             log("PostgreSQL not reachable: skipped")
             continue
@@ -538,6 +590,9 @@ def main() -> None:
             observe_k=args.observe,
             delete_batch=args.delete_batch,
         )
+    if args.status_probe:
+        log("status probe: a Spark standalone master")
+        status_probe()
 
 
 if __name__ == "__main__":
