@@ -298,6 +298,7 @@ def test_remote_cluster_target(engine, jar, tmp_path):
     ("extra", "message"),
     [
         ({"flink_jobmanager": "not a host"}, "must be host:port"),
+        ({"flink_jobmanager": "https://10.0.0.5:8081"}, "TLS is not supported"),
         ({"flink_target": "remote"}, "has no flink_jobmanager"),
         ({"kind": "flink-remote"}, "has no flink_jobmanager"),
     ],

@@ -251,6 +251,28 @@ def test_status_reattaches_from_recorded_id_or_workdir(fake_home, jar, tmp_path,
 
 
 @needs_java
+def test_failure_message_masks_the_jobs_secrets(fake_home, jar, tmp_path, fake_jm):
+    engine = FlinkEngine(flink_home=str(fake_home))
+    cluster = ClusterSpec(cluster_id="c", extra={"flink_jobmanager": fake_jm.address})
+    spec = JobSpec(
+        job_id="j1",
+        job_type="Flink",
+        job_name="t",
+        arguments=["run", "-Ds3.secret-key=Sekr1tValue", "-D", "my.password=hunter22", str(jar)],
+        properties={"fs.obs.secret.key": "OBS-SECRET", "plain": "visible"},
+    )
+    wd = tmp_path / "wd"
+    launch = engine.build(spec, cluster, wd)
+    fake_jm.set(JID, "FAILED")
+    fake_jm.exceptions[JID] = {
+        "root-exception": "java.io.IOException: login Sekr1tValue/hunter22 OBS-SECRET visible"
+    }
+    st = engine.status(spec, wd, launch, JID, None)
+    assert st is not None and st.state == "failed"
+    assert st.message == "Flink job FAILED: java.io.IOException: login ***/*** *** visible"
+
+
+@needs_java
 def test_local_launch_has_no_remote_status(fake_home, jar, tmp_path):
     engine = FlinkEngine(flink_home=str(fake_home))
     launch = engine.build(job(["run", str(jar)]), ClusterSpec(cluster_id="c"), tmp_path)

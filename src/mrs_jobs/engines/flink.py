@@ -26,10 +26,12 @@ Targets:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from mrs_jobs.engines.base import (
 from mrs_jobs.engines.flink_args import (
     FLAG_OPTIONS,
     VALUE_OPTIONS,
+    is_secret_key,
     localize_jar,
     parse_flink_run,
     translate_options,
@@ -287,9 +290,14 @@ class FlinkEngine:
         """(execution target, jobmanager REST address or None) from the cluster's settings."""
         jobmanager = (cluster.extra.get("flink_jobmanager") or "").strip()
         if jobmanager:
-            for scheme in ("http://", "https://"):
-                if jobmanager.startswith(scheme):
-                    jobmanager = jobmanager[len(scheme) :]
+            if jobmanager.startswith("https://"):
+                # The client and our REST calls would need the cluster's TLS material.
+                raise EngineRefused(
+                    "the cluster's flink_jobmanager must be a plain http host:port: "
+                    "a REST endpoint with TLS is not supported"
+                )
+            if jobmanager.startswith("http://"):
+                jobmanager = jobmanager[len("http://") :]
             jobmanager = jobmanager.rstrip("/")
             if not _HOSTPORT_RE.match(jobmanager):
                 raise EngineRefused(
@@ -407,7 +415,10 @@ class FlinkEngine:
                     state="unknown",
                     message="the Flink client printed no job id: nothing was submitted",
                 )
-            return remote_status(jobmanager, job_id)
+            remote = remote_status(jobmanager, job_id)
+            if remote is not None and remote.message:
+                remote = replace(remote, message=_without_secrets(remote.message, job))
+            return remote
         except Exception:
             return None
 
@@ -432,6 +443,22 @@ class FlinkEngine:
             return cancel_job(jobmanager, job_id)
         except Exception:
             return False
+
+
+def _without_secrets(message: str, job: JobSpec) -> str:
+    """A job's secret values (properties, ``-D``) masked in a message from the cluster: an
+    exception text may quote the configuration it failed with."""
+    values = [v for k, v in job.properties.items() if is_secret_key(k)]
+    with contextlib.suppress(EngineRefused):
+        options, _, _ = parse_flink_run(list(job.arguments))
+        for name, value in options:
+            if name in ("-D", "-yD") and value:
+                key, _, val = value.partition("=")
+                if is_secret_key(key.strip()):
+                    values.append(val)
+    for value in sorted({v for v in values if len(v) >= 4}, key=len, reverse=True):
+        message = message.replace(value, "***")
+    return message
 
 
 def _engine_info(workdir: Path) -> dict:
