@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         10.0, description="Close a connection whose request head has not arrived in time."
     )
     heartbeat_seconds: float = Field(5.0, description="Supervisor heartbeat period.")
+    lost_supervisor_seconds: float = Field(
+        300.0,
+        description="A supervisor on another host silent this long has its launched jobs "
+        "failed (nothing here can watch them); on the same host they are adopted after three "
+        "missed heartbeats. Long enough for a host restart or an upgrade.",
+    )
     log_level: str = Field("INFO", description="Service log level.")
     log_format: Literal["text", "json"] = Field(
         "text",

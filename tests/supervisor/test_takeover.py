@@ -31,6 +31,28 @@ def test_jobs_of_a_stopped_supervisor_on_another_host_fail_with_reason(world) ->
     assert "stopped heartbeating" in job.reason and "other-host" in job.reason
 
 
+def test_another_host_gets_time_to_come_back_before_its_jobs_fail(world) -> None:
+    job_id = world.submit("--sleep", "60")
+    quiet_since = job_store.now_ms() - 60_000  # a minute: well past 3 heartbeats
+    with world.store.write() as conn:
+        conn.execute(
+            insert(supervisors).values(
+                id="rebooting", host="other-host", pid=1, started_ms=1, heartbeat_ms=quiet_since
+            )
+        )
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(state="RUNNING", owner="rebooting", pid=999999, pid_start=1, started_ms=1)
+        )
+    sup = world.supervisor()
+    sup.reconcile()
+    assert (world.show(job_id).state, world.show(job_id).owner) == ("RUNNING", "rebooting")
+    sup.settings = sup.settings.model_copy(update={"lost_supervisor_seconds": 30.0})
+    sup._take_over()
+    assert world.show(job_id).state == "FAILED"
+
+
 def test_a_live_supervisor_keeps_its_jobs(world) -> None:
     job_id = world.submit("--sleep", "60")
     with world.store.write() as conn:
@@ -81,8 +103,8 @@ def test_two_supervisors_launch_each_job_once_within_the_limit(world) -> None:
     def watch() -> None:
         from sqlalchemy import func, select
 
-        launched = select(func.count()).select_from(jobs).where(
-            jobs.c.state.in_(["ACCEPTED", "RUNNING"])
+        launched = (
+            select(func.count()).select_from(jobs).where(jobs.c.state.in_(["ACCEPTED", "RUNNING"]))
         )
         while not all(world.show(i).state == "FINISHED" for i in ids):
             with world.store.read() as conn:  # one consistent count, not one read per job

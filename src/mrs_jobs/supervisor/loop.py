@@ -181,16 +181,27 @@ class Supervisor:
         of this very supervisor adopts its own at once, its id being stable). On another host
         nothing here can see them: fail them with the reason, as a lost engine.
         """
-        stale = job_store.now_ms() - int(self.settings.heartbeat_seconds * 3000)
+        now = job_store.now_ms()
+        stale = now - int(self.settings.heartbeat_seconds * 3000)
+        lost = now - int(
+            max(self.settings.heartbeat_seconds * 3, self.settings.lost_supervisor_seconds) * 1000
+        )
         host = socket.gethostname()
         with self.store.read() as conn:
             orphans = sup_store.orphaned_jobs(conn, self.id, stale)
+            lost_ids = (
+                {j.id for j, _ in sup_store.orphaned_jobs(conn, self.id, lost)}
+                if any(h not in (None, host) for _, h in orphans)
+                else set()
+            )
         adopted = 0
         for job, owner_host in orphans:
             if owner_host in (None, host) or job.owner == self.id:
                 with self.store.write() as conn:
                     adopted += sup_store.adopt(conn, job.id, job.owner, self.id)
                 continue
+            if job.id not in lost_ids:
+                continue  # its host may be restarting: give it lost_supervisor_seconds
             self._fail(
                 job.id,
                 f"the supervisor {job.owner} on {owner_host} stopped heartbeating; "
@@ -314,10 +325,13 @@ class Supervisor:
             values["tracking_url"] = obs.tracking_url
         if obs.progress is not None and abs(obs.progress - job.progress) >= 0.5:
             values["progress"] = min(99.0, obs.progress)
+        started = obs.running and job.state == JobState.ACCEPTED
+        if not values and not started:
+            return  # nothing new: no write transaction (on SQLite it would take the lock)
         with self.store.write() as conn:
             if values:
                 sup_store.set_fields(conn, job.id, **values)
-            if obs.running and job.state == JobState.ACCEPTED:
+            if started:
                 job_store.transition(conn, job.id, JobState.RUNNING, reason="application started")
 
     def _finish(
