@@ -2,7 +2,8 @@
 
 One process, one event loop, uvicorn with the service's own settings (``log_level=warning``,
 ``access_log=False``, ``log_config=None``, ``timeout_graceful_shutdown=10``) on a socket created
-the way ``mrs_jobs/server.py`` creates it (``socket.socket(AF_INET)``, SO_REUSEADDR, bind,
+the way ``mrs_jobs/server.py`` creates it (``socket.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)``,
+so asyncio sets TCP_NODELAY on accepted connections; SO_REUSEADDR, bind,
 ``server.run(sockets=[sock])``). Routes return a JSON of the size and shape of the service's:
 
 - ``GET  /bare/show``          -> ``{"job_detail": {...}}`` (async def, no thread pool)
@@ -10,10 +11,7 @@ the way ``mrs_jobs/server.py`` creates it (``socket.socket(AF_INET)``, SO_REUSEA
 - ``GET  /bare/list``          -> ``{"total_record": N, "job_list": [10 jobs]}``
 - ``POST /bare/submit``        -> reads the body, ``{"job_submit_result": {...}}``
 
-    python bench/bare_app.py [--port 0] [--nodelay]
-
-``--nodelay`` creates the socket with ``IPPROTO_TCP`` so asyncio turns on TCP_NODELAY for every
-accepted connection (what ``uvicorn --port`` does when it binds itself); see README (P3).
+    python bench/bare_app.py [--port 0]
 """
 
 from __future__ import annotations
@@ -84,13 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--nodelay", action="store_true")
     args = ap.parse_args(argv)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    if args.nodelay:
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    else:
-        sock = socket.socket(family)  # as mrs_jobs/server.py
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # as mrs_jobs/server.py
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]

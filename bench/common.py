@@ -641,15 +641,11 @@ class Server:
         self.port = 0
 
     @classmethod
-    def mrs(cls, bs: BenchStore, *, fake: bool = False, patches: str = "", **env: str) -> Server:
+    def mrs(cls, bs: BenchStore, *, fake: bool = False, **env: str) -> Server:
         """The service over this store. ``fake``: tests/crash/serve_fake.py (SparkSubmit jobs
-        whose first argument is "fake" run tests/fake_engine.py). ``patches``: run
-        bench/serve_variant.py with these prototype changes (src/ is not modified)."""
+        whose first argument is "fake" run tests/fake_engine.py)."""
         if fake:
             argv = [sys.executable, str(SERVE_FAKE)]
-        elif patches:
-            argv = [sys.executable, str(BENCH / "serve_variant.py")]
-            env = {**env, "MRS_BENCH_PATCHES": patches}
         else:
             argv = [str(MRS_JOBS), "serve"]
         url = bs.url

@@ -287,7 +287,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--backends", default="sqlite,postgres")
-    ap.add_argument("--patches", default="", help="prototype changes (bench/serve_variant.py)")
     ap.add_argument("--reps", type=int, default=7)
     args = ap.parse_args(argv)
     results = []
@@ -297,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 log(f"seeding {kind} {size:,}")
                 seed_jobs(bs, size)
-                with Server.mrs(bs, patches=args.patches) as server:
+                with Server.mrs(bs) as server:
                     results.append(run(bs, server, reps=args.reps))
             finally:
                 bs.drop()

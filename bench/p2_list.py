@@ -62,33 +62,6 @@ def filters() -> list[tuple[str, dict[str, str]]]:
     ]
 
 
-# The index prototype (README, P2): one composite index per list filter, leading with the
-# visibility scope (project, cluster, deleted_ms) so both the COUNT and the page are answered
-# from the index (COUNT: covering) in the API's sort order.
-PROTOTYPE_INDEXES = [
-    "CREATE INDEX ix_proto_vis_submitted ON jobs "
-    "(project_id, cluster_id, deleted_ms, submitted_ms, id)",
-    "CREATE INDEX ix_proto_vis_state ON jobs "
-    "(project_id, cluster_id, deleted_ms, state, submitted_ms, id)",
-    "CREATE INDEX ix_proto_vis_type ON jobs "
-    "(project_id, cluster_id, deleted_ms, job_type, submitted_ms, id)",
-    "CREATE INDEX ix_proto_vis_name ON jobs "
-    "(project_id, cluster_id, deleted_ms, job_name, submitted_ms, id)",
-]
-
-
-def apply_index_prototype(bs: BenchStore) -> float:
-    """Create the prototype indexes in this bench store only (src/ is not changed)."""
-    t0 = time.perf_counter()
-    with bs.store.write() as conn:
-        for stmt in PROTOTYPE_INDEXES:
-            conn.exec_driver_sql(stmt)
-    if bs.kind == "postgres":
-        with bs.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE jobs")  # index-only scans need the VM
-    return time.perf_counter() - t0
-
-
 def capture_sql(bs: BenchStore, params: dict[str, str]) -> list[tuple[str, Any]]:
     """The statements ``list_visible`` sends for these parameters (with their values)."""
     assert bs.tenant is not None
@@ -243,7 +216,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--backends", default="sqlite,postgres")
-    ap.add_argument("--patches", default="", help="prototype changes (bench/serve_variant.py)")
     ap.add_argument("--reps", type=int, default=11)
     args = ap.parse_args(argv)
     results = []
@@ -253,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 log(f"seeding {kind} {size:,}")
                 seed_jobs(bs, size)
-                with Server.mrs(bs, patches=args.patches) as server:
+                with Server.mrs(bs) as server:
                     results.append(run(bs, server, reps=args.reps))
             finally:
                 bs.drop()

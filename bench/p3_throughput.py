@@ -299,8 +299,8 @@ def tables(results: list[dict[str, Any]]) -> str:
     return text_
 
 
-def start_bare(tmp: Path, nodelay: bool = False) -> Server:
-    argv = [sys.executable, str(BENCH / "bare_app.py")] + (["--nodelay"] if nodelay else [])
+def start_bare(tmp: Path) -> Server:
+    argv = [sys.executable, str(BENCH / "bare_app.py")]
     return Server(argv, {}, tmp / "bare.log").start()
 
 
@@ -313,7 +313,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--conns", type=int, default=16)
     ap.add_argument("--kinds", default="submit,show,list")
-    ap.add_argument("--patches", default="", help="prototype changes (bench/serve_variant.py)")
     args = ap.parse_args(argv)
     results = []
     for kind in args.backends.split(","):
@@ -322,9 +321,9 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 log(f"seeding {kind} {size:,}")
                 seed_jobs(bs, size)
-                bare = start_bare(bs.data_dir.parent, nodelay="nodelay" in args.patches)
+                bare = start_bare(bs.data_dir.parent)
                 try:
-                    with Server.mrs(bs, patches=args.patches, **BENCH_ENV) as server:
+                    with Server.mrs(bs, **BENCH_ENV) as server:
                         results.append(
                             run(
                                 bs,

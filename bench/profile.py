@@ -3,11 +3,10 @@
     python bench/profile.py purge  --backend sqlite --size 100000
     python bench/profile.py delete --backend postgres --size 100000
     python bench/profile.py list   --backend sqlite --size 1000000 [--query job_name=job-0042]
-    python bench/profile.py submit|show --backend sqlite --size 100000 [--patches nodelay]
+    python bench/profile.py submit|show --backend sqlite --size 100000
 
 Writes bench/out/profile-<scenario>-<backend>.raw (py-spy collapsed stacks; open with
-speedscope or summarise with ``bench/stacks.py``) and prints the top frames. ``--patches``
-runs ``bench/serve_variant.py`` with prototype changes applied in-process (src/ untouched).
+speedscope or summarise with ``bench/stacks.py``) and prints the top frames.
 """
 
 from __future__ import annotations
@@ -54,13 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=100_000)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--query", default="", help="list query string")
-    ap.add_argument("--patches", default="")
     ap.add_argument("--top", type=int, default=35)
     args = ap.parse_args(argv)
 
     OUT.mkdir(parents=True, exist_ok=True)
-    suffix = f"-{args.patches}" if args.patches else ""
-    raw = OUT / f"profile-{args.scenario}-{args.backend}{suffix}.raw"
+    raw = OUT / f"profile-{args.scenario}-{args.backend}.raw"
     bs = make_store(args.backend)
     try:
         log(f"seeding {args.backend} {args.size:,}")
@@ -68,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         # Rate limit lifted as in P3 (its code still runs).
         server = Server.mrs(
             bs,
-            patches=args.patches,
             MRS_JOBS_RATE_LIMIT_PER_SECOND="1e9",
             MRS_JOBS_RATE_LIMIT_BURST="1000000000",
         )

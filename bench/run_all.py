@@ -7,9 +7,7 @@
 For each backend and size: a fresh store is seeded (bulk insert), one ``mrs-jobs serve`` and
 one bare app are started, then P2 (read-only), P1 (deletes; rows are restored), P3 (adds
 queued jobs) and the in-process P3 breakdown run against it. P4 and P5 run once on their own
-small stores. With ``--prototypes on`` (about 2.5 more minutes), the largest SQLite store is
-also measured with prototype changes that are not in src/ (bench/serve_variant.py patches and
-the P2 index set); bench/prototype_1m.py measures the full set of prototypes on its own.
+small stores.
 
 Results: bench/out/results-<time>.json and bench/out/summary-<time>.md (all tables, plans).
 """
@@ -43,8 +41,6 @@ from common import (  # noqa: E402
     seed_jobs,
 )
 
-PROTO_PATCHES = "nodelay,auth_cache,purge_scan_once"
-
 
 def idle_cpu(server: Server, seconds: float = 3.0) -> float:
     """Cores the service uses with no request in flight (its supervisor's passes)."""
@@ -68,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--only", default="p1,p2,p3,p4,p5")
     ap.add_argument("--quick", action="store_true", help="small sizes and few repetitions")
-    ap.add_argument("--prototypes", choices=["on", "off"], default=None)
     args = ap.parse_args(argv)
 
     quick = args.quick
@@ -81,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     if "postgres" in backends and not pg_available():
         log("PostgreSQL is not reachable: skipping it")
         backends.remove("postgres")
-    protos = (args.prototypes or "off") == "on"
     reps = {
         "p1": 3 if quick else 5,
         "p2": 5 if quick else 7,
@@ -134,8 +128,6 @@ def main(argv: list[str] | None = None) -> int:
                     res["p3_breakdown"].append(p3b.run(bs, n=60 if quick else 200))
                 if "p1" in only:  # server stopped: its supervisor must not purge in between
                     res["p1_variants"].append(p1.sql_variants(bs, reps=3 if quick else 5))
-                if protos and kind == "sqlite" and size == max(sizes):
-                    res["prototype"] = prototypes(bs, only, reps, p3_seconds)
             finally:
                 block["loadavg_end"] = _loadavg()
                 res["blocks"].append(block)
@@ -154,33 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / f"summary-{started}.md").write_text(md)
     log(f"done in {res['seconds'] / 60:.1f} min; bench/out/summary-{started}.md")
     return 0
-
-
-def prototypes(bs: Any, only: set[str], reps: dict[str, int], p3_seconds: float) -> dict[str, Any]:
-    """The largest SQLite store again, with the prototype changes (src/ untouched)."""
-    out: dict[str, Any] = {"patches": PROTO_PATCHES, "jobs": bs.seeded}
-    log(f"== prototypes on sqlite {bs.seeded:,}: {PROTO_PATCHES} + P2 indexes")
-    bare = p3.start_bare(bs.data_dir.parent, nodelay=True)
-    try:
-        with Server.mrs(bs, patches=PROTO_PATCHES, **p3.BENCH_ENV) as server:
-            if "p2" in only:
-                out["p2_nodelay"] = p2.run(bs, server, reps=reps["p2"], plans=False)
-                out["index_seconds"] = p2.apply_index_prototype(bs)
-                out["p2"] = p2.run(bs, server, reps=reps["p2"], plans=True)
-            if "p1" in only:
-                out["p1"] = p1.run(bs, server, reps=reps["p1"], counts=(1, 1000))
-            if "p3" in only:
-                out["p3"] = p3.run(
-                    bs,
-                    server,
-                    bare,
-                    reps=reps["p3"],
-                    seconds=p3_seconds,
-                    kinds=("submit", "show", "list"),
-                )
-    finally:
-        bare.stop()
-    return out
 
 
 def render(res: dict[str, Any]) -> str:
@@ -237,24 +202,6 @@ def render(res: dict[str, Any]) -> str:
         parts.append(p4.tables(res["p4"]))
     if res.get("p5"):
         parts.append(p5.tables(res["p5"]))
-    proto = res.get("prototype")
-    if proto:
-        parts.append(
-            f"\n## Prototypes on SQLite {proto['jobs']:,} (not in src/): {proto['patches']}"
-        )
-        if "p2_nodelay" in proto:
-            parts.append("\nP2 with TCP_NODELAY only (no new index):")
-            parts.append(p2.tables([proto["p2_nodelay"]]))
-            parts.append(
-                f"\nP2 with TCP_NODELAY + the index prototype (created in "
-                f"{proto['index_seconds']:.1f}s):"
-            )
-            parts.append(p2.tables([proto["p2"]]))
-            parts.append(p2.plan_text([proto["p2"]]))
-        if "p1" in proto:
-            parts.append(p1.tables([proto["p1"]]))
-        if "p3" in proto:
-            parts.append(p3.tables([proto["p3"]]))
     if res["p2"]:
         parts.append("\n## Query plans (largest store of each backend)")
         biggest = max(r["jobs"] for r in res["p2"])
