@@ -258,14 +258,20 @@ def test_kill_cancels_the_flink_job(service: Service, cluster: FlinkCluster, jar
 
 
 def test_restart_reattaches_by_flink_job_id(service: Service, cluster: FlinkCluster, jar):
-    slow = service.submit(["run", str(jar), "slow", "60"], "remote-slow")  # ~30 s
+    slow = service.submit(["run", str(jar), "slow", "100"], "remote-slow")  # ~50 s
     sleep = service.submit(["run", str(jar), "sleep"], "remote-forever")
     service.wait(slow, {"RUNNING"}, 120)
     service.wait(sleep, {"RUNNING"}, 120)
     slow_app, sleep_app = service.wait_app_id(slow), service.wait_app_id(sleep)
     assert cluster.state(slow_app) == "RUNNING"
-    # the launchers are gone (detached): nothing of these jobs runs on this machine
-    assert not marked_processes(slow) and not marked_processes(sleep)
+    # the launchers exit (detached): nothing of these jobs runs on this machine any more
+    wait_until(
+        "the launchers to exit",
+        lambda: not marked_processes(slow) and not marked_processes(sleep),
+        60,
+        0.3,
+    )
+    assert cluster.state(slow_app) == cluster.state(sleep_app) == "RUNNING"
 
     service.srv.stop(signal.SIGKILL)
     t0 = time.monotonic()
