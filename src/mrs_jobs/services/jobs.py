@@ -161,9 +161,11 @@ class JobService:
         return cluster
 
     def _visible(self, conn: Connection, caller: Caller, cluster_id: str, job_id: str) -> Job:
-        self._cluster(conn, caller, cluster_id)
+        # The job first: it is scoped by project and cluster, so when it is found the cluster
+        # exists too, and only a miss pays the second statement (which error to answer).
         job = job_store.get_visible(conn, caller.project_id, cluster_id, job_id)
         if job is None:
+            self._cluster(conn, caller, cluster_id)
             raise JobNotFound(job_id)
         return job
 
@@ -302,8 +304,10 @@ class JobService:
 
     def list(self, caller: Caller, cluster_id: str, query: ListQuery) -> tuple[int, list[Job]]:
         with self.store.read() as conn:
-            self._cluster(conn, caller, cluster_id)
-            return job_store.list_visible(conn, caller.project_id, cluster_id, query)
+            total, found = job_store.list_visible(conn, caller.project_id, cluster_id, query)
+            if total == 0:  # jobs are scoped by project and cluster: any job proves the cluster
+                self._cluster(conn, caller, cluster_id)
+            return total, found
 
     def show(self, caller: Caller, cluster_id: str, job_id: str) -> Job:
         with self.store.read() as conn:
