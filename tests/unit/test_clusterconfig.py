@@ -54,6 +54,7 @@ def test_yarn_master_is_implied() -> None:
         ("k8s", {**GOOD["k8s"], "k8s_token_file": "token"}, "absolute"),
         ("flink-remote", {}, "flink_jobmanager"),
         ("flink-remote", {"flink_jobmanager": "no-port"}, "host:port"),
+        ("flink-remote", {"flink_jobmanager": "https://jm:8081"}, "TLS"),
         ("local", {"input_roots": "/data"}, "list of absolute paths"),
         ("local", {"input_roots": ["data"]}, "list of absolute paths"),
         ("local", {"spark_home": {"a": 1}}, "single value"),

@@ -137,7 +137,9 @@ def _check_kind(kind: str, config: dict[str, Any]) -> None:
     if mode and mode not in ("client", "cluster"):
         raise _bad("spark_deploy_mode", "must be client or cluster")
     jm = _text(config, "flink_jobmanager")
-    if jm and not _HOSTPORT_RE.match(jm.removeprefix("http://").removeprefix("https://")):
+    if jm.startswith("https://"):
+        raise _bad("flink_jobmanager", "TLS to the jobmanager's REST API is not supported yet")
+    if jm and not _HOSTPORT_RE.match(jm.removeprefix("http://")):
         raise _bad("flink_jobmanager", "must be host:port (the REST address of the jobmanager)")
     if kind == "local":
         if master and not _LOCAL_RE.match(master):
