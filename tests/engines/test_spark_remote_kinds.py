@@ -202,3 +202,45 @@ def test_k8s_follow_and_delete_the_driver_pod(apps, tmp_path):
         assert TOKEN not in failed.message
         assert fresh.cancel(job([]), wd, launch) is True
     replay.done()
+
+
+def test_k8s_settings_come_from_the_cluster_not_the_job_directory(apps, tmp_path):
+    """engine.json lives where the job's user may write: when the cluster is known, a URL or
+    token file written there is not used (the token must never go to another server)."""
+    py, _ = apps
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    replay = Replay(load("k8s/pod_running.json"), load("k8s/pod_running.json"), extra_headers=auth)
+    decoy = Replay()  # any request reaching it fails the test
+    with serve(replay) as api, serve(decoy) as elsewhere:
+        cluster = k8s_cluster(tmp_path, api)
+        engine = SparkSubmitEngine()
+        wd = tmp_path / "wd"
+        launch = engine.build(job([str(py)]), cluster, wd)
+        info = json.loads((wd / "engine.json").read_text())
+        info.update(k8s_api_url=elsewhere, driver_pod="some-other-pod")
+        (wd / "engine.json").write_text(json.dumps(info))
+        # built in this process: the cluster is remembered
+        st = engine.status(job([]), wd, launch, None, "some-other-pod")
+        assert st is not None and st.state == "running"
+        # after a restart: the supervisor hands the cluster in
+        st = SparkSubmitEngine().status(job([]), wd, launch, None, None, cluster=cluster)
+        assert st is not None and st.state == "running"
+    replay.done()
+    assert decoy.seen == []
+
+
+def test_driver_on_the_cluster_gets_no_local_python_or_loopback(apps, tmp_path):
+    py, _ = apps
+    cluster = yarn_cluster(tmp_path, "rm:8088")
+    spec = SparkSubmitEngine().build(job([str(py)]), cluster, tmp_path / "a")
+    assert "PYSPARK_PYTHON" not in spec.env and "PYSPARK_DRIVER_PYTHON" not in spec.env
+    assert "SPARK_LOCAL_IP" not in spec.env  # executors elsewhere must reach the driver
+    named = ClusterSpec(
+        "c", kind="yarn", spark_master="yarn", pyspark_python="/opt/py3", extra=cluster.extra
+    )
+    spec = SparkSubmitEngine().build(job([str(py)]), named, tmp_path / "b")
+    assert spec.env["PYSPARK_PYTHON"] == "/opt/py3"
+    spec = SparkSubmitEngine().build(
+        job([str(py)]), k8s_cluster(tmp_path, "https://api:6443"), tmp_path / "c"
+    )
+    assert "PYSPARK_PYTHON" not in spec.env and "SPARK_LOCAL_IP" not in spec.env

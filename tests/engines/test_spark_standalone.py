@@ -575,3 +575,14 @@ def test_kill_cluster_mode_driver(cluster, probe_jar, tmp_path):
     wait_for(
         "the app to leave the master", lambda: running.app_id not in cluster.active_app_ids(), 30
     )
+
+
+def test_client_mode_driver_address(files, tmp_path):
+    """A client-mode driver binds to loopback only when the master is on loopback too."""
+    py, _ = files
+    remote = SparkSubmitEngine().build(job([str(py)]), standalone(), tmp_path / "r")
+    assert "SPARK_LOCAL_IP" not in remote.env
+    assert remote.env["PYSPARK_PYTHON"]  # the driver is here: this host's Python
+    local = ClusterSpec("c", kind="spark-standalone", spark_master="spark://127.0.0.1:7077")
+    spec = SparkSubmitEngine().build(job([str(py)]), local, tmp_path / "l")
+    assert spec.env["SPARK_LOCAL_IP"] == "127.0.0.1"

@@ -42,6 +42,7 @@ from mrs_jobs.engines.base import (
     RemoteStatus,
 )
 from mrs_jobs.engines.java import find_java_home, find_spark_home, spark_submit_path
+from mrs_jobs.engines.k8s import driver_pod_name as k8s_driver_pod
 from mrs_jobs.engines.objectstore import (
     ObjectStoreError,
     fetch,
@@ -62,7 +63,7 @@ from mrs_jobs.engines.spark_args import (
     localize_list,
     parse_submit_arguments,
 )
-from mrs_jobs.engines.spark_kinds import RemoteSpark, placement
+from mrs_jobs.engines.spark_kinds import RemoteSpark, cluster_info, placement
 from mrs_jobs.engines.spark_progress import (
     ENGINE_FILE,
     EVENTS_DIR,
@@ -130,9 +131,10 @@ def spark_env(java_home: str, spark_home: str, python: str, workdir: Path) -> di
 class SparkSubmitEngine:
     """Runs ``SparkSubmit`` jobs with the ``spark-submit`` of a Spark home (pyspark's by default).
 
-    ``build()`` order: ``spark-submit --master <cluster> --deploy-mode client``, the service's
-    ``--conf``s, the job's ``spark.*`` properties as ``--conf``s (secret keys skipped), then the
-    user's options (so they win over properties), the application, its arguments.
+    ``build()`` order: ``spark-submit --master <m> --deploy-mode <mode>`` (per cluster kind, see
+    ``spark_kinds``), the service's ``--conf``s, the job's ``spark.*`` properties as
+    ``--conf``s (secret keys skipped), then the user's options (so they win over properties),
+    the application, its arguments.
 
     Local file arguments (the application, ``--jars``/``--py-files``/``--files``/
     ``--archives`` entries, ``--properties-file``, ``--keytab``) are resolved through symlinks
@@ -155,6 +157,9 @@ class SparkSubmitEngine:
         self.pyspark_python = pyspark_python
         self._moved_ports: dict[tuple[str, str], int] = {}
         self.remote = RemoteSpark()
+        # Clusters of the jobs built here: their settings are trusted over engine.json, which
+        # lives in a directory the job's user may write.
+        self._clusters: dict[str, ClusterSpec] = {}
 
     # ------------------------------------------------------------------ build
 
@@ -303,6 +308,15 @@ class SparkSubmitEngine:
         python = cluster.pyspark_python or self.pyspark_python or sys.executable
         env = spark_env(java_home, spark_home, python, workdir)
         env.update(place.env)
+        if not place.loopback:
+            # Executors on other hosts must reach a client-mode driver: Spark picks the
+            # host's address instead of loopback.
+            env.pop("SPARK_LOCAL_IP", None)
+        if not place.driver_local and not (cluster.pyspark_python or self.pyspark_python):
+            # A driver on the cluster uses the cluster's Python (image or node), not this
+            # host's interpreter path.
+            env.pop("PYSPARK_PYTHON", None)
+            env.pop("PYSPARK_DRIVER_PYTHON", None)
         if creds is not None:
             env.update(secret_env(creds))  # the environment, never the command line
 
@@ -316,6 +330,10 @@ class SparkSubmitEngine:
         if place.driver_local:
             info["ui_port"] = port
         (workdir / ENGINE_FILE).write_text(json.dumps(info) + "\n", encoding="utf-8")
+        if place.kind != "local":
+            if len(self._clusters) > 10_000:
+                self._clusters.clear()
+            self._clusters[job.job_id] = cluster
         return LaunchSpec(
             argv=argv, env=env, cwd=str(workdir), notes=notes, detached=place.detached
         )
@@ -325,7 +343,7 @@ class SparkSubmitEngine:
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
         try:
             workdir = Path(workdir)
-            info = engine_info(workdir)
+            info = self._info(job, workdir, None)
             if info.get("deploy_mode") == "cluster":
                 return self.remote.observe(info, workdir)
             obs = self._observe(workdir, launch)
@@ -342,20 +360,34 @@ class SparkSubmitEngine:
         launch: LaunchSpec,
         app_id: str | None,
         launcher_id: str | None,
+        cluster: ClusterSpec | None = None,
     ) -> RemoteStatus | None:
         """A cluster-mode driver's state on its cluster; None when it cannot be asked now."""
         try:
-            info = engine_info(Path(workdir))
+            info = self._info(job, Path(workdir), cluster)
             return self.remote.status(info, Path(workdir), app_id, launcher_id)
         except Exception:  # never raises: asked again next pass
             return None
 
-    def cancel(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> bool:
+    def cancel(
+        self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
+    ) -> bool:
         """Kill the application on its cluster (driver, app, YARN app or driver pod)."""
         try:
-            return self.remote.cancel(engine_info(Path(workdir)), Path(workdir))
+            return self.remote.cancel(self._info(job, Path(workdir), cluster), Path(workdir))
         except Exception:
             return False
+
+    def _info(self, job: JobSpec, workdir: Path, cluster: ClusterSpec | None) -> dict:
+        """engine.json, with where-to-ask settings taken from the cluster itself when it is
+        known (given, or built here since the service started), not from the file."""
+        info = engine_info(workdir)
+        cluster = cluster or self._clusters.get(job.job_id)
+        if cluster is not None and cluster.kind == info.get("kind"):
+            info.update(cluster_info(cluster, job.job_id))
+        elif info.get("kind") == "k8s":
+            info["driver_pod"] = k8s_driver_pod(job.job_id)
+        return info
 
     def _observe(self, workdir: Path, launch: LaunchSpec) -> Observation:
         found = find_event_log_app(workdir / EVENTS_DIR)

@@ -25,17 +25,19 @@ from mrs_jobs.engines.spark_progress import EVENTS_DIR, find_event_log_app
 from mrs_jobs.engines.spark_standalone import (
     StandaloneClient,
     driver_id_from_output,
+    master_host,
     rest_url_of,
     submit_master,
     ui_url_of,
 )
 from mrs_jobs.fsutil import open_regular
 
-__all__ = ["KINDS", "Placement", "RemoteSpark", "launcher_output", "placement"]
+__all__ = ["KINDS", "Placement", "RemoteSpark", "cluster_info", "launcher_output", "placement"]
 
 KINDS = frozenset({"local", "spark-standalone", "yarn", "k8s"})
 _DEPLOY_MODES = frozenset({"client", "cluster"})
 _OUTPUT_HEAD_BYTES = 1_000_000
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 # Settings of a k8s cluster its client needs later (paths and names, never a token's value).
 _K8S_KEYS = ("k8s_namespace", "k8s_api_url", "k8s_token_file", "k8s_ca_file")
 _K8S_KEYS += ("k8s_delete_grace_seconds",)
@@ -52,6 +54,7 @@ class Placement:
     env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # for engine.json; never secrets
+    loopback: bool = True  # the cluster is on this host's loopback (local, tests)
 
     @property
     def driver_local(self) -> bool:
@@ -95,16 +98,34 @@ def placement(
     if kind == "yarn":
         return _yarn(cluster, asked_mode, configured, user_queue)
     if kind == "k8s":
-        p = Placement(
-            kind, cluster.spark_master, "cluster", confs=k8s.submit_confs(cluster, job_id)
-        )
+        confs = k8s.submit_confs(cluster, job_id)
+        p = Placement(kind, cluster.spark_master, "cluster", confs=confs, loopback=False)
         if asked_mode == "client":
             p.notes.append("Kubernetes clusters run drivers in cluster deploy mode only")
-        p.info["driver_pod"] = k8s.driver_pod_name(job_id)
-        p.info.update({k: cluster.extra[k] for k in _K8S_KEYS if cluster.extra.get(k)})
-        p.info["k8s_api_url"] = k8s.api_url_of(cluster)
+        p.info = cluster_info(cluster, job_id)
         return p
     raise EngineRefused(f"SparkSubmit jobs cannot run on a cluster of kind {kind}")
+
+
+def cluster_info(cluster: ClusterSpec, job_id: str) -> dict[str, Any]:
+    """Where a job's driver is followed on its cluster: URLs, the RM user, the driver pod and
+    the k8s client's settings (file paths, never a token's value)."""
+    kind = cluster.kind or "local"
+    if kind == "spark-standalone":
+        return {"rest_url": rest_url_of(cluster), "ui_url": ui_url_of(cluster)}
+    if kind == "yarn":
+        info: dict[str, Any] = {"rm_url": yarn.rm_url_of(cluster)}
+        if cluster.extra.get("yarn_user"):
+            info["yarn_user"] = cluster.extra["yarn_user"]
+        return info
+    if kind == "k8s":
+        info = {k: cluster.extra[k] for k in _K8S_KEYS if cluster.extra.get(k)}
+        info["k8s_api_url"] = k8s.api_url_of(cluster)
+        # The service names the pod (spark.kubernetes.driver.pod.name is reserved), so the
+        # pod followed and deleted is always this one, whatever a log says.
+        info["driver_pod"] = k8s.driver_pod_name(job_id)
+        return info
+    return {}
 
 
 def _standalone(
@@ -113,15 +134,22 @@ def _standalone(
     if not cluster.spark_master.startswith("spark://"):
         raise EngineRefused("a spark-standalone cluster needs spark_master spark://host:port")
     mode = asked or configured or "client"
-    rest, ui = rest_url_of(cluster), ui_url_of(cluster)
+    info = cluster_info(cluster, "")
     notes = []
     if mode == "cluster" and python_app:
         # Spark refuses Python applications in standalone cluster deploy mode.
         notes.append("Spark standalone runs Python applications in client deploy mode only")
         mode = "client"
-    info: dict[str, Any] = {"rest_url": rest, "ui_url": ui}
+    loopback = master_host(cluster.spark_master) in _LOOPBACK
     if mode == "client":
-        return Placement("spark-standalone", cluster.spark_master, "client", notes=notes, info=info)
+        return Placement(
+            "spark-standalone",
+            cluster.spark_master,
+            "client",
+            notes=notes,
+            info=info,
+            loopback=loopback,
+        )
     # Submitted through the master's REST server; spark-submit returns once the driver is
     # accepted (no waiting for the app to complete).
     confs = _conf(
@@ -131,7 +159,13 @@ def _standalone(
         ]
     )
     return Placement(
-        "spark-standalone", submit_master(rest), "cluster", confs=confs, notes=notes, info=info
+        "spark-standalone",
+        submit_master(info["rest_url"]),
+        "cluster",
+        confs=confs,
+        notes=notes,
+        info=info,
+        loopback=loopback,
     )
 
 
@@ -139,10 +173,8 @@ def _yarn(
     cluster: ClusterSpec, asked: str | None, configured: str | None, user_queue: bool
 ) -> Placement:
     mode = asked or configured or "cluster"
-    p = Placement("yarn", "yarn", mode, env=yarn.submit_env(cluster))
-    p.info["rm_url"] = yarn.rm_url_of(cluster)
-    if cluster.extra.get("yarn_user"):
-        p.info["yarn_user"] = cluster.extra["yarn_user"]
+    env = yarn.submit_env(cluster)
+    p = Placement("yarn", "yarn", mode, env=env, info=cluster_info(cluster, ""), loopback=False)
     queue = (cluster.extra.get("yarn_queue") or "").strip()
     pairs = []
     if queue and not user_queue:
@@ -204,8 +236,7 @@ class RemoteSpark:
             return Observation(app_id=yarn.app_id_from_output(out))
         if kind == "k8s":
             return Observation(
-                app_id=k8s.spark_app_id_from_output(out),
-                launcher_id=k8s.driver_pod_from_output(out) or info.get("driver_pod"),
+                app_id=k8s.spark_app_id_from_output(out), launcher_id=info.get("driver_pod")
             )
         return Observation()
 
@@ -224,7 +255,7 @@ class RemoteSpark:
                 return RemoteStatus("unknown", message="spark-submit printed no application id")
             return self._yarn(info).status(app)
         if kind == "k8s":
-            pod = launcher_id or info.get("driver_pod")
+            pod = info.get("driver_pod")
             if not pod:
                 return RemoteStatus("unknown", message="no driver pod is known")
             return self._k8s(info).driver_status(str(pod))
@@ -250,6 +281,6 @@ class RemoteSpark:
                 app = found[0] if found else None
             return app is not None and self._yarn(info).kill(app)
         if kind == "k8s":
-            pod = k8s.driver_pod_from_output(launcher_output(workdir)) or info.get("driver_pod")
+            pod = info.get("driver_pod")
             return bool(pod) and self._k8s(info).delete_driver(str(pod))
         return False

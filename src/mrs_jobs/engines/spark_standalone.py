@@ -208,7 +208,9 @@ class StandaloneClient:
             return None
         return resp.text if resp.status_code == 200 else None
 
-    def driver_app(self, driver_id: str, worker_id: str, worker_host: str | None) -> tuple:
+    def driver_app(
+        self, driver_id: str, worker_id: str, worker_host: str | None
+    ) -> tuple[str | None, str | None]:
         """(app id, driver UI URL) of a running cluster-mode driver, (None, None) until known."""
         if driver_id in self._driver_apps:
             return self._driver_apps[driver_id]
