@@ -244,3 +244,25 @@ def test_driver_on_the_cluster_gets_no_local_python_or_loopback(apps, tmp_path):
         job([str(py)]), k8s_cluster(tmp_path, "https://api:6443"), tmp_path / "c"
     )
     assert "PYSPARK_PYTHON" not in spec.env and "SPARK_LOCAL_IP" not in spec.env
+
+
+def test_local_scheme_names_files_on_the_cluster(tmp_path):
+    """local: files are in the image / on the nodes when the driver runs there: not looked
+    for on this host, not held to its input roots; with a local driver they still are."""
+    root = tmp_path / "root"
+    root.mkdir()
+    app = "local:///opt/spark/examples/src/main/python/pi.py"
+    dep = "local:///opt/spark/jars/extra.jar"
+    k8s_c = k8s_cluster(tmp_path, "https://api:6443")
+    on_k8s = ClusterSpec(
+        "c",
+        kind="k8s",
+        spark_master=k8s_c.spark_master,
+        input_roots=(str(root),),
+        extra=k8s_c.extra,
+    )
+    spec = SparkSubmitEngine().build(job(["--jars", dep, app, "10"]), on_k8s, tmp_path / "a")
+    assert spec.argv[-4:] == ["--jars", dep, app, "10"]
+    local = ClusterSpec("c", input_roots=(str(root),))
+    with pytest.raises(EngineRefused, match="not under an allowed input root"):
+        SparkSubmitEngine().build(job([app]), local, tmp_path / "b")

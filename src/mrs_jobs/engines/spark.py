@@ -58,6 +58,7 @@ from mrs_jobs.engines.spark_args import (
     FLAG_OPTIONS,
     RESERVED_CONF,
     VALUE_OPTIONS,
+    is_cluster_local,
     java_opt_path,
     localize,
     localize_list,
@@ -214,6 +215,8 @@ class SparkSubmitEngine:
                 raise EngineRefused(f"could not fetch the application: {exc}") from None
             notes.append(f"fetched {app_path} to {fetched}")
             application = str(fetched)
+        elif not place.driver_local and is_cluster_local(app_path):
+            application = app_path  # in the image / on the nodes, where the driver runs
         else:
             application = localize(app_path, roots, "application file", must_exist=True)
 
@@ -239,7 +242,9 @@ class SparkSubmitEngine:
                         notes.append(f"ignored --conf {key}: set by the service")
                     continue
             elif name in FILE_LIST_OPTIONS:
-                value = localize_list(value, roots, f"{name} file")
+                value = localize_list(
+                    value, roots, f"{name} file", on_cluster=not place.driver_local
+                )
             elif name in FILE_OPTIONS:
                 value = localize(value, roots, f"{name} file", must_exist=False)
             user_argv += [name, value]

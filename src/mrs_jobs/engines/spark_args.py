@@ -19,6 +19,7 @@ __all__ = [
     "FLAG_OPTIONS",
     "RESERVED_CONF",
     "VALUE_OPTIONS",
+    "is_cluster_local",
     "java_opt_path",
     "localize",
     "localize_list",
@@ -202,12 +203,23 @@ def localize(value: str, roots: InputRoots, what: str, *, must_exist: bool) -> s
     return prefix + str(real)
 
 
-def localize_list(value: str, roots: InputRoots, what: str) -> str:
+def localize_list(value: str, roots: InputRoots, what: str, *, on_cluster: bool = False) -> str:
+    """Each entry checked as by :func:`localize`; with ``on_cluster`` (the driver runs on a
+    cluster), ``local:`` entries name files on the cluster's nodes or image and pass as they
+    are."""
     out = []
     for item in value.split(","):
         item = item.strip()
         if not item:
             continue
         path, hash_, alias = item.partition("#")  # --archives/--files "file#alias"
+        if on_cluster and is_cluster_local(path):
+            out.append(item)
+            continue
         out.append(localize(path, roots, what, must_exist=False) + hash_ + alias)
     return ",".join(out)
+
+
+def is_cluster_local(value: str) -> bool:
+    """A ``local:`` URL: a file already on every node (or in the image), not on this host."""
+    return value[:6].lower() == "local:"
