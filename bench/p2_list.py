@@ -81,7 +81,8 @@ def capture_sql(bs: BenchStore, params: dict[str, str]) -> list[tuple[str, Any]]
     return [
         (s, p)
         for s, p in seen
-        if "jobs" in s and not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))
+        if ("jobs" in s or "job_counts" in s)
+        and not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))
     ]
 
 
@@ -202,7 +203,14 @@ def plan_text(results: list[dict[str, Any]], *, jobs: int | None = None) -> str:
         for key, stmts in r["plans"].items():
             lines.append(f"- **{key}**")
             for st in stmts:
-                kind = "COUNT" if "count(" in st["sql"].lower() else "page"
+                sql = st["sql"].lower()
+                kind = (
+                    "COUNT (job_counts)"
+                    if "job_counts" in sql
+                    else "COUNT"
+                    if "count(" in sql
+                    else "page"
+                )
                 lines.append(f"  - {kind}:")
                 lines.append("    ```")
                 lines += ["    " + p for p in st["plan"]]
