@@ -799,3 +799,19 @@ def test_real_sigterm_stops_job(engine, real_jars, words, tmp_path):
     assert took < 5
     assert rc in (143, -signal.SIGTERM)
     assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+
+def test_yarn_rm_comes_from_the_cluster_not_the_job_directory(engine, cluster, jar, tmp_path):
+    """engine.json may be written by the job's user: with the cluster known, its RM is asked."""
+    replay = Replay(load("yarn/app_running.json"))
+    with serve(replay) as url:
+        wd = yarn_workdir(engine, cluster, jar, tmp_path, url)
+        info = json.loads((wd / "engine.json").read_text())
+        info["rm_url"] = "http://127.0.0.1:9"  # planted: nothing listens there
+        (wd / "engine.json").write_text(json.dumps(info))
+        launch = LaunchSpec(argv=[], env={}, cwd=str(wd))
+        conf = tmp_path / "hadoop-conf"
+        configured = on_yarn(cluster, conf, yarn_rm_url=url)
+        got = engine.status(job([]), wd, launch, YARN_APP, None, cluster=configured)
+    replay.done()
+    assert got is not None and got.state == "running"

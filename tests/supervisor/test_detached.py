@@ -35,6 +35,7 @@ class RemoteCluster:
         self.reachable = True
         self.cancelled: list[str] = []
         self.asked: list[tuple[str | None, str | None]] = []
+        self.clusters: list[ClusterSpec | None] = []
         self.path.write_text("{}")
 
     def set(self, app_id: str, state: str) -> None:
@@ -76,8 +77,10 @@ class DetachedEngine:
         launch: LaunchSpec,
         app_id: str | None,
         launcher_id: str | None,
+        cluster: ClusterSpec | None = None,
     ) -> RemoteStatus | None:
         self.remote.asked.append((app_id, launcher_id))
+        self.remote.clusters.append(cluster)
         if not self.remote.reachable:
             return None
         state = self.remote.get(app_id or "")
@@ -87,7 +90,10 @@ class DetachedEngine:
             return RemoteStatus("failed", message="Exception in thread main: boom")
         return RemoteStatus(state, progress=40.0 if state == "running" else None)
 
-    def cancel(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> bool:
+    def cancel(
+        self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
+    ) -> bool:
+        self.remote.clusters.append(cluster)
         app_id = f"app-{job.job_id[:8]}"
         self.remote.cancelled.append(app_id)
         if self.remote.reachable and self.remote.get(app_id) in ("pending", "running"):
@@ -119,6 +125,8 @@ def test_followed_after_its_launcher_exits_until_the_engine_says_done(world, rem
     assert (job.app_id, job.launcher_id) == (_app(jid), f"driver-{_app(jid)}")
     assert job.progress == 40.0
     assert remote.asked[-1] == (_app(jid), f"driver-{_app(jid)}")
+    # where to ask comes from the cluster as configured, not from the job's directory
+    assert {c.cluster_id if c else None for c in remote.clusters} == {world.cluster_id}
     remote.set(_app(jid), "succeeded")
     drive(sup, lambda: world.show(jid).state == "FINISHED")
     assert (world.show(jid).result, world.show(jid).progress) == ("SUCCEEDED", 100.0)
@@ -147,6 +155,7 @@ def test_kill_cancels_in_the_engine_and_waits_for_it(world, remote) -> None:
     assert remote.cancelled == [_app(jid)]
     assert remote.get(_app(jid)) == "killed"
     assert world.show(jid).result == "KILLED"
+    assert all(c is not None and c.cluster_id == world.cluster_id for c in remote.clusters)
 
 
 def test_killed_outside_the_service_is_recorded_killed(world, remote) -> None:

@@ -119,8 +119,12 @@ class Engine(Protocol):
 
     # Optional, looked up with getattr by the supervisor:
     #
-    # def cancel(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> bool:
-    #     """Cancel the application in its engine (remote clusters); True when asked."""
+    # def cancel(
+    #     self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
+    # ) -> bool:
+    #     """Cancel the application in its engine (remote clusters); True when asked.
+    #     ``cluster`` (as configured now) says where to ask; prefer it to files in ``workdir``,
+    #     which the job's user may write."""
     #
     # def status(
     #     self,
@@ -129,6 +133,7 @@ class Engine(Protocol):
     #     launch: LaunchSpec,
     #     app_id: str | None,
     #     launcher_id: str | None,
+    #     cluster: ClusterSpec | None = None,
     # ) -> RemoteStatus | None:
     #     """State of a detached application (``launch.detached``) once its launcher exited;
     #     ``app_id``/``launcher_id`` are those the supervisor recorded from ``observe`` (e.g.

@@ -394,6 +394,7 @@ class FlinkEngine:
         launch: LaunchSpec,
         app_id: str | None,
         launcher_id: str | None,
+        cluster: ClusterSpec | None = None,
     ) -> RemoteStatus | None:
         """A detached job's state from the remote jobmanager (``GET /jobs/<id>``).
 
@@ -424,7 +425,9 @@ class FlinkEngine:
 
     # ----------------------------------------------------------------- cancel
 
-    def cancel(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> bool:
+    def cancel(
+        self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
+    ) -> bool:
         """Cancel the job on a remote jobmanager (``PATCH /jobs/<id>?mode=cancel``).
 
         Returns True when the jobmanager accepted the cancellation. For the local target it

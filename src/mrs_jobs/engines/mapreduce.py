@@ -542,11 +542,13 @@ class MapReduceEngine:
 
     # ------------------------------------------------------------ YARN hooks
 
-    def cancel(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> bool:
+    def cancel(
+        self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
+    ) -> bool:
         """Kill the job's YARN application through the RM (stopping the client alone would
         leave it running); False when not on YARN or no application was submitted yet."""
         try:
-            client, app_id = self._yarn_app(Path(workdir), None)
+            client, app_id = self._yarn_app(Path(workdir), None, cluster)
             return client is not None and app_id is not None and client.kill(app_id)
         except Exception:  # the supervisor signals the client whatever happens here
             return False
@@ -558,10 +560,11 @@ class MapReduceEngine:
         launch: LaunchSpec,
         app_id: str | None,
         launcher_id: str | None,
+        cluster: ClusterSpec | None = None,
     ) -> RemoteStatus | None:
         """The job's YARN application as the RM reports it (None off YARN or unreachable)."""
         try:
-            client, app = self._yarn_app(Path(workdir), app_id)
+            client, app = self._yarn_app(Path(workdir), app_id, cluster)
             if client is None or app is None:
                 return None
             return client.status(app)
@@ -569,10 +572,17 @@ class MapReduceEngine:
             return None
 
     @staticmethod
-    def _yarn_app(workdir: Path, app_id: str | None) -> tuple[yarn.YarnClient | None, str | None]:
+    def _yarn_app(
+        workdir: Path, app_id: str | None, cluster: ClusterSpec | None = None
+    ) -> tuple[yarn.YarnClient | None, str | None]:
+        """The RM client and application id of a job on YARN. The RM address comes from the
+        cluster as configured when it is known (engine.json may be written by the job user)."""
         info = _engine_info(workdir)
         if info.get("kind") != "yarn" or not info.get("rm_url"):
             return None, None
+        if cluster is not None and cluster.kind == "yarn":
+            info["rm_url"] = yarn.rm_url_of(cluster)
+            info["yarn_user"] = (cluster.extra.get("yarn_user") or "").strip()
         client = yarn.YarnClient(str(info["rm_url"]), user=info.get("yarn_user") or None)
         if app_id:
             app_id = yarn.app_id_from_output(f"Running job: {app_id}") or app_id

@@ -18,12 +18,13 @@ from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import JobState
-from mrs_jobs.engines.base import LaunchSpec, RemoteStatus
-from mrs_jobs.engines.registry import EngineRegistry
+from mrs_jobs.engines.base import ClusterSpec, LaunchSpec, RemoteStatus
+from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
+from mrs_jobs.store.tenants import get_cluster
 from mrs_jobs.supervisor.jobfiles import spec_of
 from mrs_jobs.supervisor.process import ExitStatus
 
@@ -38,6 +39,7 @@ _UNKNOWN_GRACE_S = 60.0
 # A kill of a detached application whose engine cannot be reached is recorded after the kill
 # grace plus this long.
 _UNCONFIRMED_KILL_S = 60.0
+_CLUSTER_CACHE_S = 10.0
 
 Observe = Callable[..., None]
 Finish = Callable[..., None]
@@ -60,6 +62,24 @@ class DetachedTracker:
         self._last: dict[str, float] = {}
         self._unreachable_since: dict[str, float] = {}
         self._unknown_since: dict[str, float] = {}
+        self._clusters: dict[tuple[str, str], tuple[float, ClusterSpec | None]] = {}
+
+    def cluster_of(self, job: Job) -> ClusterSpec | None:
+        """The job's cluster as configured (cached a few seconds): engines ask the cluster
+        where its applications live rather than trust a file in the job's directory, which
+        the job's own user may write."""
+        key = (job.project_id, job.cluster_id)
+        now = time.monotonic()
+        cached = self._clusters.get(key)
+        if cached is not None and now - cached[0] < _CLUSTER_CACHE_S:
+            return cached[1]
+        with self.store.read() as conn:
+            row = get_cluster(conn, job.project_id, job.cluster_id)
+        spec = cluster_spec(row.id, row.kind, row.config, self.settings) if row else None
+        if len(self._clusters) > 1000:
+            self._clusters.clear()
+        self._clusters[key] = (now, spec)
+        return spec
 
     def forget(self, job_id: str) -> None:
         self._last.pop(job_id, None)
@@ -83,7 +103,14 @@ class DetachedTracker:
         remote = None
         if status_of is not None:
             try:
-                remote = status_of(spec_of(job), workdir, launch, job.app_id, job.launcher_id)
+                remote = status_of(
+                    spec_of(job),
+                    workdir,
+                    launch,
+                    job.app_id,
+                    job.launcher_id,
+                    cluster=self.cluster_of(job),
+                )
             except Exception:  # an engine bug must not stop the pass
                 log.exception("job.status_failed job_id=%s", job.id)
         if remote is None:

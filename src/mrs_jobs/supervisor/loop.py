@@ -273,7 +273,8 @@ class Supervisor:
         if cancel is None or launch is None:
             return
         try:
-            if cancel(spec_of(job), Path(job.workdir or ""), launch):
+            cluster = self.detached.cluster_of(job)
+            if cancel(spec_of(job), Path(job.workdir or ""), launch, cluster=cluster):
                 log.info("job.cancelled_in_engine job_id=%s", job.id)
         except Exception:
             log.exception("job.cancel_failed job_id=%s", job.id)
