@@ -28,8 +28,22 @@ _KEY = "cluster_id, project_id, state, job_type"
 _VIS = {
     "ix_jobs_vis_submitted": ["project_id", "cluster_id", "deleted_ms", "submitted_ms", "id"],
     "ix_jobs_vis_state": ["project_id", "cluster_id", "deleted_ms", "state", "submitted_ms", "id"],
-    "ix_jobs_vis_type": ["project_id", "cluster_id", "deleted_ms", "job_type", "submitted_ms", "id"],
-    "ix_jobs_vis_name": ["project_id", "cluster_id", "deleted_ms", "job_name", "submitted_ms", "id"],
+    "ix_jobs_vis_type": [
+        "project_id",
+        "cluster_id",
+        "deleted_ms",
+        "job_type",
+        "submitted_ms",
+        "id",
+    ],
+    "ix_jobs_vis_name": [
+        "project_id",
+        "cluster_id",
+        "deleted_ms",
+        "job_name",
+        "submitted_ms",
+        "id",
+    ],
 }
 
 # SQLite: row triggers (cheap, in C). A row counts while deleted_ms = 0.
