@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         10.0, description="Close a connection whose request head has not arrived in time."
     )
     heartbeat_seconds: float = Field(5.0, description="Supervisor heartbeat period.")
+    credential_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a server keeps an opened AK/SK credential (saves a database read "
+        "per signed request). A credential disabled, deleted or expired elsewhere keeps working "
+        "this long in each server; 0 = every request reads the store.",
+    )
     lost_supervisor_seconds: float = Field(
         300.0,
         description="A supervisor on another host silent this long has its launched jobs "

@@ -13,6 +13,7 @@ from api_helpers import Signer, assert_error, client_for, new_cluster, other_pro
 from jobrows import count_jobs
 from sqlalchemy import update
 
+from mrs_jobs.api.credcache import CredentialCache
 from mrs_jobs.store.jobs import now_ms
 from mrs_jobs.store.tables import credentials
 from mrs_jobs.store.tenants import credential_by_ak, set_credential_disabled
@@ -179,6 +180,8 @@ def test_credential_of_another_project(api) -> None:
 
 
 def test_disabled_credential(api) -> None:
+    # Without the credential cache (its delay is tests/api/test_api_credcache.py's subject).
+    api.client.app.state.credential_cache = CredentialCache(ttl=0)
     ak, sk = api.tenants.create_aksk(api.project_id, "temp")
     client = api.signed_as(ak, sk, api.project_id)
     assert client.get(api.base).status_code == 202

@@ -81,3 +81,31 @@ def test_lookups_run_off_the_event_loop_and_hits_skip_the_store(api, monkeypatch
     for _ in range(5):
         assert api.client.get(api.base).status_code == 202
     assert calls == [False]  # one lookup, in the thread pool; the other four were cached
+
+
+def test_the_cache_period_is_a_setting_and_zero_turns_it_off(store, settings) -> None:
+    from fastapi.testclient import TestClient
+    from support import SigV4Auth
+
+    from mrs_jobs.api.app import create_app
+    from mrs_jobs.secretbox import load_secret_box
+    from mrs_jobs.services.tenants import TenantService
+
+    tenants = TenantService(store, load_secret_box(settings))
+    boot = tenants.bootstrap(
+        settings.data_dir / "b.json", max_running=1, max_queued=5, parallelism=1
+    )
+    kinds = frozenset({"SparkSubmit"})
+    default = create_app(settings, store, runnable_types=kinds, wake=lambda: None)
+    assert default.state.credential_cache.ttl == TTL_SECONDS
+    off = settings.model_copy(update={"credential_cache_seconds": 0.0})
+    app = create_app(off, store, runnable_types=kinds, wake=lambda: None)
+    base = f"/v2/{boot.project_id}/clusters/{boot.cluster_id}/job-executions"
+    with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+        client.auth = SigV4Auth(boot.ak, boot.sk, boot.project_id)
+        assert client.get(base).status_code == 202
+        with store.read() as conn:
+            cred = credential_by_ak(conn, boot.ak)
+        with store.write() as conn:
+            assert set_credential_disabled(conn, cred.id, True)
+        assert_error(client.get(base), 401, "APIGW.0301")  # at once: nothing was kept

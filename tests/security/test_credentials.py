@@ -22,6 +22,7 @@ from sqlalchemy import select
 from support import SigV4Auth
 from support_server import BIN
 
+from mrs_jobs.api.credcache import CredentialCache
 from mrs_jobs.secretbox import SecretBox, SecretKeyError, generate_key, key_id, load_secret_box
 from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
@@ -215,6 +216,9 @@ def _status(api: Any, ak: str, sk: str) -> int:
 
 
 def test_aksk_lifecycle_through_admin_commands(api: Any, settings: Settings) -> None:
+    # Each change shows at once without the credential cache (a cached credential follows
+    # within its TTL_SECONDS: tests/api/test_api_credcache.py).
+    api.client.app.state.credential_cache = CredentialCache(ttl=0)
     first = json.loads(_admin(api, settings, "create-aksk", api.project_id, "--user", "alice"))
     assert set(first) == {"id", "project_id", "user", "ak", "sk"}
     assert _status(api, first["ak"], first["sk"]) == OK
@@ -257,6 +261,7 @@ def test_aksk_lifecycle_through_admin_commands(api: Any, settings: Settings) -> 
 
 
 def test_rotate_with_grace_expires_the_old_pair(api: Any, settings: Settings) -> None:
+    api.client.app.state.credential_cache = CredentialCache(ttl=0)
     first = json.loads(_admin(api, settings, "create-aksk", api.project_id))
     second = json.loads(_admin(api, settings, "rotate-aksk", first["id"], "--grace", "3600"))
     row = json.loads(

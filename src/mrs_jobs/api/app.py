@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from mrs_jobs import __version__
+from mrs_jobs.api.credcache import CredentialCache
 from mrs_jobs.api.errors import error_response, install_error_handlers
 from mrs_jobs.api.instrument import InstrumentMiddleware
 from mrs_jobs.api.middleware import BodyTooLarge, RequestContextMiddleware
@@ -88,6 +89,7 @@ def create_app(
         auth_failures_per_second=settings.auth_failure_per_second,
         auth_failures_burst=settings.auth_failure_burst,
     )
+    app.state.credential_cache = CredentialCache(ttl=settings.credential_cache_seconds)
     app.state.replay_cache = (
         ReplayCache(max_entries=settings.replay_cache_size) if settings.replay_protection else None
     )
