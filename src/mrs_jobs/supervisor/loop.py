@@ -28,6 +28,7 @@ from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.store.tenants import get_cluster
 from mrs_jobs.supervisor.detached import DetachedTracker
+from mrs_jobs.supervisor.exitwatch import ExitWatcher
 from mrs_jobs.supervisor.jobfiles import (
     drop_secret_files,
     failure_reason,
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 INSTANCE_VARIABLE = "MRS_JOBS_INSTANCE"
 _OBSERVE_EVERY_S = 1.0
 _PURGE_BATCH = 500
+_MIN_PASS_GAP_S = 0.02
 _PURGE_BATCHES_PER_PASS = 20
 
 
@@ -66,6 +68,7 @@ class Supervisor:
         self.instance = installation_id(settings)
         self.id = f"{socket.gethostname()}-{self.instance}"
         self.table = ProcessTable()
+        self.table.exit_watcher = ExitWatcher(self.wake)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,6 +97,8 @@ class Supervisor:
         if self.settings.kill_jobs_on_shutdown:
             self._kill_all_owned()
         self._housekeeping(idle_seconds=0.0)
+        if self.table.exit_watcher is not None:
+            self.table.exit_watcher.close()
 
     def _kill_all_owned(self) -> None:
         """Ask for every owned live job to be killed and drive the kills to the end (bounded)."""
@@ -138,9 +143,13 @@ class Supervisor:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # a wake during the pass makes the next wait return at once
+            started = time.monotonic()
             self.run_once()
             self._wake.wait(self.settings.poll_interval)
-            self._wake.clear()
+            rest = _MIN_PASS_GAP_S - (time.monotonic() - started)
+            if rest > 0:  # a storm of submits wakes one pass per gap, not one per submit
+                self._stop.wait(rest)
 
     # -- one pass ----------------------------------------------------------------------------
     def run_once(self) -> None:
@@ -240,6 +249,10 @@ class Supervisor:
                     continue
                 log.warning("supervisor.orphan_killed job_id=%s pgid=%s", job_id, pgid)
                 kill_group_now(pgid)
+        for job in owned.values():
+            handle = handle_of(job)
+            if handle is not None and self.table.is_running(handle) and self.table.exit_watcher:
+                self.table.exit_watcher.watch(handle.pid)  # re-attached: wake on its exit too
         log.info("supervisor.reconciled adopted=%s running=%s", adopted, len(owned))
 
     # -- kills -------------------------------------------------------------------------------

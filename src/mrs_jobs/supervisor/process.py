@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mrs_jobs.engines.base import LaunchSpec
+from mrs_jobs.supervisor.exitwatch import ExitWatcher
 from mrs_jobs.supervisor.limits import JobUser, ResourceLimits, prepare_job_dir
 
 __all__ = [
@@ -246,6 +247,7 @@ class ProcessTable:
     def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
+        self.exit_watcher: ExitWatcher | None = None  # set by the supervisor: wake on exit
 
     def launch(
         self,
@@ -305,6 +307,8 @@ class ProcessTable:
             raise OSError(f"cannot read /proc/{popen.pid}/stat")
         with self._lock:
             self._children[popen.pid] = popen
+        if self.exit_watcher is not None:
+            self.exit_watcher.watch(popen.pid)
         return ProcessHandle(popen.pid, ticks)
 
     def reap(self) -> list[int]:
