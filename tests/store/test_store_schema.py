@@ -13,6 +13,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from mrs_jobs.errors import StoreFailure
+from mrs_jobs.store import Store
 from mrs_jobs.store.migrate import alembic_config
 from mrs_jobs.store.tables import metadata
 
@@ -109,3 +110,48 @@ def test_concurrent_writers_all_commit(store) -> None:
         t.join(60)
     assert errors == []
     assert count_jobs(store) == 60
+
+
+def test_instances_starting_together_migrate_once(tmp_path) -> None:
+    """Several instances starting on an empty PostgreSQL schema: all start, one migrates."""
+    import threading
+    import uuid
+
+    import sqlalchemy
+    from support_db import PG_URL, pg_or_skip
+
+    pg_or_skip()
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = sqlalchemy.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in PG_URL else "?"
+    # lock_timeout: without the upgrade lock the racing DDL blocks; fail, do not hang
+    options = f"options=-csearch_path%3D{schema}%20-clock_timeout%3D30000"
+    stores = [Store(f"{PG_URL}{sep}{options}") for _ in range(4)]
+    errors: list[BaseException] = []
+    gate = threading.Barrier(len(stores))
+
+    def start(store: Store) -> None:
+        gate.wait()
+        try:
+            store.migrate()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert errors == []
+        with stores[0].read() as conn:
+            versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        assert len(versions) == 1
+    finally:
+        for s in stores:
+            s.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
