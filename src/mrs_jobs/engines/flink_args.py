@@ -11,13 +11,12 @@ the job's log.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrs_jobs.domain.render import is_secret_key as _contract_secret
 from mrs_jobs.engines.base import EngineRefused
-from mrs_jobs.engines.paths import InputRoots
+from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 
 __all__ = [
     "FLAG_OPTIONS",
@@ -139,7 +138,7 @@ RESERVED_CONF = frozenset(
 _REMOTE_SCHEMES = frozenset(
     {"abfs", "abfss", "gs", "hdfs", "http", "https", "obs", "oss", "s3", "s3a", "s3n", "viewfs"}
 )
-_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_URL_RE = URL_RE
 
 
 def is_secret_key(key: str) -> bool:
@@ -232,12 +231,7 @@ def _local_path(value: str) -> str | None:
     if m:
         scheme = m.group(1).lower()
         if scheme == "file":
-            path = value[m.end() :]
-            if path.startswith("localhost/"):
-                path = path[len("localhost") :]
-            if not path.startswith("/"):
-                raise EngineRefused(f"a file:// URL must name an absolute local path: {value}")
-            return urllib.parse.unquote(path)
+            return file_url_path(value)
         if scheme in _REMOTE_SCHEMES:
             return None
         raise EngineRefused(f"unsupported URL scheme {scheme}:// in {value}")

@@ -55,7 +55,6 @@ import os
 import re
 import zipfile
 from pathlib import Path
-from urllib.parse import unquote
 from xml.etree import ElementTree as ET
 
 from mrs_jobs.engines import yarn
@@ -68,6 +67,7 @@ from mrs_jobs.engines.base import (
     RemoteStatus,
 )
 from mrs_jobs.engines.java import find_java_home, find_spark_home
+from mrs_jobs.engines.paths import URL_RE, file_url_path
 from mrs_jobs.engines.spark import is_secret_key
 
 __all__ = [
@@ -117,7 +117,7 @@ _RESERVED_LOCAL = frozenset(
 _REMOTE_SCHEMES = frozenset(
     {"abfs", "abfss", "gs", "hdfs", "http", "https", "obs", "oss", "s3", "s3a", "s3n", "viewfs"}
 )
-_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_URL_RE = URL_RE
 _HEAP_RE = re.compile(r"^[1-9][0-9]{0,6}[kKmMgG]?$")
 # Characters XML 1.0 cannot carry (and \r, which XML parsers turn into \n).
 _XML_BAD_RE = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
@@ -207,12 +207,7 @@ def _local_jar(value: str) -> str:
     if m:
         scheme = m.group(1).lower()
         if scheme == "file":
-            path = value[m.end() :]
-            if path.startswith("localhost/"):
-                path = path[len("localhost") :]
-            if not path.startswith("/"):
-                raise EngineRefused(f"a file:// URL must name an absolute local path: {value}")
-            return unquote(path)
+            return file_url_path(value)
         if scheme == "hdfs":
             raise EngineRefused(
                 "hdfs:// job jars need a Hadoop client with HDFS access, which this service "

@@ -7,11 +7,10 @@ files under the cluster's input roots, no percent-escapes) can be read in one pl
 from __future__ import annotations
 
 import re
-import urllib.parse
 from pathlib import Path
 
 from mrs_jobs.engines.base import EngineRefused
-from mrs_jobs.engines.paths import InputRoots
+from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 
 __all__ = [
     "FILE_LIST_OPTIONS",
@@ -103,7 +102,7 @@ _REMOTE_SCHEMES = frozenset(
         "wasbs",
     }
 )
-_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_URL_RE = URL_RE
 
 
 def parse_submit_arguments(
@@ -167,12 +166,7 @@ def _local_part(value: str) -> tuple[str | None, str]:
     if m:
         scheme = m.group(1).lower()
         if scheme == "file":
-            path = value[m.end() :]
-            if path.startswith("localhost/"):
-                path = path[len("localhost") :]
-            if not path.startswith("/"):
-                raise EngineRefused(f"a file:// URL must name an absolute local path: {value}")
-            return urllib.parse.unquote(path), ""
+            return file_url_path(value), ""
         if scheme == "local":
             return value[m.end() :], "local:"
         if scheme in _REMOTE_SCHEMES:
