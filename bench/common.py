@@ -870,3 +870,17 @@ class Api:
 def check(status: int, expected: int, body: Any, what: str) -> None:
     if status != expected:
         raise RuntimeError(f"{what}: HTTP {status}, expected {expected}: {str(body)[:500]}")
+
+
+def seeded_stores(backends: str, sizes: str) -> Iterator[BenchStore]:
+    """A fresh store per backend and size ("sqlite,postgres", "10000,100000"), seeded with
+    that many finished jobs, dropped once the caller moves on."""
+    for kind in backends.split(","):
+        for size in [int(s) for s in sizes.split(",")]:
+            bs = make_store(kind)
+            try:
+                log(f"seeding {kind} {size:,}")
+                seed_jobs(bs, size)
+                yield bs
+            finally:
+                bs.drop()

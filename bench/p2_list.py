@@ -33,9 +33,8 @@ from common import (  # noqa: E402
     Server,
     check,
     log,
-    make_store,
     print_table,
-    seed_jobs,
+    seeded_stores,
     summarize,
 )
 from sqlalchemy import event  # noqa: E402
@@ -227,16 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=11)
     args = ap.parse_args(argv)
     results = []
-    for kind in args.backends.split(","):
-        for size in [int(s) for s in args.sizes.split(",")]:
-            bs = make_store(kind)
-            try:
-                log(f"seeding {kind} {size:,}")
-                seed_jobs(bs, size)
-                with Server.mrs(bs) as server:
-                    results.append(run(bs, server, reps=args.reps))
-            finally:
-                bs.drop()
+    for bs in seeded_stores(args.backends, args.sizes):
+        with Server.mrs(bs) as server:
+            results.append(run(bs, server, reps=args.reps))
     tables(results)
     plan_text(results, jobs=max(r["jobs"] for r in results))
     return 0

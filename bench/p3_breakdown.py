@@ -28,10 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     BenchStore,
-    log,
-    make_store,
     print_table,
-    seed_jobs,
+    seeded_stores,
     summarize,
     tenant_service,
 )
@@ -137,15 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=300)
     args = ap.parse_args(argv)
     results = []
-    for kind in args.backends.split(","):
-        for size in [int(s) for s in args.sizes.split(",")]:
-            bs = make_store(kind)
-            try:
-                log(f"seeding {kind} {size:,}")
-                seed_jobs(bs, size)
-                results.append(run(bs, n=args.n))
-            finally:
-                bs.drop()
+    for bs in seeded_stores(args.backends, args.sizes):
+        results.append(run(bs, n=args.n))
     tables(results)
     return 0
 
