@@ -114,6 +114,16 @@ def _app(job_id: str) -> str:
     return f"app-{job_id[:8]}"
 
 
+def _running(world, remote: RemoteCluster) -> tuple[Supervisor, str]:
+    """A detached job whose launcher has exited and whose engine says it runs."""
+    sup = _sup(world, remote)
+    jid = world.submit()
+    drive(sup, lambda: remote.asked != [])
+    remote.set(_app(jid), "running")
+    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    return sup, jid
+
+
 def test_followed_after_its_launcher_exits_until_the_engine_says_done(world, remote) -> None:
     sup = _sup(world, remote)
     jid = world.submit()
@@ -133,11 +143,7 @@ def test_followed_after_its_launcher_exits_until_the_engine_says_done(world, rem
 
 
 def test_failure_in_the_engine_ends_the_job_failed_with_its_message(world, remote) -> None:
-    sup = _sup(world, remote)
-    jid = world.submit()
-    drive(sup, lambda: remote.asked != [])
-    remote.set(_app(jid), "running")
-    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    sup, jid = _running(world, remote)
     remote.set(_app(jid), "failed")
     drive(sup, lambda: world.show(jid).result == "FAILED")
     job = world.show(jid)
@@ -145,11 +151,7 @@ def test_failure_in_the_engine_ends_the_job_failed_with_its_message(world, remot
 
 
 def test_kill_cancels_in_the_engine_and_waits_for_it(world, remote) -> None:
-    sup = _sup(world, remote)
-    jid = world.submit()
-    drive(sup, lambda: remote.asked != [])
-    remote.set(_app(jid), "running")
-    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    sup, jid = _running(world, remote)
     world.jobs.kill(world.caller, world.cluster_id, jid)
     drive(sup, lambda: world.show(jid).state == "KILLED")
     assert remote.cancelled == [_app(jid)]
@@ -186,11 +188,7 @@ def test_restart_reattaches_by_application_id(world, remote) -> None:
 
 
 def test_unreachable_engine_keeps_the_job_running(world, remote) -> None:
-    sup = _sup(world, remote)
-    jid = world.submit()
-    drive(sup, lambda: remote.asked != [])
-    remote.set(_app(jid), "running")
-    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    sup, jid = _running(world, remote)
     remote.reachable = False
     asked = len(remote.asked)
     drive(sup, lambda: len(remote.asked) >= asked + 2, timeout=10)
@@ -202,11 +200,7 @@ def test_unreachable_engine_keeps_the_job_running(world, remote) -> None:
 
 def test_unconfirmable_kill_is_recorded_after_the_grace(world, remote, monkeypatch) -> None:
     monkeypatch.setattr(detached, "_UNCONFIRMED_KILL_S", 0.5)
-    sup = _sup(world, remote)
-    jid = world.submit()
-    drive(sup, lambda: remote.asked != [])
-    remote.set(_app(jid), "running")
-    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    sup, jid = _running(world, remote)
     remote.reachable = False
     world.jobs.kill(world.caller, world.cluster_id, jid)
     drive(sup, lambda: world.show(jid).state == "KILLED", timeout=10)
@@ -225,11 +219,7 @@ def test_application_unknown_to_its_engine_fails_after_a_grace(world, remote, mo
 
 
 def test_deleted_detached_job_is_cancelled_then_purged(world, remote) -> None:
-    sup = _sup(world, remote)
-    jid = world.submit()
-    drive(sup, lambda: remote.asked != [])
-    remote.set(_app(jid), "running")
-    drive(sup, lambda: world.show(jid).state == "RUNNING")
+    sup, jid = _running(world, remote)
     world.deletes.delete(world.caller, world.cluster_id, [jid])
     drive(sup, lambda: world.show(jid) is None)
     assert remote.get(_app(jid)) == "killed"  # never purged while it still ran remotely
