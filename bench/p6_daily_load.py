@@ -67,7 +67,7 @@ from mrs_jobs.services.jobs import JobService  # noqa: E402
 from mrs_jobs.settings import Settings  # noqa: E402
 from mrs_jobs.store import Store  # noqa: E402
 from mrs_jobs.supervisor.loop import Supervisor  # noqa: E402
-from mrs_jobs.supervisor.process import ProcessHandle  # noqa: E402
+from mrs_jobs.runtime.process import ProcessHandle  # noqa: E402
 
 PID_BASE = 5_000_000  # above PID_MAX_LIMIT (4,194,304): never a live process
 TABLES = ("jobs", "job_events", "sql_results", "submit_keys", "audit", "supervisors")

@@ -86,7 +86,7 @@ def drive(sup: Supervisor, cond: Callable[[], bool], timeout: float = 15.0) -> N
 
 def marked_pids(job_id: str) -> list[int]:
     """Live processes carrying MRS_JOBS_JOB_ID=<job_id> (engine, shim, grandchildren)."""
-    from mrs_jobs.supervisor.process import group_alive  # noqa: F401 - same /proc view
+    from mrs_jobs.runtime.process import group_alive  # noqa: F401 - same /proc view
 
     out = []
     needle = f"MRS_JOBS_JOB_ID={job_id}".encode()

@@ -7,6 +7,10 @@ which key sealed it, so values sealed before a key rotation stay readable while 
 file is listed in ``MRS_JOBS_OLD_SECRET_KEY_FILES`` (``mrs-jobs admin reencrypt-secrets`` then
 moves them to the current key).
 
+A job's secret properties (keys matched by ``is_secret_key``) are sealed the same way from the
+submit until the job ends (:func:`seal_job_properties`), bound to the job and the key; only the
+supervisor opens them, to build the engine's launch (:func:`open_job_properties`).
+
 The key comes from ``MRS_JOBS_SECRET_KEY`` (base64 of 32 bytes), else ``MRS_JOBS_SECRET_KEY_FILE``,
 else ``<data_dir>/secret.key``, created on first use with mode 0600. A missing, malformed or
 wrong key is an error, never a fallback to plain text.
@@ -19,12 +23,16 @@ import binascii
 import hashlib
 import logging
 import os
+import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from mrs_jobs.domain.render import is_secret_key
 
 if TYPE_CHECKING:
     from mrs_jobs.settings import Settings
@@ -33,8 +41,12 @@ __all__ = [
     "SecretBox",
     "SecretKeyError",
     "generate_key",
+    "is_sealed",
     "key_id",
     "load_secret_box",
+    "open_job_properties",
+    "reseal_job_properties",
+    "seal_job_properties",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,6 +54,8 @@ log = logging.getLogger(__name__)
 _VERSION = "v1"
 _NONCE_BYTES = 12  # 96 bits, the GCM standard nonce
 _KEY_BYTES = 32  # AES-256
+# v1:<8 hex key id>:<base64 of nonce + ciphertext + 16-byte tag>, at least 28 bytes (40 chars)
+_SEALED = re.compile(r"v1:[0-9a-f]{8}:[A-Za-z0-9+/]{38,}={0,2}")
 
 
 class SecretKeyError(Exception):
@@ -161,3 +175,52 @@ def load_secret_box(settings: Settings, *, create: bool = True) -> SecretBox:
         if p.strip()
     ]
     return SecretBox(current, old)
+
+
+def is_sealed(value: str) -> bool:
+    """Whether ``value`` has the form of a sealed secret (not whether it opens)."""
+    return _SEALED.fullmatch(value) is not None
+
+
+def _job_aad(job_id: str, key: str) -> str:
+    """Bind a sealed property value to its job and key: copied elsewhere, it does not open."""
+    return f"job-property\0{job_id}\0{key}"
+
+
+def seal_job_properties(
+    box: SecretBox, job_id: str, properties: Mapping[str, str]
+) -> dict[str, str]:
+    """The properties as stored: every secret value sealed, the others as given."""
+    return {
+        k: box.seal(v, aad=_job_aad(job_id, k)) if is_secret_key(k) else v
+        for k, v in properties.items()
+    }
+
+
+def open_job_properties(
+    box: SecretBox, job_id: str, properties: Mapping[str, str]
+) -> dict[str, str]:
+    """The properties as submitted. A secret value that is not sealed is returned as it is: a
+    row stored before values were sealed, or the mask an ended job keeps. A sealed value that
+    does not open raises :class:`SecretKeyError`."""
+    return {
+        k: box.open(v, aad=_job_aad(job_id, k)) if is_secret_key(k) and is_sealed(v) else v
+        for k, v in properties.items()
+    }
+
+
+def reseal_job_properties(
+    box: SecretBox, job_id: str, properties: Mapping[str, str]
+) -> dict[str, str] | None:
+    """The properties with every secret value sealed by the current key (plain values of a
+    row stored before values were sealed, values sealed by an old key); None if none needed
+    it. Raises :class:`SecretKeyError` for a sealed value that does not open."""
+    changed = False
+    out: dict[str, str] = {}
+    for k, v in properties.items():
+        if is_secret_key(k) and box.needs_reseal(v):
+            plain = box.open(v, aad=_job_aad(job_id, k)) if is_sealed(v) else v
+            v = box.seal(plain, aad=_job_aad(job_id, k))
+            changed = True
+        out[k] = v
+    return out if changed else None

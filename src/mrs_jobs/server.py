@@ -74,9 +74,11 @@ def run_server(settings: Settings) -> int:
 
     from mrs_jobs.api.app import create_app
     from mrs_jobs.api.slowclient import protocol_with_head_timeout
+    from mrs_jobs.datadir import admit_job_users, secure_data_dir
     from mrs_jobs.engines.registry import EngineRegistry
     from mrs_jobs.logging_setup import configure_logging
     from mrs_jobs.secretbox import SecretKeyError, load_secret_box
+    from mrs_jobs.services.jobs import seal_live_job_secrets
     from mrs_jobs.services.tenants import (
         TenantService,
         update_bootstrap_endpoint,
@@ -87,13 +89,16 @@ def run_server(settings: Settings) -> int:
 
     configure_logging(settings.log_level, settings.log_format, sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    secure_data_dir(settings)  # umask 0077 before the lock, the store or the key is written
     lock = _lock_sqlite(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.effective_database_url)
     store.migrate()
+    admit_job_users(settings, store)
     try:
-        tenants = TenantService(store, load_secret_box(settings))
+        box = load_secret_box(settings)
+        tenants = TenantService(store, box)
         tenants.check_secrets()
+        seal_live_job_secrets(store, box)
     except SecretKeyError as exc:
         store.dispose()
         raise SystemExit(f"mrs-jobs: secret key: {exc}") from None
@@ -122,7 +127,9 @@ def run_server(settings: Settings) -> int:
         info = update_bootstrap_endpoint(bootstrap, endpoint)
 
     registry = EngineRegistry.from_settings(settings)
-    supervisor = Supervisor(store, settings, registry) if settings.run_supervisor else None
+    supervisor = (
+        Supervisor(store, settings, registry, secrets=box) if settings.run_supervisor else None
+    )
     app = create_app(
         settings,
         store,

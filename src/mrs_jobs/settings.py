@@ -99,6 +99,20 @@ class Settings(BaseSettings):
         "A cluster's `run_as_user` config overrides it. The data directory must be "
         "traversable by that user.",
     )
+    box_jobs: bool = Field(
+        True,
+        description="Start every local process of a job inside a bubblewrap box (its own "
+        "view of the files, its own processes; docs/security.md). On by default where the host "
+        "supports it; without it the service serves one project only unless "
+        "allow_uncontained_jobs is set.",
+    )
+    allow_uncontained_jobs: bool = Field(
+        False,
+        description="Serve several projects even when jobs cannot be boxed (bwrap missing, "
+        "user namespaces off, or box_jobs=false). Every job can then read the service's data "
+        "directory, its keys and database, and every other job's files: only for tenants "
+        "that trust each other.",
+    )
     job_limit_address_space_mb: int | None = Field(
         None,
         description="RLIMIT_AS of every engine process in MiB (cluster: "

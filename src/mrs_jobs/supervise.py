@@ -48,17 +48,27 @@ def _lock_data_dir(settings: Settings) -> IO[str] | None:
 
 def run_supervise(settings: Settings) -> int:
     """Run the supervisor until SIGTERM or SIGINT; 0 after an orderly stop."""
+    from mrs_jobs.datadir import admit_job_users, secure_data_dir
     from mrs_jobs.engines.registry import EngineRegistry
     from mrs_jobs.logging_setup import configure_logging
+    from mrs_jobs.secretbox import SecretKeyError, load_secret_box
+    from mrs_jobs.services.jobs import seal_live_job_secrets
     from mrs_jobs.store import Store
     from mrs_jobs.supervisor.loop import Supervisor
 
     configure_logging(settings.log_level, settings.log_format, sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    secure_data_dir(settings)  # umask 0077 before the lock, the store or the key is written
     lock = _lock_data_dir(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.effective_database_url)
     store.migrate()
+    admit_job_users(settings, store)
+    try:
+        box = load_secret_box(settings)  # opens the jobs' sealed secret values
+        seal_live_job_secrets(store, box)
+    except SecretKeyError as exc:
+        store.dispose()
+        raise SystemExit(f"mrs-jobs: secret key: {exc}") from None
 
     stopping = threading.Event()
     received: list[str] = []
@@ -68,7 +78,7 @@ def run_supervise(settings: Settings) -> int:
         stopping.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    supervisor = Supervisor(store, settings, EngineRegistry.from_settings(settings))
+    supervisor = Supervisor(store, settings, EngineRegistry.from_settings(settings), secrets=box)
     started = False
     try:
         supervisor.start()

@@ -39,11 +39,11 @@ from mrs_jobs.supervisor.limits import (
     resolve_user,
 )
 from mrs_jobs.supervisor.loop import Supervisor
-from mrs_jobs.supervisor.process import (
+from mrs_jobs.runtime.process import (
     ExitStatus,
     ProcessHandle,
     ProcessTable,
-    kill_tree,
+    kill_run,
     read_exit,
 )
 
@@ -147,7 +147,7 @@ def launch() -> Iterator[Callable[..., ProcessHandle]]:
 
     yield _launch
     for handle in handles:
-        kill_tree(handle, 0.2)
+        kill_run(handle, 0.2)
     table.reap()
 
 

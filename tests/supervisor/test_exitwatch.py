@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from mrs_jobs.supervisor.exitwatch import ExitWatcher
+from mrs_jobs.runtime.exitwatch import ExitWatcher
 
 
 def _fds() -> int:

@@ -16,14 +16,15 @@ from pathlib import Path
 import pytest
 
 from mrs_jobs.engines.base import LaunchSpec
-from mrs_jobs.supervisor.process import (
+from mrs_jobs.runtime.process import (
     ExitStatus,
     ProcessHandle,
     ProcessTable,
     find_marked_processes,
     group_alive,
-    kill_tree,
+    kill_run,
     read_exit,
+    signal_run,
     read_start_ticks,
 )
 
@@ -92,7 +93,7 @@ def launch(table: ProcessTable) -> Iterator[Launcher]:
 
     yield _launch
     for handle in handles:
-        kill_tree(handle, 0.2)
+        kill_run(handle, 0.2)
     table.reap()
 
 
@@ -201,7 +202,7 @@ def test_sigterm_to_group_records_signal(
 ) -> None:
     handle = launch(tmp_path, make_spec(engine("--sleep", "30", "--ready-file", f"{tmp_path}/r")))
     engine_pid = wait_ready(tmp_path / "r")
-    assert table.signal_group(handle, signal.SIGTERM)
+    assert signal_run(handle, signal.SIGTERM)
     status = wait_exit(tmp_path)
     # Our convention: death by signal is returncode None + signal number, never -15.
     assert (status.returncode, status.signal, status.error) == (None, signal.SIGTERM, None)
@@ -209,7 +210,7 @@ def test_sigterm_to_group_records_signal(
     wait_for(lambda: not table.is_running(handle))
     wait_for(lambda: not group_alive(handle.pid))
     assert is_dead(engine_pid)
-    assert not table.signal_group(handle, signal.SIGTERM)
+    assert not signal_run(handle, signal.SIGTERM)
 
 
 def test_sigterm_to_shim_alone_is_forwarded(
@@ -222,7 +223,7 @@ def test_sigterm_to_shim_alone_is_forwarded(
     assert status.signal == signal.SIGTERM and status.returncode is None
 
 
-def test_kill_tree_kills_engine_ignoring_term_and_its_grandchild(
+def test_kill_run_kills_engine_ignoring_term_and_its_grandchild(
     tmp_path: Path, launch: Launcher, table: ProcessTable
 ) -> None:
     ready = tmp_path / "r"
@@ -233,7 +234,7 @@ def test_kill_tree_kills_engine_ignoring_term_and_its_grandchild(
     assert os.getpgid(grandchild_pid) == handle.pid
 
     started = time.monotonic()
-    kill_tree(handle, grace_seconds=0.3)
+    kill_run(handle, grace_seconds=0.3)
     assert time.monotonic() - started >= 0.3  # SIGTERM was ignored: it took the SIGKILL
     assert not group_alive(handle.pid)
     for pid in (engine_pid, grandchild_pid):
@@ -251,10 +252,10 @@ def test_signal_group_reaches_engine_after_shim_was_killed(
     os.kill(handle.pid, signal.SIGKILL)
     wait_for(lambda: not table.is_running(handle))
     assert group_alive(handle.pid)  # the orphaned engine lives on in the group
-    assert table.signal_group(handle, signal.SIGKILL)
+    assert signal_run(handle, signal.SIGKILL)
     wait_for(lambda: not group_alive(handle.pid))
     assert is_dead(engine_pid)
-    assert not table.signal_group(handle, signal.SIGKILL)
+    assert not signal_run(handle, signal.SIGKILL)
 
 
 def test_recycled_pid_with_other_start_ticks_is_not_ours(
@@ -266,8 +267,8 @@ def test_recycled_pid_with_other_start_ticks_is_not_ours(
         assert ticks is not None
         impostor = ProcessHandle(stranger.pid, ticks + 1)
         assert not table.is_running(impostor)
-        assert not table.signal_group(impostor, signal.SIGKILL)
-        kill_tree(impostor, 0.1)
+        assert not signal_run(impostor, signal.SIGKILL)
+        kill_run(impostor, 0.1)
         assert stranger.poll() is None and not is_dead(stranger.pid)
         # The genuine handle is seen even though this table did not start the process.
         assert table.is_running(ProcessHandle(stranger.pid, ticks))

@@ -13,7 +13,7 @@ from support_supervisor import drive, marked_pids
 
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.tables import job_events, jobs
-from mrs_jobs.supervisor.process import group_alive
+from mrs_jobs.runtime.process import group_alive
 
 
 def _events(world, job_id: str) -> list[str]:

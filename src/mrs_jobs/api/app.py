@@ -70,11 +70,12 @@ def create_app(
         store, supervisor_id=supervisor_id, heartbeat_seconds=settings.heartbeat_seconds
     )
     metrics = Metrics(observability, version=__version__)
+    box = load_secret_box(settings)  # seals SKs and the secret properties of submits
     app.state.ctx = AppContext(
         settings=settings,
         store=store,
-        tenants=TenantService(store, load_secret_box(settings)),
-        jobs=JobService(store, runnable_types=runnable_types, wake=wake),
+        tenants=TenantService(store, box),
+        jobs=JobService(store, runnable_types=runnable_types, wake=wake, secrets=box),
         batch_delete=BatchDeleteService(store, wake=wake),
         logs=LogService(store),
         clusters=ClusterService(store, settings),

@@ -15,12 +15,14 @@ app = typer.Typer(
 
 def _tenants(with_key: bool = False):  # type: ignore[no-untyped-def]
     """The tenant service; ``with_key`` loads the SK-sealing key (AK/SK commands only)."""
+    from mrs_jobs.datadir import secure_data_dir
     from mrs_jobs.secretbox import load_secret_box
     from mrs_jobs.services.tenants import TenantService
     from mrs_jobs.settings import get_settings
     from mrs_jobs.store import Store
 
     settings = get_settings()
+    secure_data_dir(settings)  # the key, a new SQLite store: private from the first byte
     box = load_secret_box(settings) if with_key else None
     store = Store(settings.effective_database_url)
     store.migrate()
@@ -199,9 +201,18 @@ def rotate_aksk(
 
 @app.command("reencrypt-secrets")
 def reencrypt_secrets() -> None:
-    """Reseal stored SKs with the current key (after a key rotation); prints how many."""
+    """Reseal stored SKs with the current key (after a key rotation); prints how many.
+
+    Also reseals the secret properties of live jobs, and masks those that jobs ended before
+    they were sealed still hold in plain text (logged counts)."""
+    from mrs_jobs.services.jobs import mask_ended_job_secrets, seal_live_job_secrets
+
     try:
-        typer.echo(_tenants(with_key=True).reencrypt_secrets())
+        tenants = _tenants(with_key=True)
+        typer.echo(tenants.reencrypt_secrets())
+        seal_live_job_secrets(tenants.store, tenants.box)
+        masked = mask_ended_job_secrets(tenants.store)
+        typer.echo(f"ended jobs masked: {masked}", err=True)
     except Exception as exc:
         _fail(exc)
 

@@ -72,10 +72,12 @@ def engines_install(
 @app.command("db-upgrade")
 def db_upgrade() -> None:
     """Apply the store's migrations (serve does this on start too)."""
+    from mrs_jobs.datadir import secure_data_dir
     from mrs_jobs.settings import get_settings
     from mrs_jobs.store import Store
 
     settings = get_settings()
+    secure_data_dir(settings)
     store = Store(settings.effective_database_url)
     store.migrate()
     store.dispose()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from mrs_jobs.runtime.launch import LaunchSpec
+
 __all__ = [
     "REMOTE_TERMINAL",
     "ClusterSpec",
@@ -49,24 +51,12 @@ class ClusterSpec:
     kind: str = "local"  # local | spark-standalone | yarn | k8s | flink-remote
     spark_master: str = "local[2]"
     input_roots: tuple[str, ...] = ()  # empty = any readable local path (single-user default)
+    output_roots: tuple[str, ...] = ()  # where jobs may write (and read); see clusterconfig
+    forbidden: tuple[str, ...] = ()  # the service's own files: never named by a job
     java_home: str | None = None
     spark_home: str | None = None
     pyspark_python: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    """An argv vector (never a shell line), its environment and working directory."""
-
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    notes: list[str] = field(default_factory=list)  # lines written to the job's log before launch
-    # True when the launcher exits as soon as the engine has accepted the application
-    # (spark-submit --deploy-mode cluster, flink run -d, ...): the job's state then comes from
-    # the engine (``status()``) and a restart re-attaches by application id, not by pid.
-    detached: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ from mrs_jobs.engines.flink_args import RESERVED_CONF
 __all__ = ["REST_PORTS", "read_flink_config", "write_job_config"]
 
 REST_PORTS = 16  # the local mini-cluster's REST endpoint binds to the first free one of these
+# Any local process can reach the mini-cluster's REST endpoint: no job submission through it.
+LOCAL_REST_LOCKS = {
+    "web.submit.enable": False,
+    "web.cancel.enable": False,
+    "web.rescale.enable": False,
+}
 
 
 def write_job_config(
@@ -54,6 +60,7 @@ def write_job_config(
         config["rest.address"] = "127.0.0.1"
         config["rest.bind-address"] = "127.0.0.1"
         config["rest.bind-port"] = f"{rest_base}-{rest_base + REST_PORTS - 1}"
+        config.update(LOCAL_REST_LOCKS)
     elif jobmanager:
         # With -t (Flink's generic CLI) -m is not applied: the REST address is configuration.
         host, _, port = jobmanager.rpartition(":")

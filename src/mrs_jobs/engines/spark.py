@@ -270,6 +270,7 @@ class SparkSubmitEngine:
             ours = [
                 "spark.ui.enabled=true",
                 f"spark.ui.port={port}",
+                "spark.ui.killEnabled=false",  # any local process can reach the UI
                 "spark.eventLog.enabled=true",
                 f"spark.eventLog.dir={events.as_uri()}",
                 "spark.log.level=WARN",
@@ -279,7 +280,7 @@ class SparkSubmitEngine:
         else:
             # The driver runs on the cluster: paths and ports of this host mean nothing there,
             # and its INFO log is where it tells its app id and UI port.
-            ours = ["spark.ui.showConsoleProgress=false"]
+            ours = ["spark.ui.showConsoleProgress=false", "spark.ui.killEnabled=false"]
         conf_argv: list[str] = []
         for c in ours:
             conf_argv += ["--conf", c]

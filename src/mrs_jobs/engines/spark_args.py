@@ -73,6 +73,7 @@ RESERVED_CONF = frozenset(
         "spark.master",
         "spark.submit.deployMode",
         "spark.ui.enabled",
+        "spark.ui.killEnabled",  # the UI's kill links stay off: others can reach the UI
         "spark.ui.port",
         # What keeps a cluster-mode submission detached and its driver findable.
         "spark.kubernetes.driver.pod.name",

@@ -123,7 +123,10 @@ class SqlEngine:
             "statements": statements,
             "setup": setup,
             "row_cap": self.row_cap,
-            "user": "mrs",
+            "user": endpoint.user or "mrs",
+            # The server's password (its CUSTOM authentication): only in this 0600 file,
+            # deleted with the job's other secret files when the job ends.
+            **({"password": endpoint.password} if endpoint.password else {}),
         }
         spec_path = workdir / "sql.json"
         fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

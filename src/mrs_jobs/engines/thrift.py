@@ -12,6 +12,14 @@ corrupt the metastore. A cluster may instead name an existing server
 The server runs under the same shim as jobs and carries ``MRS_JOBS_SERVICE`` (not the job
 marker), so the orphan sweep leaves it alone; its pid and start time are kept in
 ``<dir>/state.json`` to find it again after a restart.
+
+Jobs share the host's network, so the server's loopback port is reachable by any local
+process: it authenticates (``hive.server2.authentication=CUSTOM`` with our
+``java_auth/MrsJobsAuthenticator``), accepting one user whose password is the cluster's secret,
+``<dir>/auth.secret`` (0600, made on the first start). The server's JVM gets the file's path,
+never the secret; an SQL job gets the secret in its own 0600 ``sql.json``. A server found
+running without that secret (started by an older version) is stopped and started again with
+it. Its Spark UI has no kill links (``spark.ui.killEnabled=false``).
 """
 
 from __future__ import annotations
@@ -19,23 +27,30 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, LaunchSpec
 from mrs_jobs.engines.java import find_java_home, find_spark_home, spark_submit_path
+from mrs_jobs.engines.java_auth import AUTH_CLASS, AUTH_JAR, FILE_PROPERTY, USER_PROPERTY
 from mrs_jobs.engines.spark import EVENTS_DIR, find_event_log_app, free_port, spark_env
-from mrs_jobs.supervisor.process import ProcessHandle, ProcessTable, read_start_ticks
+from mrs_jobs.engines.spark_args import java_opt_path
+from mrs_jobs.fsutil import read_capped
+from mrs_jobs.runtime.process import ProcessHandle, ProcessTable, read_start_ticks
 
-__all__ = ["SERVICE_VARIABLE", "ThriftEndpoint", "ThriftServers"]
+__all__ = ["SECRET_FILE", "SERVICE_VARIABLE", "SQL_USER", "ThriftEndpoint", "ThriftServers"]
 
 log = logging.getLogger(__name__)
 
 SERVICE_VARIABLE = "MRS_JOBS_SERVICE"
 _SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+SECRET_FILE = "auth.secret"
+SQL_USER = "mrs"  # the one user the server accepts
+_AUTH = "custom"  # state.json's mark of a server that authenticates
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,8 @@ class ThriftEndpoint:
     port: int
     ui_port: int | None = None
     directory: Path | None = None  # None for an external server
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)  # None: no authentication
 
     @property
     def tracking_url(self) -> str:
@@ -89,23 +106,39 @@ class ThriftServers:
         running = self.running(cluster.cluster_id)
         if running is not None:
             return running
+        if self._live_state(cluster.cluster_id) is not None:
+            # Started before servers authenticated: anyone on this host could use it.
+            log.warning(
+                "sql_server.restarted cluster_id=%s reason=unauthenticated", cluster.cluster_id
+            )
+            self.stop(cluster.cluster_id)
         return self._start(cluster, directory)
 
     def running(self, cluster_id: str) -> ThriftEndpoint | None:
+        """The cluster's server if it runs and authenticates with the cluster's secret."""
         directory = self.directory(cluster_id)
-        state = _read_state(directory)
+        state = self._live_state(cluster_id)
+        if state is None or state.get("auth") != _AUTH:
+            return None
+        password = _read_secret(directory)
+        if password is None:
+            return None
+        return ThriftEndpoint(
+            "127.0.0.1", state["port"], state.get("ui_port"), directory, SQL_USER, password
+        )
+
+    def _live_state(self, cluster_id: str) -> dict | None:
+        state = _read_state(self.directory(cluster_id))
         if state is None:
             return None
         handle = ProcessHandle(state["pid"], state["start_ticks"])
-        if not self.table.is_running(handle):
-            return None
-        return ThriftEndpoint("127.0.0.1", state["port"], state.get("ui_port"), directory)
+        return state if self.table.is_running(handle) else None
 
     def known_clusters(self) -> list[str]:
         """Clusters whose server this installation started and that is still running."""
         if not self.base_dir.is_dir():
             return []
-        return [d.name for d in self.base_dir.iterdir() if self.running(d.name) is not None]
+        return [d.name for d in self.base_dir.iterdir() if self._live_state(d.name) is not None]
 
     def stop_idle(self, busy: set[str], idle_seconds: float) -> list[str]:
         """Stop servers with no live SQL job for ``idle_seconds``; returns the clusters stopped.
@@ -130,9 +163,9 @@ class ThriftServers:
     def stop(self, cluster_id: str) -> None:
         state = _read_state(self.directory(cluster_id))
         if state is not None:
-            from mrs_jobs.supervisor.process import kill_tree
+            from mrs_jobs.runtime.process import kill_run
 
-            kill_tree(ProcessHandle(state["pid"], state["start_ticks"]), 5.0)
+            kill_run(ProcessHandle(state["pid"], state["start_ticks"]), 5.0)
             (self.directory(cluster_id) / "state.json").unlink(missing_ok=True)
 
     def _start(self, cluster: ClusterSpec, directory: Path) -> ThriftEndpoint:
@@ -143,11 +176,26 @@ class ThriftServers:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         for sub in (EVENTS_DIR, "tmp", "spark-local", "conf", "warehouse"):
             (directory / sub).mkdir(exist_ok=True)
+        password = _ensure_secret(directory)
         port, ui_port = free_port(), free_port()
-        java_opts = f"-Djava.io.tmpdir={directory / 'tmp'} -Dderby.system.home={directory}"
+        java_opts = " ".join(
+            [
+                java_opt_path("-Djava.io.tmpdir", directory / "tmp"),
+                java_opt_path("-Dderby.system.home", directory),
+                # Read by a fresh HiveConf, which is what instantiates the authenticator.
+                "-Dhive.server2.authentication=CUSTOM",
+                f"-Dhive.server2.custom.authentication.class={AUTH_CLASS}",
+                f"-D{USER_PROPERTY}={SQL_USER}",
+                java_opt_path(f"-D{FILE_PROPERTY}", directory / SECRET_FILE),
+            ]
+        )
         conf = {
             "spark.hadoop.hive.server2.thrift.port": str(port),
             "spark.hadoop.hive.server2.thrift.bind.host": "127.0.0.1",
+            "spark.hadoop.hive.server2.authentication": "CUSTOM",
+            "spark.hadoop.hive.server2.custom.authentication.class": AUTH_CLASS,
+            "spark.driver.extraClassPath": str(AUTH_JAR),
+            "spark.ui.killEnabled": "false",
             "spark.sql.warehouse.dir": str(directory / "warehouse"),
             "spark.sql.catalogImplementation": "hive",
             "spark.ui.port": str(ui_port),
@@ -181,6 +229,7 @@ class ThriftServers:
             "start_ticks": handle.start_ticks,
             "port": port,
             "ui_port": ui_port,
+            "auth": _AUTH,
         }
         tmp = directory / "state.json.tmp"
         tmp.write_text(json.dumps(state))
@@ -188,7 +237,27 @@ class ThriftServers:
         log.info(
             "sql_server.started cluster_id=%s port=%s pid=%s", cluster.cluster_id, port, handle.pid
         )
-        return ThriftEndpoint("127.0.0.1", port, ui_port, directory)
+        return ThriftEndpoint("127.0.0.1", port, ui_port, directory, SQL_USER, password)
+
+
+def _ensure_secret(directory: Path) -> str:
+    """The cluster's server password, made (0600) on its first start and kept after that."""
+    existing = _read_secret(directory)
+    if existing is not None:
+        return existing
+    path = directory / SECRET_FILE
+    path.unlink(missing_ok=True)  # empty, unreadable or not a regular file
+    password = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(password)
+    return password
+
+
+def _read_secret(directory: Path) -> str | None:
+    raw = read_capped(directory / SECRET_FILE, 4096)
+    text = raw.decode("ascii", "replace").strip() if raw else ""
+    return text or None
 
 
 def _read_state(directory: Path) -> dict | None:

@@ -1,9 +1,10 @@
-"""Submit, list, show, kill and sql-result (contract §5-§7, §9)."""
+"""Submit, list, show, kill and sql-result (contract §5-§7, §9); job secrets at rest."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 
@@ -24,6 +25,12 @@ from mrs_jobs.errors import (
     StoreFailure,
     WrongJobType,
 )
+from mrs_jobs.secretbox import (
+    SecretBox,
+    SecretKeyError,
+    reseal_job_properties,
+    seal_job_properties,
+)
 from mrs_jobs.services.context import Caller, Waker
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
@@ -32,7 +39,9 @@ from mrs_jobs.store.idempotency import claim_key, find_key
 from mrs_jobs.store.tables import sql_results
 from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
 
-__all__ = ["JobService"]
+__all__ = ["JobService", "mask_ended_job_secrets", "seal_live_job_secrets"]
+
+log = logging.getLogger(__name__)
 
 
 class _Retry(Exception):
@@ -141,12 +150,23 @@ def _submit_events(job_id: str, at: int) -> list[dict[str, object]]:
 
 
 class JobService:
-    """The job use cases over one store; ``wake`` nudges the supervisor after a change."""
+    """The job use cases over one store; ``wake`` nudges the supervisor after a change.
 
-    def __init__(self, store: Store, *, runnable_types: frozenset[str], wake: Waker) -> None:
+    ``secrets`` seals the secret property values of a submit before they are stored (the
+    service does; only tests and tools that never run a job leave it out)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        runnable_types: frozenset[str],
+        wake: Waker,
+        secrets: SecretBox | None = None,
+    ) -> None:
         self.store = store
         self.runnable_types = runnable_types
         self.wake = wake
+        self.secrets = secrets
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
@@ -182,7 +202,8 @@ class JobService:
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job. With an idempotency key, a retry of the same request returns the
-        first job, and the same key with a different request is refused."""
+        first job, and the same key with a different request is refused (both judged by a
+        hash of the request as sent, before its secret values are sealed)."""
         parsed = validate_submission(job_type, job_name, arguments, properties)
         timeout_s = job_timeout_seconds(properties)
         request_hash = _request_hash(cluster_id, job_type, job_name, arguments, properties)
@@ -223,6 +244,8 @@ class JobService:
         idempotency_key: str | None,
     ) -> tuple[Job, bool]:
         job_id = str(uuid.uuid4())
+        if self.secrets is not None:  # bound to the job id: sealed before the write lock
+            properties = seal_job_properties(self.secrets, job_id, properties)
         with self.store.write() as conn:
             cluster = self._cluster(conn, caller, cluster_id, lock=True)
             if idempotency_key is not None:
@@ -363,3 +386,45 @@ class JobService:
                 .order_by(sql_results.c.statement)
             ).all()
         return {str(r.statement): json.loads(r.rows) for r in rows}
+
+
+def seal_live_job_secrets(store: Store, box: SecretBox) -> int:
+    """At start-up: seal the secret values of live jobs stored in plain text (before values
+    were sealed) or sealed by a key now old; returns how many jobs were resealed.
+
+    A job whose value does not open (its key is not configured) is logged and left: its launch
+    fails with a reason. Each row is rewritten only if it is still live and unchanged, so a
+    job ending meanwhile keeps its mask."""
+    with store.read() as conn:
+        rows = job_store.live_properties(conn)
+    done = 0
+    for job_id, stored in rows:
+        try:
+            props = json.loads(stored)
+            resealed = reseal_job_properties(box, job_id, props)
+        except (ValueError, AttributeError, TypeError):
+            continue
+        except SecretKeyError as exc:
+            log.warning("job.secrets_unreadable job_id=%s error=%s", job_id, exc)
+            continue
+        if resealed is None:
+            continue
+        with store.write() as conn:
+            done += job_store.replace_properties(conn, job_id, stored, resealed)
+    if done:
+        log.info("job.secrets_resealed count=%s", done)
+    return done
+
+
+def mask_ended_job_secrets(store: Store, batch: int = 500) -> int:
+    """Mask the secret values that ended jobs stored before values were sealed and masked at
+    the end (a one-off scan of the jobs table); returns how many jobs were masked."""
+    after, done = "", 0
+    while True:
+        with store.read() as conn:
+            ids = job_store.ended_unmasked(conn, after, batch)
+        if not ids:
+            return done
+        with store.write() as conn:
+            done += sum(job_store.scrub_secrets(conn, job_id) for job_id in ids)
+        after = ids[-1]

@@ -2,6 +2,9 @@
 
 All reads for the API are scoped by project *and* cluster and skip batch-deleted jobs, so a
 job of another project is indistinguishable from one that does not exist.
+
+Secret property values are stored sealed (services/jobs.py) and replaced by the mask when the
+job ends: :func:`transition` to an end state does it in the same UPDATE.
 """
 
 from __future__ import annotations
@@ -11,15 +14,29 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, asc, delete, desc, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    asc,
+    delete,
+    desc,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from mrs_jobs.domain.job import Job
-from mrs_jobs.domain.states import LIVE_STATES, JobState, sources_of
+from mrs_jobs.domain.render import MASK, is_secret_key
+from mrs_jobs.domain.states import LIVE_STATES, TERMINAL_STATES, JobState, sources_of
 from mrs_jobs.domain.validation import ListQuery
 from mrs_jobs.store.tables import job_counts, job_events, jobs, sql_results
 
 __all__ = [
     "count_states",
+    "ended_unmasked",
     "find_visible_ids",
     "get_job",
     "get_visible",
@@ -27,13 +44,17 @@ __all__ = [
     "insert_job",
     "job_from_row",
     "list_visible",
+    "live_properties",
     "mark_deleted",
+    "masked_properties",
     "now_ms",
     "purge",
     "record_event",
     "record_events",
+    "replace_properties",
     "request_kill",
     "save_sql_results",
+    "scrub_secrets",
     "transition",
 ]
 
@@ -107,26 +128,111 @@ def transition(
     """Move a job to ``target`` if its state allows it; returns the previous state or None.
 
     The guard is in the UPDATE itself, so two writers racing on one job cannot both win. The
-    previous state is read inside the same write transaction, after the lock is held.
+    previous state is read inside the same write transaction, after the lock is held. A job
+    entering an end state loses its secret values in the same UPDATE (see :func:`scrub_secrets`):
+    whoever ends it (supervisor, kill before launch, take-over), nothing sealed outlives it.
     """
     allowed = set(sources_of(target))
     if only_from is not None:
         allowed &= set(only_from)
     if not allowed:
         return None
-    prev = conn.execute(
-        select(jobs.c.state).where(jobs.c.id == job_id).with_for_update()
-    ).scalar_one_or_none()
-    if prev is None or prev not in allowed:
+    row = conn.execute(
+        select(jobs.c.state, jobs.c.properties).where(jobs.c.id == job_id).with_for_update()
+    ).first()
+    if row is None or row.state not in allowed:
         return None
+    prev: str = row.state
     cond = and_(jobs.c.id == job_id, jobs.c.state.in_([s.value for s in allowed]))
     if where is not None:
         cond = and_(cond, where)
-    res = conn.execute(update(jobs).where(cond).values(state=target.value, **(values or {})))
+    changes = dict(values or {})
+    if target in TERMINAL_STATES:
+        masked = masked_properties(row.properties)
+        if masked is not None:
+            changes["properties"] = masked
+    res = conn.execute(update(jobs).where(cond).values(state=target.value, **changes))
     if res.rowcount != 1:
         return None
     record_event(conn, job_id, prev, target.value, reason, now_ms())
     return prev
+
+
+def masked_properties(stored: str) -> str | None:
+    """``stored`` (a properties column) with every secret value replaced by the mask; None
+    when there is nothing to replace (or the text is not a JSON object)."""
+    try:
+        props = json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(props, dict):
+        return None
+    if all(v == MASK for k, v in props.items() if is_secret_key(k)):
+        return None
+    return json.dumps({k: MASK if is_secret_key(k) else v for k, v in props.items()})
+
+
+def scrub_secrets(conn: Connection, job_id: str) -> bool:
+    """Replace the secret values of an ended job by the mask (sealed values, and plain ones of
+    rows stored before values were sealed); False if there was nothing to replace.
+
+    :func:`transition` does this for every job it ends; this is for rows ended before."""
+    row = conn.execute(
+        select(jobs.c.properties)
+        .where(jobs.c.id == job_id, jobs.c.state.in_([s.value for s in TERMINAL_STATES]))
+        .with_for_update()
+    ).first()
+    if row is None:
+        return False
+    masked = masked_properties(row.properties)
+    if masked is None:
+        return False
+    res = conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.properties == row.properties)
+        .values(properties=masked)
+    )
+    return res.rowcount == 1
+
+
+def live_properties(conn: Connection) -> list[tuple[str, str]]:
+    """(id, stored properties) of every live job (the state index; a few rows)."""
+    rows = conn.execute(
+        select(jobs.c.id, jobs.c.properties).where(jobs.c.state.in_(LIVE_VALUES))
+    ).all()
+    return [(r.id, r.properties) for r in rows]
+
+
+def replace_properties(conn: Connection, job_id: str, old: str, new: Mapping[str, str]) -> bool:
+    """Store ``new`` properties of a live job whose stored text is still ``old``; False if the
+    job ended (its values were masked) or changed meanwhile."""
+    res = conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.state.in_(LIVE_VALUES), jobs.c.properties == old)
+        .values(properties=json.dumps(dict(new)))
+    )
+    return res.rowcount == 1
+
+
+_SECRET_LIKE = ("%secret%", "%password%", "%token%", "%.access.key%")
+
+
+def ended_unmasked(conn: Connection, after_id: str, limit: int) -> list[str]:
+    """Ids (ascending, after ``after_id``) of ended jobs that may still hold secret values:
+    their properties name a secret-looking key and hold no mask (a row ended by
+    :func:`transition` always holds one). For a one-off pass over old rows: a scan."""
+    rows = conn.execute(
+        select(jobs.c.id)
+        .where(
+            jobs.c.id > after_id,
+            jobs.c.state.in_([s.value for s in TERMINAL_STATES]),
+            or_(*(jobs.c.properties.ilike(p) for p in _SECRET_LIKE)),
+            ~jobs.c.properties.contains(f'"{MASK}"', autoescape=True),
+        )
+        .order_by(jobs.c.id)
+        .limit(limit)
+    ).all()
+    return [r.id for r in rows]
 
 
 def _visible(project_id: str, cluster_id: str) -> Any:

@@ -16,6 +16,7 @@ __all__ = [
     "claim",
     "deleted_jobs",
     "heartbeat",
+    "is_live",
     "kill_pending",
     "live_types_by_cluster",
     "live_owned",
@@ -75,6 +76,14 @@ def live_owned(conn: Connection, sup_id: str) -> list[Job]:
         select(jobs).where(jobs.c.state.in_(_LAUNCHED), jobs.c.owner == sup_id)
     ).all()
     return [job_from_row(r) for r in rows]
+
+
+def is_live(conn: Connection, job_id: str) -> bool:
+    """Whether a job is launched and not ended, whoever owns it."""
+    row = conn.execute(
+        select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.state.in_(_LAUNCHED))
+    ).first()
+    return row is not None
 
 
 def kill_pending(conn: Connection, sup_id: str, now_ms: int) -> list[Job]:

@@ -20,13 +20,14 @@ from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import JobState
 from mrs_jobs.engines.base import ClusterSpec, LaunchSpec, RemoteStatus
 from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
+from mrs_jobs.runtime.process import ExitStatus
+from mrs_jobs.secretbox import SecretBox
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.store.tenants import get_cluster
 from mrs_jobs.supervisor.jobfiles import spec_of
-from mrs_jobs.supervisor.process import ExitStatus
 
 __all__ = ["DetachedTracker"]
 
@@ -53,8 +54,10 @@ class DetachedTracker:
         registry: EngineRegistry,
         observe: Observe,
         finish: Finish,
+        secrets: SecretBox,
     ) -> None:
         self.store = store
+        self.secrets = secrets  # opens the jobs' sealed secret values (spec_of)
         self.settings = settings
         self.registry = registry
         self._observe = observe  # Supervisor._observe(job, force=True): ids from the output
@@ -104,7 +107,7 @@ class DetachedTracker:
         if status_of is not None:
             try:
                 remote = status_of(
-                    spec_of(job),
+                    spec_of(job, self.secrets),
                     workdir,
                     launch,
                     job.app_id,

@@ -4,28 +4,29 @@ and the files of its working directory (launch record, SQL results, secret-beari
 from __future__ import annotations
 
 import json
-import os
+import logging
 import shutil
-import signal
 from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.validation import job_timeout_seconds
-from mrs_jobs.engines.base import JobSpec, LaunchSpec
+from mrs_jobs.engines.base import EngineRefused, JobSpec, LaunchSpec
 from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.fsutil import read_capped
-from mrs_jobs.supervisor.process import ExitStatus, ProcessHandle
+from mrs_jobs.runtime.process import ExitStatus, ProcessHandle
+from mrs_jobs.secretbox import SecretBox, SecretKeyError, open_job_properties
 
 __all__ = [
     "drop_secret_files",
     "failure_reason",
     "handle_of",
-    "kill_group_now",
     "read_launch",
     "read_sql_results",
     "spec_of",
     "timeout_of",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def handle_of(job: Job) -> ProcessHandle | None:
@@ -34,13 +35,24 @@ def handle_of(job: Job) -> ProcessHandle | None:
     return ProcessHandle(pid=job.pid, start_ticks=job.pid_start)
 
 
-def spec_of(job: Job) -> JobSpec:
+def spec_of(job: Job, secrets: SecretBox) -> JobSpec:
+    """The job as its engine sees it: the one place its sealed secret values are opened.
+
+    A value that does not open (the configured key is not the one that sealed it) refuses
+    the launch; the details go to the service log, not to the job's reason."""
+    try:
+        properties = open_job_properties(secrets, job.id, job.properties)
+    except SecretKeyError as exc:
+        log.error("job.secrets_unreadable job_id=%s error=%s", job.id, exc)
+        raise EngineRefused(
+            "its secret properties do not open with this service's key (see the service log)"
+        ) from None
     return JobSpec(
         job_id=job.id,
         job_type=job.job_type,
         job_name=job.job_name,
         arguments=list(job.arguments),
-        properties=dict(job.properties),
+        properties=properties,
     )
 
 
@@ -103,8 +115,3 @@ def failure_reason(status: ExitStatus | None) -> str:
     return f"the engine exited with code {status.returncode}"
 
 
-def kill_group_now(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -9,6 +9,7 @@ on a job without corrupting it. A pass never raises: errors are logged and retri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -20,34 +21,37 @@ from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import JobResult, JobState
-from mrs_jobs.engines.base import EngineRefused, LaunchSpec
+from mrs_jobs.engines.base import EngineRefused
 from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
+from mrs_jobs.runtime.exitwatch import ExitWatcher
+from mrs_jobs.runtime.process import (
+    JOB_ID_VARIABLE,
+    ExitStatus,
+    ProcessTable,
+    find_marked_processes,
+    kill_strays,
+    read_exit,
+    read_start_ticks,
+    signal_run,
+)
+from mrs_jobs.secretbox import SecretBox, load_secret_box
 from mrs_jobs.settings import Settings, installation_id
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.store.tenants import get_cluster
+from mrs_jobs.supervisor.containment import Containment, containment
 from mrs_jobs.supervisor.detached import DetachedTracker
-from mrs_jobs.supervisor.exitwatch import ExitWatcher
 from mrs_jobs.supervisor.jobfiles import (
     drop_secret_files,
     failure_reason,
     handle_of,
-    kill_group_now,
     read_launch,
     read_sql_results,
     spec_of,
     timeout_of,
 )
 from mrs_jobs.supervisor.limits import job_process_options
-from mrs_jobs.supervisor.process import (
-    JOB_ID_VARIABLE,
-    ExitStatus,
-    ProcessTable,
-    find_marked_processes,
-    read_exit,
-    read_start_ticks,
-)
 
 __all__ = ["INSTANCE_VARIABLE", "Supervisor"]
 
@@ -61,8 +65,19 @@ _PURGE_BATCHES_PER_PASS = 20
 
 
 class Supervisor:
-    def __init__(self, store: Store, settings: Settings, registry: EngineRegistry) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        registry: EngineRegistry,
+        *,
+        boxes: Containment | None = None,
+        secrets: SecretBox | None = None,
+    ) -> None:
         self.store = store
+        # Opens the jobs' sealed secret values for their engines (jobfiles.spec_of).
+        self.secrets = secrets if secrets is not None else load_secret_box(settings)
+        self.boxes = boxes if boxes is not None else containment(settings)
         self.settings = settings
         self.registry = registry
         self.instance = installation_id(settings)
@@ -73,7 +88,9 @@ class Supervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_observe: dict[str, float] = {}
-        self.detached = DetachedTracker(store, settings, registry, self._observe, self._finish)
+        self.detached = DetachedTracker(
+            store, settings, registry, self._observe, self._finish, self.secrets
+        )
         self._last_heartbeat = 0.0
         self._marked_cache: dict[int, str] | None = None
         self._last_housekeeping = time.monotonic()
@@ -221,34 +238,40 @@ class Supervisor:
 
     # -- restart -----------------------------------------------------------------------------
     def reconcile(self) -> None:
-        """After a (re)start: adopt our jobs, fill in pids, kill processes without a record."""
+        """After a (re)start: adopt our jobs, fill in pids, end processes of ended jobs.
+
+        A process carrying our marker is ended only when its job is no longer live (ended,
+        purged, unknown). A live job's processes are never touched here, whoever owns the job
+        now (a peer may have adopted it while this instance was down) and whatever process
+        group or session they moved to (PySpark's workers leave the launcher's group).
+        """
         self._heartbeat(force=True)
         adopted = self._take_over()
         marked = find_marked_processes(INSTANCE_VARIABLE, self.instance)
-        groups: dict[str, set[int]] = {}
+        by_job: dict[str, list[int]] = {}
         for pid, job_id in marked.items():
-            try:
-                groups.setdefault(job_id, set()).add(os.getpgid(pid))
-            except ProcessLookupError:
-                continue
+            by_job.setdefault(job_id, []).append(pid)
         with self.store.read() as conn:
             owned = {j.id: j for j in sup_store.live_owned(conn, self.id)}
+            live = {
+                job_id
+                for job_id in by_job
+                if job_id in owned or sup_store.is_live(conn, job_id)
+            }
         for job in owned.values():
-            if job.pid is None and job.id in groups:
-                pgid = min(groups[job.id])
-                ticks = read_start_ticks(pgid)
-                if ticks is not None:
+            if job.pid is None and job.id in by_job:
+                shim = _session_leader(by_job[job.id])
+                ticks = read_start_ticks(shim) if shim is not None else None
+                if shim is not None and ticks is not None:
                     with self.store.write() as conn:
-                        sup_store.set_fields(conn, job.id, pid=pgid, pid_start=ticks)
+                        sup_store.set_fields(conn, job.id, pid=shim, pid_start=ticks)
                         refreshed = job_store.get_job(conn, job.id)
                     owned[job.id] = refreshed or job
-        for job_id, pgids in groups.items():
-            job = owned.get(job_id)
-            for pgid in pgids:
-                if job is not None and job.pid == pgid:
-                    continue
-                log.warning("supervisor.orphan_killed job_id=%s pgid=%s", job_id, pgid)
-                kill_group_now(pgid)
+        for job_id, pids in by_job.items():
+            if job_id in live:
+                continue
+            log.warning("supervisor.orphan_killed job_id=%s pids=%s", job_id, sorted(pids))
+            kill_strays(pids)
         for job in owned.values():
             handle = handle_of(job)
             if handle is not None and self.table.is_running(handle) and self.table.exit_watcher:
@@ -267,14 +290,14 @@ class Supervisor:
                 continue  # not launched yet in this pass; _watch finalises it
             if job.kill_sent_ms == 0:
                 self._cancel_in_engine(job)
-                self.table.signal_group(handle, signal.SIGTERM)
+                signal_run(handle, signal.SIGTERM)
                 with self.store.write() as conn:
                     sup_store.set_fields(conn, job.id, kill_sent_ms=now)
                 log.info("job.kill_sent job_id=%s signal=TERM", job.id)
             elif now - job.kill_sent_ms >= grace_ms:
-                # Through the shim's group while the shim is provably ours; its stragglers by
+                # The run (shim group and box) while the shim is provably ours; stragglers by
                 # their marker (a bare pgid could by now belong to somebody else).
-                self.table.signal_group(handle, signal.SIGKILL)
+                signal_run(handle, signal.SIGKILL)
                 self._sweep(job.id)
                 log.info("job.kill_sent job_id=%s signal=KILL", job.id)
 
@@ -287,7 +310,7 @@ class Supervisor:
             return
         try:
             cluster = self.detached.cluster_of(job)
-            if cancel(spec_of(job), Path(job.workdir or ""), launch, cluster=cluster):
+            if cancel(spec_of(job, self.secrets), Path(job.workdir or ""), launch, cluster=cluster):
                 log.info("job.cancelled_in_engine job_id=%s", job.id)
         except Exception:
             log.exception("job.cancel_failed job_id=%s", job.id)
@@ -329,7 +352,7 @@ class Supervisor:
         launch = read_launch(workdir)
         if engine is None or launch is None:
             return
-        obs = engine.observe(spec_of(job), workdir, launch)
+        obs = engine.observe(spec_of(job, self.secrets), workdir, launch)
         values: dict[str, object] = {}
         if obs.app_id and obs.app_id != job.app_id:
             values["app_id"] = obs.app_id
@@ -467,21 +490,15 @@ class Supervisor:
         return set(self._marked().values())
 
     def _sweep(self, job_id: str) -> int:
-        """SIGKILL a job's processes still alive after its shim (PySpark workers leave the
-        group); found by the marker in their environment, never by a bare pid. Returns how
-        many were signalled."""
-        killed = 0
+        """SIGKILL a job's processes still alive after its shim, found by the marker in their
+        environment (never by a bare pid), each with its whole box. Returns how many."""
         marked = self._marked()
-        for pid, owner in list(marked.items()):
-            if owner == job_id:
-                log.warning("job.straggler_killed job_id=%s pid=%s", job_id, pid)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except (ProcessLookupError, PermissionError):
-                    pass
-                del marked[pid]
-        return killed
+        pids = [pid for pid, owner in marked.items() if owner == job_id]
+        for pid in pids:
+            del marked[pid]
+        if pids:
+            log.warning("job.straggler_killed job_id=%s pids=%s", job_id, sorted(pids))
+        return kill_strays(pids)
 
     # -- claim and launch --------------------------------------------------------------------
     def _workdir(self, job_id: str) -> Path:
@@ -517,7 +534,7 @@ class Supervisor:
                 raise EngineRefused(f"the cluster {job.cluster_id} no longer exists")
             cluster_cfg = cluster_spec(cluster.id, cluster.kind, cluster.config, self.settings)
             options = job_process_options(cluster_cfg, self.settings)
-            spec = engine.build(spec_of(job), cluster_cfg, workdir)
+            spec = engine.build(spec_of(job, self.secrets), cluster_cfg, workdir)
         except EngineRefused as exc:
             reason = f"could not launch: {exc}"
             with open(workdir / "stderr.log", "a", encoding="utf-8") as fh:
@@ -528,11 +545,28 @@ class Supervisor:
         env = dict(spec.env)
         env[INSTANCE_VARIABLE] = self.instance
         env[JOB_ID_VARIABLE] = job.id
-        spec = LaunchSpec(
-            argv=spec.argv, env=env, cwd=spec.cwd, notes=spec.notes, detached=spec.detached
-        )
+        spec = dataclasses.replace(spec, env=env)
+        box = None
+        if self.boxes.policy is not None:
+            box = self.boxes.policy.for_run(
+                workdir,
+                spec.argv,
+                env,
+                read_roots=cluster_cfg.input_roots,
+                write_roots=cluster_cfg.output_roots,
+                inputs=spec.inputs,
+                outputs=spec.outputs,
+                user=(options.user.uid, options.user.gid) if options.user else None,
+            )
         try:
-            handle = self.table.launch(workdir, spec, user=options.user, limits=options.limits)
+            handle = self.table.launch(
+                workdir,
+                spec,
+                user=options.user,
+                limits=options.limits,
+                box=box,
+                bwrap=self.boxes.policy.bwrap if self.boxes.policy is not None else None,
+            )
         except PermissionError as exc:  # the job user cannot reach its directory
             log.error("job.launch_failed job_id=%s error=%s", job.id, exc)
             reason = "could not launch: the job user cannot reach the job directory"
@@ -545,3 +579,15 @@ class Supervisor:
                 conn, job.id, pid=handle.pid, pid_start=handle.start_ticks, deadline_ms=deadline
             )
         log.info("job.launched job_id=%s pid=%s", job.id, handle.pid)
+
+
+def _session_leader(pids: list[int]) -> int | None:
+    """The shim among a job's marked processes: the leader of the session they share."""
+    sessions = set()
+    for pid in pids:
+        try:
+            sessions.add(os.getsid(pid))
+        except OSError:
+            continue
+    leaders = sorted(sid for sid in sessions if sid in pids)
+    return leaders[0] if leaders else None

@@ -4,7 +4,9 @@
 one session; after each, its result rows (capped) are written to ``sql_results.json`` and
 progress to ``progress.json`` (both atomically), so the supervisor can store them when the
 process ends. The job fails on the first failing statement, whose index is in the log.
-SIGTERM cancels the running statement on the server and exits 143.
+SIGTERM cancels the running statement on the server and exits 143. The server's user and
+password (its CUSTOM authentication) come in ``sql.json`` too, which the job directory keeps
+0600 and the supervisor deletes when the job ends.
 """
 
 from __future__ import annotations
@@ -110,11 +112,13 @@ def main(argv: list[str]) -> int:
         _wait_for_server(spec["host"], spec["port"], float(spec.get("connect_timeout", 180)))
         from pyhive import hive
 
+        password = spec.get("password")  # None: a server without authentication
         conn = hive.connect(
             host=spec["host"],
             port=spec["port"],
             username=spec.get("user", "mrs"),
-            auth="NONE",
+            auth="CUSTOM" if password else "NONE",
+            password=password or None,
             configuration=spec.get("session_conf") or None,
         )
     except Exception as exc:

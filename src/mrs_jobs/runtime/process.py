@@ -1,9 +1,13 @@
 """Low-level process layer: start engine runs under a shim, find them again, stop them.
 
-Every run is a shim (``shim.py``) in its own session whose process group holds the engine and
-all it forks. A run is identified by the shim's pid *and* its start time in clock ticks, so a
-restarted service never mistakes a recycled pid for one of its runs. All state needed after a
-restart lives in the job directory and in ``/proc``, never only in this process's memory.
+Every run is a shim (``shim.py``) in its own session. Without a box its process group holds
+the engine and all it forks; with a box (``box.py``) the engine and all it forks live in the
+box's pid namespace, whatever process group or session they move to. :func:`signal_run` is the
+one way to signal a run, :func:`kill_run` the one way to end it, :func:`kill_strays` the one
+way to end processes found by their marker alone. A run is identified by the shim's pid *and*
+its start time in clock ticks, so a restarted service never mistakes a recycled pid for one of
+its runs. All state needed after a restart lives in the job directory and in ``/proc``, never
+only in this process's memory.
 
 Linux only: liveness and ownership are read from ``/proc``.
 """
@@ -20,9 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mrs_jobs.engines.base import LaunchSpec
-from mrs_jobs.supervisor.exitwatch import ExitWatcher
-from mrs_jobs.supervisor.limits import JobUser, ResourceLimits, prepare_job_dir
+from mrs_jobs.runtime.box import BoxSpec, namespace_members, pid_namespace
+from mrs_jobs.runtime.exitwatch import ExitWatcher
+from mrs_jobs.runtime.identity import JobUser, ResourceLimits, prepare_job_dir
+from mrs_jobs.runtime.launch import LaunchSpec
 
 __all__ = [
     "JOB_ID_VARIABLE",
@@ -31,9 +36,12 @@ __all__ = [
     "ProcessTable",
     "find_marked_processes",
     "group_alive",
-    "kill_tree",
+    "kill_run",
+    "kill_strays",
     "read_exit",
     "read_start_ticks",
+    "run_alive",
+    "signal_run",
 ]
 
 JOB_ID_VARIABLE = "MRS_JOBS_JOB_ID"
@@ -71,6 +79,7 @@ class ExitStatus:
 @dataclass(frozen=True)
 class _Stat:
     state: str
+    ppid: int
     pgid: int
     start_ticks: int
 
@@ -85,7 +94,7 @@ def _read_stat(pid: int) -> _Stat | None:
     fields = data[data.rfind(b")") + 2 :].split()
     try:
         # fields[0] is field 3 of stat(5), so field n is fields[n - 3].
-        return _Stat(fields[0].decode(), int(fields[2]), int(fields[19]))
+        return _Stat(fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[19]))
     except (IndexError, ValueError):
         return None
 
@@ -204,37 +213,107 @@ def _killpg(pgid: int, sig: int) -> bool:
     return True
 
 
-def _wait_group_gone(pgid: int, timeout: float) -> bool:
+_OWN_NAMESPACE = pid_namespace(os.getpid())
+
+
+def _box_namespace(shim_pid: int) -> int | None:
+    """The pid namespace of the box a shim started, found from the process tree alone.
+
+    shim -> bwrap (the box's monitor) -> the box's init: files in the job directory are the
+    job's to write, so nothing there is trusted to say which processes are its box.
+    """
+    children: dict[int, list[int]] = {}
+    for pid in _pids():
+        stat = _read_stat(pid)
+        if stat is not None:
+            children.setdefault(stat.ppid, []).append(pid)
+    for monitor in children.get(shim_pid, ()):
+        for init in children.get(monitor, ()):
+            namespace = pid_namespace(init)
+            if namespace is not None and namespace != _OWN_NAMESPACE:
+                return namespace
+    return None
+
+
+def _box_alive(namespace: int | None) -> bool:
+    return namespace is not None and bool(namespace_members(namespace))
+
+
+def signal_run(handle: ProcessHandle, sig: int) -> bool:
+    """Send ``sig`` to a run; False if nothing of it is left (or its pid was recycled).
+
+    SIGKILL ends everything at once: for a boxed run every process of its box (the death of
+    the box's init alone would make the kernel end the rest), for an unboxed one the shim's
+    group. Any other signal goes to the
+    shim's group: without a box that is the engine and its children; with a box it is the shim
+    alone, which forwards it to every process in the box (a signal to bwrap itself would end
+    the box without the engine's own shutdown).
+    """
+    if not _owns_group(handle):
+        return False
+    if sig == signal.SIGKILL:
+        namespace = _box_namespace(handle.pid)
+        if namespace is not None:  # the shim stays to record how the box ended
+            return any([_kill(pid, sig) for pid in namespace_members(namespace)])
+    return _killpg(handle.pid, sig)
+
+
+def run_alive(handle: ProcessHandle) -> bool:
+    """Whether anything of a run is left: its shim, its group or its box."""
+    if not _owns_group(handle):
+        return False
+    return group_alive(handle.pid) or _box_alive(_box_namespace(handle.pid))
+
+
+def kill_run(handle: ProcessHandle, grace_seconds: float, *, kill_wait: float = 5.0) -> None:
+    """End a whole run: SIGTERM, wait up to the grace period, then SIGKILL.
+
+    Returns once nothing of the run is left, or after ``kill_wait`` more seconds (a process
+    stuck in the kernel cannot be waited for forever). A handle whose pid was recycled is left
+    alone. Zombies are not waited for: they are already dead.
+    """
+    if not signal_run(handle, signal.SIGTERM):
+        return
+    if _wait_gone(handle, grace_seconds):
+        return
+    signal_run(handle, signal.SIGKILL)
+    _wait_gone(handle, kill_wait)
+
+
+def _wait_gone(handle: ProcessHandle, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while group_alive(pgid):
+    namespace = _box_namespace(handle.pid)
+    while group_alive(handle.pid) or _box_alive(namespace):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
     return True
 
 
-def kill_tree(
-    handle_or_pgid: ProcessHandle | int, grace_seconds: float, *, kill_wait: float = 5.0
-) -> None:
-    """Stop a whole run: SIGTERM the group, wait up to the grace period, then SIGKILL it.
+def _kill(pid: int, sig: int) -> bool:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
-    Returns once no live process is left in the group, or after ``kill_wait`` more seconds
-    (a process stuck in the kernel cannot be waited for forever). A handle whose pid was
-    recycled is left alone; a bare pgid is trusted as is. Zombies are not waited for: they are
-    already dead and their parent (or init) reaps them.
+
+def kill_strays(pids: list[int]) -> int:
+    """SIGKILL processes known only by their marker, each with its whole box if it has one.
+
+    Used for what has no run handle any more: a run whose shim is gone but whose processes
+    are not (a boxed one cannot outlive its shim for long: the box dies with it), and marked
+    processes of jobs that have ended. Returns how many processes were signalled.
     """
-    if isinstance(handle_or_pgid, ProcessHandle):
-        if not _owns_group(handle_or_pgid):
-            return
-        pgid = handle_or_pgid.pid
-    else:
-        pgid = handle_or_pgid
-    if not _killpg(pgid, signal.SIGTERM):
-        return
-    if _wait_group_gone(pgid, grace_seconds):
-        return
-    _killpg(pgid, signal.SIGKILL)
-    _wait_group_gone(pgid, kill_wait)
+    killed = 0
+    for pid in pids:
+        namespace = pid_namespace(pid)
+        targets = [pid]
+        if namespace is not None and namespace != _OWN_NAMESPACE:
+            targets = namespace_members(namespace) or [pid]
+        for target in targets:
+            killed += _kill(target, signal.SIGKILL)
+    return killed
 
 
 class ProcessTable:
@@ -257,6 +336,8 @@ class ProcessTable:
         python: str = sys.executable,
         user: JobUser | None = None,
         limits: ResourceLimits | None = None,
+        box: BoxSpec | None = None,
+        bwrap: str | None = None,
     ) -> ProcessHandle:
         """Write launch.json and start the shim for it in a new session.
 
@@ -268,7 +349,8 @@ class ProcessTable:
         ``job_dir`` is made 0700. With ``user`` the engine runs as that user (the service
         must be root): the directory and what ``build`` put there are handed over to it,
         except launch.json, the logs and the shim's records, which stay the service's.
-        ``limits`` are applied to the engine process (see ``supervisor/limits.py``).
+        ``limits`` are applied to the engine process (see ``supervisor/limits.py``). With
+        ``box`` (and the ``bwrap`` binary) the engine starts inside that box (``box.py``).
         Raises PermissionError when ``user`` cannot reach ``job_dir``.
         """
         job_dir = Path(job_dir).absolute()
@@ -289,6 +371,10 @@ class ProcessTable:
             launch["user"] = user.as_launch()
         if limits:
             launch["limits"] = limits.as_launch()
+        if box is not None:
+            if bwrap is None:
+                raise OSError("a box was asked for but bwrap is not installed")
+            launch["box"] = {"bwrap": bwrap, "args": box.args()}
         _write_private(job_dir / "launch.json", json.dumps(launch, indent=1).encode())
         popen = subprocess.Popen(
             [python, "-I", str(_SHIM), str(job_dir)],
@@ -333,13 +419,3 @@ class ProcessTable:
         if stat is None or stat.state in ("Z", "X"):
             return False
         return stat.start_ticks == handle.start_ticks
-
-    def signal_group(self, handle: ProcessHandle, sig: int) -> bool:
-        """Send ``sig`` to the run's whole process group; False if nothing of it is left.
-
-        Also reaches an engine whose shim is already gone (the group outlives its leader),
-        but never a group whose id is a recycled pid.
-        """
-        if self.is_running(handle) or (_owns_group(handle) and group_alive(handle.pid)):
-            return _killpg(handle.pid, sig)
-        return False

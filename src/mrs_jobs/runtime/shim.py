@@ -9,7 +9,11 @@ and never depends on the service's code or virtualenv being importable.
 Files in ``<job_dir>``: reads ``launch.json``; appends to ``stdout.log`` and ``stderr.log``;
 writes ``engine.pid`` and, last, ``exit.json`` (atomically).
 
-Optional ``launch.json`` fields: ``user`` (``{"name", "uid", "gid"}``) runs the engine as that
+Optional ``launch.json`` fields: ``box`` (``{"bwrap": path, "args": [...]}``, see ``box.py``)
+starts the engine inside a bubblewrap box, in a process group of its own (so a signal to the
+shim's group reaches only the shim, which forwards it to every process of the box; a signal to
+bwrap itself would end the box at once) and with ``--die-with-parent`` (the box ends if the
+shim is killed); ``user`` (``{"name", "uid", "gid"}``) runs the engine as that
 user with its primary group and no supplementary groups (the shim must run as root then), and
 ``limits`` (``{"RLIMIT_AS": n, ...}``, only the names in ``RLIMITS``) sets soft = hard limits in
 the engine's child before exec (RLIMIT_CPU gets a hard limit ``CPU_KILL_GRACE`` seconds above
@@ -40,6 +44,7 @@ NOT_STARTED = 127
 RLIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_NPROC")
 CPU_KILL_GRACE = 5
 ENGINE_UMASK = 0o077
+_SIGNALS = frozenset(int(s) for s in signal.Signals)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -122,12 +127,14 @@ class _Forwarder:
         self.stop_requested = False
         self._pid: int | None = None
         self._pidfd: int | None = None
+        self._box: tuple[int, int] | None = None  # (pid namespace, host pid of its init)
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
 
-    def attach(self, pid: int) -> None:
+    def attach(self, pid: int, box: tuple[int, int] | None = None) -> None:
+        self._box = box
         try:
             # A pidfd cannot hit a recycled pid, unlike os.kill after the child was reaped.
             self._pidfd = os.pidfd_open(pid)
@@ -148,6 +155,15 @@ class _Forwarder:
         self._forward()
 
     def _forward(self) -> None:
+        if self._box is not None:
+            namespace, init = self._box
+            for pid in _namespace_members(namespace):
+                if pid != init:  # the box's init ends the box (all of it) when it exits
+                    try:
+                        os.kill(pid, signal.SIGTERM)
+                    except OSError:
+                        pass
+            return
         try:
             if self._pidfd is not None:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGTERM)
@@ -155,6 +171,22 @@ class _Forwarder:
                 os.kill(self._pid, signal.SIGTERM)
         except OSError:
             pass  # already gone
+
+
+def _pid_namespace(pid: int) -> int | None:
+    try:
+        link = os.readlink(f"/proc/{pid}/ns/pid")
+        return int(link[link.index("[") + 1 : link.index("]")])
+    except (OSError, ValueError):
+        return None
+
+
+def _namespace_members(namespace: int) -> list[int]:
+    return [
+        int(name)
+        for name in os.listdir("/proc")
+        if name.isdigit() and _pid_namespace(int(name)) == namespace
+    ]
 
 
 class _Launch:
@@ -166,9 +198,42 @@ class _Launch:
         notes: list[str],
         user: dict[str, Any] | None,
         limits: dict[str, int],
+        box: dict[str, Any] | None = None,
     ) -> None:
         self.argv, self.env, self.cwd, self.notes = argv, env, cwd, notes
-        self.user, self.limits = user, limits
+        self.user, self.limits, self.box = user, limits, box
+
+
+def _read_box(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("bwrap"), str)
+        or not isinstance(raw.get("args"), list)
+        or not all(isinstance(a, str) for a in raw["args"])
+    ):
+        raise ValueError("box must be an object with bwrap (a path) and args (strings)")
+    return {"bwrap": raw["bwrap"], "args": list(raw["args"])}
+
+
+def _read_status(fd: int) -> dict[str, Any]:
+    """bwrap's first JSON status line (child-pid, pid-namespace); {} when the box failed.
+
+    The descriptor stays open: bwrap writes its exit code there at the end, and a closed pipe
+    would kill it with SIGPIPE instead.
+    """
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    try:
+        status = json.loads(data.split(b"\n", 1)[0] or b"{}")
+    except ValueError:
+        return {}
+    return status if isinstance(status, dict) else {}
 
 
 def _is_int(value: object) -> bool:
@@ -224,7 +289,8 @@ def _read_launch(job_dir: str) -> _Launch:
         raise ValueError("cwd must be a string and notes a list")
     user = _read_user(raw.get("user"))
     limits = _read_limits(raw.get("limits"))
-    return _Launch(argv, env, cwd, [str(n) for n in notes], user, limits)
+    box = _read_box(raw.get("box"))
+    return _Launch(argv, env, cwd, [str(n) for n in notes], user, limits, box)
 
 
 def run(job_dir: str) -> int:
@@ -263,10 +329,25 @@ def run(job_dir: str) -> int:
     if launch.user is not None:
         identity = {"user": launch.user["uid"], "group": launch.user["gid"], "extra_groups": []}
     limits = launch.limits
+    status_r = status_w = -1
+    extra: dict[str, Any] = {}
+    if launch.box is not None:
+        status_r, status_w = os.pipe()
+        argv = [
+            launch.box["bwrap"],
+            *launch.box["args"],
+            "--json-status-fd",
+            str(status_w),
+            "--chdir",
+            launch.cwd,
+            "--",
+            *argv,
+        ]
+        extra = {"pass_fds": (status_w,), "process_group": 0}
     try:
-        # Same process group as the shim (no new session): killpg(shim pid) reaches the engine
-        # and everything it forks, unless the engine itself calls setsid. The shim is single
-        # threaded, so preexec_fn (needed for setrlimit in the child) is safe here.
+        # Without a box: same process group as the shim (no new session), so killpg(shim pid)
+        # reaches the engine and everything it forks, unless the engine calls setsid. The shim
+        # is single threaded, so preexec_fn (needed for setrlimit in the child) is safe here.
         child = subprocess.Popen(
             argv,
             env=launch.env,
@@ -279,6 +360,7 @@ def run(job_dir: str) -> int:
             umask=ENGINE_UMASK,
             preexec_fn=(lambda: _apply_limits(limits)) if limits else None,
             **identity,
+            **extra,
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         error = f"could not start {argv[0]!r}: {type(exc).__name__}: {exc}"
@@ -288,13 +370,30 @@ def run(job_dir: str) -> int:
     finally:
         os.close(out)
         os.close(err)
+        if status_w >= 0:
+            os.close(status_w)
 
-    forwarder.attach(child.pid)
+    box: tuple[int, int] | None = None
+    if status_r >= 0:
+        status = _read_status(status_r)
+        init, namespace = status.get("child-pid"), status.get("pid-namespace")
+        if _is_int(init) and _is_int(namespace):
+            box = (namespace, init)
+    forwarder.attach(child.pid, box)
     _write_atomic(os.path.join(job_dir, "engine.pid"), f"{child.pid}\n".encode())
     code = child.wait()
     forwarder.detach()
-    if code < 0:
+    if status_r >= 0:
+        os.close(status_r)
+    if launch.box is not None and box is None:
+        error = "the job's box could not be made (bwrap failed; its message is above)"
+        _log(job_dir, [error])
+        _write_exit(job_dir, NOT_STARTED, None, error, engine_pid=child.pid)
+    elif code < 0:
         _write_exit(job_dir, None, -code, engine_pid=child.pid)
+    elif box is not None and code > 128 and code - 128 in _SIGNALS:
+        # bwrap reports a command killed by signal N as exit code 128 + N.
+        _write_exit(job_dir, None, code - 128, engine_pid=child.pid)
     else:
         _write_exit(job_dir, code, None, engine_pid=child.pid)
     return 0
