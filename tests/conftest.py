@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,3 +54,15 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", port=0, poll_interval=0.05, kill_grace_seconds=2.0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _jobs_may_write_under_the_test_temp_root(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Servers the tests start give their first cluster the tests' temp root as an output root.
+
+    Jobs are boxed: they write only to their own directory and their cluster's output roots,
+    and many tests check files a job wrote next to its inputs. The service's data directories
+    under that root stay hidden from every job (the box covers them after binding the roots).
+    """
+    root = tmp_path_factory.getbasetemp()
+    os.environ.setdefault("MRS_JOBS_BOOTSTRAP_OUTPUT_ROOTS", json.dumps([str(root)]))

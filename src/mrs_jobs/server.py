@@ -119,6 +119,7 @@ def run_server(settings: Settings) -> int:
         max_running=settings.default_max_running,
         max_queued=settings.default_max_queued,
         parallelism=settings.local_parallelism,
+        output_roots=settings.bootstrap_output_roots,
     )
     if boot is not None:
         write_bootstrap_file(bootstrap, endpoint, boot)

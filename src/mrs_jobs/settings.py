@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         "supports it; without it the service serves one project only unless "
         "allow_uncontained_jobs is set.",
     )
+    bootstrap_output_roots: list[str] = Field(
+        default_factory=list,
+        description="Output roots (JSON list of absolute paths) of the cluster created on the "
+        "first start: where its jobs may write besides their own directory. Later: "
+        "`mrs-jobs admin update-cluster <id> --set output_roots=[...]`.",
+    )
     allow_uncontained_jobs: bool = Field(
         False,
         description="Serve several projects even when jobs cannot be boxed (bwrap missing, "

@@ -206,6 +206,9 @@ class RunningServer:
             MRS_JOBS_POLL_INTERVAL="0.1",
             MRS_JOBS_KILL_GRACE_SECONDS="3",
         )
+        roots = os.environ.get("MRS_JOBS_BOOTSTRAP_OUTPUT_ROOTS")  # tests/conftest.py
+        if roots:
+            env["MRS_JOBS_BOOTSTRAP_OUTPUT_ROOTS"] = roots
         env.update(self.extra_env)
         return env
 

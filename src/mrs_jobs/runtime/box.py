@@ -2,7 +2,7 @@
 
 Every local process of a job (engine launcher, driver, SQL server, copy and MapReduce runners)
 starts inside a box made with bubblewrap (``bwrap``, the sandbox Flatpak uses; Debian package
-``bubblewrap``): Linux mount, pid, IPC and UTS namespaces, unprivileged where user namespaces
+``bubblewrap``): Linux mount, pid and IPC namespaces, unprivileged where user namespaces
 are allowed, no daemon and no image. Why bubblewrap: it needs no root and no running service,
 it is one small reviewed binary that every distribution packages, and a pid namespace gives the
 two properties a job supervisor needs most — a job cannot see or signal processes outside its
@@ -82,11 +82,7 @@ class BoxSpec:
             "--die-with-parent",
             "--unshare-pid",
             "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--hostname",
-            "mrs-jobs-box",
-        ]
+        ]  # host name and cgroups stay: a new UTS name or cgroup namespace breaks the JVM
         if self.host_view:
             args += ["--ro-bind", "/", "/"]
         else:

@@ -358,7 +358,13 @@ class TenantService:
 
     # -- first run ---------------------------------------------------------------------------
     def bootstrap(
-        self, bootstrap_file: Path, *, max_running: int, max_queued: int, parallelism: int
+        self,
+        bootstrap_file: Path,
+        *,
+        max_running: int,
+        max_queued: int,
+        parallelism: int,
+        output_roots: list[str] | None = None,
     ) -> Bootstrap | None:
         """On an empty store create a project, an AK/SK and a local cluster; else None."""
         with self.store.read() as conn:
@@ -370,7 +376,10 @@ class TenantService:
             project_id,
             "local",
             components=["Spark", "Hive", "Hadoop", "Flink"],
-            config={"spark_master": f"local[{parallelism}]"},
+            config={
+                "spark_master": f"local[{parallelism}]",
+                **({"output_roots": list(output_roots)} if output_roots else {}),
+            },
             max_running=max_running,
             max_queued=max_queued,
         )

@@ -108,9 +108,7 @@ def check_job_user(settings: Settings, found: Containment, java: str | None) -> 
     if user.uid == os.geteuid():
         return
     if os.geteuid() != 0:
-        raise UncontainedRefused(
-            f"MRS_JOBS_JOB_USER={configured} needs the service to run as root"
-        )
+        raise UncontainedRefused(f"MRS_JOBS_JOB_USER={configured} needs the service to run as root")
     programs = [[sys.executable, "-c", "import pyspark"]]
     if java:
         programs.append([java, "-version"])

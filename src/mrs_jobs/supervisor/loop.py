@@ -254,9 +254,7 @@ class Supervisor:
         with self.store.read() as conn:
             owned = {j.id: j for j in sup_store.live_owned(conn, self.id)}
             live = {
-                job_id
-                for job_id in by_job
-                if job_id in owned or sup_store.is_live(conn, job_id)
+                job_id for job_id in by_job if job_id in owned or sup_store.is_live(conn, job_id)
             }
         for job in owned.values():
             if job.pid is None and job.id in by_job:
