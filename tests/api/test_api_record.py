@@ -7,6 +7,7 @@ import json
 from api_helpers import client_for
 from jobrows import insert_job, raw_job
 
+from mrs_jobs.secretbox import open_job_properties
 from mrs_jobs.store.jobs import now_ms
 
 STRING_FIELDS = {
@@ -128,8 +129,12 @@ def test_secrets_are_masked_everywhere_but_kept_for_the_run(api) -> None:
             assert secret not in text
     for shown in VISIBLE.values():
         assert shown in show.text
-    # The run needs the real values: the store keeps them.
-    assert json.loads(raw_job(api.store, job_id)["properties"]) == props
+    # The run needs the real values: the store keeps them sealed with the service key
+    # (issue 13), and they open to what was submitted.
+    stored = json.loads(raw_job(api.store, job_id)["properties"])
+    assert all(stored[k] != v and stored[k].startswith("v1:") for k, v in SECRETS.items())
+    box = api.client.app.state.ctx.tenants.box
+    assert open_job_properties(box, job_id, stored) == props
 
 
 def test_times_progress_and_engine_ids_of_ended_and_running_jobs(api) -> None:

@@ -203,8 +203,8 @@ def rotate_aksk(
 def reencrypt_secrets() -> None:
     """Reseal stored SKs with the current key (after a key rotation); prints how many.
 
-    Also reseals the secret properties of live jobs, and masks those that jobs ended before
-    they were sealed still hold in plain text (logged counts)."""
+    Also reseals the secret property values of live jobs, and masks those that jobs ended
+    before values were sealed still hold in plain text (that count goes to stderr)."""
     from mrs_jobs.services.jobs import mask_ended_job_secrets, seal_live_job_secrets
 
     try:
