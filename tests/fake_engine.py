@@ -3,6 +3,8 @@
 Standalone script (standard library only). ``--echo-args ARG...`` prints the remaining
 arguments as one JSON list on stdout and exits 0, so tests can check they arrived verbatim.
 ``--dump PATH`` writes the process's identity, umask, rlimits, cwd and environment as JSON;
+``--spawn-unmarked TOKEN`` starts a child that sheds both the group and the marker (its own
+session, an empty environment; TOKEN in its argv so a test can find it in /proc);
 ``--spawn-until-failure N`` forks up to N sleeping children, stopping at the first failure, and
 records how many it got in the dump; ``--burn-cpu`` spins until killed.
 """
@@ -94,6 +96,11 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="a child in its own session (leaves the group)",
     )
+    parser.add_argument(
+        "--spawn-unmarked",
+        metavar="TOKEN",
+        help="a child in its own session with an empty environment (no marker), TOKEN in argv",
+    )
     parser.add_argument("--ready-file", help="written with our pid once set up")
     parser.add_argument("--dump", help="write identity, rlimits and environment as JSON here")
     parser.add_argument("--spawn-until-failure", type=int, default=0)
@@ -118,6 +125,9 @@ def main(argv: list[str]) -> int:
     if args.spawn_detached:
         detached = [sys.executable, os.path.abspath(__file__), "--sleep", "30"]
         subprocess.Popen(detached, stdin=subprocess.DEVNULL, start_new_session=True)
+    if args.spawn_unmarked:
+        unmarked = [sys.executable, "-c", "import time; time.sleep(60)", args.spawn_unmarked]
+        subprocess.Popen(unmarked, stdin=subprocess.DEVNULL, env={}, start_new_session=True)
     for line in args.out:
         print(line, flush=True)
     for line in args.err:

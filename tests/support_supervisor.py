@@ -36,6 +36,7 @@ class FakeEngine:
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             cwd=str(workdir),
             notes=["fake engine"],
+            inputs=(FAKE,),  # the engine's own program: shown even in a box with roots
         )
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:

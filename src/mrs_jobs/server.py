@@ -10,9 +10,13 @@ import socket
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from mrs_jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from mrs_jobs.store import Store
+    from mrs_jobs.supervisor.containment import Containment
 
 __all__ = ["run_server"]
 
@@ -67,6 +71,20 @@ Call it with MRS's official Python SDK (pip install huaweicloudsdkmrs):
               .with_endpoints([b["endpoint"]]).build())
     print(client.show_job_exe_list_new(ShowJobExeListNewRequest(cluster_id=b["cluster_id"])))
 """
+
+
+def _containment_or_exit(settings: Settings, store: Store) -> Containment:
+    """Jobs are boxed here, or the operator accepted that they are not (else: exit, why)."""
+    from mrs_jobs.store.tenants import count_projects
+    from mrs_jobs.supervisor.containment import UncontainedRefused, startup_check
+
+    with store.read() as conn:
+        projects = count_projects(conn)
+    try:
+        return startup_check(settings, projects)
+    except UncontainedRefused as exc:
+        store.dispose()
+        raise SystemExit(f"mrs-jobs: {exc}") from None
 
 
 def run_server(settings: Settings) -> int:
@@ -128,9 +146,10 @@ def run_server(settings: Settings) -> int:
         info = update_bootstrap_endpoint(bootstrap, endpoint)
 
     registry = EngineRegistry.from_settings(settings)
-    supervisor = (
-        Supervisor(store, settings, registry, secrets=box) if settings.run_supervisor else None
-    )
+    supervisor = None
+    if settings.run_supervisor:
+        boxes = _containment_or_exit(settings, store)
+        supervisor = Supervisor(store, settings, registry, secrets=box, boxes=boxes)
     app = create_app(
         settings,
         store,

@@ -78,7 +78,12 @@ def run_supervise(settings: Settings) -> int:
         stopping.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    supervisor = Supervisor(store, settings, EngineRegistry.from_settings(settings), secrets=box)
+    from mrs_jobs.server import _containment_or_exit
+
+    boxes = _containment_or_exit(settings, store)
+    supervisor = Supervisor(
+        store, settings, EngineRegistry.from_settings(settings), secrets=box, boxes=boxes
+    )
     started = False
     try:
         supervisor.start()

@@ -32,7 +32,9 @@ class FakeOrSpark:
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         if os.environ.get("FAKE_ENGINE_LAUNCH_LOG"):
             env["FAKE_ENGINE_LAUNCH_LOG"] = os.environ["FAKE_ENGINE_LAUNCH_LOG"]
-        return LaunchSpec([sys.executable, FAKE, *job.arguments[1:]], env, str(workdir))
+        return LaunchSpec(
+            [sys.executable, FAKE, *job.arguments[1:]], env, str(workdir), inputs=(FAKE,)
+        )
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
         if job.arguments[:1] != ["fake"]:

@@ -61,6 +61,7 @@ class DetachedEngine:
             env={"PATH": "/usr/bin:/bin"},
             cwd=str(workdir),
             detached=True,
+            inputs=(FAKE,),
         )
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
@@ -234,6 +235,7 @@ def test_a_launcher_that_fails_is_not_followed(world, remote, tmp_path) -> None:
                 env=spec.env,
                 cwd=spec.cwd,
                 detached=True,
+                inputs=(FAKE,),
             )
 
     sup = Supervisor(world.store, world.settings, EngineRegistry([Refusing(remote)]))

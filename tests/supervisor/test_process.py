@@ -24,8 +24,8 @@ from mrs_jobs.runtime.process import (
     group_alive,
     kill_run,
     read_exit,
-    signal_run,
     read_start_ticks,
+    signal_run,
 )
 
 pytestmark = pytest.mark.timeout(30)

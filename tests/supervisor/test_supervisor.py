@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 from support_supervisor import drive, marked_pids
 
+from mrs_jobs.runtime.process import group_alive
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.tables import job_events, jobs
-from mrs_jobs.runtime.process import group_alive
 
 
 def _events(world, job_id: str) -> list[str]:

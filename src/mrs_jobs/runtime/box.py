@@ -61,6 +61,7 @@ SYSTEM_PATHS = (
 # Host files no job needs and root inside a box could otherwise read.
 _ALWAYS_HIDDEN = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-")
 _PROC = Path("/proc")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding mrs_jobs/
 
 
 def _inside(path: str, parent: str) -> bool:
@@ -170,12 +171,21 @@ def pid_namespace(pid: int) -> int | None:
 
 
 def namespace_members(namespace: int) -> list[int]:
-    """Host pids of every process in pid namespace ``namespace`` (its box)."""
+    """Host pids of every live process in pid namespace ``namespace`` (its box); zombies,
+    already dead and waiting for their parent, are not counted."""
     members = []
     for name in os.listdir(_PROC):
-        if name.isdigit() and pid_namespace(int(name)) == namespace:
+        if name.isdigit() and pid_namespace(int(name)) == namespace and not _dead(name):
             members.append(int(name))
     return members
+
+
+def _dead(pid: str) -> bool:
+    try:
+        data = (_PROC / pid / "stat").read_bytes()
+    except OSError:
+        return True
+    return data[data.rfind(b")") + 2 :][:1] in (b"Z", b"X")
 
 
 # Environment variables whose values are paths an engine needs to read.
@@ -287,6 +297,9 @@ def _engine_paths(argv: list[str], env: dict[str, str]) -> list[str]:
     import sys
 
     paths = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    # The service's own import path: runners (``python -m mrs_jobs.engines.runners...``) import
+    # this package, which an editable install keeps outside the environment.
+    paths += [p for p in sys.path if p.endswith("site-packages")] + [_PACKAGE_ROOT]
     if argv and os.path.isabs(argv[0]):
         paths.append(os.path.dirname(argv[0]))
         paths.append(os.path.dirname(os.path.realpath(argv[0])))

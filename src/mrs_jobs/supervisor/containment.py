@@ -20,7 +20,15 @@ from mrs_jobs.runtime.box import BoxPolicy, box_support, bwrap_path
 from mrs_jobs.runtime.identity import JobUser, resolve_user
 from mrs_jobs.settings import Settings
 
-__all__ = ["Containment", "UncontainedRefused", "containment", "hidden_paths"]
+__all__ = [
+    "Containment",
+    "UncontainedRefused",
+    "check_job_user",
+    "check_serving",
+    "containment",
+    "hidden_paths",
+    "startup_check",
+]
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +142,14 @@ def check_job_user(settings: Settings, found: Containment, java: str | None) -> 
                 "engines where that user can read and execute them (the Python environment "
                 "and Java), or choose another MRS_JOBS_JOB_USER"
             )
+
+
+def startup_check(settings: Settings, project_count: int) -> Containment:
+    """What a starting supervisor boxes with; raises UncontainedRefused when it must not run."""
+    from mrs_jobs.engines.java import find_java_home
+
+    found = containment(settings)
+    check_serving(settings, found, project_count)
+    java_home = find_java_home(settings.java_home)
+    check_job_user(settings, found, str(Path(java_home) / "bin" / "java") if java_home else None)
+    return found

@@ -113,5 +113,3 @@ def failure_reason(status: ExitStatus | None) -> str:
     if status.signal:
         return f"the engine was stopped by signal {status.signal}"
     return f"the engine exited with code {status.returncode}"
-
-
