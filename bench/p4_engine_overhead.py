@@ -123,7 +123,7 @@ def api_run(bs: BenchStore, api: Api, app: Path, server_pid: int) -> dict[str, A
     }
 
 
-SHIM = Path(__file__).resolve().parent.parent / "src" / "mrs_jobs" / "supervisor" / "shim.py"
+SHIM = Path(__file__).resolve().parent.parent / "src" / "mrs_jobs" / "runtime" / "shim.py"
 
 
 def direct_run(

@@ -145,10 +145,10 @@ def run_server(settings: Settings) -> int:
     else:
         info = update_bootstrap_endpoint(bootstrap, endpoint)
 
-    registry = EngineRegistry.from_settings(settings)
+    boxes = _containment_or_exit(settings, store) if settings.run_supervisor else None
+    registry = EngineRegistry.from_settings(settings, boxes.policy if boxes else None)
     supervisor = None
-    if settings.run_supervisor:
-        boxes = _containment_or_exit(settings, store)
+    if boxes is not None:
         supervisor = Supervisor(store, settings, registry, secrets=box, boxes=boxes)
     app = create_app(
         settings,

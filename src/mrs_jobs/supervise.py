@@ -81,9 +81,8 @@ def run_supervise(settings: Settings) -> int:
     from mrs_jobs.server import _containment_or_exit
 
     boxes = _containment_or_exit(settings, store)
-    supervisor = Supervisor(
-        store, settings, EngineRegistry.from_settings(settings), secrets=box, boxes=boxes
-    )
+    registry = EngineRegistry.from_settings(settings, boxes.policy)
+    supervisor = Supervisor(store, settings, registry, secrets=box, boxes=boxes)
     started = False
     try:
         supervisor.start()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from mrs_jobs.engines.base import ClusterSpec, Engine
 from mrs_jobs.engines.distcp import DistCpEngine
@@ -11,9 +15,10 @@ from mrs_jobs.engines.mapreduce import MapReduceEngine
 from mrs_jobs.engines.spark import SparkSubmitEngine
 from mrs_jobs.engines.sql import SqlEngine
 from mrs_jobs.engines.thrift import ThriftServers
+from mrs_jobs.runtime.box import BoxPolicy
 from mrs_jobs.settings import Settings, installation_id
 
-__all__ = ["EngineRegistry", "cluster_spec"]
+__all__ = ["EngineRegistry", "cluster_spec", "service_paths"]
 
 
 class EngineRegistry:
@@ -24,13 +29,16 @@ class EngineRegistry:
                 self._by_type[job_type] = engine
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EngineRegistry:
+    def from_settings(cls, settings: Settings, box: BoxPolicy | None = None) -> EngineRegistry:
+        """The engines of this installation; ``box`` boxes the long-lived services they start
+        (each cluster's SQL server), as the supervisor boxes jobs."""
         servers = ThriftServers(
             settings.data_dir / "clusters",
             installation_id(settings),
             java_home=settings.java_home,
             spark_home=settings.spark_home,
             pyspark_python=settings.pyspark_python,
+            box=box,
         )
         return cls(
             [
@@ -65,6 +73,30 @@ class EngineRegistry:
         return self._by_type.get(job_type)
 
 
+def service_paths(settings: Settings) -> tuple[str, ...]:
+    """The service's own files, which no job may name: the data directory, the key files and
+    a SQLite database (with its -wal, -shm and -journal files) wherever they are."""
+    paths: list[Path] = [settings.data_dir]
+    if settings.secret_key_file is not None:
+        paths.append(settings.secret_key_file)
+    paths += [Path(p.strip()) for p in settings.old_secret_key_files.split(",") if p.strip()]
+    try:
+        url = make_url(settings.effective_database_url)
+    except ArgumentError:
+        url = None
+    if url is not None and url.get_backend_name() == "sqlite":
+        name = (url.database or "").removeprefix("file:")  # also SQLite's file: URI form
+        if name and name != ":memory:":
+            db = Path(name)
+            paths += [db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal"))]
+    out: list[str] = []
+    for p in paths:
+        text = str(p.expanduser().absolute())
+        if text not in out:
+            out.append(text)
+    return tuple(out)
+
+
 def cluster_spec(
     cluster_id: str, kind: str, config: dict[str, Any], settings: Settings
 ) -> ClusterSpec:
@@ -73,6 +105,8 @@ def cluster_spec(
         kind=kind,
         spark_master=str(config.get("spark_master") or f"local[{settings.local_parallelism}]"),
         input_roots=tuple(config.get("input_roots") or ()),
+        output_roots=tuple(config.get("output_roots") or ()),
+        forbidden=service_paths(settings),
         java_home=config.get("java_home") or settings.java_home,
         spark_home=config.get("spark_home") or settings.spark_home,
         pyspark_python=config.get("pyspark_python") or settings.pyspark_python,
