@@ -179,9 +179,11 @@ def test_restart_kills_orphans_and_finishes_pending_deletes(world) -> None:
     assert marked_pids(pending) == []
 
 
-def test_claimed_but_never_launched_job_fails_after_restart(world) -> None:
+def test_claimed_but_never_launched_job_runs_after_restart(world) -> None:
     job_id = world.submit("--sleep", "1")
-    # Simulate a crash between the claim commit and the launch.
+    # Simulate a crash between the claim commit and the launch (no launch record): the engine
+    # never started, so the job goes back to the queue and runs (tests/supervisor/
+    # test_supervision_defects.py has the case with a launch record, which fails).
     with world.store.write() as conn:
         job_store.transition(
             conn,
@@ -191,8 +193,8 @@ def test_claimed_but_never_launched_job_fails_after_restart(world) -> None:
         )
     sup = world.supervisor()
     sup.reconcile()
-    drive(sup, lambda: world.show(job_id).state == "FAILED")
-    assert "before the engine" in world.show(job_id).reason
+    drive(sup, lambda: world.show(job_id).state in ("FINISHED", "FAILED"), timeout=30)
+    assert world.show(job_id).result == "SUCCEEDED", world.show(job_id).reason
 
 
 def test_launch_records_pid_and_marker(world) -> None:

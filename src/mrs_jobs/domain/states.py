@@ -46,7 +46,8 @@ TERMINAL_STATES: frozenset[JobState] = frozenset(
 #: target state -> the states it may be entered from.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.NEW_SAVING: frozenset({JobState.NEW}),
-    JobState.SUBMITTED: frozenset({JobState.NEW_SAVING}),
+    # ACCEPTED -> SUBMITTED: a claim whose engine provably never started goes back to the queue.
+    JobState.SUBMITTED: frozenset({JobState.NEW_SAVING, JobState.ACCEPTED}),
     JobState.ACCEPTED: frozenset({JobState.SUBMITTED}),
     JobState.RUNNING: frozenset({JobState.ACCEPTED}),
     JobState.FINISHED: frozenset({JobState.RUNNING}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from mrs_jobs.domain.jobtypes import JobType
 from mrs_jobs.domain.states import JobResult, JobState
@@ -64,6 +65,30 @@ def _check_text(field: str, value: str) -> None:
         raise InvalidParameter(f"{field} must not contain NUL or other control characters.")
 
 
+# Job types whose arguments name files and URLs the engine opens (SQL types carry SQL text).
+_PATH_TYPES = frozenset({JobType.SPARK_SUBMIT, JobType.MAPREDUCE, JobType.DISTCP, JobType.FLINK})
+_NAME_MAX = 255  # bytes in one path component (Linux NAME_MAX)
+
+
+def _check_paths(job_type: JobType, arguments: Sequence[str]) -> None:
+    """Refuse at submit what no engine could open: a path component over 255 bytes in a path-
+    or URL-like argument, and (DistCp, whose every operand is a URL) an unparseable URL."""
+    for i, arg in enumerate(arguments):
+        if not (arg.startswith("/") or "://" in arg or arg.startswith("file:")):
+            continue
+        if job_type is JobType.DISTCP and "://" in arg:
+            try:
+                parts = urlsplit(arg)
+                _ = parts.port  # an invalid port raises only when read
+            except ValueError as exc:
+                raise InvalidParameter(f"arguments[{i}] is not a valid URL: {exc}.") from None
+        longest = max((len(c.encode()) for c in arg.split("/")), default=0)
+        if longest > _NAME_MAX:
+            raise InvalidParameter(
+                f"arguments[{i}] has a path component of {longest} bytes; the limit is {_NAME_MAX}."
+            )
+
+
 def validate_submission(
     job_type: str, job_name: str, arguments: Sequence[str], properties: Mapping[str, str]
 ) -> JobType:
@@ -83,6 +108,8 @@ def validate_submission(
         raise InvalidParameter(
             f"arguments total {total} characters; the limit is {MAX_ARGUMENTS_CHARS}."
         )
+    if parsed in _PATH_TYPES:
+        _check_paths(parsed, arguments)
     ptotal = 0
     for key, val in properties.items():
         if not key:

@@ -17,6 +17,8 @@ __all__ = [
     "deleted_jobs",
     "heartbeat",
     "is_live",
+    "live_supervisors",
+    "requeue",
     "kill_pending",
     "live_types_by_cluster",
     "live_owned",
@@ -84,6 +86,28 @@ def is_live(conn: Connection, job_id: str) -> bool:
         select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.state.in_(_LAUNCHED))
     ).first()
     return row is not None
+
+
+def live_supervisors(conn: Connection, since_ms: int) -> set[str]:
+    """Ids of supervisors that heartbeated at or after ``since_ms``."""
+    rows = conn.execute(select(supervisors.c.id).where(supervisors.c.heartbeat_ms >= since_ms))
+    return {r.id for r in rows}
+
+
+def requeue(conn: Connection, job_id: str, sup_id: str) -> bool:
+    """Give a claimed job whose engine never started back to the queue (owner, start cleared)."""
+    return (
+        transition(
+            conn,
+            job_id,
+            JobState.SUBMITTED,
+            reason="back to the queue: the engine was never started",
+            values={"owner": None, "started_ms": 0, "workdir": None, "pid": None},
+            only_from=[JobState.ACCEPTED],
+            where=and_(jobs.c.owner == sup_id, jobs.c.pid.is_(None)),
+        )
+        is not None
+    )
 
 
 def kill_pending(conn: Connection, sup_id: str, now_ms: int) -> list[Job]:

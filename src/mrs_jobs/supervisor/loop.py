@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.render import MASK, is_secret_key
 from mrs_jobs.domain.states import JobResult, JobState
-from mrs_jobs.engines.base import EngineRefused
+from mrs_jobs.engines.base import EngineRefused, JobSpec
 from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
 from mrs_jobs.runtime.exitwatch import ExitWatcher
 from mrs_jobs.runtime.process import (
@@ -320,8 +321,16 @@ class Supervisor:
         for job in owned:
             handle = handle_of(job)
             if handle is None:
-                # Claimed but never launched (a crash in between): nothing can be running,
-                # reconcile() already looked for marked processes.
+                # Claimed but not launched (a crash in between): reconcile() already looked
+                # for marked processes. Without a launch record the engine provably never
+                # started, so the job goes back to the queue; with one it may have run.
+                workdir = Path(job.workdir) if job.workdir else None
+                asked = job.kill_requested_ms > 0 or job.deleted_ms > 0
+                if not asked and (workdir is None or not (workdir / "launch.json").exists()):
+                    with self.store.write() as conn:
+                        if sup_store.requeue(conn, job.id, self.id):
+                            log.info("job.requeued job_id=%s reason=never_started", job.id)
+                            continue
                 self._finish(
                     job, None, lost_reason="the service stopped before the engine was started"
                 )
@@ -441,9 +450,12 @@ class Supervisor:
             with self.store.read() as conn:
                 deleted = sup_store.deleted_jobs(conn, limit=_PURGE_BATCH)
             done: list[Job] = []
+            peers = self._live_peers()
             for job in deleted:
                 if job.state in (JobState.ACCEPTED, JobState.RUNNING):
                     continue  # its owner kills and finalises it first (taken over if gone)
+                if job.owner in peers and job.workdir and not Path(job.workdir).exists():
+                    continue  # its files are on a live peer's disk: that peer purges it
                 handle = handle_of(job)
                 if handle is not None and self.table.is_running(handle):
                     continue  # _kills is on it; purge once it is confirmed dead
@@ -456,11 +468,17 @@ class Supervisor:
             with self.store.write() as conn:
                 job_store.purge(conn, [j.id for j in done])
             for job in done:
-                shutil.rmtree(self._workdir(job.id), ignore_errors=True)
+                shutil.rmtree(job.workdir or self._workdir(job.id), ignore_errors=True)
                 self._last_observe.pop(job.id, None)
             log.info("job.purged count=%s", len(done))
             if len(deleted) < _PURGE_BATCH or len(done) < len(deleted) // 2:
                 return
+
+    def _live_peers(self) -> set[str]:
+        """Other supervisors heartbeating now (their jobs' files may be on their disks)."""
+        since = job_store.now_ms() - int(self.settings.heartbeat_seconds * 3000)
+        with self.store.read() as conn:
+            return sup_store.live_supervisors(conn, since) - {self.id}
 
     def _fail(self, job_id: str, reason: str) -> None:
         """End a job FAILED with a reason the user can read (guarded like every transition)."""
@@ -517,12 +535,17 @@ class Supervisor:
                     self.store.skip_locked,
                 )
             for job in claimed:
-                self._launch(job)
+                try:
+                    self._launch(job)
+                except Exception:  # one job's launch never stops the others claimed with it
+                    log.exception("job.launch_failed job_id=%s", job.id)
+                    self._fail(job.id, "could not launch: an internal error (see the service log)")
 
     def _launch(self, job: Job) -> None:
         workdir = self._workdir(job.id)
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = self.registry.for_type(job.job_type)
+        job_spec: JobSpec | None = None
         try:
             if engine is None:
                 raise EngineRefused(f"no engine is installed for {job.job_type} jobs")
@@ -532,9 +555,16 @@ class Supervisor:
                 raise EngineRefused(f"the cluster {job.cluster_id} no longer exists")
             cluster_cfg = cluster_spec(cluster.id, cluster.kind, cluster.config, self.settings)
             options = job_process_options(cluster_cfg, self.settings)
-            spec = engine.build(spec_of(job, self.secrets), cluster_cfg, workdir)
-        except EngineRefused as exc:
-            reason = f"could not launch: {exc}"
+            job_spec = spec_of(job, self.secrets)
+            spec = engine.build(job_spec, cluster_cfg, workdir)
+        except Exception as exc:  # EngineRefused says why; anything else is the input's fault
+            if isinstance(exc, EngineRefused):
+                reason = f"could not launch: {exc}"
+            else:
+                log.warning("job.build_failed job_id=%s error=%s", job.id, type(exc).__name__)
+                plain = job_spec.properties if job_spec is not None else {}
+                detail = _without_secrets(f"{type(exc).__name__}: {exc}", plain)
+                reason = f"could not launch: the job's arguments are not usable ({detail})"
             with open(workdir / "stderr.log", "a", encoding="utf-8") as fh:
                 fh.write(f"[mrs-jobs] {reason}\n")
             self._fail(job.id, reason)
@@ -589,3 +619,11 @@ def _session_leader(pids: list[int]) -> int | None:
             continue
     leaders = sorted(sid for sid in sessions if sid in pids)
     return leaders[0] if leaders else None
+
+
+def _without_secrets(text: str, properties: dict[str, str]) -> str:
+    """``text`` (shown to the user) with every secret property value masked, capped."""
+    for key, value in properties.items():
+        if is_secret_key(key) and value and value != MASK:
+            text = text.replace(value, MASK)
+    return text[:300]
