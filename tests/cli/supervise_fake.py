@@ -17,6 +17,6 @@ from mrs_jobs.engines.registry import EngineRegistry  # noqa: E402
 
 if __name__ == "__main__":
     EngineRegistry.from_settings = classmethod(  # type: ignore[method-assign]
-        lambda cls, settings: cls([FakeEngine()])
+        lambda cls, settings, box=None: cls([FakeEngine()])
     )
     app(["supervise", *sys.argv[1:]])

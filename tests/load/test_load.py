@@ -48,6 +48,8 @@ def start(data_dir: Path, launch_log: Path, db_url: str | None) -> tuple[subproc
         MRS_JOBS_KILL_GRACE_SECONDS="1",
         FAKE_ENGINE_LAUNCH_LOG=str(launch_log),
     )
+    # the fake engine appends to launch_log, outside its job directory (tests/conftest.py)
+    env["MRS_JOBS_BOOTSTRAP_OUTPUT_ROOTS"] = os.environ["MRS_JOBS_BOOTSTRAP_OUTPUT_ROOTS"]
     if db_url:
         env["MRS_JOBS_DATABASE_URL"] = db_url
         # Instances sharing one store must share the SK-sealing key (secretbox.py).
@@ -204,6 +206,8 @@ def _run(tmp_path: Path, db_url: str | None, servers: int) -> str:
                 "6",
                 "--max-queued",
                 "100000",
+                "--output-root",
+                str(tmp_path),
             ],
             env=env,
             capture_output=True,

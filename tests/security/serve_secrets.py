@@ -19,8 +19,8 @@ from mrs_jobs.settings import get_settings  # noqa: E402
 _real = EngineRegistry.from_settings.__func__  # type: ignore[attr-defined]
 
 
-def _patched(cls, settings):  # type: ignore[no-untyped-def]
-    registry = _real(cls, settings)
+def _patched(cls, settings, box=None):  # type: ignore[no-untyped-def]
+    registry = _real(cls, settings, box)
     registry._by_type["SparkSubmit"] = FakeOrSpark()
     return registry
 
