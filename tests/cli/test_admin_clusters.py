@@ -55,6 +55,27 @@ def test_create_from_a_toml_file_with_its_kind(project, tmp_path) -> None:
     }
 
 
+def test_input_and_output_roots_flags(project) -> None:
+    data, pid = project
+    out = _admin(
+        data,
+        "create-cluster",
+        pid,
+        "--input-root",
+        "/data/in",
+        "--output-root",
+        "/data/out",
+        "--output-root",
+        "/scratch",
+    )
+    assert out.returncode == 0, out.stderr
+    config = _stored(data, out.stdout.strip()).config
+    assert config["input_roots"] == ["/data/in"]
+    assert config["output_roots"] == ["/data/out", "/scratch"]
+    bad = _admin(data, "create-cluster", pid, "--name", "b", "--output-root", "relative")
+    assert bad.returncode != 0 and "output_roots" in bad.stderr
+
+
 def test_default_stays_a_local_cluster(project) -> None:
     data, pid = project
     out = _admin(data, "create-cluster", pid, "--max-running", "1")

@@ -63,7 +63,8 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cluster(root: Path) -> ClusterSpec:
-    return ClusterSpec(cluster_id="c1", input_roots=(str(root),))
+    # Copies read and write under one root: it is an output root (readable and writable).
+    return ClusterSpec(cluster_id="c1", input_roots=(str(root),), output_roots=(str(root),))
 
 
 def job(arguments: list[str], properties: dict[str, str] | None = None) -> JobSpec:
@@ -201,9 +202,9 @@ def test_input_roots_enforced_for_sources_and_local_target(
     w = tmp_path / "w"
     with pytest.raises(EngineRefused, match="source .* not under an allowed input root"):
         engine.build(job([str(outside / "secret.txt"), str(root / "t")]), cluster, w)
-    with pytest.raises(EngineRefused, match="target .* not under an allowed input root"):
+    with pytest.raises(EngineRefused, match="target .* not under an allowed output root"):
         engine.build(job([str(root / "src"), str(outside / "t")]), cluster, w)
-    with pytest.raises(EngineRefused, match="target .* not under an allowed input root"):
+    with pytest.raises(EngineRefused, match="target .* not under an allowed output root"):
         engine.build(job([str(root / "src"), f"file://{outside}/t"]), cluster, w)
     # Symlinks inside a root that point out of it are resolved and refused.
     (root / "link-file").symlink_to(outside / "secret.txt")
@@ -214,6 +215,94 @@ def test_input_roots_enforced_for_sources_and_local_target(
         engine.build(job([str(root / "src"), str(root / "link-dir" / "t")]), cluster, w)
     # Object store paths are not local: no root applies.
     engine.build(job([str(root / "src"), "obs://bkt/t"]), cluster, w)
+
+
+def test_targets_only_under_output_roots(tmp_path: Path):
+    """Reads under input or output roots; every local target (plain, -update, -overwrite)
+    under an output root; a cluster with input roots only has no local target."""
+    inp, out = tmp_path / "in", tmp_path / "out"
+    (inp / "src").mkdir(parents=True)
+    (inp / "src" / "f.txt").write_text("data")
+    out.mkdir()
+    split = ClusterSpec("c1", input_roots=(str(inp),), output_roots=(str(out),))
+    read_only = ClusterSpec("c1", input_roots=(str(inp),))
+    engine = DistCpEngine()
+    w = tmp_path / "w"
+    for opts in ([], ["-update"], ["-overwrite"]):
+        args = [*opts, str(inp / "src"), str(inp / "copy")]
+        with pytest.raises(EngineRefused, match="target .* not under an allowed output root"):
+            engine.build(job(args), split, w)
+        with pytest.raises(EngineRefused, match="target .* no output roots"):
+            engine.build(job(args), read_only, w)
+    # An output root is readable too: a copy from it back into it.
+    r = run([str(inp / "src"), str(out / "copy")], split, tmp_path)
+    assert r.rc == 0, r.stderr
+    assert (out / "copy" / "f.txt").read_text() == "data"
+    r = run(["-update", str(out / "copy"), str(out / "again")], split, tmp_path)
+    assert r.rc == 0, r.stderr
+    assert (out / "again" / "f.txt").read_text() == "data"
+    cfg = json.loads((Path(r.launch.cwd) / CONFIG_FILE).read_text())
+    assert cfg["input_roots"] == [str(inp.resolve()), str(out.resolve())]
+    assert cfg["output_roots"] == [str(out.resolve())] and cfg["rooted"] is True
+
+
+def test_the_service_files_are_never_copied(tmp_path: Path):
+    """Sources and targets at, in or above a forbidden path are refused with or without roots;
+    a file symlink in a source tree that points into one is skipped by the copy."""
+    svc = tmp_path / "svc"
+    svc.mkdir()
+    (svc / "secret.key").write_text("KEY-MATERIAL")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ok.txt").write_text("ok")
+    (src / "key").symlink_to(svc / "secret.key")
+    (tmp_path / "to-svc").symlink_to(svc, target_is_directory=True)
+    unrooted = ClusterSpec("c1", forbidden=(str(svc),))
+    rooted = ClusterSpec("c1", output_roots=(str(tmp_path),), forbidden=(str(svc),))
+    engine = DistCpEngine()
+    w = tmp_path / "w"
+    for cluster in (unrooted, rooted):
+        for args in (
+            [str(svc), str(tmp_path / "loot")],
+            [str(svc / "secret.key"), str(tmp_path / "loot")],
+            [f"file://{svc}/secret.key", str(tmp_path / "loot")],
+            [str(tmp_path), "obs://bkt/loot"],  # a directory holding the service's files
+            [str(src / "key"), str(tmp_path / "loot")],  # a symlink to them
+            ["-overwrite", str(src), str(svc / "jobs")],
+            [str(src), str(tmp_path / "to-svc" / "x")],  # a target through a symlink
+        ):
+            with pytest.raises(EngineRefused, match="reaches the service's own files"):
+                engine.build(job(args), cluster, w)
+    r = run([str(src), str(tmp_path / "copy")], unrooted, tmp_path)
+    assert r.rc == 0, r.stderr
+    assert tree(tmp_path / "copy") == {"ok.txt": b"ok"}
+    assert "skipped symlink" in r.stderr and "KEY-MATERIAL" not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("side", ["source", "target"])
+def test_the_runner_checks_again(tmp_path: Path, side: str):
+    """A path swapped for a symlink into the service's files between build and copy."""
+    svc = tmp_path / "svc"
+    (svc / "jobs").mkdir(parents=True)
+    (svc / "secret.key").write_text("KEY-MATERIAL")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    (src / "f.txt").write_text("f")
+    dst.mkdir()
+    cluster = ClusterSpec("c1", output_roots=(str(tmp_path),), forbidden=(str(svc),))
+    launch = DistCpEngine().build(job([str(src), str(dst)]), cluster, tmp_path / "w")
+    swapped = src if side == "source" else dst
+    for p in sorted(swapped.rglob("*"), reverse=True):
+        p.unlink()
+    swapped.rmdir()
+    swapped.symlink_to(svc, target_is_directory=True)
+    p = subprocess.run(
+        launch.argv, env=launch.env, cwd=launch.cwd, capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 1
+    assert f"{side} {swapped} is not an allowed path" in p.stderr
+    assert sorted(x.name for x in svc.iterdir()) == ["jobs", "secret.key"]
+    assert "KEY-MATERIAL" not in p.stdout + p.stderr
 
 
 def test_build_launch_env_config_and_notes(
@@ -433,7 +522,7 @@ def test_local_to_obs_and_back_round_trip(
 
 
 def test_cluster_default_credentials(store: Store, bucket: str, root: Path, tmp_path: Path):
-    cluster = ClusterSpec("c1", input_roots=(str(root),), extra=store.props())
+    cluster = ClusterSpec("c1", input_roots=(str(root),), extra=store.props())  # reads only
     (root / "f.txt").write_bytes(b"via cluster defaults")
     r = run([str(root / "f.txt"), f"obs://{bucket}/f.txt"], cluster, tmp_path)
     assert r.rc == 0, r.stderr

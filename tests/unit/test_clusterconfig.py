@@ -57,6 +57,9 @@ def test_yarn_master_is_implied() -> None:
         ("flink-remote", {"flink_jobmanager": "https://jm:8081"}, "TLS"),
         ("local", {"input_roots": "/data"}, "list of absolute paths"),
         ("local", {"input_roots": ["data"]}, "list of absolute paths"),
+        ("local", {"output_roots": "/out"}, "list of absolute paths"),
+        ("local", {"output_roots": ["/out", "rel"]}, "list of absolute paths"),
+        ("local", {"output_roots": [1]}, "list of absolute paths"),
         ("local", {"spark_home": {"a": 1}}, "single value"),
     ],
 )
@@ -64,6 +67,14 @@ def test_mistakes_are_refused_with_the_key(kind: str, config: dict, needle: str)
     with pytest.raises(InvalidParameter) as err:
         validate_cluster_config(kind, config)
     assert needle in err.value.message
+
+
+def test_output_roots_are_a_common_setting() -> None:
+    for kind, extra in (("local", {}), ("yarn", {"hadoop_conf_dir": "/etc/hadoop"})):
+        out = validate_cluster_config(
+            kind, {**extra, "input_roots": ["/in"], "output_roots": ["/out", "/tmp/x"]}
+        )
+        assert out["output_roots"] == ["/out", "/tmp/x"] and out["input_roots"] == ["/in"]
 
 
 def test_object_store_defaults_pass_through() -> None:

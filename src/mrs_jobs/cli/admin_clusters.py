@@ -88,6 +88,11 @@ def create_cluster(
     input_root: list[str] = typer.Option(  # noqa: B008 - typer needs a call for lists
         [], help="Allowed local input roots (repeatable)."
     ),
+    output_root: list[str] = typer.Option(  # noqa: B008 - typer needs a call for lists
+        [],
+        help="Local roots jobs may write under, and read (repeatable). With any root set, "
+        "jobs write only under these.",
+    ),
 ) -> None:
     """Create a cluster and print its id (see docs/deploy.md for each kind's settings)."""
     try:
@@ -102,6 +107,8 @@ def create_cluster(
             settings.setdefault("spark_master", "local[2]")
         if input_root:
             settings["input_roots"] = input_root
+        if output_root:
+            settings["output_roots"] = output_root
         cid = _tenants().create_cluster(
             project_id,
             name,

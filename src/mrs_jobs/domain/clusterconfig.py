@@ -30,11 +30,12 @@ _STANDALONE_RE = re.compile(r"^spark://[A-Za-z0-9._-]+:\d{1,5}(,[A-Za-z0-9._-]+:
 _K8S_RE = re.compile(r"^k8s://https?://[A-Za-z0-9._\-\[\]:]+(:\d{1,5})?/?$")
 _DNS1123_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
-# Settings every kind accepts (engine homes, input roots, process limits, engine tuning).
+# Settings every kind accepts (engine homes, input/output roots, process limits, engine tuning).
 _COMMON = frozenset(
     {
         "spark_master",
         "input_roots",
+        "output_roots",
         "java_home",
         "spark_home",
         "pyspark_python",
@@ -109,7 +110,7 @@ def validate_cluster_config(kind: str, config: dict[str, Any]) -> dict[str, Any]
             raise _bad(key, f"not a setting of a {kind} cluster{hint}")
         if value is None or (isinstance(value, str) and not value.strip()):
             continue  # unset
-        if key == "input_roots":
+        if key in ("input_roots", "output_roots"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise _bad(key, "must be a list of absolute paths")
             if any(not PurePosixPath(v).is_absolute() for v in value):

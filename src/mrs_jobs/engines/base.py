@@ -50,9 +50,13 @@ class ClusterSpec:
     cluster_id: str
     kind: str = "local"  # local | spark-standalone | yarn | k8s | flink-remote
     spark_master: str = "local[2]"
-    input_roots: tuple[str, ...] = ()  # empty = any readable local path (single-user default)
-    output_roots: tuple[str, ...] = ()  # where jobs may write (and read); see clusterconfig
-    forbidden: tuple[str, ...] = ()  # the service's own files: never named by a job
+    # Jobs read local paths under the input and output roots and write under the output roots
+    # only; with neither, any path but the forbidden ones (the single-user default).
+    input_roots: tuple[str, ...] = ()
+    output_roots: tuple[str, ...] = ()
+    # The service's own files (data dir, key files, database): never named by a job, nor a
+    # directory holding them, whatever the roots (engines/paths.py).
+    forbidden: tuple[str, ...] = ()
     java_home: str | None = None
     spark_home: str | None = None
     pyspark_python: str | None = None

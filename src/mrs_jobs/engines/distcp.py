@@ -19,13 +19,15 @@ Paths: absolute local paths or ``file://`` URLs; ``obs://``, ``s3a://``, ``s3://
 ``cluster.extra``, see :mod:`mrs_jobs.engines.objectstore`); ``hdfs://`` only on a cluster whose
 ``extra`` names a ``hadoop_home`` (or ``libhdfs_dir``) where ``libhdfs.so`` exists. ``..`` path
 components, relative local paths and other schemes are refused. Local paths are resolved through
-symlinks and must lie under the cluster's input roots when it has any: the sources **and** a local
-target. A target inside a source is refused.
+symlinks; on a cluster with roots the sources lie under its input or output roots and a local
+target under its output roots (a cluster with input roots only has no local target). No path may
+be, hold or lie in the service's own files, whatever the roots. A target inside a source is
+refused.
 
 Layout of a job's working directory (created by :meth:`DistCpEngine.build`)::
 
-    <workdir>/distcp.json    mode 0600: sources, target, options, input roots and the object
-                             store credentials (the only place the secrets are written)
+    <workdir>/distcp.json    mode 0600: sources, target, options, roots, forbidden paths and the
+                             object store credentials (the only place the secrets are written)
     <workdir>/progress.json  written (atomically, at most every 0.5 s) by the runner
     <workdir>/tmp/           TMPDIR
 
@@ -248,8 +250,11 @@ def _hdfs_setup(cluster: ClusterSpec) -> dict[str, str] | None:
     return env
 
 
-def _parse_path(value: str, roots: InputRoots, what: str, hdfs_ok: bool) -> dict[str, Any]:
-    """One DistCp path → its JSON form for the runner (``kind`` local | s3 | hdfs)."""
+def _parse_path(
+    value: str, roots: InputRoots, what: str, hdfs_ok: bool, *, write: bool = False
+) -> dict[str, Any]:
+    """One DistCp path → its JSON form for the runner (``kind`` local | s3 | hdfs); a local
+    one is checked as read, or as written with ``write`` (the target)."""
     if not value:
         raise EngineRefused(f"empty DistCp {what} path")
     m = _URL_RE.match(value)
@@ -305,7 +310,7 @@ def _parse_path(value: str, roots: InputRoots, what: str, hdfs_ok: bool) -> dict
         raise EngineRefused(f"DistCp local paths must be absolute: {value}")
     _check_components(local.split("/"), value)
     real = Path(local).resolve()
-    roots.check(real, local, f"DistCp {what}")
+    roots.check(real, local, f"DistCp {what}", write=write)
     return {
         "kind": "local",
         "uri": local,
@@ -400,10 +405,11 @@ class DistCpEngine:
         opts, source_args, target_arg = parse_distcp_arguments(
             list(job.arguments), max_maps=max(1, max_maps)
         )
-        roots = InputRoots(cluster.input_roots)
+        roots = InputRoots.of(cluster, workdir)
         hdfs_env = _hdfs_setup(cluster)
         sources = [_parse_path(s, roots, "source", hdfs_env is not None) for s in source_args]
-        target = _parse_path(target_arg, roots, "target", hdfs_env is not None)
+        # Any local target is written (-overwrite and -update replace files there too).
+        target = _parse_path(target_arg, roots, "target", hdfs_env is not None, write=True)
         for s in sources:
             if _inside(target, s):
                 raise EngineRefused(
@@ -437,7 +443,11 @@ class DistCpEngine:
             "sources": sources,
             "target": target,
             "options": opts.to_json(),
+            # The runner checks again what it reads (sources, symlinks) and writes.
             "input_roots": [str(r) for r in roots.roots],
+            "output_roots": [str(r) for r in roots.outputs],
+            "rooted": roots.rooted,
+            "forbidden": [str(f) for f in roots.forbidden],
             "s3": creds.to_json() if creds is not None else None,
             "progress_file": PROGRESS_FILE,
         }

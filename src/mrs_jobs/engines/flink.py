@@ -190,7 +190,7 @@ class FlinkEngine:
                 "Flink was not found: run 'mrs-jobs engines install flink' or set flink_home"
             )
 
-        roots = InputRoots(cluster.input_roots)
+        roots = InputRoots.of(cluster, workdir)
         notes: list[str] = []
         target, jobmanager = self._target(cluster)
 

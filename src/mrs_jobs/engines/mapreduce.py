@@ -67,7 +67,7 @@ from mrs_jobs.engines.base import (
     RemoteStatus,
 )
 from mrs_jobs.engines.java import find_java_home, find_spark_home
-from mrs_jobs.engines.paths import URL_RE, file_url_path
+from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 from mrs_jobs.engines.spark import is_secret_key
 
 __all__ = [
@@ -364,12 +364,7 @@ class MapReduceEngine:
                 f"MapReduce needs the job jar (a .jar file) as its first argument, not {shown}"
             )
         jar = Path(local).expanduser().resolve()
-        roots = [Path(r).expanduser().resolve() for r in cluster.input_roots]
-        if roots and not any(jar.is_relative_to(r) for r in roots):
-            raise EngineRefused(
-                f"job jar {local} is not under an allowed input root "
-                f"({', '.join(str(r) for r in roots)})"
-            )
+        InputRoots.of(cluster, workdir).check(jar, local, "job jar")
         if not jar.is_file():
             raise EngineRefused(f"job jar not found: {local}")
         main_class = jar_main_class(jar)

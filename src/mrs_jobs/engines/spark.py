@@ -178,7 +178,7 @@ class SparkSubmitEngine:
         if spark_home is None:
             raise EngineRefused("Spark was not found: set spark_home or install pyspark")
 
-        roots = InputRoots(cluster.input_roots)
+        roots = InputRoots.of(cluster, workdir)
         app_path = app
         lowered = app_path.lower()
         if not (lowered.endswith(".py") or lowered.endswith(".jar")):

@@ -6,17 +6,25 @@ them: ``--conf k=v`` and ``--hiveconf k=v`` (session settings, applied with ``SE
 ``--hivevar k=v`` / ``--define k=v`` / ``-d k=v`` (``${k}`` and ``${hivevar:k}`` substituted in
 the text), ``--database db``, ``-e <sql>`` and ``-f <file>``. Non-secret ``spark.*`` / ``hive.*``
 properties are applied like ``--conf``; secret ones never leave the private job directory.
+
+Files: the script, every file the statements name (``fmt.`path```, ``LOCATION``, ``INSERT
+OVERWRITE DIRECTORY``, ``ADD JAR``..., see :mod:`mrs_jobs.domain.sqlpaths`) and setting values
+that are local paths are checked before the job is launched: reads under the cluster's input or
+output roots, writes under its output roots, none at or around the service's own files; what
+cannot be checked (``${...}`` that Spark would substitute, a relative path...) is refused.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import sys
 from pathlib import Path
 
 from mrs_jobs.domain.render import is_secret_key
+from mrs_jobs.domain.sqlpaths import UncheckableSql, local_path, statement_paths
 from mrs_jobs.domain.sqlsplit import split_statements
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.paths import InputRoots
@@ -29,6 +37,7 @@ _CONF_OPTS = {"--conf", "--hiveconf"}
 _VAR_OPTS = {"--hivevar", "--define", "-d"}
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _SETTING_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_PATH_VALUE_RE = re.compile(r"(?i)^(/|file:|local:)")
 
 
 def parse_sql_arguments(
@@ -76,6 +85,12 @@ def parse_sql_arguments(
     return settings, variables, database, text, path
 
 
+def _check_local(roots: InputRoots, local: str, shown: str, what: str, *, write: bool) -> None:
+    # Hadoop removes '..' lexically before the system follows symlinks: both readings checked.
+    for candidate in dict.fromkeys((local, posixpath.normpath(local))):
+        roots.check(Path(candidate).resolve(), shown, what, write=write)
+
+
 def _substitute(text: str, variables: dict[str, str]) -> str:
     for key, value in variables.items():
         text = text.replace("${hivevar:" + key + "}", value).replace("${" + key + "}", value)
@@ -110,6 +125,7 @@ class SqlEngine:
                     notes.append(f"secret property {key} not applied to the SQL session")
                     continue
                 settings.append((key, value))
+        self._check_paths(statements, settings, cluster)
         setup = [f"SET {k}={v}" for k, v in settings]
         if database:
             setup.append(f"USE {database}")
@@ -156,12 +172,43 @@ class SqlEngine:
         return LaunchSpec(argv=argv, env=env, cwd=str(workdir), notes=notes)
 
     @staticmethod
+    def _check_paths(
+        statements: list[str], settings: list[tuple[str, str]], cluster: ClusterSpec
+    ) -> None:
+        """The files the statements and session settings name (domain/sqlpaths.py) must be
+        readable (under the input or output roots) or writable (under the output roots) on the
+        cluster, and never the service's own (engines/paths.py): a second line behind the box
+        of the cluster's SQL server."""
+        roots = InputRoots.of(cluster)
+        for key, value in settings:
+            value = value.strip()
+            if "${" in value:
+                raise EngineRefused(
+                    f"setting {key}: '${{' would be substituted by Spark when it is applied"
+                )
+            if _PATH_VALUE_RE.match(value):
+                try:
+                    local = local_path(value)
+                except UncheckableSql as exc:
+                    raise EngineRefused(f"setting {key}: {exc.reason}") from None
+                if local is not None:
+                    _check_local(roots, local, value, f"setting {key}: path", write=True)
+        try:
+            found = statement_paths(statements)
+        except UncheckableSql as exc:
+            raise EngineRefused(str(exc)) from None
+        for p in found:
+            if p.local is not None:
+                what = f"statement {p.statement}: {'output ' if p.write else ''}path"
+                _check_local(roots, p.local, p.text, what, write=p.write)
+
+    @staticmethod
     def _read_script(path: str, cluster: ClusterSpec) -> str:
         local = path[len("file://") :] if path.startswith("file://") else path
         if "://" in local:
             raise EngineRefused(f"the script {path} is not a local file")
         real = Path(local).expanduser().resolve()
-        InputRoots(cluster.input_roots).check(real, path, "the script")
+        InputRoots.of(cluster).check(real, path, "the script")
         if not real.is_file():
             raise EngineRefused(f"script file not found: {path}")
         try:

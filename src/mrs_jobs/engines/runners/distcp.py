@@ -36,9 +36,10 @@ completed otherwise. So no partial file ever carries its final name. A source wh
 during the copy fails the job. Any failed file stops the job (no ``-i``).
 
 Local sources: directory symlinks inside a source tree are not followed, file symlinks are copied
-(their target's content) only when the target lies under the input roots, other special files are
-skipped; each of these is reported on stderr. Local target directories are checked to resolve under
-the target, so a symlink planted in an existing target tree cannot redirect writes elsewhere.
+(their target's content) only when the target is a file the job may read (under the roots, not the
+service's), other special files are skipped; each of these is reported on stderr. Local target
+directories are checked to resolve under the target, so a symlink planted in an existing target
+tree cannot redirect writes elsewhere.
 
 Output: ``<workdir>/progress.json`` (replaced atomically, at most every 0.5 s) with ``phase``
 (listing, copying, done, failed, stopped), ``files_total``/``files_done``, ``bytes_total``/
@@ -168,6 +169,11 @@ class Runner:
         self.completed = False
         self.sides: dict[str, Any] = {}
         self.roots = list(config.get("input_roots") or [])
+        # A configuration without these (written before output roots existed) writes under
+        # its input roots.
+        self.output_roots = config.get("output_roots")
+        self.rooted = config.get("rooted")
+        self.forbidden = list(config.get("forbidden") or [])
 
     # -------------------------------------------------------------------- plumbing
 
@@ -183,7 +189,13 @@ class Runner:
         if key in self.sides:
             return self.sides[key]
         if kind == "local":
-            side: Any = LocalSide(self.roots, self.warn)
+            side: Any = LocalSide(
+                self.roots,
+                self.warn,
+                write_roots=self.output_roots,
+                rooted=self.rooted,
+                forbidden=self.forbidden,
+            )
         elif kind == "s3":
             if self.creds is None:
                 raise CopyError("object store paths but no object store settings")
@@ -219,7 +231,7 @@ class Runner:
             if s["kind"] == "local":
                 real = Path(s["path"]).resolve()
                 if not side.allowed(real):
-                    raise CopyError(f"source {s['uri']} is not under an allowed input root")
+                    raise CopyError(f"source {s['uri']} is not an allowed path to read")
                 s = {**s, "path": str(real)}
             info = self._info(side, s["path"], s["uri"])
             if info is None:
@@ -229,8 +241,8 @@ class Runner:
         tinfo = self._info(tside, tpath, tshown)
         if target["kind"] == "local":
             real = Path(tpath).resolve()
-            if not tside.allowed(real):
-                raise CopyError(f"target {tshown} is not under an allowed input root")
+            if not tside.allowed(real, write=True):
+                raise CopyError(f"target {tshown} is not an allowed path to write")
         n = len(sources)
         sync = self.update or self.overwrite
 

@@ -106,17 +106,36 @@ class LocalWriter:
 
 
 class LocalSide:
-    """The local file system, confined to the input roots (when any)."""
+    """The local file system, confined to the roots (when any), never the service's files.
+
+    ``roots``: where reads may be; ``write_roots`` (default: ``roots``): where writes may be;
+    ``rooted`` (default: any roots given): False lets any path but the ``forbidden`` ones.
+    """
 
     kind = "local"
 
-    def __init__(self, roots: list[str], warn) -> None:
+    def __init__(
+        self,
+        roots: list[str],
+        warn,
+        *,
+        write_roots: list[str] | None = None,
+        rooted: bool | None = None,
+        forbidden: list[str] | tuple[str, ...] = (),
+    ) -> None:
         self.roots = [Path(r) for r in roots]
+        self.write_roots = self.roots if write_roots is None else [Path(r) for r in write_roots]
+        self.rooted = bool(self.roots or self.write_roots) if rooted is None else bool(rooted)
+        self.forbidden = [Path(f) for f in forbidden]
         self.warn = warn
         self.target_base: Path | None = None  # set for the target side
 
-    def allowed(self, real: Path) -> bool:
-        return not self.roots or any(real.is_relative_to(r) for r in self.roots)
+    def allowed(self, real: Path, *, write: bool = False) -> bool:
+        if any(real.is_relative_to(f) or f.is_relative_to(real) for f in self.forbidden):
+            return False
+        if not self.rooted:
+            return True
+        return any(real.is_relative_to(r) for r in (self.write_roots if write else self.roots))
 
     def info(self, path: str) -> Info | None:
         try:
