@@ -182,7 +182,7 @@ def test_argument_refusals(args: list[str], message: str, tmp_path: Path):
         (["obs://bkt/a/../b", "/t"], "'..' is not allowed"),
         (["hdfs://nn:8020/a", "/t"], "libhdfs"),
         (["http://example.com/a", "/t"], "unsupported URL scheme"),
-        (["/data/src", "/data/src/sub"], "inside it"),
+        (["/data/src", "/data/src/sub"], "no output roots"),  # unrooted: no local target
         (["obs://bkt/x", "obs://bkt/x"], "inside it"),
     ],
 )
@@ -273,7 +273,7 @@ def test_the_service_files_are_never_copied(tmp_path: Path):
         ):
             with pytest.raises(EngineRefused, match="reaches the service's own files"):
                 engine.build(job(args), cluster, w)
-    r = run([str(src), str(tmp_path / "copy")], unrooted, tmp_path)
+    r = run([str(src), str(tmp_path / "copy")], rooted, tmp_path)
     assert r.rc == 0, r.stderr
     assert tree(tmp_path / "copy") == {"ok.txt": b"ok"}
     assert "skipped symlink" in r.stderr and "KEY-MATERIAL" not in r.stdout + r.stderr

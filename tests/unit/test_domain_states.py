@@ -49,6 +49,8 @@ def test_transition_table_is_the_contracts() -> None:
             ("SUBMITTED", "ACCEPTED"),
             ("ACCEPTED", "RUNNING"),
             ("RUNNING", "FINISHED"),
+            # ours: a claim whose engine provably never started returns to the queue
+            ("ACCEPTED", "SUBMITTED"),
         }
         | {(s, "KILLED") for s in live}
         | {(s, "FAILED") for s in ("SUBMITTED", "ACCEPTED", "RUNNING")}

@@ -108,15 +108,16 @@ class InputRoots:
             raise EngineRefused(
                 f"{what} {shown} is not allowed: it reaches the service's own files"
             )
-        if not self.rooted:
+        if not self.rooted and not write:
             return
         allowed = self.outputs if write else self.roots
         if any(base.is_relative_to(r) for r in allowed):
             return
         if write and not self.outputs:
+            # Jobs run boxed: without output roots a job writes only its own directory.
             raise EngineRefused(
                 f"{what} {shown} cannot be written: the cluster has no output roots "
-                f"(local paths are read-only on it)"
+                f"(local paths are read-only on it; an operator sets output_roots)"
             )
         kind = "output" if write else "input"
         raise EngineRefused(

@@ -218,13 +218,16 @@ class BoxPolicy:
         write_roots: tuple[str, ...] = (),
         inputs: tuple[str, ...] = (),
         outputs: tuple[str, ...] = (),
+        shared: tuple[str, ...] = (),
         user: tuple[int, int] | None = None,
     ) -> BoxSpec:
         """The box of one run.
 
         With roots the run sees the system, what its engine needs, its roots and the files it
         names; without, the whole host read-only (the single-user default), the hidden paths
-        excepted either way. It writes only to ``workdir``, ``write_roots`` and ``outputs``.
+        excepted either way. It writes only to ``workdir``, ``write_roots``, ``outputs`` and
+        ``shared`` (directories of the service's own an engine shares between runs, the only
+        paths that may lie inside a hidden one besides ``workdir``).
         With ``user`` (uid, gid: the run's job user, bwrap then runs as it) paths that user
         cannot reach are left out: bwrap could not bind them, and the user could not read them.
         """
@@ -243,6 +246,8 @@ class BoxPolicy:
         for path in (workdir_s, *write_roots, *outputs):
             if allowed(os.path.realpath(path)):
                 _add(writable, path)
+        for path in shared:
+            _add(writable, path)
         if user is not None:
             readable = [p for p in readable if _reachable(p, *user)]
         return BoxSpec(

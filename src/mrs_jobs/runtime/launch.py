@@ -23,3 +23,6 @@ class LaunchSpec:
     # copy's target): its box shows them even where the rest of the host is hidden.
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    # Directories of the service's own that the engine shares between the runs of one cluster
+    # (never a path a tenant named): writable in the box even inside the data directory.
+    shared: tuple[str, ...] = ()

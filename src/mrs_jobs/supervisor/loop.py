@@ -584,6 +584,7 @@ class Supervisor:
                 write_roots=cluster_cfg.output_roots,
                 inputs=spec.inputs,
                 outputs=spec.outputs,
+                shared=spec.shared,
                 user=(options.user.uid, options.user.gid) if options.user else None,
             )
         try:
