@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mrs_jobs.engines.registry import service_paths
 from mrs_jobs.runtime.box import BoxPolicy, box_support, bwrap_path
 from mrs_jobs.runtime.identity import JobUser, resolve_user
 from mrs_jobs.settings import Settings
@@ -46,18 +47,10 @@ class Containment:
 
 
 def hidden_paths(settings: Settings) -> tuple[str, ...]:
-    """The service's own files: its data directory, key files and database file."""
-    paths = [settings.data_dir]
-    if settings.secret_key_file is not None:
-        paths.append(settings.secret_key_file)
-    paths += [Path(p.strip()) for p in settings.old_secret_key_files.split(",") if p.strip()]
-    url = settings.effective_database_url
-    if url.startswith("sqlite:///"):
-        db = Path(url[len("sqlite:///") :])
-        paths += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    """What no box shows: the service's own files (``service_paths``), as named and resolved."""
     out: list[str] = []
-    for path in paths:
-        for candidate in (str(path.absolute()), os.path.realpath(path)):
+    for path in service_paths(settings):
+        for candidate in (path, os.path.realpath(path)):
             if candidate not in out:
                 out.append(candidate)
     return tuple(out)
