@@ -5,6 +5,9 @@ arguments as one JSON list on stdout and exits 0, so tests can check they arrive
 ``--dump PATH`` writes the process's identity, umask, rlimits, cwd and environment as JSON;
 ``--spawn-unmarked TOKEN`` starts a child that sheds both the group and the marker (its own
 session, an empty environment; TOKEN in its argv so a test can find it in /proc);
+``--wait-children`` makes those children sleep as long as the engine and fails the engine
+(exit 1) when one of them did not end cleanly: a job whose processes outside its group were
+killed (a restart that ended them) then ends FAILED, as PySpark's does;
 ``--spawn-until-failure N`` forks up to N sleeping children, stopping at the first failure, and
 records how many it got in the dump; ``--burn-cpu`` spins until killed.
 """
@@ -101,6 +104,11 @@ def main(argv: list[str]) -> int:
         metavar="TOKEN",
         help="a child in its own session with an empty environment (no marker), TOKEN in argv",
     )
+    parser.add_argument(
+        "--wait-children",
+        action="store_true",
+        help="children sleep as long as we do; exit 1 if one of them did not end cleanly",
+    )
     parser.add_argument("--ready-file", help="written with our pid once set up")
     parser.add_argument("--dump", help="write identity, rlimits and environment as JSON here")
     parser.add_argument("--spawn-until-failure", type=int, default=0)
@@ -115,19 +123,30 @@ def main(argv: list[str]) -> int:
 
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    waited: list[subprocess.Popen[bytes]] = []
+    # Children of ours are not launches: they keep the marker, not the launch log.
+    child_env = {k: v for k, v in os.environ.items() if k != "FAKE_ENGINE_LAUNCH_LOG"}
     if args.spawn_child:
         child = [sys.executable, os.path.abspath(__file__), "--sleep", "30"]
         if args.ignore_term:
             child.append("--ignore-term")
         if args.ready_file:
             child += ["--ready-file", args.ready_file + ".child"]
-        subprocess.Popen(child, stdin=subprocess.DEVNULL)
+        subprocess.Popen(child, stdin=subprocess.DEVNULL, env=child_env)
     if args.spawn_detached:
-        detached = [sys.executable, os.path.abspath(__file__), "--sleep", "30"]
-        subprocess.Popen(detached, stdin=subprocess.DEVNULL, start_new_session=True)
+        seconds = args.sleep if args.wait_children else 30
+        detached = [sys.executable, os.path.abspath(__file__), "--sleep", str(seconds)]
+        waited.append(
+            subprocess.Popen(
+                detached, stdin=subprocess.DEVNULL, env=child_env, start_new_session=True
+            )
+        )
     if args.spawn_unmarked:
-        unmarked = [sys.executable, "-c", "import time; time.sleep(60)", args.spawn_unmarked]
-        subprocess.Popen(unmarked, stdin=subprocess.DEVNULL, env={}, start_new_session=True)
+        code = f"import time; time.sleep({args.sleep if args.wait_children else 60})"
+        unmarked = [sys.executable, "-c", code, args.spawn_unmarked]
+        waited.append(
+            subprocess.Popen(unmarked, stdin=subprocess.DEVNULL, env={}, start_new_session=True)
+        )
     for line in args.out:
         print(line, flush=True)
     for line in args.err:
@@ -137,6 +156,11 @@ def main(argv: list[str]) -> int:
     deadline = time.monotonic() + args.sleep
     while time.monotonic() < deadline:
         time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    if args.wait_children:
+        for child in waited:
+            if child.wait() != 0:
+                print(f"child {child.pid} ended with {child.returncode}", file=sys.stderr)
+                return 1
     return args.code
 
 

@@ -44,6 +44,6 @@ class FakeOrSpark:
 
 if __name__ == "__main__":
     EngineRegistry.from_settings = classmethod(  # type: ignore[method-assign]
-        lambda cls, settings: cls([FakeOrSpark()])
+        lambda cls, settings, *rest, **kw: cls([FakeOrSpark()])
     )
     sys.exit(run_server(get_settings()))
