@@ -158,3 +158,24 @@ def test_a_deleted_job_whose_files_are_on_a_live_peer_is_left_to_that_peer(world
     first.run_once()
     first.run_once()
     assert world.show(job_id) is not None  # not gone from the store with its files elsewhere
+
+
+def test_a_run_whose_pid_was_never_recorded_ends_from_its_exit_status(world) -> None:
+    """The service died between starting the shim and recording its pid; the run ended
+    before the restart: its exit.json says how, and that is how the job ends."""
+    first = world.supervisor()
+    ok = world.submit("--sleep", "0.1")
+    bad = world.submit("--exit", "3")
+    drive(first, lambda: all(world.show(j).state in ("FINISHED", "FAILED") for j in (ok, bad)))
+    with world.store.write() as conn:  # as if the pid and the end had never been recorded
+        for job_id in (ok, bad):
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(state="ACCEPTED", result="UNDEFINED", pid=None, pid_start=None)
+            )
+    restarted = world.supervisor()
+    restarted.reconcile()
+    drive(restarted, lambda: all(world.show(j).state != "ACCEPTED" for j in (ok, bad)))
+    assert (world.show(ok).state, world.show(ok).result) == ("FINISHED", "SUCCEEDED")
+    assert world.show(bad).result == "FAILED" and "code 3" in world.show(bad).reason

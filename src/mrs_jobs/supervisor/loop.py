@@ -325,6 +325,14 @@ class Supervisor:
                 # for marked processes. Without a launch record the engine provably never
                 # started, so the job goes back to the queue; with one it may have run.
                 workdir = Path(job.workdir) if job.workdir else None
+                status = read_exit(workdir) if workdir is not None else None
+                if status is not None:  # it ran and ended while the service was down
+                    launch = read_launch(workdir) if workdir is not None else None
+                    if launch is not None and launch.detached and status.succeeded:
+                        self.detached.track(job, launch)
+                        continue
+                    self._finish(job, status, lost_reason=None)
+                    continue
                 asked = job.kill_requested_ms > 0 or job.deleted_ms > 0
                 if not asked and (workdir is None or not (workdir / "launch.json").exists()):
                     with self.store.write() as conn:
