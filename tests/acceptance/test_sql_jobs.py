@@ -120,6 +120,27 @@ def test_concurrent_sql_jobs_neither_deadlock_nor_corrupt(server) -> None:
     assert values == ["0", "1", "2", "3"]
 
 
+def test_concurrent_inserts_into_one_table_take_turns(server) -> None:
+    """Two jobs inserting into one table at once shared its _temporary directory and one
+    failed ("Mkdirs failed to create .../_temporary/..."): writes to one table now take turns
+    (domain/sqlwrites.py); every insert lands."""
+    _, made = run_sql(server, "SparkSql", ["CREATE TABLE IF NOT EXISTS shared_t (x bigint)"])
+    assert made.job_result == "SUCCEEDED"
+    ids = [
+        server.submit(
+            [f"INSERT INTO shared_t SELECT id + {i * 1000} FROM range(0, 400, 1, 4)"],
+            name=f"ins{i}",
+            job_type="SparkSql",
+        )
+        for i in range(4)
+    ]
+    for job_id in ids:
+        detail = server.wait_state(job_id, DONE, 240)
+        assert detail.job_result == "SUCCEEDED", detail
+    job_id, detail = run_sql(server, "SparkSql", ["SELECT count(*) AS n FROM shared_t"])
+    assert sql_results(server, job_id)["0"] == [{"n": "1600"}]
+
+
 def test_kill_a_long_sql_job(server) -> None:
     job_id = server.submit(
         ["SELECT count(*) FROM range(0, 100000000000, 1, 2) WHERE id % 7 = 3"],

@@ -26,6 +26,7 @@ from pathlib import Path
 from mrs_jobs.domain.render import is_secret_key
 from mrs_jobs.domain.sqlpaths import UncheckableSql, local_path, statement_paths
 from mrs_jobs.domain.sqlsplit import split_statements
+from mrs_jobs.domain.sqlwrites import written_tables
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.paths import InputRoots
 from mrs_jobs.engines.thrift import ThriftServers
@@ -133,12 +134,20 @@ class SqlEngine:
         endpoint = self.servers.ensure(cluster)
         workdir = Path(workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
+        # Writes to one table take turns on the cluster (domain/sqlwrites.py): a lock file per
+        # table in a directory the cluster's SQL jobs share (and nothing else of the service).
+        locks = self.servers.lock_directory(cluster.cluster_id)
+        writes = written_tables(statements, database)
         spec = {
             "host": endpoint.host,
             "port": endpoint.port,
             "statements": statements,
             "setup": setup,
             "row_cap": self.row_cap,
+            "locks": {
+                "dir": str(locks),
+                "tables": {str(i): names for i, names in enumerate(writes) if names},
+            },
             "user": endpoint.user or "mrs",
             # The server's password (its CUSTOM authentication): only in this 0600 file,
             # deleted with the job's other secret files when the job ends.
@@ -169,7 +178,7 @@ class SqlEngine:
             f"{len(statements)} statement(s) on the cluster's Spark SQL server "
             f"{endpoint.host}:{endpoint.port}"
         )
-        return LaunchSpec(argv=argv, env=env, cwd=str(workdir), notes=notes)
+        return LaunchSpec(argv=argv, env=env, cwd=str(workdir), notes=notes, shared=(str(locks),))
 
     @staticmethod
     def _check_paths(

@@ -247,7 +247,8 @@ class BoxPolicy:
             if allowed(os.path.realpath(path)):
                 _add(writable, path)
         for path in shared:
-            _add(writable, path)
+            if user is None or _reachable(path, *user):
+                _add(writable, path)
         if user is not None:
             readable = [p for p in readable if _reachable(p, *user)]
         return BoxSpec(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -85,6 +87,43 @@ def _wait_for_server(host: str, port: int, timeout: float) -> None:
             time.sleep(0.5)
 
 
+class TableLocks:
+    """Statements writing the same table take turns across the cluster's SQL jobs: an
+    exclusive ``flock`` per table (domain/sqlwrites.py says which tables a statement writes),
+    held while the statement runs. Waiting is interruptible: a kill still cancels at once."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.dir = Path(spec.get("dir") or "")
+        self.tables: dict[str, list[str]] = spec.get("tables") or {}
+        self.held: list[int] = []
+
+    def acquire(self, index: int) -> None:
+        names = sorted(set(self.tables.get(str(index), [])))  # one order: no deadlock
+        for name in names:
+            path = self.dir / (hashlib.sha256(name.encode()).hexdigest()[:32] + ".lock")
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            except OSError as exc:  # no lock directory here: run unserialised, as before
+                _log(f"writes to {name} are not serialised ({exc.__class__.__name__})")
+                continue
+            announced = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not announced:
+                        _log(f"waiting: another job of this cluster is writing {name}")
+                        announced = True
+                    time.sleep(0.2)
+            self.held.append(fd)
+
+    def release(self) -> None:
+        for fd in self.held:
+            os.close(fd)  # closing drops the flock
+        self.held = []
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     workdir = Path(argv[0]).parent
@@ -134,14 +173,17 @@ def main(argv: list[str]) -> int:
             _log(f"session setup failed ({stmt.split('=')[0]}): {_error_text(exc.args[0])}")
             return 1
     _write_json(progress_path, {"done": 0, "total": len(statements)})
+    locks = TableLocks(spec.get("locks") or {})
     for index, stmt in enumerate(statements):
         first = stmt.strip().splitlines()[0][:200] if stmt.strip() else ""
         _log(f"statement {index}: {first}")
         started = time.monotonic()
         try:
+            locks.acquire(index)
             cursor.execute(stmt)
             rows = cursor.fetchmany(cap) if cursor.description else []
             results[str(index)] = render_rows(cursor.description, rows)
+            locks.release()
         except Exception as exc:
             text = _error_text(exc.args[0] if exc.args else exc)
             _log(f"statement {index} failed: {text}")
