@@ -21,7 +21,10 @@ Targets:
   (:mod:`mrs_jobs.engines.flink_rest`), so a restarted service re-attaches by that id.
 - otherwise ``extra["flink_target"]`` (default ``local``: a mini-cluster inside the client
   process, attached; the job ends with the client). Its REST endpoint binds to 127.0.0.1 on a
-  small free port range chosen here, never Flink's default 8081 (which Spark's worker UI uses).
+  small free port range chosen here, never Flink's default 8081 (which Spark's worker UI uses),
+  and answers only callers with the job's own client certificate (mutual TLS, see
+  :mod:`mrs_jobs.engines.flink_conf`): the service's observer presents it, other local
+  processes cannot cancel the job or shut its mini-cluster down.
 """
 
 from __future__ import annotations
@@ -51,7 +54,12 @@ from mrs_jobs.engines.flink_args import (
     parse_flink_run,
     translate_options,
 )
-from mrs_jobs.engines.flink_conf import REST_PORTS, read_flink_config, write_job_config
+from mrs_jobs.engines.flink_conf import (
+    REST_PORTS,
+    read_flink_config,
+    rest_client_context,
+    write_job_config,
+)
 from mrs_jobs.engines.flink_rest import (
     STATES,
     cancel_job,
@@ -277,6 +285,7 @@ class FlinkEngine:
             "target": target,
             "jobmanager": jobmanager,
             "rest_ports": [rest_base, rest_base + REST_PORTS - 1] if rest_base else None,
+            "rest_tls": rest_base is not None,  # the local endpoint wants our client cert
             "detached": detached,
             "log_offsets": _log_sizes(workdir),
         }
@@ -347,9 +356,10 @@ class FlinkEngine:
                 running=state not in ("pending", "unknown"),
             )
         port, detail = self._local_detail(str(workdir), workdir, info, job_id)
+        scheme = "https" if info.get("rest_tls") else "http"
         return Observation(
             app_id=job_id,
-            tracking_url=tracking_url(f"127.0.0.1:{port}", job_id) if port else None,
+            tracking_url=tracking_url(f"127.0.0.1:{port}", job_id, scheme=scheme) if port else None,
             progress=progress_of_job(detail) if isinstance(detail, dict) else None,
             running=True,
         )
@@ -366,10 +376,16 @@ class FlinkEngine:
         if not (isinstance(ports, list) and len(ports) == 2):
             return None, None
         lo, hi = int(ports[0]), int(ports[1])
+        scheme, context = "http", None
+        if info.get("rest_tls"):
+            scheme, context = "https", rest_client_context(workdir / CONF_DIR)
+            if context is None:
+                return None, None
         port = self._rest_ports.get(key) or rest_port_from_log(workdir / LOG_DIR, lo, hi)
         if port is not None:
             self._rest_ports[key] = port
-            status, detail = rest(f"http://127.0.0.1:{port}/jobs/{job_id}", _REST_TIMEOUT)
+            url = f"{scheme}://127.0.0.1:{port}/jobs/{job_id}"
+            status, detail = rest(url, _REST_TIMEOUT, context=context)
             if status == 200 and isinstance(detail, dict) and detail.get("jid") == job_id:
                 return port, detail
             return port, None  # busy, not up yet, or gone with the ended job
@@ -378,8 +394,8 @@ class FlinkEngine:
             remaining = deadline - time.monotonic()
             if remaining <= 0.01:
                 break
-            url = f"http://127.0.0.1:{candidate}/jobs/{job_id}"
-            status, detail = rest(url, min(_REST_TIMEOUT, remaining))
+            url = f"{scheme}://127.0.0.1:{candidate}/jobs/{job_id}"
+            status, detail = rest(url, min(_REST_TIMEOUT, remaining), context=context)
             if status == 200 and isinstance(detail, dict) and detail.get("jid") == job_id:
                 self._rest_ports[key] = candidate
                 return candidate, detail

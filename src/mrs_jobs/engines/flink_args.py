@@ -132,6 +132,24 @@ RESERVED_CONF = frozenset(
         "web.upload.dir",
         "env.log.dir",
         "env.pid.dir",
+        # What keeps a local mini-cluster's REST endpoint to the job and the service
+        # (flink_conf: mutual TLS, no submission or cancel through the web UI).
+        "web.submit.enable",
+        "web.cancel.enable",
+        "web.rescale.enable",
+        "security.ssl.algorithms",
+        "security.ssl.protocol",
+        "security.ssl.provider",
+        "security.ssl.rest.enabled",
+        "security.ssl.rest.authentication-enabled",
+        "security.ssl.rest.cert.fingerprint",
+        "security.ssl.rest.keystore",
+        "security.ssl.rest.keystore-type",
+        "security.ssl.rest.keystore-password",
+        "security.ssl.rest.key-password",
+        "security.ssl.rest.truststore",
+        "security.ssl.rest.truststore-type",
+        "security.ssl.rest.truststore-password",
     }
 )
 

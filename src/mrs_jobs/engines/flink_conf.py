@@ -5,21 +5,42 @@ distribution's logging files and a ``config.yaml`` of its own: the distribution'
 flattened, minus the keys the service owns, plus the target's (a local mini-cluster's REST port
 range, never 8081; a remote jobmanager's REST address) and the job's secret settings (the file
 is mode 0600, so secrets never appear on a command line).
+
+A local mini-cluster's REST endpoint is on the host's loopback, where every local process can
+reach it, and Flink's REST API has no authentication of its own: ``web.cancel.enable: false``
+only hides the button (``PATCH /jobs/<id>`` still cancels, ``DELETE /cluster`` still shuts
+down). So it speaks TLS with client certificates (``security.ssl.rest.authentication-enabled``):
+each job gets its own self-signed key pair (``rest-tls.p12``, keystore and truststore at once,
+and the same pair as PEM for the service's own requests, ``rest-client.pem``; both 0600), and
+a caller without that certificate is refused during the handshake. Job submission, cancel and
+rescale through the web UI are switched off as well.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import ipaddress
 import json
 import os
+import secrets
 import shutil
 import socket
+import ssl
 from pathlib import Path
 from typing import Any
 
 from mrs_jobs.engines.flink_args import RESERVED_CONF
 
-__all__ = ["REST_PORTS", "read_flink_config", "write_job_config"]
+__all__ = [
+    "LOCAL_REST_LOCKS",
+    "REST_CLIENT_PEM",
+    "REST_PORTS",
+    "REST_TLS_STORE",
+    "read_flink_config",
+    "rest_client_context",
+    "write_job_config",
+]
 
 REST_PORTS = 16  # the local mini-cluster's REST endpoint binds to the first free one of these
 # Any local process can reach the mini-cluster's REST endpoint: no job submission through it.
@@ -28,6 +49,11 @@ LOCAL_REST_LOCKS = {
     "web.cancel.enable": False,
     "web.rescale.enable": False,
 }
+REST_TLS_STORE = "rest-tls.p12"  # the endpoint's key and certificate; also its truststore
+REST_CLIENT_PEM = "rest-client.pem"  # the same pair for the service's own REST requests
+# Flink's default suite (TLS_RSA_WITH_AES_128_CBC_SHA) needs an RSA key; ours is EC.
+_TLS_SUITES = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+_CERT_DAYS = 3650  # a job may run for long; the pair dies with the job directory anyway
 
 
 def write_job_config(
@@ -61,6 +87,7 @@ def write_job_config(
         config["rest.bind-address"] = "127.0.0.1"
         config["rest.bind-port"] = f"{rest_base}-{rest_base + REST_PORTS - 1}"
         config.update(LOCAL_REST_LOCKS)
+        config.update(_rest_tls(conf_dir))
     elif jobmanager:
         # With -t (Flink's generic CLI) -m is not applied: the REST address is configuration.
         host, _, port = jobmanager.rpartition(":")
@@ -71,6 +98,79 @@ def write_job_config(
     config.update(secret_conf)
     _write_config(conf_dir / "config.yaml", config)
     return rest_base
+
+
+def _rest_tls(conf_dir: Path) -> dict[str, Any]:
+    """A fresh key pair for the job's REST endpoint, and the settings that require it of every
+    caller (mutual TLS)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mrs-jobs local Flink REST")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=_CERT_DAYS))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    password = secrets.token_urlsafe(24)
+    store = pkcs12.serialize_key_and_certificates(
+        b"mrs-jobs", key, cert, None, serialization.BestAvailableEncryption(password.encode())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ) + cert.public_bytes(serialization.Encoding.PEM)
+    _write_private(conf_dir / REST_TLS_STORE, store)
+    _write_private(conf_dir / REST_CLIENT_PEM, pem)
+    path = str(conf_dir / REST_TLS_STORE)
+    return {
+        "security.ssl.rest.enabled": True,
+        "security.ssl.rest.authentication-enabled": True,
+        "security.ssl.rest.keystore": path,
+        "security.ssl.rest.keystore-type": "PKCS12",
+        "security.ssl.rest.keystore-password": password,
+        "security.ssl.rest.key-password": password,
+        "security.ssl.rest.truststore": path,
+        "security.ssl.rest.truststore-type": "PKCS12",
+        "security.ssl.rest.truststore-password": password,
+        "security.ssl.algorithms": _TLS_SUITES,
+    }
+
+
+def rest_client_context(conf_dir: Path) -> ssl.SSLContext | None:
+    """TLS for the service's requests to a local job's REST endpoint: its own certificate as
+    the only trusted one, and as the client certificate. None when the job has none (it was
+    started by an older version, over plain HTTP)."""
+    pem = conf_dir / REST_CLIENT_PEM
+    if not pem.is_file() or pem.is_symlink():
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(pem)
+        context.load_cert_chain(pem)
+    except (OSError, ssl.SSLError):
+        return None
+    return context
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
 
 
 def _free_port_range(count: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
@@ -49,11 +50,19 @@ _STATUS_TIMEOUT = 1.0
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def rest(url: str, timeout: float, method: str = "GET") -> tuple[int, Any]:
-    """(HTTP status, decoded JSON or None); status 0 when nothing answered."""
+def rest(
+    url: str, timeout: float, method: str = "GET", context: ssl.SSLContext | None = None
+) -> tuple[int, Any]:
+    """(HTTP status, decoded JSON or None); status 0 when nothing answered. ``context``: the
+    TLS of a local job's endpoint (its client certificate)."""
     req = urllib.request.Request(url, method=method)
+    opener = _NO_PROXY_OPENER
+    if context is not None:
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
     try:
-        with _NO_PROXY_OPENER.open(req, timeout=timeout) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             body = resp.read(4_000_000)
             status = resp.status
     except urllib.error.HTTPError as e:
@@ -87,9 +96,10 @@ def progress_of_job(detail: dict) -> float | None:
     return min(99.0, round(100.0 * done / total, 1))
 
 
-def tracking_url(jobmanager: str, job_id: str, *, done: bool = False) -> str:
+def tracking_url(jobmanager: str, job_id: str, *, done: bool = False, scheme: str = "http") -> str:
     """The job's page in the jobmanager's web UI."""
-    return f"http://{jobmanager}/#/job/{'completed' if done else 'running'}/{job_id}/overview"
+    state = "completed" if done else "running"
+    return f"{scheme}://{jobmanager}/#/job/{state}/{job_id}/overview"
 
 
 def failure_message(exceptions: Any) -> str | None:

@@ -56,9 +56,11 @@ from mrs_jobs.engines.spark_args import (
     FILE_LIST_OPTIONS,
     FILE_OPTIONS,
     FLAG_OPTIONS,
+    LOCAL_RESERVED_CONF,
     RESERVED_CONF,
     VALUE_OPTIONS,
     is_cluster_local,
+    is_local_master,
     java_opt_path,
     localize,
     localize_list,
@@ -194,6 +196,7 @@ class SparkSubmitEngine:
             user_queue=any(n == "--queue" for n, _ in options),
         )
         master, deploy_mode = place.master, place.deploy_mode
+        reserved = RESERVED_CONF | (LOCAL_RESERVED_CONF if is_local_master(master) else set())
         notes: list[str] = list(place.notes)
 
         # The application.
@@ -235,7 +238,7 @@ class SparkSubmitEngine:
                 continue
             if name == "--conf":
                 key = value.partition("=")[0].strip()
-                if key in RESERVED_CONF:
+                if key in reserved:
                     if key == "spark.master":
                         notes.append(f"replaced --conf {value} with --master {master}")
                     else:
@@ -281,6 +284,8 @@ class SparkSubmitEngine:
             # The driver runs on the cluster: paths and ports of this host mean nothing there,
             # and its INFO log is where it tells its app id and UI port.
             ours = ["spark.ui.showConsoleProgress=false", "spark.ui.killEnabled=false"]
+        if is_local_master(master):
+            ours.append("spark.authenticate=true")  # the driver's RPC ports are on loopback
         conf_argv: list[str] = []
         for c in ours:
             conf_argv += ["--conf", c]
@@ -294,7 +299,7 @@ class SparkSubmitEngine:
             if is_secret_key(key):
                 notes.append(f"secret property {key} not passed on the command line")
                 continue
-            if key in RESERVED_CONF:
+            if key in reserved:
                 notes.append(f"ignored property {key}: set by the service")
                 continue
             conf_argv += ["--conf", f"{key}={value}"]

@@ -16,9 +16,11 @@ __all__ = [
     "FILE_LIST_OPTIONS",
     "FILE_OPTIONS",
     "FLAG_OPTIONS",
+    "LOCAL_RESERVED_CONF",
     "RESERVED_CONF",
     "VALUE_OPTIONS",
     "is_cluster_local",
+    "is_local_master",
     "java_opt_path",
     "localize",
     "localize_list",
@@ -83,6 +85,17 @@ RESERVED_CONF = frozenset(
         "spark.yarn.submit.waitAppCompletion",
     }
 )
+
+# Owned by the service for local masters only: their driver's RPC and block-transfer ports are
+# on this host's loopback, so they authenticate (Spark makes a secret per application).
+LOCAL_RESERVED_CONF = frozenset({"spark.authenticate"})
+
+
+def is_local_master(master: str) -> bool:
+    """``local``, ``local[N]``, ``local[*]``, ``local[N,F]``: where Spark makes the secret of
+    ``spark.authenticate`` itself (other masters need one configured)."""
+    return master == "local" or master.startswith("local[")
+
 
 # URL schemes handed to Spark untouched (remote file systems, downloads).
 _REMOTE_SCHEMES = frozenset(

@@ -19,7 +19,8 @@ process: it authenticates (``hive.server2.authentication=CUSTOM`` with our
 ``<dir>/auth.secret`` (0600, made on the first start). The server's JVM gets the file's path,
 never the secret; an SQL job gets the secret in its own 0600 ``sql.json``. A server found
 running without that secret (started by an older version) is stopped and started again with
-it. Its Spark UI has no kill links (``spark.ui.killEnabled=false``).
+it. Its Spark UI has no kill links (``spark.ui.killEnabled=false``), and with a local master
+its RPC ports authenticate too (``spark.authenticate``, a secret Spark makes per start).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import socket
 import sys
 import time
@@ -38,7 +40,7 @@ from mrs_jobs.engines.base import ClusterSpec, EngineRefused, LaunchSpec
 from mrs_jobs.engines.java import find_java_home, find_spark_home, spark_submit_path
 from mrs_jobs.engines.java_auth import AUTH_CLASS, AUTH_JAR, FILE_PROPERTY, USER_PROPERTY
 from mrs_jobs.engines.spark import EVENTS_DIR, find_event_log_app, free_port, spark_env
-from mrs_jobs.engines.spark_args import java_opt_path
+from mrs_jobs.engines.spark_args import is_local_master, java_opt_path
 from mrs_jobs.fsutil import read_capped
 from mrs_jobs.runtime.process import ProcessHandle, ProcessTable, read_start_ticks
 
@@ -174,8 +176,11 @@ class ThriftServers:
         if java_home is None or spark_home is None:
             raise EngineRefused("Spark SQL needs Java and Spark (pyspark) on this machine")
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for sub in (EVENTS_DIR, "tmp", "spark-local", "conf", "warehouse"):
+        for sub in (EVENTS_DIR, "tmp", "spark-local", "conf", "warehouse", "lib"):
             (directory / sub).mkdir(exist_ok=True)
+        # A copy in the server's own directory: the one place its box surely shows.
+        auth_jar = directory / "lib" / AUTH_JAR.name
+        shutil.copyfile(AUTH_JAR, auth_jar)
         password = _ensure_secret(directory)
         port, ui_port = free_port(), free_port()
         java_opts = " ".join(
@@ -194,7 +199,7 @@ class ThriftServers:
             "spark.hadoop.hive.server2.thrift.bind.host": "127.0.0.1",
             "spark.hadoop.hive.server2.authentication": "CUSTOM",
             "spark.hadoop.hive.server2.custom.authentication.class": AUTH_CLASS,
-            "spark.driver.extraClassPath": str(AUTH_JAR),
+            "spark.driver.extraClassPath": str(auth_jar),
             "spark.ui.killEnabled": "false",
             "spark.sql.warehouse.dir": str(directory / "warehouse"),
             "spark.sql.catalogImplementation": "hive",
@@ -217,6 +222,8 @@ class ThriftServers:
             "--driver-memory",
             str(cluster.extra.get("sql_driver_memory", self.driver_memory)),
         ]
+        if is_local_master(cluster.spark_master):
+            conf["spark.authenticate"] = "true"  # the driver's RPC ports are on loopback
         for key, value in conf.items():
             argv += ["--conf", f"{key}={value}"]
         argv.append("spark-internal")
