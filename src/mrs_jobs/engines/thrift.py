@@ -42,6 +42,7 @@ from mrs_jobs.engines.java_auth import AUTH_CLASS, AUTH_JAR, FILE_PROPERTY, USER
 from mrs_jobs.engines.spark import EVENTS_DIR, find_event_log_app, free_port, spark_env
 from mrs_jobs.engines.spark_args import is_local_master, java_opt_path
 from mrs_jobs.fsutil import read_capped
+from mrs_jobs.runtime.box import BoxPolicy
 from mrs_jobs.runtime.process import ProcessHandle, ProcessTable, read_start_ticks
 
 __all__ = ["SECRET_FILE", "SERVICE_VARIABLE", "SQL_USER", "ThriftEndpoint", "ThriftServers"]
@@ -85,8 +86,10 @@ class ThriftServers:
         spark_home: str | None = None,
         pyspark_python: str | None = None,
         driver_memory: str = "1g",
+        box: BoxPolicy | None = None,
     ) -> None:
         self.base_dir = base_dir
+        self.box = box  # the server's box: its cluster's directory and roots, nothing else
         self.marker = marker
         self.java_home = java_home
         self.spark_home = spark_home
@@ -97,6 +100,12 @@ class ThriftServers:
 
     def directory(self, cluster_id: str) -> Path:
         return self.base_dir / cluster_id / "sql"
+
+    def lock_directory(self, cluster_id: str) -> Path:
+        """Where the cluster's SQL jobs take turns writing a table (one file per table)."""
+        path = self.base_dir / cluster_id / "sql-locks"
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
 
     def ensure(self, cluster: ClusterSpec) -> ThriftEndpoint:
         """The cluster's server, started if it is not running (it may still be starting)."""
@@ -230,7 +239,19 @@ class ThriftServers:
         python = cluster.pyspark_python or self.pyspark_python or sys.executable
         env = spark_env(java_home, spark_home, python, directory)
         env[SERVICE_VARIABLE] = f"{self.marker}:{cluster.cluster_id}"
-        handle = self.table.launch(directory, LaunchSpec(argv=argv, env=env, cwd=str(directory)))
+        spec = LaunchSpec(argv=argv, env=env, cwd=str(directory))
+        box = None
+        if self.box is not None:
+            box = self.box.for_run(
+                directory,
+                argv,
+                env,
+                read_roots=cluster.input_roots,
+                write_roots=cluster.output_roots,
+            )
+        handle = self.table.launch(
+            directory, spec, box=box, bwrap=self.box.bwrap if self.box is not None else None
+        )
         state = {
             "pid": handle.pid,
             "start_ticks": handle.start_ticks,
