@@ -315,4 +315,12 @@ def _engine_paths(argv: list[str], env: dict[str, str]) -> list[str]:
             paths.append(value if os.path.isdir(value) else os.path.dirname(value))
     for name in ("PATH", "PYTHONPATH", "CLASSPATH", "LD_LIBRARY_PATH"):
         paths += [p for p in env.get(name, "").split(os.pathsep) if p]
+    # A virtual environment's bin directory needs the whole environment (its site-packages):
+    # the Flink client's own venv, a cluster's pyspark_python.
+    paths += [
+        os.path.dirname(p.rstrip("/"))
+        for p in list(paths)
+        if os.path.isabs(p)
+        and os.path.isfile(os.path.join(os.path.dirname(p.rstrip("/")), "pyvenv.cfg"))
+    ]
     return [p for p in paths if os.path.isabs(p) and os.path.exists(p)]
