@@ -124,6 +124,72 @@ class TableLocks:
         self.held = []
 
 
+def _run(cursor: Any, stmt: str) -> None:
+    """Run one statement asynchronously and wait for it.
+
+    A synchronous ExecuteStatement keeps the job inside one Thrift call for the whole query,
+    and the operation's handle arrives only with its end: a kill could not cancel it. Here the
+    handle is known at once and a kill cancels the statement on the server (``_cancel``).
+    """
+    from TCLIService.ttypes import TOperationState
+
+    cursor.execute(stmt, async_=True)
+    done = {TOperationState.FINISHED_STATE}
+    failed = {
+        TOperationState.ERROR_STATE,
+        TOperationState.CANCELED_STATE,
+        TOperationState.CLOSED_STATE,
+        TOperationState.UKNOWN_STATE,
+    }
+    delay = 0.01
+    while True:
+        status = cursor.poll()
+        if status.operationState in done:
+            return
+        if status.operationState in failed:
+            name = TOperationState._VALUES_TO_NAMES.get(status.operationState, "FAILED")
+            raise RuntimeError(status.errorMessage or name)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def _connect(spec: dict[str, Any]) -> Any:
+    from pyhive import hive
+
+    password = spec.get("password")  # None: a server without authentication
+    return hive.connect(
+        host=spec["host"],
+        port=spec["port"],
+        username=spec.get("user", "mrs"),
+        auth="CUSTOM" if password else "NONE",
+        password=password or None,
+        configuration=spec.get("session_conf") or None,
+    )
+
+
+def _cancel(spec: dict[str, Any], cursor: Any) -> None:
+    """Cancel the cursor's running operation over a connection of its own.
+
+    The signal arrives while the main thread is inside a Thrift call on the job's connection:
+    a second request on that transport would read the first one's answer (or half of it).
+    Operation handles are the server's, so another session can cancel it.
+    """
+    handle = getattr(cursor, "_operationHandle", None)
+    if handle is None:
+        return
+    from TCLIService import ttypes
+
+    conn = _connect(spec)
+    try:
+        conn.client.CancelOperation(ttypes.TCancelOperationReq(operationHandle=handle))
+        _log("the running statement was cancelled on the server")
+    finally:
+        try:
+            conn.close()
+        except Exception:
+            pass
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     workdir = Path(argv[0]).parent
@@ -139,7 +205,7 @@ def main(argv: list[str]) -> int:
         _log("cancel requested: cancelling the running statement")
         if cursor_box:
             try:
-                cursor_box[0].cancel()
+                _cancel(spec, cursor_box[0])
             except Exception as exc:  # the server may already be gone
                 _log(f"cancel failed: {exc.__class__.__name__}")
         os._exit(143)
@@ -149,17 +215,7 @@ def main(argv: list[str]) -> int:
 
     try:
         _wait_for_server(spec["host"], spec["port"], float(spec.get("connect_timeout", 180)))
-        from pyhive import hive
-
-        password = spec.get("password")  # None: a server without authentication
-        conn = hive.connect(
-            host=spec["host"],
-            port=spec["port"],
-            username=spec.get("user", "mrs"),
-            auth="CUSTOM" if password else "NONE",
-            password=password or None,
-            configuration=spec.get("session_conf") or None,
-        )
+        conn = _connect(spec)
     except Exception as exc:
         _log(f"could not connect to the SQL server: {exc}")
         return 2
@@ -180,7 +236,7 @@ def main(argv: list[str]) -> int:
         started = time.monotonic()
         try:
             locks.acquire(index)
-            cursor.execute(stmt)
+            _run(cursor, stmt)
             rows = cursor.fetchmany(cap) if cursor.description else []
             results[str(index)] = render_rows(cursor.description, rows)
             locks.release()
