@@ -25,6 +25,13 @@ from support_supervisor import FakeEngine, World, drive
 
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec
 from mrs_jobs.engines.registry import EngineRegistry
+from mrs_jobs.runtime.process import (
+    ExitStatus,
+    ProcessHandle,
+    ProcessTable,
+    kill_run,
+    read_exit,
+)
 from mrs_jobs.services.batch_delete import BatchDeleteService
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.jobs import JobService
@@ -39,13 +46,6 @@ from mrs_jobs.supervisor.limits import (
     resolve_user,
 )
 from mrs_jobs.supervisor.loop import Supervisor
-from mrs_jobs.runtime.process import (
-    ExitStatus,
-    ProcessHandle,
-    ProcessTable,
-    kill_run,
-    read_exit,
-)
 
 pytestmark = pytest.mark.timeout(60)
 
