@@ -179,3 +179,28 @@ def test_a_run_whose_pid_was_never_recorded_ends_from_its_exit_status(world) -> 
     drive(restarted, lambda: all(world.show(j).state != "ACCEPTED" for j in (ok, bad)))
     assert (world.show(ok).state, world.show(ok).result) == ("FINISHED", "SUCCEEDED")
     assert world.show(bad).result == "FAILED" and "code 3" in world.show(bad).reason
+
+
+def test_a_peer_that_adopts_a_run_whose_pid_was_never_recorded_lets_it_end(world, tmp_path) -> None:
+    """The launching instance died between starting the shim and recording its pid, and its
+    peer adopted the job while the run went on (found by the crash harness, two instances on
+    PostgreSQL): the peer finds the run by its job marker and lets it end as it ends, instead
+    of failing it "the service stopped before the engine was started" and leaving it behind."""
+    first = world.supervisor()
+    job_id = world.submit("--sleep", "2", "--print", "done")
+    drive(first, lambda: world.show(job_id).pid is not None)
+    with world.store.write() as conn:  # the pid never reached the store; first is gone
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(state="ACCEPTED", pid=None, pid_start=None)
+        )
+        conn.execute(update(supervisors).where(supervisors.c.id == first.id).values(heartbeat_ms=0))
+    peer_settings = world.settings.model_copy(update={"data_dir": tmp_path / "peer"})
+    peer = Supervisor(world.store, peer_settings, EngineRegistry([FakeEngine()]))
+    peer.reconcile()
+    assert world.show(job_id).owner == peer.id
+    drive(peer, lambda: world.show(job_id).state in ("FINISHED", "FAILED"), timeout=30)
+    job = world.show(job_id)
+    assert (job.state, job.result) == ("FINISHED", "SUCCEEDED"), job.reason
+    assert "done" in (Path(job.workdir) / "stdout.log").read_text()

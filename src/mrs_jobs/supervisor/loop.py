@@ -339,6 +339,8 @@ class Supervisor:
                         if sup_store.requeue(conn, job.id, self.id):
                             log.info("job.requeued job_id=%s reason=never_started", job.id)
                             continue
+                if self._reattach(job):
+                    continue  # its launcher died before recording the pid: watched from now
                 self._finish(
                     job, None, lost_reason="the service stopped before the engine was started"
                 )
@@ -356,6 +358,21 @@ class Supervisor:
                 continue
             self._observe(job, force=True)
             self._finish(job, status, lost_reason=None)
+
+    def _reattach(self, job: Job) -> bool:
+        """Record the shim of a launched run whose pid never reached the store, found by the
+        job marker (any instance's: a peer that adopted the job sees another marker)."""
+        marked = find_marked_processes(JOB_ID_VARIABLE, job.id)
+        shim = _session_leader(list(marked))
+        ticks = read_start_ticks(shim) if shim is not None else None
+        if shim is None or ticks is None:
+            return False
+        with self.store.write() as conn:
+            sup_store.set_fields(conn, job.id, pid=shim, pid_start=ticks)
+        if self.table.exit_watcher is not None:
+            self.table.exit_watcher.watch(shim)
+        log.info("job.reattached job_id=%s pid=%s", job.id, shim)
+        return True
 
     def _observe(self, job: Job, force: bool = False) -> None:
         now = time.monotonic()
