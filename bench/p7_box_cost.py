@@ -54,6 +54,7 @@ def start_latency(n: int, scratch: Path) -> dict[str, dict[str, float]]:
 
 
 def p4_pair(reps: int, scratch: Path) -> dict[str, Any]:
+    scratch.mkdir(parents=True, exist_ok=True)
     bs = make_store("sqlite", max_running=4, max_queued=100, tmp_root=scratch)
     app = scratch / "p7_app.py"
     app.write_text(APP)

@@ -1,7 +1,7 @@
 """Regression tests for the supervision defects an outside chaos run found (issue 14).
 
 1. An instance that comes back must not kill the jobs its peer adopted: see
-   tests/supervisor/test_restart_survival.py (test_an_instance_that_comes_back_...).
+   tests/supervisor/test_reconcile_keeps_live_jobs.py (test_an_instance_that_comes_back_...).
 2. One job whose build raises fails alone, with its own reason.
 3. A claimed job whose engine provably never started goes back to the queue.
 4. A deleted job's directory is removed where it is, by whichever instance purges it.
