@@ -636,6 +636,7 @@ def run(cfg: Config, root: Path) -> tuple[str, dict]:
         f"failed_by_service={len(found['failed'])} judged={found['judged']} "
         f"across_restart={found['across']} in {time.monotonic() - started:.0f} s"
     )
+    found["adopted"] = ledger.adopted_then_restarted
     found["faults"] = sum(ledger.faults.values())
     found["jobs"] = len(ledger.acked)
     return summary, found

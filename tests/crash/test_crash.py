@@ -10,6 +10,10 @@ adopted. ``CRASH_SEED`` replays a run (the seed is printed), ``CRASH_JOBS`` (280
 Every acknowledged job is present (unless deleted) and terminal, none is duplicated or
 launched twice, no process of any job is left, no deleted job's files stay on disk, no answer
 is a 5xx, and no job is failed by the service on its own.
+
+Not here yet: real engines under these faults (MapReduce, SQL and a kill of its cluster's
+Thrift server, DistCp, PySpark with busy workers); their survival of service restarts is
+tests/acceptance/test_restart_survival.py.
 """
 
 from __future__ import annotations
@@ -31,17 +35,20 @@ JOBS = int(os.environ.get("CRASH_JOBS", "280"))
 FAULTS = int(os.environ.get("CRASH_FAULTS", "24"))
 
 
-def _assert_clean(summary: str, found: dict) -> None:
+def _assert_clean(summary: str, found: dict, instances: int) -> None:
     print("\n" + summary)
     for key in ("lost", "duplicated", "twice", "stuck", "orphans", "leaked", "5xx", "failed"):
         assert found[key] == [], f"{summary}\n{key}:\n" + "\n".join(found[key][:10])
     assert found["jobs"] >= JOBS and found["faults"] >= min(FAULTS, 20), summary
-    assert found["across"] > 0, "no group-leaving job ran across a restart: " + summary
+    if instances == 1:
+        assert found["across"] > 0, "no group-leaving job ran across a restart: " + summary
+    else:  # the case that used to kill adopted jobs: their owner came back after adoption
+        assert found["adopted"] > 0, "no restart after a peer adopted live jobs: " + summary
 
 
 def test_one_instance_on_sqlite(tmp_path: Path) -> None:
     cfg = Config("sqlite", 1, SEED, JOBS, FAULTS)
-    _assert_clean(*run(cfg, tmp_path))
+    _assert_clean(*run(cfg, tmp_path), cfg.instances)
 
 
 def test_two_instances_on_postgresql(tmp_path: Path) -> None:
@@ -54,7 +61,7 @@ def test_two_instances_on_postgresql(tmp_path: Path) -> None:
         sep = "&" if "?" in PG_URL else "?"
         url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
         cfg = Config("postgresql", 2, SEED, JOBS, FAULTS, db_url=url)
-        _assert_clean(*run(cfg, tmp_path))
+        _assert_clean(*run(cfg, tmp_path), cfg.instances)
     finally:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
