@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from jobrows import events_of, insert_job, raw_job
 from sqlalchemy import select
 
-from mrs_jobs.domain.states import LIVE_STATES, TERMINAL_STATES, TRANSITIONS, JobState, sources_of
+from mrs_jobs.domain.states import (
+    LIVE_STATES,
+    ON_REQUEST_ONLY,
+    TERMINAL_STATES,
+    TRANSITIONS,
+    JobState,
+    sources_of,
+)
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.tables import job_events
@@ -70,6 +77,8 @@ def test_random_attempts_follow_the_table(
         allowed = {s.value for s in sources_of(target)}
         if only_from is not None:
             allowed &= {s.value for s in only_from}
+        else:  # edges taken only when asked for by name (the requeue)
+            allowed -= {s.value for s in ON_REQUEST_ONLY.get(target, frozenset())}
         legal = current in allowed
         prev: str | None = None
         try:

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 __all__ = [
     "LIVE_STATES",
+    "ON_REQUEST_ONLY",
     "TERMINAL_STATES",
     "TRANSITIONS",
     "JobResult",
@@ -53,6 +54,13 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.FINISHED: frozenset({JobState.RUNNING}),
     JobState.KILLED: LIVE_STATES,
     JobState.FAILED: frozenset({JobState.SUBMITTED, JobState.ACCEPTED, JobState.RUNNING}),
+}
+
+
+#: Edges of the table taken only when asked for by name (``transition(..., only_from=...)``),
+#: never by a plain move to the target: the requeue of a claim whose engine never started.
+ON_REQUEST_ONLY: dict[JobState, frozenset[JobState]] = {
+    JobState.SUBMITTED: frozenset({JobState.ACCEPTED}),
 }
 
 

@@ -30,7 +30,13 @@ from sqlalchemy import (
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.render import MASK, is_secret_key
-from mrs_jobs.domain.states import LIVE_STATES, TERMINAL_STATES, JobState, sources_of
+from mrs_jobs.domain.states import (
+    LIVE_STATES,
+    ON_REQUEST_ONLY,
+    TERMINAL_STATES,
+    JobState,
+    sources_of,
+)
 from mrs_jobs.domain.validation import ListQuery
 from mrs_jobs.store.tables import job_counts, job_events, jobs, sql_results
 
@@ -135,6 +141,8 @@ def transition(
     allowed = set(sources_of(target))
     if only_from is not None:
         allowed &= set(only_from)
+    else:
+        allowed -= ON_REQUEST_ONLY.get(target, frozenset())
     if not allowed:
         return None
     row = conn.execute(
