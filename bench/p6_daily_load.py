@@ -61,13 +61,13 @@ from sqlalchemy import event, text  # noqa: E402
 
 from mrs_jobs.engines.base import ClusterSpec, JobSpec, LaunchSpec, Observation  # noqa: E402
 from mrs_jobs.engines.registry import EngineRegistry  # noqa: E402
+from mrs_jobs.runtime.process import ProcessHandle  # noqa: E402
 from mrs_jobs.services.batch_delete import BatchDeleteService  # noqa: E402
 from mrs_jobs.services.context import Caller  # noqa: E402
 from mrs_jobs.services.jobs import JobService  # noqa: E402
 from mrs_jobs.settings import Settings  # noqa: E402
 from mrs_jobs.store import Store  # noqa: E402
 from mrs_jobs.supervisor.loop import Supervisor  # noqa: E402
-from mrs_jobs.runtime.process import ProcessHandle  # noqa: E402
 
 PID_BASE = 5_000_000  # above PID_MAX_LIMIT (4,194,304): never a live process
 TABLES = ("jobs", "job_events", "sql_results", "submit_keys", "audit", "supervisors")

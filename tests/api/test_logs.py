@@ -28,8 +28,10 @@ def test_log_of_unknown_or_deleted_job(api) -> None:
     job_id = api.submit("logs")
     r = api.client.get(f"{api.base}/{job_id}/log")
     assert r.status_code == 200 and r.text == ""  # not launched yet
-    assert api.client.post(f"{api.base}/batch-delete", json={"job_id_list": [job_id]}
-                           ).status_code == 202
+    assert (
+        api.client.post(f"{api.base}/batch-delete", json={"job_id_list": [job_id]}).status_code
+        == 202
+    )
     r = api.client.get(f"{api.base}/{job_id}/log")
     assert r.status_code == 400 and r.json()["error_code"] == "0176"
 

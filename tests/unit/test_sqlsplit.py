@@ -17,8 +17,10 @@ from mrs_jobs.domain.sqlsplit import split_statements
         ("/* a; b */ select 1; /* only a comment; */", ["/* a; b */ select 1"]),
         ("-- just a comment", []),
         ("", []),
-        ("insert into t values (1, 'x;y');\nselect * from t;",
-         ["insert into t values (1, 'x;y')", "select * from t"]),
+        (
+            "insert into t values (1, 'x;y');\nselect * from t;",
+            ["insert into t values (1, 'x;y')", "select * from t"],
+        ),
         ("select 'unterminated; still one", ["select 'unterminated; still one"]),
         ("select 1 /* unterminated; comment", ["select 1 /* unterminated; comment"]),
         ("select a-b from t; select 2", ["select a-b from t", "select 2"]),
