@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from mrs_jobs.engines.base import ClusterSpec, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines.base import ClusterSpec, EngineAdapter, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.registry import EngineRegistry
 from mrs_jobs.engines.spark import SparkSubmitEngine
 from mrs_jobs.server import run_server
@@ -20,7 +20,7 @@ from mrs_jobs.settings import get_settings
 FAKE = str(Path(__file__).resolve().parent.parent / "fake_engine.py")
 
 
-class FakeOrSpark:
+class FakeOrSpark(EngineAdapter):
     job_types = frozenset({"SparkSubmit"})
 
     def __init__(self) -> None:
