@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mrs_jobs.engines.base import ClusterSpec, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines.base import ClusterSpec, EngineAdapter, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.registry import EngineRegistry
 from mrs_jobs.services.batch_delete import BatchDeleteService
 from mrs_jobs.services.context import Caller
@@ -21,7 +21,7 @@ from mrs_jobs.supervisor.loop import Supervisor
 FAKE = str(Path(__file__).resolve().parent / "fake_engine.py")
 
 
-class FakeEngine:
+class FakeEngine(EngineAdapter):
     """Runs tests/fake_engine.py with the job's arguments; 'running' once launched."""
 
     job_types = frozenset({"SparkSubmit"})

@@ -17,6 +17,7 @@ from support_supervisor import FAKE, drive
 
 from mrs_jobs.engines.base import (
     ClusterSpec,
+    EngineAdapter,
     JobSpec,
     LaunchSpec,
     Observation,
@@ -47,7 +48,7 @@ class RemoteCluster:
         return json.loads(self.path.read_text()).get(app_id)
 
 
-class DetachedEngine:
+class DetachedEngine(EngineAdapter):
     job_types = frozenset({"SparkSubmit"})
 
     def __init__(self, remote: RemoteCluster) -> None:

@@ -7,22 +7,29 @@ working directory or the engine's own status endpoints.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, TypeVar
 
 from mrs_jobs.runtime.launch import LaunchSpec
 
 __all__ = [
     "REMOTE_TERMINAL",
     "ClusterSpec",
-    "Engine",
+    "EngineAdapter",
     "EngineRefused",
     "JobSpec",
     "LaunchSpec",
     "Observation",
     "RemoteStatus",
+    "Usage",
+    "call_hook",
 ]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class EngineRefused(Exception):
@@ -98,38 +105,102 @@ class RemoteStatus:
         return self.state in REMOTE_TERMINAL
 
 
-class Engine(Protocol):
-    """One engine family (Spark, Flink, MapReduce, DistCp)."""
+@dataclass(frozen=True)
+class Usage:
+    """What a job consumed in its engine, as far as the engine can tell (None: not known)."""
 
-    job_types: frozenset[str]
+    vcore_seconds: float | None = None
+    memory_mb_seconds: float | None = None
+
+
+class EngineAdapter:
+    """One engine family (Spark, Flink, MapReduce, DistCp...): the base every adapter extends.
+
+    Every hook the supervisor calls is declared here with a typed no-op default, so an adapter
+    overrides only what its engine has and a type checker sees any drift. The supervisor calls
+    the hooks through :func:`call_hook`, the one place that catches and logs a failing hook, so
+    a hook may raise: its failure costs the pass nothing but a log line.
+    """
+
+    #: The MRS job types this engine runs.
+    job_types: frozenset[str] = frozenset()
+    #: Files (or directories) of a job directory that may hold secrets: removed once the job
+    #: has ended (the launch record is always among them).
+    secret_files: tuple[str, ...] = ()
 
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
         """Build the launch; raise EngineRefused with a user-facing reason when impossible."""
-        ...
+        raise NotImplementedError
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
-        """Read app id / progress of a running job; must be cheap and never raise."""
-        ...
+        """Read app id / progress of a running job; must be cheap."""
+        return Observation()
 
-    # Optional, looked up with getattr by the supervisor:
-    #
-    # def cancel(
-    #     self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
-    # ) -> bool:
-    #     """Cancel the application in its engine (remote clusters); True when asked.
-    #     ``cluster`` (as configured now) says where to ask; prefer it to files in ``workdir``,
-    #     which the job's user may write."""
-    #
-    # def status(
-    #     self,
-    #     job: JobSpec,
-    #     workdir: Path,
-    #     launch: LaunchSpec,
-    #     app_id: str | None,
-    #     launcher_id: str | None,
-    #     cluster: ClusterSpec | None = None,
-    # ) -> RemoteStatus | None:
-    #     """State of a detached application (``launch.detached``) once its launcher exited;
-    #     ``app_id``/``launcher_id`` are those the supervisor recorded from ``observe`` (e.g.
-    #     a standalone driver id as launcher_id). None when the engine cannot be reached right
-    #     now (asked again next pass). Never raises."""
+    def status(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None,
+        launcher_id: str | None,
+        cluster: ClusterSpec | None = None,
+    ) -> RemoteStatus | None:
+        """State of a detached application (``launch.detached``) once its launcher exited;
+        ``app_id``/``launcher_id`` are those the supervisor recorded from ``observe`` (e.g. a
+        standalone driver id as launcher_id). None when the engine cannot be reached right now
+        (asked again next pass). ``cluster`` (as configured now) says where to ask; prefer it
+        to files in ``workdir``, which the job's user may write."""
+        return None
+
+    def cancel(
+        self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
+    ) -> bool:
+        """Cancel the application in its engine (remote clusters); True when asked."""
+        return False
+
+    def available(self) -> bool:
+        """Whether the engine is installed here; else submit answers with the component's
+        code."""
+        return True
+
+    def housekeeping(self, live_jobs: dict[str, set[str]], idle_seconds: float) -> None:
+        """Periodic upkeep (stop idle services): ``live_jobs`` maps a cluster id to the types
+        of its live jobs."""
+
+    def diagnostics(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> str | None:
+        """Why an ended job failed, in the engine's words (never a secret); None: nothing."""
+        return None
+
+    def usage(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Usage:
+        """What the job consumed in its engine."""
+        return Usage()
+
+    @property
+    def follows_detached(self) -> bool:
+        """True when the engine can follow a detached application (it has ``status``)."""
+        return type(self).status is not EngineAdapter.status
+
+    def refuse_other_types(self, job: JobSpec, what: str) -> None:
+        """EngineRefused unless ``job`` is of one of this engine's types."""
+        if job.job_type not in self.job_types:
+            raise EngineRefused(f"the {what} engine does not run {job.job_type} jobs")
+
+
+_reported: set[tuple[str, str | None]] = set()
+
+
+def call_hook(
+    hook: Callable[..., T], *args: Any, default: T, job_id: str | None = None, **kwargs: Any
+) -> T:
+    """``hook(*args, **kwargs)``, or ``default`` when it raises: the one place an engine hook's
+    failure is caught, logged (once per hook and job, with its traceback) and survived."""
+    try:
+        return hook(*args, **kwargs)
+    except Exception:
+        key = (hook.__qualname__, job_id)
+        if key not in _reported:
+            if len(_reported) > 10_000:
+                _reported.clear()
+            _reported.add(key)
+            log.exception("engine.hook_failed hook=%s job_id=%s", key[0], job_id)
+        return default

@@ -49,7 +49,14 @@ import urllib.parse
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines.base import (
+    ClusterSpec,
+    EngineAdapter,
+    EngineRefused,
+    JobSpec,
+    LaunchSpec,
+    Observation,
+)
 from mrs_jobs.engines.java import find_java_home
 from mrs_jobs.engines.objectstore import (
     ObjectStoreError,
@@ -379,7 +386,7 @@ def _importable_without_pythonpath(python: str) -> bool:
 # -------------------------------------------------------------------------- engine
 
 
-class DistCpEngine:
+class DistCpEngine(EngineAdapter):
     """Runs ``DistCp`` jobs with :mod:`mrs_jobs.engines.runners.distcp`.
 
     The runner's interpreter is ``cluster.extra["distcp_python"]``, else the engine's ``python``,
@@ -395,8 +402,7 @@ class DistCpEngine:
         self.python = python
 
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
-        if job.job_type not in self.job_types:
-            raise EngineRefused(f"the DistCp engine does not run {job.job_type} jobs")
+        self.refuse_other_types(job, "DistCp")
         extra = cluster.extra or {}
         try:
             max_maps = int(extra.get("distcp_max_maps", DEFAULT_MAX_MAPS))

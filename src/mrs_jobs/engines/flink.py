@@ -40,6 +40,7 @@ from typing import Any
 
 from mrs_jobs.engines.base import (
     ClusterSpec,
+    EngineAdapter,
     EngineRefused,
     JobSpec,
     LaunchSpec,
@@ -152,7 +153,7 @@ def rest_port_from_log(log_dir: Path, lo: int, hi: int) -> int | None:
 # ------------------------------------------------------------------------------- engine
 
 
-class FlinkEngine:
+class FlinkEngine(EngineAdapter):
     """Runs ``Flink`` jobs with the ``bin/flink`` of a Flink home (the service's install).
 
     ``build()`` order: ``flink run [-d] -t <target> [-m <jobmanager>]``, the job's properties as
@@ -183,8 +184,7 @@ class FlinkEngine:
     # ------------------------------------------------------------------ build
 
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
-        if job.job_type not in self.job_types:
-            raise EngineRefused(f"the Flink engine does not run {job.job_type} jobs")
+        self.refuse_other_types(job, "Flink")
         options, jar, program_args = parse_flink_run(list(job.arguments))
 
         java_home = find_java_home(cluster.java_home or self.java_home)

@@ -60,6 +60,7 @@ from xml.etree import ElementTree as ET
 from mrs_jobs.engines import yarn
 from mrs_jobs.engines.base import (
     ClusterSpec,
+    EngineAdapter,
     EngineRefused,
     JobSpec,
     LaunchSpec,
@@ -324,7 +325,7 @@ def _read_head_tail(path: Path) -> str:
 # ------------------------------------------------------------------------------ engine
 
 
-class MapReduceEngine:
+class MapReduceEngine(EngineAdapter):
     """Runs ``MapReduce`` jobs (``hadoop jar`` semantics) with Hadoop's ``RunJar``.
 
     MRS arguments: the job jar (a local path or ``file://`` URL, checked against the cluster's
@@ -344,8 +345,7 @@ class MapReduceEngine:
     # ------------------------------------------------------------------ build
 
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
-        if job.job_type not in self.job_types:
-            raise EngineRefused(f"the MapReduce engine does not run {job.job_type} jobs")
+        self.refuse_other_types(job, "MapReduce")
         args = list(job.arguments)
         if any("\x00" in a for a in args):
             raise EngineRefused("arguments must not contain NUL characters")

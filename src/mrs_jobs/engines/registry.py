@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from mrs_jobs.engines.base import ClusterSpec, Engine
+from mrs_jobs.engines.base import ClusterSpec, EngineAdapter, call_hook
 from mrs_jobs.engines.distcp import DistCpEngine
 from mrs_jobs.engines.flink import FlinkEngine
 from mrs_jobs.engines.mapreduce import MapReduceEngine
@@ -22,8 +22,8 @@ __all__ = ["EngineRegistry", "cluster_spec", "service_paths"]
 
 
 class EngineRegistry:
-    def __init__(self, engines: list[Engine]) -> None:
-        self._by_type: dict[str, Engine] = {}
+    def __init__(self, engines: list[EngineAdapter]) -> None:
+        self._by_type: dict[str, EngineAdapter] = {}
         for engine in engines:
             for job_type in engine.job_types:
                 self._by_type[job_type] = engine
@@ -59,17 +59,17 @@ class EngineRegistry:
         )
 
     @property
-    def engines(self) -> list[Engine]:
+    def engines(self) -> list[EngineAdapter]:
         return list({id(e): e for e in self._by_type.values()}.values())
 
     @property
     def job_types(self) -> frozenset[str]:
         """Types that can run now: an engine that can say it is not installed is asked."""
         return frozenset(
-            t for t, e in self._by_type.items() if getattr(e, "available", lambda: True)()
+            t for t, e in self._by_type.items() if call_hook(e.available, default=False)
         )
 
-    def for_type(self, job_type: str) -> Engine | None:
+    def for_type(self, job_type: str) -> EngineAdapter | None:
         return self._by_type.get(job_type)
 
 

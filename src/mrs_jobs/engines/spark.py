@@ -35,6 +35,7 @@ from pathlib import Path
 from mrs_jobs.domain.render import is_secret_key
 from mrs_jobs.engines.base import (
     ClusterSpec,
+    EngineAdapter,
     EngineRefused,
     JobSpec,
     LaunchSpec,
@@ -131,7 +132,7 @@ def spark_env(java_home: str, spark_home: str, python: str, workdir: Path) -> di
     }
 
 
-class SparkSubmitEngine:
+class SparkSubmitEngine(EngineAdapter):
     """Runs ``SparkSubmit`` jobs with the ``spark-submit`` of a Spark home (pyspark's by default).
 
     ``build()`` order: ``spark-submit --master <m> --deploy-mode <mode>`` (per cluster kind, see
@@ -167,8 +168,7 @@ class SparkSubmitEngine:
     # ------------------------------------------------------------------ build
 
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
-        if job.job_type not in self.job_types:
-            raise EngineRefused(f"the Spark engine does not run {job.job_type} jobs")
+        self.refuse_other_types(job, "Spark")
         options, app, app_args = parse_submit_arguments(list(job.arguments))
         if app is None:
             raise EngineRefused("SparkSubmit needs an application: a .py or .jar file")

@@ -27,13 +27,22 @@ from mrs_jobs.domain.render import is_secret_key
 from mrs_jobs.domain.sqlpaths import UncheckableSql, local_path, statement_paths
 from mrs_jobs.domain.sqlsplit import split_statements
 from mrs_jobs.domain.sqlwrites import written_tables
-from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines.base import (
+    ClusterSpec,
+    EngineAdapter,
+    EngineRefused,
+    JobSpec,
+    LaunchSpec,
+    Observation,
+)
 from mrs_jobs.engines.paths import InputRoots
 from mrs_jobs.engines.thrift import ThriftServers
 
 __all__ = ["SQL_TYPES", "SqlEngine", "parse_sql_arguments"]
 
-SQL_TYPES = frozenset({"SparkSql", "SparkScript", "HiveSql", "HiveScript"})
+# A script job names a .sql file; the others carry the SQL text.
+SCRIPT_TYPES = frozenset({"SparkScript", "HiveScript"})
+SQL_TYPES = frozenset({"SparkSql", "HiveSql"}) | SCRIPT_TYPES
 _CONF_OPTS = {"--conf", "--hiveconf"}
 _VAR_OPTS = {"--hivevar", "--define", "-d"}
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -98,7 +107,7 @@ def _substitute(text: str, variables: dict[str, str]) -> str:
     return text
 
 
-class SqlEngine:
+class SqlEngine(EngineAdapter):
     job_types = SQL_TYPES
 
     def __init__(self, servers: ThriftServers, *, row_cap: int = 1000) -> None:
@@ -106,7 +115,8 @@ class SqlEngine:
         self.row_cap = row_cap
 
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
-        script = job.job_type.endswith("Script")
+        self.refuse_other_types(job, "SQL")
+        script = job.job_type in SCRIPT_TYPES
         settings, variables, database, text, path = parse_sql_arguments(list(job.arguments), script)
         notes: list[str] = []
         if path is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import JobState
-from mrs_jobs.engines.base import ClusterSpec, LaunchSpec, RemoteStatus
+from mrs_jobs.engines.base import ClusterSpec, LaunchSpec, RemoteStatus, call_hook
 from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
 from mrs_jobs.runtime.process import ExitStatus
 from mrs_jobs.secretbox import SecretBox
@@ -101,23 +101,19 @@ class DetachedTracker:
                 job = job_store.get_job(conn, job.id) or job
         self._last[job.id] = now
         engine = self.registry.for_type(job.job_type)
-        status_of = getattr(engine, "status", None)
         workdir = Path(job.workdir or "")
         remote = None
-        if status_of is not None:
-            try:
-                remote = status_of(
-                    spec_of(job, self.secrets),
-                    workdir,
-                    launch,
-                    job.app_id,
-                    job.launcher_id,
-                    cluster=self.cluster_of(job),
-                )
-            except Exception:  # an engine bug must not stop the pass
-                log.exception("job.status_failed job_id=%s", job.id)
+        can_track = engine is not None and engine.follows_detached
+        try:
+            spec, cluster = spec_of(job, self.secrets), self.cluster_of(job)
+        except Exception:  # an unreadable job or cluster must not stop the pass
+            log.exception("job.status_failed job_id=%s", job.id)
+        else:
+            if engine is not None:
+                args = (spec, workdir, launch, job.app_id, job.launcher_id, cluster)
+                remote = call_hook(engine.status, *args, default=None, job_id=job.id)
         if remote is None:
-            self._track_unreachable(job, engine_can_track=status_of is not None)
+            self._track_unreachable(job, engine_can_track=can_track)
             return
         self._unreachable_since.pop(job.id, None)
         if remote.state == "unknown":

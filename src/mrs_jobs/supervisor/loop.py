@@ -22,7 +22,7 @@ from pathlib import Path
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.render import MASK, is_secret_key
 from mrs_jobs.domain.states import JobResult, JobState
-from mrs_jobs.engines.base import EngineRefused, JobSpec
+from mrs_jobs.engines.base import EngineRefused, JobSpec, Observation, call_hook
 from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
 from mrs_jobs.runtime.exitwatch import ExitWatcher
 from mrs_jobs.runtime.process import (
@@ -146,13 +146,9 @@ class Supervisor:
         try:
             with self.store.read() as conn:
                 live = sup_store.live_types_by_cluster(conn)
+            idle = self.settings.engine_idle_seconds if idle_seconds is None else idle_seconds
             for engine in self.registry.engines:
-                hook = getattr(engine, "housekeeping", None)
-                if hook is not None:
-                    hook(
-                        live,
-                        self.settings.engine_idle_seconds if idle_seconds is None else idle_seconds,
-                    )
+                call_hook(engine.housekeeping, live, idle, default=None)
         except Exception:
             log.exception("supervisor.housekeeping_failed")
 
@@ -303,16 +299,18 @@ class Supervisor:
     def _cancel_in_engine(self, job: Job) -> None:
         """An application on a remote cluster outlives its client: cancel it there first."""
         engine = self.registry.for_type(job.job_type)
-        cancel = getattr(engine, "cancel", None)
         launch = read_launch(Path(job.workdir or ""))
-        if cancel is None or launch is None:
+        if engine is None or launch is None:
             return
         try:
             cluster = self.detached.cluster_of(job)
-            if cancel(spec_of(job, self.secrets), Path(job.workdir or ""), launch, cluster=cluster):
-                log.info("job.cancelled_in_engine job_id=%s", job.id)
+            spec = spec_of(job, self.secrets)
         except Exception:
             log.exception("job.cancel_failed job_id=%s", job.id)
+            return
+        workdir = Path(job.workdir or "")
+        if call_hook(engine.cancel, spec, workdir, launch, cluster, default=False, job_id=job.id):
+            log.info("job.cancelled_in_engine job_id=%s", job.id)
 
     # -- watching ----------------------------------------------------------------------------
     def _watch(self) -> None:
@@ -384,7 +382,14 @@ class Supervisor:
         launch = read_launch(workdir)
         if engine is None or launch is None:
             return
-        obs = engine.observe(spec_of(job, self.secrets), workdir, launch)
+        obs = call_hook(
+            engine.observe,
+            spec_of(job, self.secrets),
+            workdir,
+            launch,
+            default=Observation(),
+            job_id=job.id,
+        )
         values: dict[str, object] = {}
         if obs.app_id and obs.app_id != job.app_id:
             values["app_id"] = obs.app_id
