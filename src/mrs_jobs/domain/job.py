@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from mrs_jobs.domain.jobtypes import JobType
 from mrs_jobs.domain.render import java_list, java_map
-from mrs_jobs.domain.states import JobState
+from mrs_jobs.domain.states import JobResult, JobState
 
 __all__ = ["Job", "to_mrs"]
 
 
 @dataclass(frozen=True)
 class Job:
+    """A job row as the domain sees it; ``job_type``, ``state`` and ``result`` are the enums
+    (str-valued, so they compare equal to their MRS strings)."""
+
     id: str
     project_id: str
     cluster_id: str
     job_name: str
-    job_type: str
+    job_type: JobType
     user_name: str
     queue: str
-    state: str
-    result: str
+    state: JobState
+    result: JobResult
     progress: float
     submitted_ms: int
     started_ms: int
@@ -39,7 +43,6 @@ class Job:
     pid_start: int | None = None
     workdir: str | None = None
     deadline_ms: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def to_mrs(job: Job, now_ms: int) -> dict[str, object]:

@@ -20,7 +20,6 @@ __all__ = [
     "MAX_BATCH_IDS",
     "MAX_PROPERTIES_CHARS",
     "validate_cluster_id",
-    "validate_job_id",
     "validate_project_id",
     "validate_submission",
     "job_timeout_seconds",
@@ -53,11 +52,6 @@ def validate_cluster_id(value: str) -> str:
     if not _CLUSTER_RE.fullmatch(value):
         raise InvalidParameter("cluster_id must be 1-64 of [A-Za-z0-9_-].")
     return value
-
-
-def validate_job_id(value: str) -> bool:
-    """A job id is a UUID string; anything else cannot name a job (callers answer 0176)."""
-    return bool(re.fullmatch(r"[0-9a-fA-F-]{36}", value))
 
 
 def _check_text(field: str, value: str) -> None:

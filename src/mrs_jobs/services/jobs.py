@@ -7,8 +7,9 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.jobtypes import COMPONENT_ERRORS, SQL_JOB_TYPES, JobType, component_of
@@ -36,10 +37,9 @@ from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.audit import record_audit
 from mrs_jobs.store.idempotency import claim_key, find_key
-from mrs_jobs.store.tables import sql_results
 from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
 
-__all__ = ["JobService", "mask_ended_job_secrets", "seal_live_job_secrets"]
+__all__ = ["JobService", "Submitted", "mask_ended_job_secrets", "seal_live_job_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +68,13 @@ def _request_hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _gone_job(job_id: str, caller: Caller) -> Job:
-    return Job(
-        id=job_id,
-        project_id=caller.project_id,
-        cluster_id="",
-        job_name="",
-        job_type="",
-        user_name=caller.user_name,
-        queue="",
-        state="",
-        result="",
-        progress=0.0,
-        submitted_ms=0,
-        started_ms=0,
-        finished_ms=0,
-        arguments=[],
-        properties={},
-    )
+@dataclass(frozen=True)
+class Submitted:
+    """What a submit answers: the job's id, and the job unless it was an idempotent retry of
+    a job since deleted and purged (the answer is still that job's id)."""
+
+    id: str
+    job: Job | None
 
 
 def _new_job_row(
@@ -200,7 +189,7 @@ class JobService:
         arguments: Sequence[str],
         properties: Mapping[str, str],
         idempotency_key: str | None = None,
-    ) -> Job:
+    ) -> Submitted:
         """Queue a job. With an idempotency key, a retry of the same request returns the
         first job, and the same key with a different request is refused (both judged by a
         hash of the request as sent, before its secret values are sealed)."""
@@ -211,7 +200,7 @@ class JobService:
             validate_idempotency_key(idempotency_key)
         for _attempt in range(3):
             try:
-                job, created = self._submit_tx(
+                submitted, created = self._submit_tx(
                     caller,
                     cluster_id,
                     parsed,
@@ -229,7 +218,7 @@ class JobService:
             raise StoreFailure("Could not record the submit; retry.")
         if created:
             self.wake()
-        return job
+        return submitted
 
     def _submit_tx(
         self,
@@ -242,7 +231,7 @@ class JobService:
         timeout_s: int | None,
         request_hash: str,
         idempotency_key: str | None,
-    ) -> tuple[Job, bool]:
+    ) -> tuple[Submitted, bool]:
         job_id = str(uuid.uuid4())
         if self.secrets is not None:  # bound to the job id: sealed before the write lock
             properties = seal_job_properties(self.secrets, job_id, properties)
@@ -282,12 +271,12 @@ class JobService:
                 detail={"job_id": job_id, "job_type": parsed.value, "job_name": job_name},
                 outcome="accepted",
             )
-        return job_store.job_from_row(values), True
+        return Submitted(job_id, job_store.job_from_row(values)), True
 
     @staticmethod
     def _earlier_submit(
         conn: Connection, caller: Caller, key: str, request_hash: str
-    ) -> Job | None:
+    ) -> Submitted | None:
         found = find_key(conn, caller.project_id, key)
         if found is None:
             return None
@@ -296,10 +285,8 @@ class JobService:
             raise InvalidParameter(
                 "X-Idempotency-Key was already used for a different request; use a new key."
             )
-        job = job_store.get_job(conn, earlier_id)
-        if job is None:  # submitted, then deleted and purged: the answer is still that job
-            return _gone_job(earlier_id, caller)
-        return job
+        # A job submitted, then deleted and purged is gone: the answer is still its id.
+        return Submitted(earlier_id, job_store.get_job(conn, earlier_id))
 
     def _check_runnable(self, cluster: Cluster, job_type: JobType) -> None:
         component = component_of(job_type)
@@ -376,16 +363,11 @@ class JobService:
     def sql_result(self, caller: Caller, cluster_id: str, job_id: str) -> dict[str, list]:
         with self.store.read() as conn:
             job = self._visible(conn, caller, cluster_id, job_id)
-            if job.job_type not in {t.value for t in SQL_JOB_TYPES}:
+            if job.job_type not in SQL_JOB_TYPES:
                 raise WrongJobType(job.job_type)
             if job.state not in TERMINAL_STATES:
                 raise JobNotFinished(job.id, job.state)
-            rows = conn.execute(
-                select(sql_results.c.statement, sql_results.c.rows)
-                .where(sql_results.c.job_id == job.id)
-                .order_by(sql_results.c.statement)
-            ).all()
-        return {str(r.statement): json.loads(r.rows) for r in rows}
+            return job_store.load_sql_results(conn, job.id)
 
 
 def seal_live_job_secrets(store: Store, box: SecretBox) -> int:

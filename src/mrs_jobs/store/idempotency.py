@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from mrs_jobs.store.db import dialect_of
 from mrs_jobs.store.tables import submit_keys
 
 __all__ = ["claim_key", "find_key"]
@@ -28,9 +28,9 @@ def claim_key(
     ``ON CONFLICT DO NOTHING`` makes two concurrent submits with one key safe on both
     databases: the loser inserts nothing (on PostgreSQL it waits for the winner's commit).
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = (
-        dialect.insert(submit_keys)
+        dialect_of(conn)
+        .insert(submit_keys)
         .values(
             project_id=project_id,
             idem_key=key,

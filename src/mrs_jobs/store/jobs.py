@@ -29,15 +29,18 @@ from sqlalchemy import (
 )
 
 from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.jobtypes import JobType
 from mrs_jobs.domain.render import MASK, is_secret_key
 from mrs_jobs.domain.states import (
     LIVE_STATES,
     ON_REQUEST_ONLY,
     TERMINAL_STATES,
+    JobResult,
     JobState,
     sources_of,
 )
 from mrs_jobs.domain.validation import ListQuery
+from mrs_jobs.store.db import dialect_of
 from mrs_jobs.store.tables import job_counts, job_events, jobs, sql_results
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "job_from_row",
     "list_visible",
     "live_properties",
+    "load_sql_results",
     "mark_deleted",
     "masked_properties",
     "now_ms",
@@ -65,40 +69,51 @@ __all__ = [
 ]
 
 
+_LIVE_VALUES = [s.value for s in LIVE_STATES]
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+#: Columns copied to the Job as they are (the rest are decoded in :func:`job_from_row`).
+_PLAIN_COLUMNS = (
+    "id",
+    "project_id",
+    "cluster_id",
+    "job_name",
+    "user_name",
+    "queue",
+    "progress",
+    "submitted_ms",
+    "started_ms",
+    "finished_ms",
+    "launcher_id",
+    "app_id",
+    "tracking_url",
+    "reason",
+    "deleted_ms",
+    "kill_requested_ms",
+    "kill_sent_ms",
+    "owner",
+    "pid",
+    "pid_start",
+    "workdir",
+    "deadline_ms",
+)
+
+
 def job_from_row(row: Row[Any] | Mapping[str, Any]) -> Job:
+    """A ``jobs`` row as the domain's Job: state, type and result as their enums, arguments
+    and properties decoded."""
     m = row._mapping if isinstance(row, Row) else row
     return Job(
-        id=m["id"],
-        project_id=m["project_id"],
-        cluster_id=m["cluster_id"],
-        job_name=m["job_name"],
-        job_type=m["job_type"],
-        user_name=m["user_name"],
-        queue=m["queue"],
-        state=m["state"],
-        result=m["result"],
-        progress=m["progress"],
-        submitted_ms=m["submitted_ms"],
-        started_ms=m["started_ms"],
-        finished_ms=m["finished_ms"],
+        **{name: m[name] for name in _PLAIN_COLUMNS},
+        job_type=JobType(m["job_type"]),
+        state=JobState(m["state"]),
+        result=JobResult(m["result"]),
         arguments=json.loads(m["arguments"]),
         properties=json.loads(m["properties"]),
-        launcher_id=m["launcher_id"],
-        app_id=m["app_id"],
-        tracking_url=m["tracking_url"],
-        reason=m["reason"],
-        deleted_ms=m["deleted_ms"],
-        kill_requested_ms=m["kill_requested_ms"],
-        kill_sent_ms=m["kill_sent_ms"],
-        owner=m["owner"],
-        pid=m["pid"],
-        pid_start=m["pid_start"],
-        workdir=m["workdir"],
-        deadline_ms=m["deadline_ms"],
     )
 
 
@@ -130,7 +145,7 @@ def transition(
     values: Mapping[str, Any] | None = None,
     only_from: Iterable[JobState] | None = None,
     where: Any = None,
-) -> str | None:
+) -> JobState | None:
     """Move a job to ``target`` if its state allows it; returns the previous state or None.
 
     The guard is in the UPDATE itself, so two writers racing on one job cannot both win. The
@@ -150,7 +165,7 @@ def transition(
     ).first()
     if row is None or row.state not in allowed:
         return None
-    prev: str = row.state
+    prev = JobState(row.state)
     cond = and_(jobs.c.id == job_id, jobs.c.state.in_([s.value for s in allowed]))
     if where is not None:
         cond = and_(cond, where)
@@ -162,7 +177,7 @@ def transition(
     res = conn.execute(update(jobs).where(cond).values(state=target.value, **changes))
     if res.rowcount != 1:
         return None
-    record_event(conn, job_id, prev, target.value, reason, now_ms())
+    record_event(conn, job_id, prev.value, target.value, reason, now_ms())
     return prev
 
 
@@ -206,7 +221,7 @@ def scrub_secrets(conn: Connection, job_id: str) -> bool:
 def live_properties(conn: Connection) -> list[tuple[str, str]]:
     """(id, stored properties) of every live job (the state index; a few rows)."""
     rows = conn.execute(
-        select(jobs.c.id, jobs.c.properties).where(jobs.c.state.in_(LIVE_VALUES))
+        select(jobs.c.id, jobs.c.properties).where(jobs.c.state.in_(_LIVE_VALUES))
     ).all()
     return [(r.id, r.properties) for r in rows]
 
@@ -216,7 +231,7 @@ def replace_properties(conn: Connection, job_id: str, old: str, new: Mapping[str
     job ended (its values were masked) or changed meanwhile."""
     res = conn.execute(
         update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.state.in_(LIVE_VALUES), jobs.c.properties == old)
+        .where(jobs.c.id == job_id, jobs.c.state.in_(_LIVE_VALUES), jobs.c.properties == old)
         .values(properties=json.dumps(dict(new)))
     )
     return res.rowcount == 1
@@ -334,7 +349,7 @@ def _sum_counts(
 
 def find_visible_ids(
     conn: Connection, project_id: str, cluster_id: str, ids: list[str], *, lock: bool = False
-) -> dict[str, str]:
+) -> dict[str, JobState]:
     """id -> state for those of ``ids`` that are visible jobs of this project and cluster.
 
     Looked up by primary key alone, the scope checked here: given ``project_id = ? AND
@@ -344,7 +359,7 @@ def find_visible_ids(
     re-read after its commit and left out, so the caller sees what is really missing.
     """
     wanted = sorted({i for i in ids if "\x00" not in i})  # NUL: no such job, and PG refuses it
-    found: dict[str, str] = {}
+    found: dict[str, JobState] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         q = select(
@@ -355,7 +370,7 @@ def find_visible_ids(
         for row in conn.execute(q):
             if row.project_id == project_id and row.cluster_id == cluster_id:
                 if row.deleted_ms == 0:
-                    found[row.id] = row.state
+                    found[row.id] = JobState(row.state)
     return found
 
 
@@ -379,7 +394,7 @@ def mark_deleted(conn: Connection, ids: list[str], at_ms: int) -> int:
 
 def hide_visible(
     conn: Connection, project_id: str, cluster_id: str, ids: list[str], at_ms: int
-) -> dict[str, str]:
+) -> dict[str, JobState]:
     """Hide those of ``ids`` that are visible jobs of this scope; id -> state of each hidden.
 
     The caller rolls back unless every id came back (all or nothing). SQLite: a primary-key
@@ -389,7 +404,7 @@ def hide_visible(
     left out, as the locking read did.
     """
     wanted = sorted({i for i in ids if "\x00" not in i})  # NUL: no such job, and PG refuses it
-    if conn.dialect.name == "sqlite":
+    if not dialect_of(conn).scoped_update_returning:
         found = find_visible_ids(conn, project_id, cluster_id, wanted)
         mark_deleted(conn, list(found), at_ms)
         return found
@@ -401,7 +416,7 @@ def hide_visible(
         .values(deleted_ms=at_ms)
         .returning(jobs.c.id, jobs.c.state)
     ).all()
-    return {r.id: r.state for r in rows}
+    return {r.id: JobState(r.state) for r in rows}
 
 
 def request_kill(conn: Connection, job_id: str, at_ms: int) -> bool:
@@ -439,7 +454,14 @@ def purge(conn: Connection, job_ids: list[str]) -> None:
         conn.execute(delete(jobs).where(jobs.c.id.in_(chunk)))
 
 
-LIVE_VALUES = [s.value for s in LIVE_STATES]
+def load_sql_results(conn: Connection, job_id: str) -> dict[str, list[dict[str, str]]]:
+    """The stored rows of each statement of a job, keyed by the statement's index."""
+    rows = conn.execute(
+        select(sql_results.c.statement, sql_results.c.rows)
+        .where(sql_results.c.job_id == job_id)
+        .order_by(sql_results.c.statement)
+    ).all()
+    return {str(r.statement): json.loads(r.rows) for r in rows}
 
 
 def save_sql_results(

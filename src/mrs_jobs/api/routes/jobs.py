@@ -91,6 +91,18 @@ async def batch_delete_jobs(request: Request, who: CallerDep, cluster_id: Cluste
     return Response(status_code=202)
 
 
+def job_execution_id(job_execution_id: str) -> str:
+    """The job id of the path; anything longer than a UUID cannot name a job (answered as a
+    missing one). Declared after the caller in each route, so it is checked after
+    authentication."""
+    if len(job_execution_id) > 64:
+        raise JobNotFound(job_execution_id[:64])
+    return job_execution_id
+
+
+JobIdDep = Annotated[str, Depends(job_execution_id)]
+
+
 @router.get(
     "/{job_execution_id}",
     response_model=JobDetailResponse,
@@ -98,26 +110,19 @@ async def batch_delete_jobs(request: Request, who: CallerDep, cluster_id: Cluste
     responses=ERROR_RESPONSES,
 )
 async def show_job(
-    request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
+    request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
 ) -> JSONResponse:
-    _check_id(job_execution_id)
-    job = await run_in_threadpool(
-        request.app.state.ctx.jobs.show, who, cluster_id, job_execution_id
-    )
+    job = await run_in_threadpool(request.app.state.ctx.jobs.show, who, cluster_id, job_id)
     return JSONResponse({"job_detail": to_mrs(job, now_ms())}, status_code=202)
 
 
 @router.post(
-    "/{job_execution_id}/kill",
-    status_code=202,
-    response_class=Response,
-    responses=ERROR_RESPONSES,
+    "/{job_execution_id}/kill", status_code=202, response_class=Response, responses=ERROR_RESPONSES
 )
 async def kill_job(
-    request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
+    request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
 ) -> Response:
-    _check_id(job_execution_id)
-    await run_in_threadpool(request.app.state.ctx.jobs.kill, who, cluster_id, job_execution_id)
+    await run_in_threadpool(request.app.state.ctx.jobs.kill, who, cluster_id, job_id)
     return Response(status_code=202)
 
 
@@ -128,16 +133,9 @@ async def kill_job(
     responses=ERROR_RESPONSES,
 )
 async def sql_result(
-    request: Request, job_execution_id: str, who: CallerDep, cluster_id: ClusterId
+    request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
 ) -> JSONResponse:
-    _check_id(job_execution_id)
     results = await run_in_threadpool(
-        request.app.state.ctx.jobs.sql_result, who, cluster_id, job_execution_id
+        request.app.state.ctx.jobs.sql_result, who, cluster_id, job_id
     )
     return JSONResponse({"sql_results": results}, status_code=202)
-
-
-def _check_id(job_id: str) -> None:
-    # Anything longer than a UUID cannot name a job; answer as for a missing one.
-    if len(job_id) > 64:
-        raise JobNotFound(job_id[:64])
