@@ -495,10 +495,13 @@ class Supervisor:
                 done.append(job)
             if not done:
                 return
+            # Files first, row last: a service killed in between leaves the (deleted) row,
+            # and the next pass finishes; never a directory no row names any more.
+            for job in done:
+                shutil.rmtree(job.workdir or self._workdir(job.id), ignore_errors=True)
             with self.store.write() as conn:
                 job_store.purge(conn, [j.id for j in done])
             for job in done:
-                shutil.rmtree(job.workdir or self._workdir(job.id), ignore_errors=True)
                 self._last_observe.pop(job.id, None)
             log.info("job.purged count=%s", len(done))
             if len(deleted) < _PURGE_BATCH or len(done) < len(deleted) // 2:
