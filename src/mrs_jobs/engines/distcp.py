@@ -38,7 +38,6 @@ once the runner has written ``progress.json``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -58,6 +57,7 @@ from mrs_jobs.engines.base import (
     Observation,
 )
 from mrs_jobs.engines.java import find_java_home
+from mrs_jobs.engines.kit import job_dirs, launch_env
 from mrs_jobs.engines.objectstore import (
     ObjectStoreError,
     S3Credentials,
@@ -65,8 +65,9 @@ from mrs_jobs.engines.objectstore import (
     parse_uri,
     resolve_credentials,
 )
-from mrs_jobs.engines.paths import InputRoots
+from mrs_jobs.engines.paths import URL_RE, InputRoots
 from mrs_jobs.engines.spark import is_secret_key
+from mrs_jobs.runtime import jobdir
 
 __all__ = [
     "CONFIG_FILE",
@@ -78,14 +79,12 @@ __all__ = [
     "progress_from",
 ]
 
-CONFIG_FILE = "distcp.json"
-PROGRESS_FILE = "progress.json"
+CONFIG_FILE = jobdir.DISTCP_CONFIG
+PROGRESS_FILE = jobdir.PROGRESS
 TMP_DIR = "tmp"
 RUNNER_MODULE = "mrs_jobs.engines.runners.distcp"
 DEFAULT_MAPS = 4
 DEFAULT_MAX_MAPS = 64
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 # Hadoop DistCp options we do not implement, with the reason where it helps.
@@ -264,7 +263,7 @@ def _parse_path(
     one is checked as read, or as written with ``write`` (the target)."""
     if not value:
         raise EngineRefused(f"empty DistCp {what} path")
-    m = _URL_RE.match(value)
+    m = URL_RE.match(value)
     scheme = m.group(1).lower() if m else None
     if scheme is not None and is_object_uri(value):
         try:
@@ -397,6 +396,7 @@ class DistCpEngine(EngineAdapter):
     """
 
     job_types = frozenset({"DistCp"})
+    secret_files = (CONFIG_FILE,)
 
     def __init__(self, python: str | None = None) -> None:
         self.python = python
@@ -438,10 +438,7 @@ class DistCpEngine(EngineAdapter):
                 "secret properties not passed on the command line: " + ", ".join(secret_keys)
             )
 
-        workdir = Path(workdir).resolve()
-        tmp = workdir / TMP_DIR
-        for d in (workdir, tmp):
-            d.mkdir(parents=True, exist_ok=True)
+        workdir = job_dirs(workdir, TMP_DIR)
         config = {
             "version": 1,
             "job_id": job.job_id,
@@ -458,50 +455,24 @@ class DistCpEngine(EngineAdapter):
             "progress_file": PROGRESS_FILE,
         }
         config_path = workdir / CONFIG_FILE
-        _write_private(config_path, json.dumps(config, indent=1) + "\n")
+        jobdir.write_private(config_path, json.dumps(config, indent=1) + "\n")
 
         python = extra.get("distcp_python") or self.python or sys.executable
-        env = {
-            "PATH": _DEFAULT_PATH,
-            "LANG": "C.UTF-8",
-            "HOME": str(workdir),
-            "TMPDIR": str(tmp),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        if hdfs_env is None or not any(p["kind"] == "hdfs" for p in [*sources, target]):
+            hdfs_env = {}
+        env = launch_env(workdir, workdir / TMP_DIR, hdfs_env.get("JAVA_HOME")) | hdfs_env
+        env |= {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
         if not _importable_without_pythonpath(python):
             env["PYTHONPATH"] = str(_package_root())
-        if hdfs_env is not None and any(p["kind"] == "hdfs" for p in [*sources, target]):
-            env.update(hdfs_env)
-            env["PATH"] = f"{hdfs_env['JAVA_HOME']}/bin:{_DEFAULT_PATH}"
 
         argv = [python, "-m", RUNNER_MODULE, str(config_path)]
         return LaunchSpec(argv=argv, env=env, cwd=str(workdir), notes=notes)
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
-        try:
-            raw = (Path(workdir) / PROGRESS_FILE).read_text(encoding="utf-8")
-            data = json.loads(raw)
-            if not isinstance(data, dict):
-                return Observation()
-            return Observation(
-                app_id=app_id_for(job.job_id), progress=progress_from(data), running=True
-            )
-        except Exception:  # observe() must never raise
+        data = jobdir.read_json(Path(workdir) / PROGRESS_FILE)
+        if not isinstance(data, dict):
             return Observation()
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a new ``path`` with mode 0600 whatever the umask or a previous file."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            fd = -1
-            f.write(text)
-    finally:
-        if fd >= 0:
-            os.close(fd)
+        return Observation(
+            app_id=app_id_for(job.job_id), progress=progress_from(data), running=True
+        )

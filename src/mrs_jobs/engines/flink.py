@@ -30,17 +30,15 @@ Targets:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mrs_jobs.engines.base import (
     ClusterSpec,
-    EngineAdapter,
     EngineRefused,
     JobSpec,
     LaunchSpec,
@@ -50,6 +48,7 @@ from mrs_jobs.engines.base import (
 from mrs_jobs.engines.flink_args import (
     FLAG_OPTIONS,
     VALUE_OPTIONS,
+    Translated,
     is_secret_key,
     localize_jar,
     parse_flink_run,
@@ -70,8 +69,9 @@ from mrs_jobs.engines.flink_rest import (
     tracking_url,
 )
 from mrs_jobs.engines.install import find_flink_home, flink_python_of
-from mrs_jobs.engines.java import find_java_home
+from mrs_jobs.engines.kit import RemoteEngine, job_dirs, launch_env, require_java
 from mrs_jobs.engines.paths import InputRoots
+from mrs_jobs.runtime import jobdir
 
 __all__ = [
     "FLAG_OPTIONS",
@@ -88,15 +88,12 @@ _JOB_ID_RE = re.compile(r"Job has been submitted with JobID ([0-9a-f]{32})")
 _REST_LISTENING_RE = re.compile(r"Rest endpoint listening at \S+:(\d+)")
 _HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
 _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _REST_TIMEOUT = 0.3
-_JOB_LOGS = ("stdout.log", "stderr.log")  # written by the supervisor's shim, appended to
 _LOG_HEAD = 1 << 20  # the job id line comes early: read at most this much of each log
 
 CONF_DIR = "flink-conf"
 LOG_DIR = "flink-log"
 TMP_DIR = "tmp"
-ENGINE_FILE = "engine.json"
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -104,7 +101,7 @@ ENGINE_FILE = "engine.json"
 
 def _log_sizes(workdir: Path) -> dict[str, int]:
     sizes = {}
-    for name in _JOB_LOGS:
+    for name in jobdir.JOB_LOGS:
         try:
             sizes[name] = (workdir / name).stat().st_size
         except OSError:
@@ -117,7 +114,7 @@ def find_job_id(workdir: Path, offsets: dict | None = None) -> str | None:
 
     ``offsets`` (from engine.json) skip what earlier runs in the same workdir appended.
     """
-    for name in _JOB_LOGS:
+    for name in jobdir.JOB_LOGS:
         start = offsets.get(name, 0) if isinstance(offsets, dict) else 0
         try:
             with open(Path(workdir) / name, "rb") as fh:
@@ -150,10 +147,24 @@ def rest_port_from_log(log_dir: Path, lo: int, hi: int) -> int | None:
     return None
 
 
+def _python_argv(tr: Translated, flink_python: str | None) -> list[str]:
+    """``-pyexec``/``-pyclientexec``: the interpreter that has pyflink, unless given."""
+    need_exec = "-pyexec" not in tr.given and "python.executable" not in tr.conf_keys
+    need_client = "-pyclientexec" not in tr.given and "python.client.executable" not in tr.conf_keys
+    if (need_exec or need_client) and flink_python is None:
+        raise EngineRefused(
+            "Python Flink jobs need a Python that has pyflink: install Flink with "
+            "'mrs-jobs engines install flink' or set the cluster's flink_python"
+        )
+    return (["-pyexec", str(flink_python)] if need_exec else []) + (
+        ["-pyclientexec", str(flink_python)] if need_client else []
+    )
+
+
 # ------------------------------------------------------------------------------- engine
 
 
-class FlinkEngine(EngineAdapter):
+class FlinkEngine(RemoteEngine):
     """Runs ``Flink`` jobs with the ``bin/flink`` of a Flink home (the service's install).
 
     ``build()`` order: ``flink run [-d] -t <target> [-m <jobmanager>]``, the job's properties as
@@ -186,10 +197,7 @@ class FlinkEngine(EngineAdapter):
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
         self.refuse_other_types(job, "Flink")
         options, jar, program_args = parse_flink_run(list(job.arguments))
-
-        java_home = find_java_home(cluster.java_home or self.java_home)
-        if java_home is None:
-            raise EngineRefused("Java was not found: set java_home or JAVA_HOME")
+        java_home = require_java(cluster, self.java_home)
         flink_home = find_flink_home(
             cluster.extra.get("flink_home") or self.flink_home, self.data_dir
         )
@@ -197,11 +205,9 @@ class FlinkEngine(EngineAdapter):
             raise EngineRefused(
                 "Flink was not found: run 'mrs-jobs engines install flink' or set flink_home"
             )
-
         roots = InputRoots.of(cluster, workdir)
         notes: list[str] = []
         target, jobmanager = self._target(cluster)
-
         # A positional Python file is what the user meant by -py.
         is_python = any(name in ("-py", "-pym") for name, _ in options)
         if not is_python and jar is not None and jar.lower().endswith(".py"):
@@ -210,88 +216,51 @@ class FlinkEngine(EngineAdapter):
             jar, is_python = None, True
         if not is_python and jar is None:
             raise EngineRefused("Flink run needs a jar file or a Python file (-py)")
-
-        workdir = Path(workdir).resolve()
-        conf_dir = workdir / CONF_DIR
-        log_dir = workdir / LOG_DIR
-        tmp = workdir / TMP_DIR
-        for d in (workdir, conf_dir, log_dir, tmp):
-            d.mkdir(parents=True, exist_ok=True)
-
+        workdir = job_dirs(workdir, CONF_DIR, LOG_DIR, TMP_DIR)
+        conf_dir, tmp = workdir / CONF_DIR, workdir / TMP_DIR
         tr = translate_options(dict(job.properties), options, roots, target, jobmanager, notes)
-        jar_argv = [localize_jar(jar, roots)] if jar is not None else []
-
-        # Python jobs: the interpreter that has pyflink.
-        py_argv: list[str] = []
         flink_python = cluster.extra.get("flink_python") or flink_python_of(flink_home)
-        if is_python:
-            need_exec = "-pyexec" not in tr.given and "python.executable" not in tr.conf_keys
-            need_client = (
-                "-pyclientexec" not in tr.given and "python.client.executable" not in tr.conf_keys
-            )
-            if (need_exec or need_client) and flink_python is None:
-                raise EngineRefused(
-                    "Python Flink jobs need a Python that has pyflink: install Flink with "
-                    "'mrs-jobs engines install flink' or set the cluster's flink_python"
-                )
-            if need_exec:
-                py_argv += ["-pyexec", str(flink_python)]
-            if need_client:
-                py_argv += ["-pyclientexec", str(flink_python)]
-
+        py_argv = _python_argv(tr, flink_python) if is_python else []
         rest_base = write_job_config(flink_home, conf_dir, tmp, target, jobmanager, tr.secret_conf)
-
         detached = target == "remote"
-        target_argv = ["-t", target] + (["-m", jobmanager] if jobmanager else [])
         argv = [
             str(Path(flink_home) / "bin" / "flink"),
             "run",
             *(["-d"] if detached else []),
-            *target_argv,
+            *(["-t", target] + (["-m", jobmanager] if jobmanager else [])),
             *tr.prop_argv,
             *tr.user_argv,
             *py_argv,
-            *jar_argv,
+            *([localize_jar(jar, roots)] if jar is not None else []),
             # A Python job's arguments follow its options directly: "--" keeps Flink from
             # taking one that looks like its own (-p 3) for itself.
             *(["--"] if is_python and program_args else []),
             *program_args,
         ]
-
-        path_parts = [str(Path(java_home) / "bin")]
-        if flink_python is not None:
-            path_parts.append(str(Path(flink_python).parent))
-        path_parts += [p for p in _DEFAULT_PATH.split(":") if p not in path_parts]
-        jvm_args = "-XX:-UsePerfData"
-        if not re.search(r"\s", str(tmp)):  # JVM_ARGS is split on whitespace by bin/flink
-            jvm_args += f" -Djava.io.tmpdir={tmp}"
-        env = {
-            "PATH": ":".join(path_parts),
-            "LANG": "C.UTF-8",
-            "HOME": str(workdir),
-            "JAVA_HOME": java_home,
+        python_bin = [str(Path(flink_python).parent)] if flink_python is not None else []
+        env = launch_env(workdir, tmp, java_home, *python_bin) | {
             "FLINK_HOME": flink_home,
             "FLINK_CONF_DIR": str(conf_dir),
-            "FLINK_LOG_DIR": str(log_dir),
+            "FLINK_LOG_DIR": str(workdir / LOG_DIR),
             "FLINK_PID_DIR": str(tmp),
             "FLINK_IDENT_STRING": "mrs",
-            "JVM_ARGS": jvm_args,
+            "JVM_ARGS": "-XX:-UsePerfData"
+            # JVM_ARGS is split on whitespace by bin/flink
+            + ("" if re.search(r"\s", str(tmp)) else f" -Djava.io.tmpdir={tmp}"),
             "PYTHONUNBUFFERED": "1",
-            "TMPDIR": str(tmp),
-        }
-
-        info = {
-            "engine": "flink",
-            "target": target,
-            "jobmanager": jobmanager,
-            "rest_ports": [rest_base, rest_base + REST_PORTS - 1] if rest_base else None,
-            "rest_tls": rest_base is not None,  # the local endpoint wants our client cert
-            "detached": detached,
-            "log_offsets": _log_sizes(workdir),
         }
         self._ids.pop(str(workdir), None)
         self._rest_ports.pop(str(workdir), None)
-        (workdir / ENGINE_FILE).write_text(json.dumps(info) + "\n", encoding="utf-8")
+        jobdir.write_engine_record(
+            workdir,
+            "flink",
+            target=target,
+            jobmanager=jobmanager,
+            rest_ports=[rest_base, rest_base + REST_PORTS - 1] if rest_base else None,
+            rest_tls=rest_base is not None,  # the local endpoint wants our client cert
+            detached=detached,
+            log_offsets=_log_sizes(workdir),
+        )
         return LaunchSpec(argv=argv, env=env, cwd=str(workdir), notes=notes, detached=detached)
 
     @staticmethod
@@ -322,10 +291,7 @@ class FlinkEngine(EngineAdapter):
     # ---------------------------------------------------------------- observe
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
-        try:
-            return self._observe(Path(workdir), launch)
-        except Exception:  # observe() must never raise
-            return Observation()
+        return self._observe(Path(workdir), launch)
 
     def _job_id(self, workdir: Path, info: dict) -> str | None:
         key = str(workdir)
@@ -339,7 +305,7 @@ class FlinkEngine(EngineAdapter):
 
     def _observe(self, workdir: Path, launch: LaunchSpec) -> Observation:
         workdir = workdir.resolve()
-        info = _engine_info(workdir)
+        info = jobdir.read_engine_record(workdir)
         jobmanager = _jobmanager_of(launch, info)
         job_id = self._job_id(workdir, info)
         if job_id is None:
@@ -401,67 +367,51 @@ class FlinkEngine(EngineAdapter):
                 return candidate, detail
         return None, None
 
-    # ----------------------------------------------------------------- status
+    # ---------------------------------------------------------- status, cancel
 
-    def status(
-        self,
-        job: JobSpec,
-        workdir: Path,
-        launch: LaunchSpec,
-        app_id: str | None,
-        launcher_id: str | None,
-        cluster: ClusterSpec | None = None,
-    ) -> RemoteStatus | None:
-        """A detached job's state from the remote jobmanager (``GET /jobs/<id>``).
-
-        The job id is the recorded app id (after a restart the only one there is), else the
-        one the client printed. A client that exited 0 without printing one submitted
-        nothing the service can follow: ``unknown``. None when the jobmanager does not
-        answer or this launch is not a remote one. Never raises.
-        """
-        try:
-            workdir = Path(workdir).resolve()
-            info = _engine_info(workdir)
-            jobmanager = _jobmanager_of(launch, info)
-            if not jobmanager:
-                return None
-            job_id = app_id if app_id and _HEX32_RE.match(app_id) else None
-            job_id = job_id or self._job_id(workdir, info)
-            if job_id is None:
-                return RemoteStatus(
-                    state="unknown",
-                    message="the Flink client printed no job id: nothing was submitted",
-                )
-            remote = remote_status(jobmanager, job_id)
-            if remote is not None and remote.message:
-                remote = replace(remote, message=_without_secrets(remote.message, job))
-            return remote
-        except Exception:
+    def application(
+        self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None
+    ) -> _RemoteFlinkJob | None:
+        """The job on its remote jobmanager; None for the local target (the mini-cluster
+        lives in the client process: stopping the process group is enough)."""
+        workdir = Path(workdir).resolve()
+        info = jobdir.read_engine_record(workdir)
+        jobmanager = _jobmanager_of(launch, info)
+        if not jobmanager:
             return None
+        return _RemoteFlinkJob(jobmanager, job, self._job_id(workdir, info))
 
-    # ----------------------------------------------------------------- cancel
 
-    def cancel(
-        self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
-    ) -> bool:
-        """Cancel the job on a remote jobmanager (``PATCH /jobs/<id>?mode=cancel``).
+@dataclass(frozen=True)
+class _RemoteFlinkJob:
+    """A detached job on a remote jobmanager, by the id its client printed."""
 
-        Returns True when the jobmanager accepted the cancellation. For the local target it
-        returns False: the mini-cluster lives in the client process, so stopping the process
-        group is enough. Never raises.
-        """
-        try:
-            workdir = Path(workdir).resolve()
-            info = _engine_info(workdir)
-            jobmanager = _jobmanager_of(launch, info)
-            if not jobmanager:
-                return False
-            job_id = self._job_id(workdir, info)
-            if job_id is None or not _HEX32_RE.match(job_id):
-                return False
-            return cancel_job(jobmanager, job_id)
-        except Exception:
-            return False
+    jobmanager: str
+    job: JobSpec
+    printed: str | None
+
+    def status(self, app_id: str | None, launcher_id: str | None) -> RemoteStatus | None:
+        """``GET /jobs/<id>`` by the recorded app id (after a restart the only one there is),
+        else the printed one. A client that exited 0 without printing one submitted nothing
+        the service can follow: ``unknown``. None when the jobmanager does not answer."""
+        job_id = app_id if app_id and _HEX32_RE.match(app_id) else self.printed
+        if job_id is None:
+            return RemoteStatus(
+                state="unknown", message="the Flink client printed no job id: nothing was submitted"
+            )
+        remote = remote_status(self.jobmanager, job_id)
+        if remote is not None and remote.message:
+            remote = replace(remote, message=_without_secrets(remote.message, self.job))
+        return remote
+
+    def cancel(self) -> bool:
+        """``PATCH /jobs/<id>?mode=cancel``; True when the jobmanager accepted it."""
+        job_id = self.printed
+        return (
+            job_id is not None
+            and bool(_HEX32_RE.match(job_id))
+            and cancel_job(self.jobmanager, job_id)
+        )
 
 
 def _without_secrets(message: str, job: JobSpec) -> str:
@@ -478,14 +428,6 @@ def _without_secrets(message: str, job: JobSpec) -> str:
     for value in sorted({v for v in values if len(v) >= 4}, key=len, reverse=True):
         message = message.replace(value, "***")
     return message
-
-
-def _engine_info(workdir: Path) -> dict:
-    try:
-        data = json.loads((workdir / ENGINE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _jobmanager_of(launch: LaunchSpec | None, info: dict) -> str | None:

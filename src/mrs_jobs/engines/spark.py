@@ -26,26 +26,27 @@ detached launch whose driver is followed on the cluster by ``status()`` and canc
 
 from __future__ import annotations
 
-import json
-import socket
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrs_jobs.domain.render import is_secret_key
-from mrs_jobs.engines.base import (
-    ClusterSpec,
-    EngineAdapter,
-    EngineRefused,
-    JobSpec,
-    LaunchSpec,
-    Observation,
-    RemoteStatus,
-)
-from mrs_jobs.engines.java import find_java_home, find_spark_home, spark_submit_path
+from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines.java import spark_submit_path
 from mrs_jobs.engines.k8s import driver_pod_name as k8s_driver_pod
+from mrs_jobs.engines.kit import (
+    RemoteApplication,
+    RemoteEngine,
+    free_port,
+    job_dirs,
+    launch_env,
+    require_java,
+    require_spark,
+)
 from mrs_jobs.engines.objectstore import (
     ObjectStoreError,
+    S3Credentials,
     fetch,
     is_object_uri,
     resolve_credentials,
@@ -67,26 +68,23 @@ from mrs_jobs.engines.spark_args import (
     localize_list,
     parse_submit_arguments,
 )
-from mrs_jobs.engines.spark_kinds import RemoteSpark, cluster_info, placement
+from mrs_jobs.engines.spark_kinds import Placement, RemoteSpark, cluster_info, placement
 from mrs_jobs.engines.spark_progress import (
-    ENGINE_FILE,
     EVENTS_DIR,
     find_event_log_app,
     progress_of,
     rest_jobs,
     ui_port_of,
 )
-from mrs_jobs.fsutil import read_capped
+from mrs_jobs.runtime import jobdir
 
 __all__ = [
-    "ENGINE_FILE",
     "EVENTS_DIR",
     "FLAG_OPTIONS",
     "RESERVED_CONF",
     "VALUE_OPTIONS",
     "SparkSubmitEngine",
     "find_event_log_app",
-    "free_port",
     "is_secret_key",
     "parse_submit_arguments",
     "progress_of",
@@ -94,32 +92,18 @@ __all__ = [
     "ui_port_of",
 ]
 
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _REST_TIMEOUT = 0.3
 _PORT_PROBES = 16  # Spark's default spark.port.maxRetries
 
 TMP_DIR = "tmp"
 LOCAL_DIR = "spark-local"
 CONF_DIR = "conf"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+INPUTS_DIR = "inputs"  # fetched object-store programs (may be secret): dropped at the end
 
 
 def spark_env(java_home: str, spark_home: str, python: str, workdir: Path) -> dict[str, str]:
-    """The whole environment of a Spark process, built from scratch (nothing of the service's
-    own environment — its database URL or keys — leaks into a job)."""
-    path_parts = [str(Path(java_home) / "bin")] + [
-        p for p in _DEFAULT_PATH.split(":") if p != str(Path(java_home) / "bin")
-    ]
-    return {
-        "PATH": ":".join(path_parts),
-        "LANG": "C.UTF-8",
-        "HOME": str(workdir),
-        "JAVA_HOME": java_home,
+    """The whole environment of a Spark process (the kit's base and Spark's own)."""
+    return launch_env(workdir, workdir / TMP_DIR, java_home) | {
         "SPARK_HOME": spark_home,
         "PYSPARK_PYTHON": python,
         "PYSPARK_DRIVER_PYTHON": python,
@@ -128,11 +112,42 @@ def spark_env(java_home: str, spark_home: str, python: str, workdir: Path) -> di
         "SPARK_LOCAL_DIRS": str(workdir / LOCAL_DIR),
         "SPARK_CONF_DIR": str(workdir / CONF_DIR),
         "SPARK_LAUNCHER_OPTS": "-XX:-UsePerfData",
-        "TMPDIR": str(workdir / TMP_DIR),
     }
 
 
-class SparkSubmitEngine(EngineAdapter):
+@dataclass
+class _Build:
+    """What build() learns on its way, step by step."""
+
+    job: JobSpec
+    cluster: ClusterSpec
+    place: Placement
+    roots: InputRoots
+    notes: list[str] = field(default_factory=list)
+    creds: S3Credentials | None = None
+
+    @property
+    def reserved(self) -> set[str]:
+        local = is_local_master(self.place.master)
+        return RESERVED_CONF | (LOCAL_RESERVED_CONF if local else set())
+
+
+@dataclass(frozen=True)
+class _SparkApp:
+    """A job's Spark application on its cluster, as RemoteEngine asks it."""
+
+    remote: RemoteSpark
+    info: dict
+    workdir: Path
+
+    def status(self, app_id: str | None, launcher_id: str | None):  # noqa: ANN201
+        return self.remote.status(self.info, self.workdir, app_id, launcher_id)
+
+    def cancel(self) -> bool:
+        return self.remote.cancel(self.info, self.workdir)
+
+
+class SparkSubmitEngine(RemoteEngine):
     """Runs ``SparkSubmit`` jobs with the ``spark-submit`` of a Spark home (pyspark's by default).
 
     ``build()`` order: ``spark-submit --master <m> --deploy-mode <mode>`` (per cluster kind, see
@@ -148,6 +163,7 @@ class SparkSubmitEngine(EngineAdapter):
     """
 
     job_types = frozenset({"SparkSubmit"})
+    secret_files = (CONF_DIR, INPUTS_DIR)
 
     def __init__(
         self,
@@ -172,21 +188,11 @@ class SparkSubmitEngine(EngineAdapter):
         options, app, app_args = parse_submit_arguments(list(job.arguments))
         if app is None:
             raise EngineRefused("SparkSubmit needs an application: a .py or .jar file")
-
-        java_home = find_java_home(cluster.java_home or self.java_home)
-        if java_home is None:
-            raise EngineRefused("Java was not found: set java_home or JAVA_HOME")
-        spark_home = find_spark_home(cluster.spark_home or self.spark_home)
-        if spark_home is None:
-            raise EngineRefused("Spark was not found: set spark_home or install pyspark")
-
-        roots = InputRoots.of(cluster, workdir)
-        app_path = app
-        lowered = app_path.lower()
+        java_home = require_java(cluster, self.java_home)
+        spark_home = require_spark(cluster, self.spark_home)
+        lowered = app.lower()
         if not (lowered.endswith(".py") or lowered.endswith(".jar")):
-            raise EngineRefused(
-                f"SparkSubmit needs an application: a .py or .jar file, not {app_path}"
-            )
+            raise EngineRefused(f"SparkSubmit needs an application: a .py or .jar file, not {app}")
         asked = [v for n, v in options if n == "--deploy-mode"]
         place = placement(
             cluster,
@@ -195,35 +201,60 @@ class SparkSubmitEngine(EngineAdapter):
             asked_mode=asked[-1] if asked else None,
             user_queue=any(n == "--queue" for n, _ in options),
         )
-        master, deploy_mode = place.master, place.deploy_mode
-        reserved = RESERVED_CONF | (LOCAL_RESERVED_CONF if is_local_master(master) else set())
-        notes: list[str] = list(place.notes)
+        b = _Build(job, cluster, place, InputRoots.of(cluster, workdir), list(place.notes))
+        application = self._application(b, app, workdir)
+        user_argv = self._user_options(b, options)
+        workdir = job_dirs(workdir, EVENTS_DIR, TMP_DIR, LOCAL_DIR, CONF_DIR)
+        port = free_port()
+        argv = [
+            spark_submit_path(spark_home),
+            *("--master", place.master, "--deploy-mode", place.deploy_mode),
+            *self._conf_argv(b, workdir, port),
+            *user_argv,
+            application,
+            *app_args,
+        ]
+        env = self._env(b, java_home, spark_home, workdir)
+        record = {"kind": place.kind, "deploy_mode": place.deploy_mode}
+        record |= {"events_dir": str(workdir / EVENTS_DIR), **place.info}
+        if place.driver_local:
+            record["ui_port"] = port
+        jobdir.write_engine_record(workdir, "spark-submit", **record)
+        if place.kind != "local":
+            if len(self._clusters) > 10_000:
+                self._clusters.clear()
+            self._clusters[job.job_id] = cluster
+        return LaunchSpec(
+            argv=argv, env=env, cwd=str(workdir), notes=b.notes, detached=place.detached
+        )
 
-        # The application.
-        creds = None
-        if is_object_uri(app_path) or any(
-            k.startswith(("fs.obs.", "fs.s3a.")) for k in job.properties
-        ):
+    @staticmethod
+    def _application(b: _Build, app: str, workdir: Path) -> str:
+        """The application as spark-submit gets it (fetched first from an object store)."""
+        props = b.job.properties
+        if is_object_uri(app) or any(k.startswith(("fs.obs.", "fs.s3a.")) for k in props):
             try:
-                creds = resolve_credentials(job.properties, cluster.extra)
+                b.creds = resolve_credentials(props, b.cluster.extra)
             except ObjectStoreError as exc:
-                if is_object_uri(app_path):
+                if is_object_uri(app):
                     raise EngineRefused(str(exc)) from None
-                notes.append(f"object-store properties not applied: {exc}")
-        if is_object_uri(app_path):
+                b.notes.append(f"object-store properties not applied: {exc}")
+        if is_object_uri(app):
             # No S3A connector ships with pyspark: the program file is fetched before launch.
             try:
-                fetched = fetch(app_path, Path(workdir).resolve() / "inputs", creds)
+                fetched = fetch(app, Path(workdir).resolve() / INPUTS_DIR, b.creds)
             except ObjectStoreError as exc:
                 raise EngineRefused(f"could not fetch the application: {exc}") from None
-            notes.append(f"fetched {app_path} to {fetched}")
-            application = str(fetched)
-        elif not place.driver_local and is_cluster_local(app_path):
-            application = app_path  # in the image / on the nodes, where the driver runs
-        else:
-            application = localize(app_path, roots, "application file", must_exist=True)
+            b.notes.append(f"fetched {app} to {fetched}")
+            return str(fetched)
+        if not b.place.driver_local and is_cluster_local(app):
+            return app  # in the image / on the nodes, where the driver runs
+        return localize(app, b.roots, "application file", must_exist=True)
 
-        # The user's options.
+    @staticmethod
+    def _user_options(b: _Build, options: list[tuple[str, str | None]]) -> list[str]:
+        """The user's options, with what the service decides replaced and files localized."""
+        master, deploy_mode, notes = b.place.master, b.place.deploy_mode, b.notes
         user_argv: list[str] = []
         for name, value in options:
             if name == "--master":
@@ -238,44 +269,37 @@ class SparkSubmitEngine(EngineAdapter):
                 continue
             if name == "--conf":
                 key = value.partition("=")[0].strip()
-                if key in reserved:
+                if key in b.reserved:
                     if key == "spark.master":
                         notes.append(f"replaced --conf {value} with --master {master}")
                     else:
                         notes.append(f"ignored --conf {key}: set by the service")
                     continue
             elif name in FILE_LIST_OPTIONS:
-                value = localize_list(
-                    value, roots, f"{name} file", on_cluster=not place.driver_local
-                )
+                on_cluster = not b.place.driver_local
+                value = localize_list(value, b.roots, f"{name} file", on_cluster=on_cluster)
             elif name in FILE_OPTIONS:
-                value = localize(value, roots, f"{name} file", must_exist=False)
+                value = localize(value, b.roots, f"{name} file", must_exist=False)
             user_argv += [name, value]
+        return user_argv
 
-        # Directories.
-        workdir = Path(workdir).resolve()
-        events = workdir / EVENTS_DIR
-        tmp = workdir / TMP_DIR
-        local = workdir / LOCAL_DIR
-        conf_dir = workdir / CONF_DIR
-        for d in (workdir, events, tmp, local, conf_dir):
-            d.mkdir(parents=True, exist_ok=True)
-
-        port = free_port()
-        java_opts = " ".join(
-            [
-                java_opt_path("-Djava.io.tmpdir", tmp),
-                java_opt_path("-Dderby.system.home", workdir),
-                "-XX:-UsePerfData",
-            ]
-        )
-        if place.driver_local:
+    @staticmethod
+    def _conf_argv(b: _Build, workdir: Path, port: int) -> list[str]:
+        """The service's ``--conf``s, then the job's ``spark.*`` properties."""
+        if b.place.driver_local:
+            java_opts = " ".join(
+                [
+                    java_opt_path("-Djava.io.tmpdir", workdir / TMP_DIR),
+                    java_opt_path("-Dderby.system.home", workdir),
+                    "-XX:-UsePerfData",
+                ]
+            )
             ours = [
                 "spark.ui.enabled=true",
                 f"spark.ui.port={port}",
                 "spark.ui.killEnabled=false",  # any local process can reach the UI
                 "spark.eventLog.enabled=true",
-                f"spark.eventLog.dir={events.as_uri()}",
+                f"spark.eventLog.dir={(workdir / EVENTS_DIR).as_uri()}",
                 "spark.log.level=WARN",
                 "spark.ui.showConsoleProgress=false",
                 f"spark.driver.defaultJavaOptions={java_opts}",
@@ -284,115 +308,59 @@ class SparkSubmitEngine(EngineAdapter):
             # The driver runs on the cluster: paths and ports of this host mean nothing there,
             # and its INFO log is where it tells its app id and UI port.
             ours = ["spark.ui.showConsoleProgress=false", "spark.ui.killEnabled=false"]
-        if is_local_master(master):
+        if is_local_master(b.place.master):
             ours.append("spark.authenticate=true")  # the driver's RPC ports are on loopback
-        conf_argv: list[str] = []
-        for c in ours:
-            conf_argv += ["--conf", c]
-        conf_argv += place.confs
-        if creds is not None:
-            for key, value in spark_conf(creds).items():
-                conf_argv += ["--conf", f"{key}={value}"]
-        for key, value in job.properties.items():
+        theirs = [f"{k}={v}" for k, v in spark_conf(b.creds).items()] if b.creds else []
+        for key, value in b.job.properties.items():
             if not key.startswith("spark."):
                 continue
             if is_secret_key(key):
-                notes.append(f"secret property {key} not passed on the command line")
-                continue
-            if key in reserved:
-                notes.append(f"ignored property {key}: set by the service")
-                continue
-            conf_argv += ["--conf", f"{key}={value}"]
+                b.notes.append(f"secret property {key} not passed on the command line")
+            elif key in b.reserved:
+                b.notes.append(f"ignored property {key}: set by the service")
+            else:
+                theirs.append(f"{key}={value}")
+        conf = [a for c in ours for a in ("--conf", c)] + b.place.confs
+        return conf + [a for c in theirs for a in ("--conf", c)]
 
-        argv = [
-            spark_submit_path(spark_home),
-            "--master",
-            master,
-            "--deploy-mode",
-            deploy_mode,
-            *conf_argv,
-            *user_argv,
-            application,
-            *app_args,
-        ]
-
-        python = cluster.pyspark_python or self.pyspark_python or sys.executable
-        env = spark_env(java_home, spark_home, python, workdir)
-        env.update(place.env)
-        if not place.loopback:
+    def _env(self, b: _Build, java_home: str, spark_home: str, workdir: Path) -> dict[str, str]:
+        python = b.cluster.pyspark_python or self.pyspark_python or sys.executable
+        env = spark_env(java_home, spark_home, python, workdir) | b.place.env
+        if not b.place.loopback:
             # Executors on other hosts must reach a client-mode driver: Spark picks the
             # host's address instead of loopback.
             env.pop("SPARK_LOCAL_IP", None)
-        if not place.driver_local and not (cluster.pyspark_python or self.pyspark_python):
+        if not b.place.driver_local and not (b.cluster.pyspark_python or self.pyspark_python):
             # A driver on the cluster uses the cluster's Python (image or node), not this
             # host's interpreter path.
             env.pop("PYSPARK_PYTHON", None)
             env.pop("PYSPARK_DRIVER_PYTHON", None)
-        if creds is not None:
-            env.update(secret_env(creds))  # the environment, never the command line
-
-        info = {
-            "engine": "spark-submit",
-            "kind": place.kind,
-            "deploy_mode": deploy_mode,
-            "events_dir": str(events),
-            **place.info,
-        }
-        if place.driver_local:
-            info["ui_port"] = port
-        (workdir / ENGINE_FILE).write_text(json.dumps(info) + "\n", encoding="utf-8")
-        if place.kind != "local":
-            if len(self._clusters) > 10_000:
-                self._clusters.clear()
-            self._clusters[job.job_id] = cluster
-        return LaunchSpec(
-            argv=argv, env=env, cwd=str(workdir), notes=notes, detached=place.detached
-        )
+        if b.creds is not None:
+            env.update(secret_env(b.creds))  # the environment, never the command line
+        return env
 
     # ---------------------------------------------------------------- observe
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
-        try:
-            workdir = Path(workdir)
-            info = self._info(job, workdir, None)
-            if info.get("deploy_mode") == "cluster":
-                return self.remote.observe(info, workdir)
-            obs = self._observe(workdir, launch)
-            if obs.app_id is None and info.get("kind") == "yarn":
-                return self.remote.observe(info, workdir)  # printed before the event log
-            return obs
-        except Exception:  # observe() must never raise
-            return Observation()
+        workdir = Path(workdir)
+        info = self._info(job, workdir, None)
+        if info.get("deploy_mode") == "cluster":
+            return self.remote.observe(info, workdir)
+        obs = self._observe(workdir, launch)
+        if obs.app_id is None and info.get("kind") == "yarn":
+            return self.remote.observe(info, workdir)  # printed before the event log
+        return obs
 
-    def status(
-        self,
-        job: JobSpec,
-        workdir: Path,
-        launch: LaunchSpec,
-        app_id: str | None,
-        launcher_id: str | None,
-        cluster: ClusterSpec | None = None,
-    ) -> RemoteStatus | None:
-        """A cluster-mode driver's state on its cluster; None when it cannot be asked now."""
-        try:
-            info = self._info(job, Path(workdir), cluster)
-            return self.remote.status(info, Path(workdir), app_id, launcher_id)
-        except Exception:  # never raises: asked again next pass
-            return None
-
-    def cancel(
-        self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
-    ) -> bool:
-        """Kill the application on its cluster (driver, app, YARN app or driver pod)."""
-        try:
-            return self.remote.cancel(self._info(job, Path(workdir), cluster), Path(workdir))
-        except Exception:
-            return False
+    def application(
+        self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None
+    ) -> RemoteApplication | None:
+        """The driver (cluster mode) or application on its cluster: master, RM or pod."""
+        return _SparkApp(self.remote, self._info(job, workdir, cluster), workdir)
 
     def _info(self, job: JobSpec, workdir: Path, cluster: ClusterSpec | None) -> dict:
         """engine.json, with where-to-ask settings taken from the cluster itself when it is
         known (given, or built here since the service started), not from the file."""
-        info = engine_info(workdir)
+        info = jobdir.read_engine_record(workdir)
         cluster = cluster or self._clusters.get(job.job_id)
         if cluster is not None and cluster.kind == info.get("kind"):
             info.update(cluster_info(cluster, job.job_id))
@@ -438,13 +406,3 @@ class SparkSubmitEngine(EngineAdapter):
             if status == "ok":
                 return jobs, candidate
         return None, port
-
-
-def engine_info(workdir: Path) -> dict:
-    """``<workdir>/engine.json`` as build() wrote it ({} when missing or unreadable)."""
-    raw = read_capped(workdir / ENGINE_FILE, 1_000_000)
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

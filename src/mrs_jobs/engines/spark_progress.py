@@ -17,9 +17,9 @@ import urllib.request
 from pathlib import Path
 
 from mrs_jobs.engines.base import LaunchSpec
+from mrs_jobs.runtime import jobdir
 
 __all__ = [
-    "ENGINE_FILE",
     "EVENTS_DIR",
     "find_event_log_app",
     "progress_of",
@@ -30,7 +30,6 @@ __all__ = [
 _SAFE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _CODEC_SUFFIXES = (".lz4", ".lzf", ".snappy", ".zstd")
 EVENTS_DIR = "events"
-ENGINE_FILE = "engine.json"
 
 
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -72,8 +71,8 @@ def ui_port_of(launch: LaunchSpec, workdir: Path) -> int | None:
             with contextlib.suppress(ValueError):
                 return int(argv[i + 1].partition("=")[2])
     try:
-        return int(json.loads((workdir / ENGINE_FILE).read_text(encoding="utf-8"))["ui_port"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(jobdir.read_engine_record(workdir)["ui_port"])
+    except (KeyError, TypeError, ValueError):
         return None
 
 

@@ -17,7 +17,6 @@ cannot be checked (``${...}`` that Spark would substitute, a relative path...) i
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 import re
 import sys
@@ -35,8 +34,10 @@ from mrs_jobs.engines.base import (
     LaunchSpec,
     Observation,
 )
+from mrs_jobs.engines.kit import launch_env
 from mrs_jobs.engines.paths import InputRoots
-from mrs_jobs.engines.thrift import ThriftServers
+from mrs_jobs.engines.thrift import ThriftEndpoint, ThriftServers
+from mrs_jobs.runtime import jobdir
 
 __all__ = ["SQL_TYPES", "SqlEngine", "parse_sql_arguments"]
 
@@ -45,7 +46,6 @@ SCRIPT_TYPES = frozenset({"SparkScript", "HiveScript"})
 SQL_TYPES = frozenset({"SparkSql", "HiveSql"}) | SCRIPT_TYPES
 _CONF_OPTS = {"--conf", "--hiveconf"}
 _VAR_OPTS = {"--hivevar", "--define", "-d"}
-_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _SETTING_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _PATH_VALUE_RE = re.compile(r"(?i)^(/|file:|local:)")
 
@@ -109,6 +109,7 @@ def _substitute(text: str, variables: dict[str, str]) -> str:
 
 class SqlEngine(EngineAdapter):
     job_types = SQL_TYPES
+    secret_files = (jobdir.SQL_SPEC,)
 
     def __init__(self, servers: ThriftServers, *, row_cap: int = 1000) -> None:
         self.servers = servers
@@ -163,26 +164,18 @@ class SqlEngine(EngineAdapter):
             # deleted with the job's other secret files when the job ends.
             **({"password": endpoint.password} if endpoint.password else {}),
         }
-        spec_path = workdir / "sql.json"
-        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(spec, fh)
-        engine_info = {
-            "engine": "sql",
-            "host": endpoint.host,
-            "port": endpoint.port,
-            "ui_port": endpoint.ui_port,
-            "server_dir": str(endpoint.directory) if endpoint.directory else None,
-        }
-        (workdir / "engine.json").write_text(json.dumps(engine_info))
+        spec_path = workdir / jobdir.SQL_SPEC
+        jobdir.write_private(spec_path, json.dumps(spec))
+        jobdir.write_engine_record(
+            workdir,
+            "sql",
+            host=endpoint.host,
+            port=endpoint.port,
+            ui_port=endpoint.ui_port,
+            server_dir=str(endpoint.directory) if endpoint.directory else None,
+        )
         python = cluster.pyspark_python or sys.executable
-        env = {
-            "PATH": _DEFAULT_PATH,
-            "LANG": "C.UTF-8",
-            "HOME": str(workdir),
-            "TMPDIR": str(workdir),
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = launch_env(workdir, workdir) | {"PYTHONUNBUFFERED": "1"}
         argv = [python, "-m", "mrs_jobs.engines.runners.sql", str(spec_path)]
         notes.append(
             f"{len(statements)} statement(s) on the cluster's Spark SQL server "
@@ -243,23 +236,20 @@ class SqlEngine(EngineAdapter):
         self.servers.stop_idle(busy, idle_seconds)
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
-        try:
-            info = json.loads((Path(workdir) / "engine.json").read_text())
-            progress = json.loads((Path(workdir) / "progress.json").read_text())
-        except (OSError, ValueError):
+        info = jobdir.read_engine_record(Path(workdir))
+        progress = jobdir.read_sql_progress(Path(workdir))
+        if progress is None or "host" not in info:
             return Observation()
-        from mrs_jobs.engines.thrift import ThriftEndpoint
-
+        server_dir = info.get("server_dir")
         endpoint = ThriftEndpoint(
-            info["host"],
-            info["port"],
+            str(info["host"]),
+            int(info["port"]),
             info.get("ui_port"),
-            Path(info["server_dir"]) if info.get("server_dir") else None,
+            Path(server_dir) if isinstance(server_dir, str) else None,
         )
-        total = max(1, int(progress.get("total", 1)))
         return Observation(
             app_id=endpoint.app_id(),
             tracking_url=endpoint.tracking_url or None,
-            progress=100.0 * int(progress.get("done", 0)) / total,
+            progress=progress.percent,
             running=True,
         )

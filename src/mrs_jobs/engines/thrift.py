@@ -25,9 +25,7 @@ its RPC ports authenticate too (``spark.authenticate``, a secret Spark makes per
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import secrets
 import shutil
 import socket
@@ -39,9 +37,12 @@ from pathlib import Path
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, LaunchSpec
 from mrs_jobs.engines.java import find_java_home, find_spark_home, spark_submit_path
 from mrs_jobs.engines.java_auth import AUTH_CLASS, AUTH_JAR, FILE_PROPERTY, USER_PROPERTY
-from mrs_jobs.engines.spark import EVENTS_DIR, find_event_log_app, free_port, spark_env
+from mrs_jobs.engines.kit import free_port
+from mrs_jobs.engines.spark import spark_env
 from mrs_jobs.engines.spark_args import is_local_master, java_opt_path
+from mrs_jobs.engines.spark_progress import EVENTS_DIR, find_event_log_app
 from mrs_jobs.fsutil import read_capped
+from mrs_jobs.runtime import jobdir
 from mrs_jobs.runtime.box import BoxPolicy
 from mrs_jobs.runtime.process import ProcessHandle, ProcessTable, read_start_ticks
 
@@ -54,6 +55,7 @@ _SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 SECRET_FILE = "auth.secret"
 SQL_USER = "mrs"  # the one user the server accepts
 _AUTH = "custom"  # state.json's mark of a server that authenticates
+_STATE_FILE = "state.json"  # the server's pid, start time and ports (in the cluster's directory)
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ class ThriftServers:
             from mrs_jobs.runtime.process import kill_run
 
             kill_run(ProcessHandle(state["pid"], state["start_ticks"]), 5.0)
-            (self.directory(cluster_id) / "state.json").unlink(missing_ok=True)
+            (self.directory(cluster_id) / _STATE_FILE).unlink(missing_ok=True)
 
     def _start(self, cluster: ClusterSpec, directory: Path) -> ThriftEndpoint:
         java_home = find_java_home(cluster.java_home or self.java_home)
@@ -192,34 +194,7 @@ class ThriftServers:
         shutil.copyfile(AUTH_JAR, auth_jar)
         password = _ensure_secret(directory)
         port, ui_port = free_port(), free_port()
-        java_opts = " ".join(
-            [
-                java_opt_path("-Djava.io.tmpdir", directory / "tmp"),
-                java_opt_path("-Dderby.system.home", directory),
-                # Read by a fresh HiveConf, which is what instantiates the authenticator.
-                "-Dhive.server2.authentication=CUSTOM",
-                f"-Dhive.server2.custom.authentication.class={AUTH_CLASS}",
-                f"-D{USER_PROPERTY}={SQL_USER}",
-                java_opt_path(f"-D{FILE_PROPERTY}", directory / SECRET_FILE),
-            ]
-        )
-        conf = {
-            "spark.hadoop.hive.server2.thrift.port": str(port),
-            "spark.hadoop.hive.server2.thrift.bind.host": "127.0.0.1",
-            "spark.hadoop.hive.server2.authentication": "CUSTOM",
-            "spark.hadoop.hive.server2.custom.authentication.class": AUTH_CLASS,
-            "spark.driver.extraClassPath": str(auth_jar),
-            "spark.ui.killEnabled": "false",
-            "spark.sql.warehouse.dir": str(directory / "warehouse"),
-            "spark.sql.catalogImplementation": "hive",
-            "spark.ui.port": str(ui_port),
-            "spark.eventLog.enabled": "true",
-            "spark.eventLog.dir": (directory / EVENTS_DIR).as_uri(),
-            "spark.log.level": "WARN",
-            "spark.ui.showConsoleProgress": "false",
-            "spark.driver.defaultJavaOptions": java_opts,
-            "spark.sql.thriftServer.incrementalCollect": "true",
-        }
+        conf = _server_conf(directory, port, ui_port, auth_jar)
         argv = [
             spark_submit_path(spark_home),
             "--master",
@@ -239,18 +214,8 @@ class ThriftServers:
         python = cluster.pyspark_python or self.pyspark_python or sys.executable
         env = spark_env(java_home, spark_home, python, directory)
         env[SERVICE_VARIABLE] = f"{self.marker}:{cluster.cluster_id}"
-        spec = LaunchSpec(argv=argv, env=env, cwd=str(directory))
-        box = None
-        if self.box is not None:
-            box = self.box.for_run(
-                directory,
-                argv,
-                env,
-                read_roots=cluster.input_roots,
-                write_roots=cluster.output_roots,
-            )
-        handle = self.table.launch(
-            directory, spec, box=box, bwrap=self.box.bwrap if self.box is not None else None
+        handle = self._launch(
+            cluster, directory, LaunchSpec(argv=argv, env=env, cwd=str(directory))
         )
         state = {
             "pid": handle.pid,
@@ -259,13 +224,59 @@ class ThriftServers:
             "ui_port": ui_port,
             "auth": _AUTH,
         }
-        tmp = directory / "state.json.tmp"
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, directory / "state.json")
+        jobdir.write_json_atomic(directory / _STATE_FILE, state)
         log.info(
             "sql_server.started cluster_id=%s port=%s pid=%s", cluster.cluster_id, port, handle.pid
         )
         return ThriftEndpoint("127.0.0.1", port, ui_port, directory, SQL_USER, password)
+
+    def _launch(self, cluster: ClusterSpec, directory: Path, spec: LaunchSpec) -> ProcessHandle:
+        """Start the server under a shim, boxed like a job of its cluster."""
+        box = None
+        if self.box is not None:
+            box = self.box.for_run(
+                directory,
+                spec.argv,
+                spec.env,
+                read_roots=cluster.input_roots,
+                write_roots=cluster.output_roots,
+            )
+        return self.table.launch(
+            directory, spec, box=box, bwrap=self.box.bwrap if self.box is not None else None
+        )
+
+
+def _server_conf(directory: Path, port: int, ui_port: int, auth_jar: Path) -> dict[str, str]:
+    """The server's Spark settings: Thrift on loopback with our authenticator, the cluster's
+    warehouse, the event log in its directory, no kill links in its UI."""
+    java_opts = " ".join(
+        [
+            java_opt_path("-Djava.io.tmpdir", directory / "tmp"),
+            java_opt_path("-Dderby.system.home", directory),
+            # Read by a fresh HiveConf, which is what instantiates the authenticator.
+            "-Dhive.server2.authentication=CUSTOM",
+            f"-Dhive.server2.custom.authentication.class={AUTH_CLASS}",
+            f"-D{USER_PROPERTY}={SQL_USER}",
+            java_opt_path(f"-D{FILE_PROPERTY}", directory / SECRET_FILE),
+        ]
+    )
+    return {
+        "spark.hadoop.hive.server2.thrift.port": str(port),
+        "spark.hadoop.hive.server2.thrift.bind.host": "127.0.0.1",
+        "spark.hadoop.hive.server2.authentication": "CUSTOM",
+        "spark.hadoop.hive.server2.custom.authentication.class": AUTH_CLASS,
+        "spark.driver.extraClassPath": str(auth_jar),
+        "spark.ui.killEnabled": "false",
+        "spark.sql.warehouse.dir": str(directory / "warehouse"),
+        "spark.sql.catalogImplementation": "hive",
+        "spark.ui.port": str(ui_port),
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": (directory / EVENTS_DIR).as_uri(),
+        "spark.log.level": "WARN",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.defaultJavaOptions": java_opts,
+        "spark.sql.thriftServer.incrementalCollect": "true",
+    }
 
 
 def _ensure_secret(directory: Path) -> str:
@@ -274,11 +285,8 @@ def _ensure_secret(directory: Path) -> str:
     if existing is not None:
         return existing
     path = directory / SECRET_FILE
-    path.unlink(missing_ok=True)  # empty, unreadable or not a regular file
     password = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(password)
+    jobdir.write_private(path, password)  # replaces an empty, unreadable or odd file
     return password
 
 
@@ -289,9 +297,8 @@ def _read_secret(directory: Path) -> str | None:
 
 
 def _read_state(directory: Path) -> dict | None:
-    try:
-        state = json.loads((directory / "state.json").read_text())
-    except (OSError, ValueError):
+    state = jobdir.read_json(directory / _STATE_FILE)
+    if not isinstance(state, dict):
         return None
     if read_start_ticks(state.get("pid", -1)) != state.get("start_ticks"):
         return None

@@ -1,18 +1,18 @@
 """What the supervisor reads from and writes to a job: its process handle, its engine spec,
-and the files of its working directory (launch record, SQL results, secret-bearing files)."""
+and, through ``runtime/jobdir.py`` (which owns the names and formats), the files of its working
+directory (launch record, SQL results, the secret files its engine declares)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.validation import job_timeout_seconds
-from mrs_jobs.engines.base import EngineRefused, JobSpec, LaunchSpec
+from mrs_jobs.engines.base import EngineAdapter, EngineRefused, JobSpec
 from mrs_jobs.errors import InvalidParameter
-from mrs_jobs.fsutil import read_capped
+from mrs_jobs.runtime import jobdir
+from mrs_jobs.runtime.jobdir import read_launch, read_sql_results
 from mrs_jobs.runtime.process import ExitStatus, ProcessHandle
 from mrs_jobs.secretbox import SecretBox, SecretKeyError, open_job_properties
 
@@ -56,23 +56,6 @@ def spec_of(job: Job, secrets: SecretBox) -> JobSpec:
     )
 
 
-def read_launch(workdir: Path) -> LaunchSpec | None:
-    try:
-        raw = read_capped(workdir / "launch.json", 4 * 1024 * 1024)
-        if raw is None:
-            return None
-        data = json.loads(raw)
-    except (OSError, ValueError):
-        return None
-    return LaunchSpec(
-        argv=data["argv"],
-        env=data["env"],
-        cwd=data["cwd"],
-        notes=data.get("notes", []),
-        detached=bool(data.get("detached", False)),
-    )
-
-
 def timeout_of(job: Job) -> int | None:
     try:
         return job_timeout_seconds(job.properties)
@@ -80,29 +63,11 @@ def timeout_of(job: Job) -> int | None:
         return None  # validated at submit; an old record must not stop the supervisor
 
 
-def read_sql_results(workdir: Path) -> dict[str, list[dict[str, str]]] | None:
-    """Per-statement rows an SQL job process left in its directory (see runners/sql.py)."""
-    try:
-        raw = read_capped(workdir / "sql_results.json")
-        if raw is None:
-            return None
-        data = json.loads(raw.decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-# Files of a job directory that may hold secrets (the launch environment, runner configs,
-# Hadoop site files and job confs): removed once the job has ended; logs and results stay.
-_SECRET_FILES = ("launch.json", "distcp.json", "sql.json")
-_SECRET_DIRS = ("conf", "hadoop-tmp", "inputs")
-
-
-def drop_secret_files(workdir: Path) -> None:
-    for name in _SECRET_FILES:
-        (workdir / name).unlink(missing_ok=True)
-    for name in _SECRET_DIRS:
-        shutil.rmtree(workdir / name, ignore_errors=True)
+def drop_secret_files(workdir: Path, engine: EngineAdapter | None) -> None:
+    """Remove the files of an ended job that may hold secrets: the launch record (its
+    environment) and what its engine declares (runner configs, Hadoop site files...)."""
+    names = (jobdir.LAUNCH, *(engine.secret_files if engine is not None else ()))
+    jobdir.drop_secret_files(workdir, names)
 
 
 def failure_reason(status: ExitStatus | None) -> str:

@@ -469,7 +469,7 @@ class Supervisor:
         self._last_observe.pop(job.id, None)
         self.detached.forget(job.id)
         if job.workdir:
-            drop_secret_files(Path(job.workdir))
+            drop_secret_files(Path(job.workdir), self.registry.for_type(job.job_type))
         log.info("job.ended job_id=%s killed=%s status=%s", job.id, killed, status)
 
     # -- purge -------------------------------------------------------------------------------
