@@ -46,8 +46,6 @@ from mrs_jobs.engines.base import (
     RemoteStatus,
 )
 from mrs_jobs.engines.flink_args import (
-    FLAG_OPTIONS,
-    VALUE_OPTIONS,
     Translated,
     is_secret_key,
     localize_jar,
@@ -56,7 +54,6 @@ from mrs_jobs.engines.flink_args import (
 )
 from mrs_jobs.engines.flink_conf import (
     REST_PORTS,
-    read_flink_config,
     rest_client_context,
     write_job_config,
 )
@@ -73,16 +70,7 @@ from mrs_jobs.engines.kit import RemoteEngine, job_dirs, launch_env, require_jav
 from mrs_jobs.engines.paths import InputRoots
 from mrs_jobs.runtime import jobdir
 
-__all__ = [
-    "FLAG_OPTIONS",
-    "VALUE_OPTIONS",
-    "FlinkEngine",
-    "find_job_id",
-    "parse_flink_run",
-    "progress_of_job",
-    "read_flink_config",
-    "rest_port_from_log",
-]
+__all__ = ["FlinkEngine", "find_job_id", "rest_port_from_log"]
 
 _JOB_ID_RE = re.compile(r"Job has been submitted with JobID ([0-9a-f]{32})")
 _REST_LISTENING_RE = re.compile(r"Rest endpoint listening at \S+:(\d+)")

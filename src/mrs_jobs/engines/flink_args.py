@@ -335,61 +335,69 @@ def translate_options(
 
     for name, value in options:
         out.given.add(name)
-        if name in _TARGET_OPTIONS:
-            replacement = f"-t {target}" + (f" -m {jobmanager}" if jobmanager else "")
-            notes.append(f"replaced {name} {value} with {replacement}")
-            continue
-        if name in _DROPPED_OPTIONS or name in _DROPPED_FLAGS or name == "-yD":
-            if value is None:
-                shown = name
-            elif name == "-yD":  # the value might be a secret: show the key only
-                shown = f"-yD {value.partition('=')[0]}"
-            else:
-                shown = f"{name} {value}"
-            notes.append(f"ignored {shown}: the cluster's configuration decides")
-            continue
-        if name == "-d":
-            if target == "remote":
-                notes.append(
-                    "-d (detached): jobs on a remote Flink cluster are always submitted "
-                    "detached; the service follows the job through the jobmanager's REST API"
-                )
-            else:
-                notes.append(
-                    "ignored -d (detached): the service follows the job until it ends"
-                    + (" (a local mini-cluster dies with its client)" if target == "local" else "")
-                )
-            continue
-        if name == "-sae":
-            notes.append("ignored -sae: the service owns the cluster's lifetime")
-            continue
-        if value is None:
+        note = _service_option(name, value, target, jobmanager)
+        if note is not None:
+            notes.append(note)
+        elif value is None:
             out.user_argv.append(name)
-            continue
-        if name == "-D":
+        elif name == "-D":
             key, eq, val = value.partition("=")
             if not eq:
                 raise EngineRefused(f"-D {key} needs a key=value")
             out.conf_keys.add(key.strip())
             out.user_argv += conf_entry(key, val, "-D")
-            continue
-        if name == "-p":
-            if not value.strip().isdigit() or int(value) < 1:
-                raise EngineRefused(f"-p needs a positive integer, not {value!r}")
-        elif name == "-py":
-            if _local_path(value) is None:
-                raise EngineRefused(f"the Python file must be a local file: {value}")
-            value = _localize(value, roots, "Python file", must_exist=True, url=False)
-            if not Path(value).is_file():
-                raise EngineRefused(f"Python file not found: {value}")
-        elif name == "-C":
-            value = _localize(value, roots, "-C classpath entry", must_exist=False, url=True)
-        elif name in ("-pyfs", "-pyarch", "-pyreq"):
-            value = _localize_list(value, roots, f"{name} file", url=False)
-        elif name == "-s":
-            value = _localize(value, roots, "savepoint", must_exist=False, url=False)
-        out.user_argv += [name, value]
+        else:
+            out.user_argv += [name, _checked_value(name, value, roots)]
     return out
+
+
+def _service_option(
+    name: str, value: str | None, target: str, jobmanager: str | None
+) -> str | None:
+    """The note for an option the service decides (replaced or ignored); None for the user's."""
+    if name in _TARGET_OPTIONS:
+        replacement = f"-t {target}" + (f" -m {jobmanager}" if jobmanager else "")
+        return f"replaced {name} {value} with {replacement}"
+    if name in _DROPPED_OPTIONS or name in _DROPPED_FLAGS or name == "-yD":
+        if value is None:
+            shown = name
+        elif name == "-yD":  # the value might be a secret: show the key only
+            shown = f"-yD {value.partition('=')[0]}"
+        else:
+            shown = f"{name} {value}"
+        return f"ignored {shown}: the cluster's configuration decides"
+    if name == "-d":
+        if target == "remote":
+            return (
+                "-d (detached): jobs on a remote Flink cluster are always submitted "
+                "detached; the service follows the job through the jobmanager's REST API"
+            )
+        return "ignored -d (detached): the service follows the job until it ends" + (
+            " (a local mini-cluster dies with its client)" if target == "local" else ""
+        )
+    if name == "-sae":
+        return "ignored -sae: the service owns the cluster's lifetime"
+    return None
+
+
+def _checked_value(name: str, value: str, roots: InputRoots) -> str:
+    """An option's value with its local files checked against the roots."""
+    if name == "-p":
+        if not value.strip().isdigit() or int(value) < 1:
+            raise EngineRefused(f"-p needs a positive integer, not {value!r}")
+    elif name == "-py":
+        if _local_path(value) is None:
+            raise EngineRefused(f"the Python file must be a local file: {value}")
+        value = _localize(value, roots, "Python file", must_exist=True, url=False)
+        if not Path(value).is_file():
+            raise EngineRefused(f"Python file not found: {value}")
+    elif name == "-C":
+        value = _localize(value, roots, "-C classpath entry", must_exist=False, url=True)
+    elif name in ("-pyfs", "-pyarch", "-pyreq"):
+        value = _localize_list(value, roots, f"{name} file", url=False)
+    elif name == "-s":
+        value = _localize(value, roots, "savepoint", must_exist=False, url=False)
+    return value
 
 
 def localize_jar(jar: str, roots: InputRoots) -> str:

@@ -62,11 +62,11 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from mrs_jobs.engines.objectstore import S3Credentials, describe_error, filesystem, redact
+from mrs_jobs.engines.runners.distcp_plan import Planner, Progress, Task
 from mrs_jobs.engines.runners.distcp_sides import (
     CHUNK,
     MB,
@@ -82,72 +82,6 @@ from mrs_jobs.engines.runners.distcp_sides import (
 )
 
 # -------------------------------------------------------------------------------- the copy
-
-
-@dataclass
-class Task:
-    src_side: Any
-    src: str
-    dst: str
-    size: int
-    shown: str
-
-
-class Progress:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock = threading.Lock()
-        self.phase = "listing"
-        self.files_total = self.files_done = self.files_skipped = 0
-        self.bytes_total = self.bytes_done = self.bytes_skipped = 0
-        self.dirs_created = 0
-        self.started = time.time()
-        self._written_at = 0.0
-        self._final = False
-        self._write_lock = threading.Lock()
-
-    def add_bytes(self, n: int) -> None:
-        with self.lock:
-            self.bytes_done += n
-
-    def file_done(self) -> None:
-        with self.lock:
-            self.files_done += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {
-                "phase": self.phase,
-                "files_total": self.files_total,
-                "files_done": self.files_done,
-                "files_skipped": self.files_skipped,
-                "bytes_total": self.bytes_total,
-                "bytes_done": self.bytes_done,
-                "bytes_skipped": self.bytes_skipped,
-                "dirs_created": self.dirs_created,
-                "started_at": self.started,
-                "updated_at": time.time(),
-                "pid": os.getpid(),
-            }
-
-    def write(self, *, force: bool = False, final: bool = False) -> None:
-        """Replace the progress file atomically; at most every PROGRESS_INTERVAL unless forced.
-
-        After a ``final`` write (the outcome), nothing else is written.
-        """
-        with self._write_lock:
-            now = time.monotonic()
-            if self._final or (not force and now - self._written_at < PROGRESS_INTERVAL):
-                return
-            self._final = final
-            data = json.dumps(self.snapshot()) + "\n"
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            try:
-                tmp.write_text(data, encoding="utf-8")
-                os.replace(tmp, self.path)
-            except OSError:
-                pass  # progress is best effort
-            self._written_at = now
 
 
 class Runner:
@@ -219,127 +153,8 @@ class Runner:
     # ----------------------------------------------------------------------- plan
 
     def plan(self) -> tuple[list[str], list[Task], Any]:
-        sources = self.cfg["sources"]
-        target = self.cfg["target"]
-        tside = self.side_for(target)
-        tpath = target["path"]
-        tshown = target["uri"]
-
-        infos = []
-        for s in sources:
-            side = self.side_for(s)
-            if s["kind"] == "local":
-                real = Path(s["path"]).resolve()
-                if not side.allowed(real):
-                    raise CopyError(f"source {s['uri']} is not an allowed path to read")
-                s = {**s, "path": str(real)}
-            info = self._info(side, s["path"], s["uri"])
-            if info is None:
-                raise CopyError(f"source not found: {s['uri']}")
-            infos.append((s, side, info))
-
-        tinfo = self._info(tside, tpath, tshown)
-        if target["kind"] == "local":
-            real = Path(tpath).resolve()
-            if not tside.allowed(real, write=True):
-                raise CopyError(f"target {tshown} is not an allowed path to write")
-        n = len(sources)
-        sync = self.update or self.overwrite
-
-        # (relative path under the target, info, source side, source path, shown)
-        files: dict[str, tuple[Info, Any, str, str]] = {}
-        dirs: dict[str, str] = {}  # relative dir -> source shown
-        target_is_dir = n > 1 or any(info.is_dir for _, _, info in infos)
-        if target_is_dir and tinfo is not None and not tinfo.is_dir:
-            raise CopyError(f"target {tshown} is a file, but the copy needs a directory there")
-
-        def add_file(rel: str, info: Info, side, path: str, shown: str) -> None:
-            if rel in files or rel in dirs:
-                other = files[rel][3] if rel in files else dirs[rel]
-                raise CopyError(
-                    f"duplicate target path {self._shown(tshown, rel)} (from {other} and {shown})"
-                )
-            files[rel] = (info, side, path, shown)
-
-        def add_dir(rel: str, shown: str) -> None:
-            if rel in files:
-                raise CopyError(
-                    f"duplicate target path {self._shown(tshown, rel)} "
-                    f"(from {files[rel][3]} and {shown})"
-                )
-            dirs.setdefault(rel, shown)
-
-        for s, side, info in infos:
-            self.check_stop()
-            if not info.is_dir:
-                if n == 1 and (tinfo is None or not tinfo.is_dir):
-                    add_file("", info, side, s["path"], s["uri"])
-                else:
-                    add_file(s["name"], info, side, s["path"], s["uri"])
-                continue
-            special = (n == 1 and tinfo is None) or sync
-            base = "" if (special or s.get("root")) else s["name"]
-            if base:
-                add_dir(base, s["uri"])
-            for rel, einfo, epath in side.walk(s["path"], s["uri"]):
-                self.check_stop()
-                trel = f"{base}/{rel}" if base else rel
-                shown = f"{s['uri'].rstrip('/')}/{rel}"
-                if einfo.is_dir:
-                    add_dir(trel, shown)
-                else:
-                    add_file(trel, einfo, side, epath, shown)
-
-        # What already exists at the target.
-        existing: dict[str, Info] = {}
-        if tinfo is not None:
-            if tinfo.is_dir:
-                for rel, einfo, _ in tside.walk(tpath, tshown, as_target=True):
-                    existing[rel] = einfo
-            existing[""] = tinfo
-
-        tasks: list[Task] = []
-        for rel, (info, side, path, shown) in files.items():
-            have = existing.get(rel)
-            dst_shown = self._shown(tshown, rel)
-            if have is not None and have.is_dir:
-                raise CopyError(f"cannot copy file {shown} onto directory {dst_shown}")
-            if have is not None and not self.overwrite:
-                # Object stores keep whole seconds: compare at that precision when one is used.
-                coarse = side.kind != "local" or tside.kind != "local"
-                if not self.update or (
-                    have.size == info.size and _mtime(have, coarse) >= _mtime(info, coarse)
-                ):
-                    self.progress.files_skipped += 1
-                    self.progress.bytes_skipped += info.size
-                    continue
-            tasks.append(Task(side, path, tside.join(tpath, rel), info.size, shown))
-        for rel in dirs:
-            have = existing.get(rel)
-            if have is not None and not have.is_dir:
-                raise CopyError(
-                    f"cannot create directory {self._shown(tshown, rel)}: a file or symlink "
-                    "is in the way"
-                )
-
-        # Directories to create: all on a local target (parents of files are made anyway);
-        # on an object store only the empty ones (markers), the others being implicit.
-        make: list[str] = []
-        if target_is_dir and tinfo is None:
-            dirs.setdefault("", tshown)
-        if target["kind"] == "s3":
-            parents = set()  # ancestors of anything to be written: implicit
-            for rel in [*files, *dirs]:
-                parts = rel.split("/")
-                parents.update("/".join(parts[:i]) for i in range(len(parts)))
-            make = [r for r in dirs if r not in parents and r not in existing]
-        else:
-            make = [r for r in dirs if r not in existing]
-        make_paths = [tside.join(tpath, r) for r in sorted(make)]
-        if target["kind"] == "local":
-            base = Path(tpath).resolve() if target_is_dir else Path(tpath).resolve().parent
-            tside.target_base = base
-        return make_paths, tasks, tside
+        """(directories to make, files to copy, the target's side): see distcp_plan."""
+        return Planner(self).plan()
 
     def _info(self, side, path: str, shown: str) -> Info | None:
         try:
@@ -348,10 +163,6 @@ class Runner:
             raise
         except Exception as exc:
             raise CopyError(f"cannot read {shown}: {self._describe(exc)}") from None
-
-    @staticmethod
-    def _shown(tshown: str, rel: str) -> str:
-        return f"{tshown.rstrip('/')}/{rel}" if rel else tshown
 
     def _describe(self, exc: BaseException) -> str:
         if isinstance(exc, OSError) and exc.strerror and exc.filename:
@@ -460,11 +271,6 @@ class Runner:
             self.error = f"{type(exc).__name__}: {self._describe(exc)}"
         finally:
             self.done.set()
-
-
-def _mtime(info: Info, coarse: bool) -> int:
-    ns = info.mtime_ns or 0
-    return ns // 1_000_000_000 if coarse else ns
 
 
 def _hdfs_filesystem(spec: dict[str, Any]):
