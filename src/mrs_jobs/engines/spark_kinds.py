@@ -31,6 +31,7 @@ from mrs_jobs.engines.spark_standalone import (
     ui_url_of,
 )
 from mrs_jobs.fsutil import open_regular
+from mrs_jobs.runtime import jobdir
 
 __all__ = ["KINDS", "Placement", "RemoteSpark", "cluster_info", "launcher_output", "placement"]
 
@@ -188,7 +189,7 @@ def _yarn(
 def launcher_output(workdir: Path) -> str:
     """The start of the launcher's stdout and stderr (where spark-submit prints the ids)."""
     parts = []
-    for name in ("stdout.log", "stderr.log"):
+    for name in jobdir.JOB_LOGS:
         fd = open_regular(workdir / name)
         if fd is None:
             continue

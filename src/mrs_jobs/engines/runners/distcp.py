@@ -80,6 +80,7 @@ from mrs_jobs.engines.runners.distcp_sides import (
     LocalSide,
     Stopped,
 )
+from mrs_jobs.runtime import jobdir
 
 # -------------------------------------------------------------------------------- the copy
 
@@ -95,7 +96,7 @@ class Runner:
         bw = opts.get("bandwidth_mb")
         self.bandwidth = float(bw) * MB if bw else None
         self.creds = S3Credentials.from_json(config["s3"]) if config.get("s3") else None
-        self.progress = Progress(workdir / str(config.get("progress_file") or "progress.json"))
+        self.progress = Progress(workdir / str(config.get("progress_file") or jobdir.PROGRESS))
         self.stop_event = threading.Event()
         self.stop_reason: str | None = None
         self.error: str | None = None

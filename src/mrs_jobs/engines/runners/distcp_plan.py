@@ -4,7 +4,6 @@ the progress file the engine reads (see :mod:`mrs_jobs.engines.runners.distcp` f
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mrs_jobs.engines.runners.distcp_sides import PROGRESS_INTERVAL, CopyError, Info
+from mrs_jobs.runtime import jobdir
 
 if TYPE_CHECKING:
     from mrs_jobs.engines.runners.distcp import Runner
@@ -76,11 +76,8 @@ class Progress:
             if self._final or (not force and now - self._written_at < PROGRESS_INTERVAL):
                 return
             self._final = final
-            data = json.dumps(self.snapshot()) + "\n"
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             try:
-                tmp.write_text(data, encoding="utf-8")
-                os.replace(tmp, self.path)
+                jobdir.write_json_atomic(self.path, self.snapshot())
             except OSError:
                 pass  # progress is best effort
             self._written_at = now

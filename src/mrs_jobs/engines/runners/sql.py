@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mrs_jobs.runtime import jobdir
+
 __all__ = ["main", "render_rows"]
 
 SUCCEED = [{"result": "succeed"}]
@@ -31,12 +33,6 @@ SUCCEED = [{"result": "succeed"}]
 
 def _log(message: str) -> None:
     print(f"[mrs-jobs] {message}", file=sys.stderr, flush=True)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False))
-    os.replace(tmp, path)
 
 
 def _text(value: Any) -> str:
@@ -193,8 +189,8 @@ def _cancel(spec: dict[str, Any], cursor: Any) -> None:
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     workdir = Path(argv[0]).parent
-    results_path = workdir / "sql_results.json"
-    progress_path = workdir / "progress.json"
+    results_path = workdir / jobdir.SQL_RESULTS
+    progress_path = workdir / jobdir.PROGRESS
     statements: list[str] = spec["statements"]
     cap = int(spec.get("row_cap", 1000))
     results: dict[str, list[dict[str, str]]] = {}
@@ -228,7 +224,7 @@ def main(argv: list[str]) -> int:
         except Exception as exc:
             _log(f"session setup failed ({stmt.split('=')[0]}): {_error_text(exc.args[0])}")
             return 1
-    _write_json(progress_path, {"done": 0, "total": len(statements)})
+    jobdir.write_json_atomic(progress_path, {"done": 0, "total": len(statements)})
     locks = TableLocks(spec.get("locks") or {})
     for index, stmt in enumerate(statements):
         first = stmt.strip().splitlines()[0][:200] if stmt.strip() else ""
@@ -244,10 +240,10 @@ def main(argv: list[str]) -> int:
             text = _error_text(exc.args[0] if exc.args else exc)
             _log(f"statement {index} failed: {text}")
             print(f"statement {index} failed: {text}", flush=True)
-            _write_json(results_path, results)
+            jobdir.write_json_atomic(results_path, results)
             return 1
-        _write_json(results_path, results)
-        _write_json(progress_path, {"done": index + 1, "total": len(statements)})
+        jobdir.write_json_atomic(results_path, results)
+        jobdir.write_json_atomic(progress_path, {"done": index + 1, "total": len(statements)})
         shown = results[str(index)]
         _log(
             f"statement {index} done in {time.monotonic() - started:.2f} s, "
