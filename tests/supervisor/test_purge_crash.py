@@ -16,7 +16,7 @@ from support_supervisor import drive
 
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.tables import jobs
-from mrs_jobs.supervisor import loop
+from mrs_jobs.supervisor import purge
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -46,7 +46,7 @@ def test_a_purge_cut_short_by_a_crash_is_finished_after_the_restart(
     world.deletes.delete(world.caller, world.cluster_id, [job_id])
 
     if dies_in == "removing the directory":
-        monkeypatch.setattr(loop.shutil, "rmtree", _die)
+        monkeypatch.setattr(purge.shutil, "rmtree", _die)
     else:
         monkeypatch.setattr(job_store, "purge", _die)
     with pytest.raises(Died):

@@ -1,8 +1,8 @@
 """Following detached applications: those whose launcher exits once the engine has accepted
 them (spark-submit in cluster deploy mode, ``flink run -d``...).
 
-Their state comes from the engine (``Engine.status``), asked about once a second by the ids
-the launcher printed (application id, driver id, driver pod), never from a pid: so the same
+Their state comes from the engine (``EngineAdapter.status``), asked about once a second by the
+ids the launcher printed (application id, driver id, driver pod), never from a pid: so the same
 calls re-attach them after a restart of the service. An engine that does not know the
 application any more fails it after a grace period; a kill nobody can confirm because the engine
 is unreachable is recorded after the kill grace plus a minute, with a warning in the log.
@@ -11,23 +11,20 @@ is unreachable is recorded after the kill grace plus a minute, with a warning in
 from __future__ import annotations
 
 import logging
-import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.outcome import Outcome
 from mrs_jobs.domain.states import JobState
-from mrs_jobs.engines.base import ClusterSpec, LaunchSpec, RemoteStatus, call_hook
-from mrs_jobs.engines.registry import EngineRegistry, cluster_spec
-from mrs_jobs.runtime.process import ExitStatus
-from mrs_jobs.secretbox import SecretBox
-from mrs_jobs.settings import Settings
-from mrs_jobs.store import Store
+from mrs_jobs.engines.base import LaunchSpec, RemoteStatus, call_hook
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
-from mrs_jobs.store.tenants import get_cluster
+from mrs_jobs.supervisor.clusters import ClusterCache
+from mrs_jobs.supervisor.context import SupervisorContext
+from mrs_jobs.supervisor.ending import Finisher
 from mrs_jobs.supervisor.jobfiles import spec_of
+from mrs_jobs.supervisor.observe import Observer
 
 __all__ = ["DetachedTracker"]
 
@@ -40,54 +37,29 @@ _UNKNOWN_GRACE_S = 60.0
 # A kill of a detached application whose engine cannot be reached is recorded after the kill
 # grace plus this long.
 _UNCONFIRMED_KILL_S = 60.0
-_CLUSTER_CACHE_S = 10.0
-
-Observe = Callable[..., None]
-Finish = Callable[..., None]
 
 
 class DetachedTracker:
     def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        registry: EngineRegistry,
-        observe: Observe,
-        finish: Finish,
-        secrets: SecretBox,
+        self, ctx: SupervisorContext, observer: Observer, finisher: Finisher, clusters: ClusterCache
     ) -> None:
-        self.store = store
-        self.secrets = secrets  # opens the jobs' sealed secret values (spec_of)
-        self.settings = settings
-        self.registry = registry
-        self._observe = observe  # Supervisor._observe(job, force=True): ids from the output
-        self._finish = finish  # Supervisor._finish(job, status, reason, killed_in_engine=)
+        self.ctx = ctx
+        self.observer = observer  # reads the ids from the launcher's output
+        self.finisher = finisher
+        self.clusters = clusters
         self._last: dict[str, float] = {}
         self._unreachable_since: dict[str, float] = {}
         self._unknown_since: dict[str, float] = {}
-        self._clusters: dict[tuple[str, str], tuple[float, ClusterSpec | None]] = {}
-
-    def cluster_of(self, job: Job) -> ClusterSpec | None:
-        """The job's cluster as configured (cached a few seconds): engines ask the cluster
-        where its applications live rather than trust a file in the job's directory, which
-        the job's own user may write."""
-        key = (job.project_id, job.cluster_id)
-        now = time.monotonic()
-        cached = self._clusters.get(key)
-        if cached is not None and now - cached[0] < _CLUSTER_CACHE_S:
-            return cached[1]
-        with self.store.read() as conn:
-            row = get_cluster(conn, job.project_id, job.cluster_id)
-        spec = cluster_spec(row.id, row.kind, row.config, self.settings) if row else None
-        if len(self._clusters) > 1000:
-            self._clusters.clear()
-        self._clusters[key] = (now, spec)
-        return spec
 
     def forget(self, job_id: str) -> None:
         self._last.pop(job_id, None)
         self._unreachable_since.pop(job_id, None)
         self._unknown_since.pop(job_id, None)
+
+    def keep_only(self, job_ids: set[str]) -> None:
+        """Forget the jobs no longer watched here (ended through another path)."""
+        for job_id in (set(self._last) | set(self._unreachable_since)) - job_ids:
+            self.forget(job_id)
 
     def track(self, job: Job, launch: LaunchSpec) -> None:
         """Follow a detached application through its engine (by id, not by pid): after its
@@ -96,38 +68,39 @@ class DetachedTracker:
         if now - self._last.get(job.id, 0.0) < _STATUS_EVERY_S:
             return
         if not (job.app_id or job.launcher_id):
-            self._observe(job, force=True)  # the ids are in the launcher's output
-            with self.store.read() as conn:
+            self.observer.observe(job, force=True)  # the ids are in the launcher's output
+            with self.ctx.store.read() as conn:
                 job = job_store.get_job(conn, job.id) or job
         self._last[job.id] = now
-        engine = self.registry.for_type(job.job_type)
-        workdir = Path(job.workdir or "")
-        remote = None
-        can_track = engine is not None and engine.follows_detached
-        try:
-            spec, cluster = spec_of(job, self.secrets), self.cluster_of(job)
-        except Exception:  # an unreadable job or cluster must not stop the pass
-            log.exception("job.status_failed job_id=%s", job.id)
-        else:
-            if engine is not None:
-                args = (spec, workdir, launch, job.app_id, job.launcher_id, cluster)
-                remote = call_hook(engine.status, *args, default=None, job_id=job.id)
+        remote = self._ask(job, launch)
         if remote is None:
-            self._track_unreachable(job, engine_can_track=can_track)
+            self._track_unreachable(job)
             return
         self._unreachable_since.pop(job.id, None)
         if remote.state == "unknown":
-            if job.kill_sent_ms:  # cancelled and already forgotten by its engine
-                self._end_detached(job, RemoteStatus("killed"))
-                return
-            first = self._unknown_since.setdefault(job.id, now)
-            if now - first >= _UNKNOWN_GRACE_S:
-                self._end_detached(
-                    job,
-                    RemoteStatus("failed", message="the engine no longer knows the application"),
-                )
+            self._track_unknown(job, now)
             return
         self._unknown_since.pop(job.id, None)
+        self._record(job, remote)
+        if remote.terminal:
+            with self.ctx.store.read() as conn:
+                job = job_store.get_job(conn, job.id) or job
+            self._end_detached(job, remote)
+
+    def _ask(self, job: Job, launch: LaunchSpec) -> RemoteStatus | None:
+        """The application's state from its engine; None when it cannot be asked now."""
+        engine = self.ctx.registry.for_type(job.job_type)
+        if engine is None:
+            return None
+        try:
+            spec, cluster = spec_of(job, self.ctx.secrets), self.clusters.of(job)
+        except Exception:  # an unreadable job or cluster must not stop the pass
+            log.exception("job.status_failed job_id=%s", job.id)
+            return None
+        args = (spec, Path(job.workdir or ""), launch, job.app_id, job.launcher_id, cluster)
+        return call_hook(engine.status, *args, default=None, job_id=job.id)
+
+    def _record(self, job: Job, remote: RemoteStatus) -> None:
         values: dict[str, object] = {}
         if remote.app_id and remote.app_id != job.app_id:
             values["app_id"] = remote.app_id
@@ -135,27 +108,33 @@ class DetachedTracker:
             values["tracking_url"] = remote.tracking_url
         if remote.progress is not None and abs(remote.progress - job.progress) >= 0.5:
             values["progress"] = min(99.0, remote.progress)
-        if values or (remote.state != "pending" and job.state == JobState.ACCEPTED):
-            with self.store.write() as conn:
-                if values:
-                    sup_store.set_fields(conn, job.id, **values)
-                if remote.state != "pending" and job.state == JobState.ACCEPTED:
-                    job_store.transition(
-                        conn, job.id, JobState.RUNNING, reason="application started"
-                    )
-        if remote.terminal:
-            with self.store.read() as conn:
-                job = job_store.get_job(conn, job.id) or job
-            self._end_detached(job, remote)
-
-    def _track_unreachable(self, job: Job, engine_can_track: bool) -> None:
-        """No answer from the engine: keep asking, except for a kill nobody can confirm."""
-        if not engine_can_track:
-            self._end_detached(
-                job, RemoteStatus("failed", message="this engine cannot follow a detached job")
-            )
+        started = remote.state != "pending" and job.state == JobState.ACCEPTED
+        if not values and not started:
             return
-        grace_ms = int((self.settings.kill_grace_seconds + _UNCONFIRMED_KILL_S) * 1000)
+        with self.ctx.store.write() as conn:
+            if values:
+                sup_store.set_fields(conn, job.id, **values)
+            if started:
+                job_store.transition(conn, job.id, JobState.RUNNING, reason="application started")
+
+    def _track_unknown(self, job: Job, now: float) -> None:
+        """The engine answered but does not know the application (yet, or any more)."""
+        if job.kill_sent_ms:  # cancelled and already forgotten by its engine
+            self._end_detached(job, RemoteStatus("killed"))
+            return
+        first = self._unknown_since.setdefault(job.id, now)
+        if now - first >= _UNKNOWN_GRACE_S:
+            message = "the engine no longer knows the application"
+            self._end_detached(job, RemoteStatus("failed", message=message))
+
+    def _track_unreachable(self, job: Job) -> None:
+        """No answer from the engine: keep asking, except for a kill nobody can confirm."""
+        engine = self.ctx.registry.for_type(job.job_type)
+        if engine is None or not engine.follows_detached:
+            message = "this engine cannot follow a detached job"
+            self._end_detached(job, RemoteStatus("failed", message=message))
+            return
+        grace_ms = int((self.ctx.settings.kill_grace_seconds + _UNCONFIRMED_KILL_S) * 1000)
         if job.kill_sent_ms and job_store.now_ms() - job.kill_sent_ms >= grace_ms:
             self._end_detached(job, RemoteStatus("killed"))
             log.warning("job.kill_unconfirmed job_id=%s", job.id)
@@ -165,20 +144,13 @@ class DetachedTracker:
             log.warning("job.engine_unreachable job_id=%s app_id=%s", job.id, job.app_id)
 
     def _end_detached(self, job: Job, remote: RemoteStatus) -> None:
-        at = job_store.now_ms()
         self.forget(job.id)
         if remote.state == "succeeded":
-            self._finish(job, ExitStatus(returncode=0, signal=None, finished_ms=at), None)
+            outcome = Outcome(returncode=0)
         elif remote.state == "killed":
-            self._finish(
-                job,
-                ExitStatus(returncode=None, signal=signal.SIGKILL, finished_ms=at),
-                lost_reason="the application was killed in its engine",
-                killed_in_engine=True,
-            )
+            reason = "the application was killed in its engine"
+            outcome = Outcome(killed_in_engine=True, lost_reason=reason)
         else:
-            self._finish(
-                job,
-                ExitStatus(returncode=1, signal=None, finished_ms=at),
-                lost_reason=remote.message or "the application failed in its engine",
-            )
+            reason = remote.message or "the application failed in its engine"
+            outcome = Outcome(returncode=1, lost_reason=reason)
+        self.finisher.end(job, outcome)

@@ -13,12 +13,11 @@ from mrs_jobs.engines.base import EngineAdapter, EngineRefused, JobSpec
 from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.runtime import jobdir
 from mrs_jobs.runtime.jobdir import read_launch, read_sql_results
-from mrs_jobs.runtime.process import ExitStatus, ProcessHandle
+from mrs_jobs.runtime.process import ProcessHandle
 from mrs_jobs.secretbox import SecretBox, SecretKeyError, open_job_properties
 
 __all__ = [
     "drop_secret_files",
-    "failure_reason",
     "handle_of",
     "read_launch",
     "read_sql_results",
@@ -68,13 +67,3 @@ def drop_secret_files(workdir: Path, engine: EngineAdapter | None) -> None:
     environment) and what its engine declares (runner configs, Hadoop site files...)."""
     names = (jobdir.LAUNCH, *(engine.secret_files if engine is not None else ()))
     jobdir.drop_secret_files(workdir, names)
-
-
-def failure_reason(status: ExitStatus | None) -> str:
-    if status is None:
-        return "the engine process was lost (it left no exit status)"
-    if status.error:
-        return f"the engine could not start: {status.error}"
-    if status.signal:
-        return f"the engine was stopped by signal {status.signal}"
-    return f"the engine exited with code {status.returncode}"

@@ -1,0 +1,96 @@
+"""Ending a job: what the run did becomes an :class:`~mrs_jobs.domain.outcome.Outcome`, the
+domain decides the ending (``domain/outcome.py``), and the store records it.
+
+Local runs (an exit status the shim wrote), detached applications (what their engine says) and
+the service's own verdicts (lost, never launched) all end here, through the same rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.outcome import Outcome, decide
+from mrs_jobs.domain.states import JobResult, JobState
+from mrs_jobs.runtime.jobdir import read_sql_results
+from mrs_jobs.runtime.process import ExitStatus
+from mrs_jobs.store import jobs as job_store
+from mrs_jobs.supervisor.context import SupervisorContext
+from mrs_jobs.supervisor.jobfiles import drop_secret_files, timeout_of
+
+__all__ = ["Finisher", "run_outcome", "with_record"]
+
+log = logging.getLogger(__name__)
+
+
+def run_outcome(status: ExitStatus | None, lost_reason: str | None = None) -> Outcome:
+    """What a local run's exit status says (None: the run left none)."""
+    if status is None:
+        return Outcome(exited=False, lost_reason=lost_reason)
+    return Outcome(
+        returncode=status.returncode,
+        signal=status.signal,
+        start_error=status.error,
+        lost_reason=lost_reason,
+    )
+
+
+def with_record(outcome: Outcome, job: Job, at_ms: int) -> Outcome:
+    """The outcome with what the job's record adds: a kill or delete asked for, and whether
+    its deadline (``mrs.job.timeout``) had passed when it ended at ``at_ms``."""
+    asked = job.kill_requested_ms > 0 or job.deleted_ms > 0
+    timed_out = not asked and 0 < job.deadline_ms <= at_ms
+    timeout = timeout_of(job) if timed_out else None
+    return dataclasses.replace(outcome, kill_asked=asked, timeout_seconds=timeout)
+
+
+class Finisher:
+    def __init__(self, ctx: SupervisorContext) -> None:
+        self.ctx = ctx
+
+    def finish(self, job: Job, status: ExitStatus | None, lost_reason: str | None = None) -> None:
+        """End a job whose local run exited (``status``) or was lost (None)."""
+        at = status.finished_ms if status and status.finished_ms else None
+        self.end(job, run_outcome(status, lost_reason), at_ms=at)
+
+    def end(self, job: Job, outcome: Outcome, at_ms: int | None = None) -> None:
+        """Record how ``job`` ended: its SQL results, its ending, and drop its secret files.
+        ``outcome`` says what the run did; the job's record adds kills asked and deadlines."""
+        at = at_ms or job_store.now_ms()
+        outcome = with_record(outcome, job, at)
+        results = read_sql_results(Path(job.workdir)) if job.workdir else None
+        with self.ctx.store.write() as conn:
+            if results is not None and not job.deleted_ms:
+                cap = self.ctx.settings.sql_result_row_cap
+                job_store.save_sql_results(conn, job.id, results, cap)
+            current = job_store.get_job(conn, job.id)
+            state = current.state if current is not None else job.state
+            ending = decide(JobState(state), outcome)
+            if ending.via_running:
+                job_store.transition(conn, job.id, JobState.RUNNING, reason="exited")
+            values: dict[str, object] = {"result": ending.result.value, "finished_ms": at}
+            if ending.result == JobResult.SUCCEEDED:
+                values["progress"] = 100.0
+            if ending.result == JobResult.FAILED:
+                values["reason"] = ending.reason
+            job_store.transition(conn, job.id, ending.state, reason=ending.reason, values=values)
+        if job.workdir:
+            drop_secret_files(Path(job.workdir), self.ctx.registry.for_type(job.job_type))
+        log.info("job.ended job_id=%s state=%s reason=%s", job.id, ending.state, ending.reason)
+
+    def fail(self, job_id: str, reason: str) -> None:
+        """End a job FAILED with a reason the user can read (guarded like every transition)."""
+        with self.ctx.store.write() as conn:
+            job_store.transition(
+                conn,
+                job_id,
+                JobState.FAILED,
+                reason=reason,
+                values={
+                    "result": JobResult.FAILED.value,
+                    "finished_ms": job_store.now_ms(),
+                    "reason": reason,
+                },
+            )

@@ -1,0 +1,68 @@
+"""Reading a running job through its engine: application id, launcher id, tracking URL,
+progress, and the moment it really started (ACCEPTED -> RUNNING)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.states import JobState
+from mrs_jobs.engines.base import Observation, call_hook
+from mrs_jobs.runtime.jobdir import read_launch
+from mrs_jobs.store import jobs as job_store
+from mrs_jobs.store import supervision as sup_store
+from mrs_jobs.supervisor.context import SupervisorContext
+from mrs_jobs.supervisor.jobfiles import spec_of
+
+__all__ = ["Observer"]
+
+_OBSERVE_EVERY_S = 1.0
+
+
+class Observer:
+    def __init__(self, ctx: SupervisorContext) -> None:
+        self.ctx = ctx
+        self._last: dict[str, float] = {}
+
+    def keep_only(self, job_ids: set[str]) -> None:
+        """Forget the pacing of jobs no longer watched here."""
+        for job_id in set(self._last) - job_ids:
+            del self._last[job_id]
+
+    def observe(self, job: Job, force: bool = False) -> None:
+        """Ask the job's engine what it sees (at most once a second unless ``force``) and
+        record what changed; nothing new costs no write transaction."""
+        now = time.monotonic()
+        if not force and now - self._last.get(job.id, 0.0) < _OBSERVE_EVERY_S:
+            return
+        self._last[job.id] = now
+        engine = self.ctx.registry.for_type(job.job_type)
+        workdir = Path(job.workdir or "")
+        launch = read_launch(workdir)
+        if engine is None or launch is None:
+            return
+        spec = spec_of(job, self.ctx.secrets)
+        obs = call_hook(engine.observe, spec, workdir, launch, default=Observation(), job_id=job.id)
+        values = _changes(job, obs)
+        started = obs.running and job.state == JobState.ACCEPTED
+        if not values and not started:
+            return  # on SQLite a write transaction would take the lock for nothing
+        with self.ctx.store.write() as conn:
+            if values:
+                sup_store.set_fields(conn, job.id, **values)
+            if started:
+                job_store.transition(conn, job.id, JobState.RUNNING, reason="application started")
+
+
+def _changes(job: Job, obs: Observation) -> dict[str, object]:
+    values: dict[str, object] = {}
+    if obs.app_id and obs.app_id != job.app_id:
+        values["app_id"] = obs.app_id
+    if obs.launcher_id and obs.launcher_id != job.launcher_id:
+        values["launcher_id"] = obs.launcher_id
+    if obs.tracking_url and obs.tracking_url != job.tracking_url:
+        values["tracking_url"] = obs.tracking_url
+    if obs.progress is not None and abs(obs.progress - job.progress) >= 0.5:
+        values["progress"] = min(99.0, obs.progress)
+    return values

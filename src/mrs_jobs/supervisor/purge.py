@@ -1,0 +1,73 @@
+"""Purging deleted jobs: their rows and their directories, once their processes are dead.
+
+A deleted job's directory goes before its row (a crash in between leaves a row to purge again,
+never a directory nobody knows). A job whose files are on a live peer's disk is left to that
+peer; one whose processes still run waits for its kill.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.states import JobState
+from mrs_jobs.store import jobs as job_store
+from mrs_jobs.store import supervision as sup_store
+from mrs_jobs.supervisor.context import SupervisorContext
+from mrs_jobs.supervisor.jobfiles import handle_of
+from mrs_jobs.supervisor.marks import Marks
+
+__all__ = ["Purger"]
+
+log = logging.getLogger(__name__)
+
+_PURGE_BATCH = 500
+_PURGE_BATCHES_PER_PASS = 20
+
+
+class Purger:
+    def __init__(self, ctx: SupervisorContext, marks: Marks) -> None:
+        self.ctx = ctx
+        self.marks = marks
+
+    def step(self) -> None:
+        """Remove deleted jobs whose processes are confirmed dead; batch after batch while
+        batches come full (a delete of 100k jobs must not take 200 passes)."""
+        for _ in range(_PURGE_BATCHES_PER_PASS):
+            with self.ctx.store.read() as conn:
+                deleted = sup_store.deleted_jobs(conn, limit=_PURGE_BATCH)
+            peers = self._live_peers()
+            done = [job for job in deleted if self._purgeable(job, peers)]
+            if not done:
+                return
+            self._purge(done)
+            if len(deleted) < _PURGE_BATCH or len(done) < len(deleted) // 2:
+                return
+
+    def _purgeable(self, job: Job, peers: set[str]) -> bool:
+        if job.state in (JobState.ACCEPTED, JobState.RUNNING):
+            return False  # its owner kills and finalises it first (taken over if gone)
+        if job.owner in peers and job.workdir and not Path(job.workdir).exists():
+            return False  # its files are on a live peer's disk: that peer purges it
+        handle = handle_of(job)
+        if handle is not None and self.ctx.table.is_running(handle):
+            return False  # the killer is on it; purge once it is confirmed dead
+        if handle is not None and job.id in self.marks.live_jobs():
+            self.marks.sweep(job.id)  # stragglers of an ended job: gone by the next pass
+            return False
+        return True
+
+    def _purge(self, done: list[Job]) -> None:
+        for job in done:  # files first: a crash after this leaves a row, purged next time
+            shutil.rmtree(job.workdir or self.ctx.workdir(job.id), ignore_errors=True)
+        with self.ctx.store.write() as conn:
+            job_store.purge(conn, [j.id for j in done])
+        log.info("job.purged count=%s", len(done))
+
+    def _live_peers(self) -> set[str]:
+        """Other supervisors heartbeating now (their jobs' files may be on their disks)."""
+        since = job_store.now_ms() - int(self.ctx.settings.heartbeat_seconds * 3000)
+        with self.ctx.store.read() as conn:
+            return sup_store.live_supervisors(conn, since) - {self.ctx.id}
