@@ -49,8 +49,10 @@ if str(ROOT / "src") not in sys.path:  # running from a checkout without the ven
 from sqlalchemy import insert, text  # noqa: E402
 
 from mrs_jobs.api.signing import format_sdk_date, sign_headers  # noqa: E402
-from mrs_jobs.secretbox import load_secret_box  # noqa: E402
-from mrs_jobs.services.tenants import TenantService  # noqa: E402
+from mrs_jobs.secretbox import SecretBox, load_secret_box  # noqa: E402
+from mrs_jobs.services.cluster_admin import ClusterAdmin  # noqa: E402
+from mrs_jobs.services.credentials import CredentialService  # noqa: E402
+from mrs_jobs.services.projects import ProjectService  # noqa: E402
 from mrs_jobs.settings import Settings  # noqa: E402
 from mrs_jobs.store import Store  # noqa: E402
 from mrs_jobs.store.tables import job_events, jobs  # noqa: E402
@@ -238,10 +240,10 @@ def pg_available() -> bool:
         return False
 
 
-def tenant_service(store: Store, data_dir: Path, url: str) -> TenantService:
-    """The service's TenantService with the installation's secret box: SKs are sealed with
-    <data_dir>/secret.key, which the server started over this data dir reads too."""
-    return TenantService(store, load_secret_box(Settings(data_dir=data_dir, database_url=url)))
+def secret_box(data_dir: Path, url: str) -> SecretBox:
+    """The installation's secret box: SKs are sealed with <data_dir>/secret.key, which the
+    server started over this data dir reads too."""
+    return load_secret_box(Settings(data_dir=data_dir, database_url=url))
 
 
 def make_store(
@@ -278,10 +280,9 @@ def make_store(
     store = Store(url)
     store.migrate()
     # The server started over this data dir seals/opens SKs with <data_dir>/secret.key.
-    tenants = tenant_service(store, data_dir, url)
-    pid = tenants.create_project("bench")
-    ak, sk = tenants.create_aksk(pid, "admin")
-    cid = tenants.create_cluster(
+    pid = ProjectService(store).create_project("bench")
+    ak, sk = CredentialService(store, secret_box(data_dir, url)).create_aksk(pid, "admin")
+    cid = ClusterAdmin(store).create_cluster(
         pid,
         "bench",
         components=list(components),

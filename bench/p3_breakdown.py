@@ -29,14 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     BenchStore,
     print_table,
+    secret_box,
     seeded_stores,
     summarize,
-    tenant_service,
 )
 
 from mrs_jobs.api.signing import sign_headers, verify  # noqa: E402
 from mrs_jobs.domain.job import to_mrs  # noqa: E402
 from mrs_jobs.domain.validation import ListQuery  # noqa: E402
+from mrs_jobs.services.authn import Authenticator  # noqa: E402
 from mrs_jobs.services.context import Caller  # noqa: E402
 from mrs_jobs.services.jobs import JobService  # noqa: E402
 from mrs_jobs.store.jobs import now_ms  # noqa: E402
@@ -56,7 +57,7 @@ def _time(fn: Any, n: int) -> dict[str, float]:
 def run(bs: BenchStore, *, n: int = 300) -> dict[str, Any]:
     assert bs.tenant is not None
     t = bs.tenant
-    tenants = tenant_service(bs.store, bs.data_dir, bs.url)
+    tenants = Authenticator(bs.store, secret_box(bs.data_dir, bs.url))
     cred = tenants.credential_for_ak(t.ak)
     assert cred is not None
     caller = Caller(

@@ -11,9 +11,9 @@ from pathlib import Path
 from mrs_jobs.engines.base import ClusterSpec, EngineAdapter, JobSpec, LaunchSpec, Observation
 from mrs_jobs.engines.registry import EngineRegistry
 from mrs_jobs.services.batch_delete import BatchDeleteService
+from mrs_jobs.services.bootstrap import Bootstrap
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.jobs import JobService
-from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.supervisor.loop import Supervisor
@@ -51,7 +51,7 @@ class World:
     deletes: BatchDeleteService
     caller: Caller
     cluster_id: str
-    tenants: TenantService
+    boot: Bootstrap
 
     def supervisor(self) -> Supervisor:
         return Supervisor(self.store, self.settings, EngineRegistry([FakeEngine()]))

@@ -15,6 +15,10 @@ from typing import IO, TYPE_CHECKING
 from mrs_jobs.settings import Settings
 
 if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from mrs_jobs.secretbox import SecretBox
     from mrs_jobs.store import Store
     from mrs_jobs.supervisor.containment import Containment
 
@@ -75,52 +79,39 @@ Call it with MRS's official Python SDK (pip install huaweicloudsdkmrs):
 
 def _containment_or_exit(settings: Settings, store: Store) -> Containment:
     """Jobs are boxed here, or the operator accepted that they are not (else: exit, why)."""
-    from mrs_jobs.store.tenants import count_projects
+    from mrs_jobs.services.projects import ProjectService
     from mrs_jobs.supervisor.containment import UncontainedRefused, startup_check
 
-    with store.read() as conn:
-        projects = count_projects(conn)
     try:
-        return startup_check(settings, projects)
+        return startup_check(settings, ProjectService(store).count())
     except UncontainedRefused as exc:
         store.dispose()
         raise SystemExit(f"mrs-jobs: {exc}") from None
 
 
-def run_server(settings: Settings) -> int:
-    import uvicorn
-
-    from mrs_jobs.api.app import create_app
-    from mrs_jobs.api.slowclient import protocol_with_head_timeout
-    from mrs_jobs.datadir import admit_job_users, secure_data_dir
-    from mrs_jobs.engines.registry import EngineRegistry
-    from mrs_jobs.logging_setup import configure_logging
+def _open_store(settings: Settings) -> tuple[Store, SecretBox]:
+    """The migrated store and the key, every stored secret checked to open (else: exit)."""
+    from mrs_jobs.datadir import admit_job_users
     from mrs_jobs.secretbox import SecretKeyError, load_secret_box
     from mrs_jobs.services.jobs import seal_live_job_secrets
-    from mrs_jobs.services.tenants import (
-        TenantService,
-        update_bootstrap_endpoint,
-        write_bootstrap_file,
-    )
+    from mrs_jobs.services.sealed_keys import check_secrets
     from mrs_jobs.store import Store
-    from mrs_jobs.supervisor.loop import Supervisor
 
-    configure_logging(settings.log_level, settings.log_format, sys.stderr)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    secure_data_dir(settings)  # umask 0077 before the lock, the store or the key is written
-    lock = _lock_sqlite(settings)
     store = Store(settings.effective_database_url)
     store.migrate()
     admit_job_users(settings, store)
     try:
         box = load_secret_box(settings)
-        tenants = TenantService(store, box)
-        tenants.check_secrets()
+        check_secrets(store, box)
         seal_live_job_secrets(store, box)
     except SecretKeyError as exc:
         store.dispose()
         raise SystemExit(f"mrs-jobs: secret key: {exc}") from None
+    return store, box
 
+
+def _listen(settings: Settings) -> tuple[socket.socket, str]:
+    """The bound listening socket and the endpoint clients are told."""
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
     # listening socket says TCP, else every response body waits ~40 ms for a delayed ACK.
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
@@ -129,40 +120,41 @@ def run_server(settings: Settings) -> int:
     sock.bind((settings.host, settings.port))
     port = sock.getsockname()[1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    endpoint = settings.public_endpoint or f"http://{host}:{port}"
+    return sock, settings.public_endpoint or f"http://{host}:{port}"
 
-    bootstrap = settings.data_dir / "bootstrap.json"
-    boot = tenants.bootstrap(
+
+def _first_run(settings: Settings, store: Store, box: SecretBox, endpoint: str) -> str:
+    """Bootstrap an empty store (or keep bootstrap.json's endpoint current); returns what to
+    print once the service is up: how to call it."""
+    from mrs_jobs.services.bootstrap import (
         bootstrap,
+        update_bootstrap_endpoint,
+        write_bootstrap_file,
+    )
+
+    path = settings.data_dir / "bootstrap.json"
+    boot = bootstrap(
+        store,
+        box,
         max_running=settings.default_max_running,
         max_queued=settings.default_max_queued,
         parallelism=settings.local_parallelism,
         output_roots=settings.bootstrap_output_roots,
     )
     if boot is not None:
-        write_bootstrap_file(bootstrap, endpoint, boot)
+        write_bootstrap_file(path, endpoint, boot)
         info: dict[str, str] | None = {"project_id": boot.project_id, "cluster_id": boot.cluster_id}
     else:
-        info = update_bootstrap_endpoint(bootstrap, endpoint)
-
-    boxes = _containment_or_exit(settings, store) if settings.run_supervisor else None
-    registry = EngineRegistry.from_settings(settings, boxes.policy if boxes else None)
-    supervisor = None
-    if boxes is not None:
-        supervisor = Supervisor(store, settings, registry, secrets=box, boxes=boxes)
-    app = create_app(
-        settings,
-        store,
-        runnable_types=registry.job_types,
-        wake=supervisor.wake if supervisor else (lambda: None),
-        supervisor_id=supervisor.id if supervisor else None,
-    )
-    if supervisor is not None:
-        supervisor.start()
+        info = update_bootstrap_endpoint(path, endpoint)
     if info:
-        print(_snippet(endpoint, info["project_id"], info["cluster_id"], bootstrap), flush=True)
-    else:
-        print(f"mrs-jobs is running at {endpoint}", flush=True)
+        return _snippet(endpoint, info["project_id"], info["cluster_id"], path)
+    return f"mrs-jobs is running at {endpoint}"
+
+
+def _uvicorn_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
+    import uvicorn
+
+    from mrs_jobs.api.slowclient import protocol_with_head_timeout
 
     # log_config=None: uvicorn's own records go through the root handler, in the same format.
     # Slow or idle clients: idle keep-alive connections close after 5 s, at most 1,000
@@ -180,7 +172,39 @@ def run_server(settings: Settings) -> int:
         h11_max_incomplete_event_size=16384,
         http=protocol_with_head_timeout(settings.request_head_timeout_seconds),
     )
-    server = uvicorn.Server(config)
+    return uvicorn.Server(config)
+
+
+def run_server(settings: Settings) -> int:
+    from mrs_jobs.api.app import create_app
+    from mrs_jobs.datadir import secure_data_dir
+    from mrs_jobs.engines.registry import EngineRegistry
+    from mrs_jobs.logging_setup import configure_logging
+    from mrs_jobs.supervisor.loop import Supervisor
+
+    configure_logging(settings.log_level, settings.log_format, sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    secure_data_dir(settings)  # umask 0077 before the lock, the store or the key is written
+    lock = _lock_sqlite(settings)
+    store, box = _open_store(settings)
+    sock, endpoint = _listen(settings)
+    greeting = _first_run(settings, store, box, endpoint)  # before the containment check
+    boxes = _containment_or_exit(settings, store) if settings.run_supervisor else None
+    registry = EngineRegistry.from_settings(settings, boxes.policy if boxes else None)
+    supervisor = None
+    if boxes is not None:
+        supervisor = Supervisor(store, settings, registry, secrets=box, boxes=boxes)
+    app = create_app(
+        settings,
+        store,
+        runnable_types=registry.job_types,
+        wake=supervisor.wake if supervisor else (lambda: None),
+        supervisor_id=supervisor.id if supervisor else None,
+    )
+    if supervisor is not None:
+        supervisor.start()
+    print(greeting, flush=True)
+    server = _uvicorn_server(settings, app)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler that
     # was installed before it started: with the default one the process would die right there,
     # before the supervisor's orderly stop below. Ours turns it into an exception instead.

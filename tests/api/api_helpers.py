@@ -107,8 +107,8 @@ class Tenant:
 
 
 def other_project(api: Any, user: str = "bob", components: list[str] | None = None) -> Tenant:
-    pid = api.tenants.create_project("other")
-    ak, sk = api.tenants.create_aksk(pid, user)
+    pid = api.projects.create_project("other")
+    ak, sk = api.credentials.create_aksk(pid, user)
     cid = new_cluster(api, pid, components=components)
     return Tenant(pid, cid, ak, sk, client_for(api.client.app, _sigv4(ak, sk, pid)))
 
@@ -121,7 +121,7 @@ def new_cluster(
     max_queued: int = 1000,
     max_running: int = 10,
 ) -> str:
-    return api.tenants.create_cluster(
+    return api.clusters.create_cluster(
         project_id or api.project_id,
         "extra",
         components=["Spark"] if components is None else components,

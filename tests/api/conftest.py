@@ -9,7 +9,10 @@ from support import SigV4Auth
 
 from mrs_jobs.api.app import create_app
 from mrs_jobs.secretbox import load_secret_box
-from mrs_jobs.services.tenants import TenantService
+from mrs_jobs.services.bootstrap import bootstrap
+from mrs_jobs.services.cluster_admin import ClusterAdmin
+from mrs_jobs.services.credentials import CredentialService
+from mrs_jobs.services.projects import ProjectService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 
@@ -17,13 +20,21 @@ from mrs_jobs.store import Store
 @dataclass
 class Api:
     client: TestClient
-    tenants: TenantService
+    credentials: CredentialService
     store: Store
     project_id: str
     cluster_id: str
     ak: str
     sk: str
     wakes: list[int]
+
+    @property
+    def projects(self) -> ProjectService:
+        return ProjectService(self.store)
+
+    @property
+    def clusters(self) -> ClusterAdmin:
+        return ClusterAdmin(self.store)
 
     @property
     def base(self) -> str:
@@ -44,10 +55,8 @@ class Api:
 
 @pytest.fixture
 def api(store: Store, settings: Settings) -> Iterator[Api]:
-    tenants = TenantService(store, load_secret_box(settings))
-    boot = tenants.bootstrap(
-        settings.data_dir / "bootstrap.json", max_running=10, max_queued=50, parallelism=2
-    )
+    box = load_secret_box(settings)
+    boot = bootstrap(store, box, max_running=10, max_queued=50, parallelism=2)
     assert boot is not None
     wakes: list[int] = []
     app = create_app(
@@ -58,5 +67,14 @@ def api(store: Store, settings: Settings) -> Iterator[Api]:
     )
     client = TestClient(app, base_url="http://127.0.0.1:8080")
     client.auth = SigV4Auth(boot.ak, boot.sk, boot.project_id)
-    yield Api(client, tenants, store, boot.project_id, boot.cluster_id, boot.ak, boot.sk, wakes)
+    yield Api(
+        client,
+        CredentialService(store, box),
+        store,
+        boot.project_id,
+        boot.cluster_id,
+        boot.ak,
+        boot.sk,
+        wakes,
+    )
     client.close()

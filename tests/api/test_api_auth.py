@@ -127,7 +127,7 @@ def test_sdk_date_outside_the_window(api) -> None:
 
 
 def test_token(api) -> None:
-    token = api.tenants.create_token(api.project_id, "scripter", 3600)
+    token = api.credentials.create_token(api.project_id, "scripter", 3600)
     client = client_for(api.client.app)
     r = client.post(api.base, json=SUBMIT, headers={"X-Auth-Token": token})
     assert r.status_code == 200, r.text
@@ -142,7 +142,7 @@ def test_token(api) -> None:
 
 
 def test_expired_token(api) -> None:
-    token = api.tenants.create_token(api.project_id, "scripter", 60)
+    token = api.credentials.create_token(api.project_id, "scripter", 60)
     client = client_for(api.client.app)
     assert client.get(api.base, headers={"X-Auth-Token": token}).status_code == 202
     with api.store.write() as conn:
@@ -173,7 +173,7 @@ def test_credential_of_another_project(api) -> None:
     a_as_b = api.signed_as(api.ak, api.sk, other.project_id)
     assert_error(a_as_b.get(api.base), 403, "12000052")
     # B's token on A's path.
-    token = api.tenants.create_token(other.project_id, "bob", 600)
+    token = api.credentials.create_token(other.project_id, "bob", 600)
     r = client_for(api.client.app).get(api.base, headers={"X-Auth-Token": token})
     assert_error(r, 403, "12000052")
     assert api.client.get(f"{api.base}/{job_id}").json()["job_detail"]["job_state"] == "SUBMITTED"
@@ -182,7 +182,7 @@ def test_credential_of_another_project(api) -> None:
 def test_disabled_credential(api) -> None:
     # Without the credential cache (its delay is tests/api/test_api_credcache.py's subject).
     api.client.app.state.credential_cache = CredentialCache(ttl=0)
-    ak, sk = api.tenants.create_aksk(api.project_id, "temp")
+    ak, sk = api.credentials.create_aksk(api.project_id, "temp")
     client = api.signed_as(ak, sk, api.project_id)
     assert client.get(api.base).status_code == 202
     with api.store.read() as conn:
@@ -199,7 +199,7 @@ def test_disabled_credential(api) -> None:
 
 
 def test_disabled_token(api) -> None:
-    token = api.tenants.create_token(api.project_id, "scripter", 600)
+    token = api.credentials.create_token(api.project_id, "scripter", 600)
     with api.store.write() as conn:
         conn.execute(update(credentials).where(credentials.c.kind == "token").values(disabled=True))
     refused(client_for(api.client.app).get(api.base, headers={"X-Auth-Token": token}))

@@ -27,7 +27,7 @@ def cached_app(api):  # type: ignore[no-untyped-def]
 
 def test_a_disabled_credential_is_refused_once_the_cache_period_is_over(api) -> None:
     cache, clock = cached_app(api)
-    ak, sk = api.tenants.create_aksk(api.project_id, "temp")
+    ak, sk = api.credentials.create_aksk(api.project_id, "temp")
     client = api.signed_as(ak, sk, api.project_id)
     assert client.get(api.base).status_code == 202
     assert cache.get(ak) is not None
@@ -47,14 +47,14 @@ def test_a_disabled_credential_is_refused_once_the_cache_period_is_over(api) -> 
 
 def test_a_changed_sk_works_at_once_and_the_old_one_stops(api) -> None:
     cache, _clock = cached_app(api)
-    ak, old_sk = api.tenants.create_aksk(api.project_id, "temp")
+    ak, old_sk = api.credentials.create_aksk(api.project_id, "temp")
     old = api.signed_as(ak, old_sk, api.project_id)
     assert old.get(api.base).status_code == 202
     assert cache.get(ak).secret_key == old_sk
     new_sk = "n" * 40
     with api.store.read() as conn:
         cred = credential_by_ak(conn, ak)
-    sealed = api.tenants.box.seal(new_sk, aad=f"mrs-jobs/credentials/{ak}")
+    sealed = api.credentials.box.seal(new_sk, aad=f"mrs-jobs/credentials/{ak}")
     with api.store.write() as conn:
         assert set_secret_key(conn, cred.id, sealed)
     # The cached SK does not verify the new signature: the AK is looked up again.
@@ -66,7 +66,8 @@ def test_a_changed_sk_works_at_once_and_the_old_one_stops(api) -> None:
 def test_lookups_run_off_the_event_loop_and_hits_skip_the_store(api, monkeypatch) -> None:
     cached_app(api)
     calls: list[bool] = []
-    real = api.tenants.credential_for_ak
+    ctx = api.client.app.state.ctx
+    real = ctx.authn.credential_for_ak
 
     def spy(ak: str):  # type: ignore[no-untyped-def]
         try:
@@ -76,8 +77,7 @@ def test_lookups_run_off_the_event_loop_and_hits_skip_the_store(api, monkeypatch
             calls.append(False)  # in a worker thread
         return real(ak)
 
-    ctx = api.client.app.state.ctx
-    monkeypatch.setattr(ctx.tenants, "credential_for_ak", spy)
+    monkeypatch.setattr(ctx.authn, "credential_for_ak", spy)
     for _ in range(5):
         assert api.client.get(api.base).status_code == 202
     assert calls == [False]  # one lookup, in the thread pool; the other four were cached
@@ -89,12 +89,9 @@ def test_the_cache_period_is_a_setting_and_zero_turns_it_off(store, settings) ->
 
     from mrs_jobs.api.app import create_app
     from mrs_jobs.secretbox import load_secret_box
-    from mrs_jobs.services.tenants import TenantService
+    from mrs_jobs.services.bootstrap import bootstrap
 
-    tenants = TenantService(store, load_secret_box(settings))
-    boot = tenants.bootstrap(
-        settings.data_dir / "b.json", max_running=1, max_queued=5, parallelism=1
-    )
+    boot = bootstrap(store, load_secret_box(settings), max_running=1, max_queued=5, parallelism=1)
     kinds = frozenset({"SparkSubmit"})
     default = create_app(settings, store, runnable_types=kinds, wake=lambda: None)
     assert default.state.credential_cache.ttl == TTL_SECONDS

@@ -21,7 +21,7 @@ def test_every_error_has_the_mrs_shape_and_a_request_id(api) -> None:
     small = new_cluster(api, max_queued=0)
     base_small = f"/v2/{api.project_id}/clusters/{small}/job-executions"
     plain = client_for(api.client.app)
-    other_pid = api.tenants.create_project("x")
+    other_pid = api.projects.create_project("x")
     cases = [
         (api.client.post(api.base, json={"job_type": "Nope", "job_name": "x"}), 400),
         (api.client.get(f"/v2/{api.project_id}/clusters/ghost/job-executions"), 400),

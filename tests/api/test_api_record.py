@@ -74,11 +74,11 @@ def test_fresh_job_record(api) -> None:
 
 
 def test_user_is_the_credential_user_name(api) -> None:
-    ak, sk = api.tenants.create_aksk(api.project_id, "alice")
+    ak, sk = api.credentials.create_aksk(api.project_id, "alice")
     alice = api.signed_as(ak, sk, api.project_id)
     r = alice.post(api.base, json={"job_type": "SparkSubmit", "job_name": "by-alice"})
     job_id = r.json()["job_submit_result"]["job_id"]
-    token = api.tenants.create_token(api.project_id, "bob", 600)
+    token = api.credentials.create_token(api.project_id, "bob", 600)
     bob = client_for(api.client.app)
     r = bob.post(
         api.base,
@@ -133,7 +133,7 @@ def test_secrets_are_masked_everywhere_but_kept_for_the_run(api) -> None:
     # (issue 13), and they open to what was submitted.
     stored = json.loads(raw_job(api.store, job_id)["properties"])
     assert all(stored[k] != v and stored[k].startswith("v1:") for k, v in SECRETS.items())
-    box = api.client.app.state.ctx.tenants.box
+    box = api.credentials.box
     assert open_job_properties(box, job_id, stored) == props
 
 

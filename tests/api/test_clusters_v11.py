@@ -131,6 +131,6 @@ def test_authentication_required(api) -> None:  # type: ignore[no-untyped-def]
     plain = client_for(api.client.app)
     assert_error(plain.get(infos(api)), 401, "APIGW.0301")
     assert_error(plain.get(f"{infos(api)}/{api.cluster_id}"), 401, "APIGW.0301")
-    token = api.tenants.create_token(api.project_id, "scripts", 600)
+    token = api.credentials.create_token(api.project_id, "scripts", 600)
     r = plain.get(infos(api), headers={"X-Auth-Token": token})
     assert r.status_code == 200 and r.json()["clusterTotal"] == 1

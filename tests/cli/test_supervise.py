@@ -20,9 +20,9 @@ from support_supervisor import marked_pids
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.secretbox import load_secret_box
+from mrs_jobs.services.bootstrap import bootstrap
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.jobs import JobService
-from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
@@ -85,8 +85,7 @@ class Supervise:
 def queue(store: Store, tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Queue fake-engine jobs through the service layer, as an API-only server would."""
     settings = Settings(data_dir=tmp_path / "api", database_url=store.url)
-    tenants = TenantService(store, load_secret_box(settings))
-    boot = tenants.bootstrap(tmp_path / "b.json", max_running=4, max_queued=100, parallelism=1)
+    boot = bootstrap(store, load_secret_box(settings), max_running=4, max_queued=100, parallelism=1)
     assert boot is not None
     caller = Caller(boot.project_id, None, "tester", "req-1")
     service = JobService(store, runnable_types=frozenset({"SparkSubmit"}), wake=lambda: None)

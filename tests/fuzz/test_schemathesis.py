@@ -59,7 +59,10 @@ from schemathesis.specs.openapi.checks import (
 from mrs_jobs.api.app import create_app
 from mrs_jobs.domain.jobtypes import JobType
 from mrs_jobs.secretbox import load_secret_box
-from mrs_jobs.services.tenants import TenantService
+from mrs_jobs.services.bootstrap import bootstrap
+from mrs_jobs.services.cluster_admin import ClusterAdmin
+from mrs_jobs.services.credentials import CredentialService
+from mrs_jobs.services.projects import ProjectService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 
@@ -172,23 +175,22 @@ def world(
         settings_ = Settings(
             data_dir=tmp / "data", port=0, rate_limit_per_second=0, auth_failure_per_second=0
         )
-        tenants = TenantService(store, load_secret_box(settings_))
-        boot = tenants.bootstrap(
-            tmp / "bootstrap.json", max_running=10, max_queued=100_000, parallelism=2
-        )
+        box = load_secret_box(settings_)
+        boot = bootstrap(store, box, max_running=10, max_queued=100_000, parallelism=2)
         assert boot is not None
-        bare = tenants.create_cluster(
+        clusters, credentials = ClusterAdmin(store), CredentialService(store, box)
+        bare = clusters.create_cluster(
             boot.project_id, "bare", components=[], config={}, max_running=1, max_queued=10
         )
-        full = tenants.create_cluster(
+        full = clusters.create_cluster(
             boot.project_id, "full", components=["Spark"], config={}, max_running=1, max_queued=0
         )
-        other_p = tenants.create_project("other")
-        other_c = tenants.create_cluster(
+        other_p = ProjectService(store).create_project("other")
+        other_c = clusters.create_cluster(
             other_p, "o", components=["Spark"], config={}, max_running=1, max_queued=10
         )
-        token = tenants.create_token(boot.project_id, "fuzz", 3600)
-        other_token = tenants.create_token(other_p, "intruder", 3600)
+        token = credentials.create_token(boot.project_id, "fuzz", 3600)
+        other_token = credentials.create_token(other_p, "intruder", 3600)
         ids = _seed(store, boot.project_id, boot.cluster_id, other_p, other_c, tmp / "logs")
         app = create_app(settings_, store, runnable_types=ALL_TYPES)
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -24,7 +24,10 @@ from support_server import BIN
 
 from mrs_jobs.api.credcache import CredentialCache
 from mrs_jobs.secretbox import SecretBox, SecretKeyError, generate_key, key_id, load_secret_box
-from mrs_jobs.services.tenants import TenantService
+from mrs_jobs.services.authn import Authenticator
+from mrs_jobs.services.credentials import CredentialService
+from mrs_jobs.services.projects import ProjectService
+from mrs_jobs.services.sealed_keys import check_secrets, reencrypt_secrets
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.store.tables import credentials
@@ -111,9 +114,10 @@ def test_key_from_setting_wins_and_bad_keys_are_clear_errors(tmp_path: Path) -> 
 
 # -- at rest -------------------------------------------------------------------------------
 def test_sk_is_not_stored_in_plain_text(store: Store, tmp_path: Path) -> None:
-    tenants = TenantService(store, SecretBox(_key()))
-    pid = tenants.create_project("p")
-    issued = tenants.issue_aksk(pid, "alice")
+    box = SecretBox(_key())
+    creds = CredentialService(store, box)
+    pid = ProjectService(store).create_project("p")
+    issued = creds.issue_aksk(pid, "alice")
     with store.read() as conn:
         row = conn.execute(select(credentials).where(credentials.c.id == issued.id)).one()
     assert row.secret_key.startswith("v1:")
@@ -123,38 +127,35 @@ def test_sk_is_not_stored_in_plain_text(store: Store, tmp_path: Path) -> None:
         blobs = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
         assert issued.ak.encode() in blobs  # the scan does see this row's data
         assert issued.sk.encode() not in blobs
-    cred = tenants.credential_for_ak(issued.ak)
+    cred = Authenticator(store, box).credential_for_ak(issued.ak)
     assert cred is not None and cred.secret_key == issued.sk
     assert issued.sk not in repr(cred)
-    listed = tenants.list_credentials(pid)
+    listed = creds.list_credentials(pid)
     assert [c.id for c in listed] == [issued.id] and listed[0].secret_key is None
 
 
 def test_wrong_key_is_refused_and_reported(store: Store) -> None:
     right, wrong = SecretBox(_key()), SecretBox(_key())
-    tenants = TenantService(store, right)
-    pid = tenants.create_project("p")
-    ak, _sk = tenants.create_aksk(pid)
-    assert tenants.check_secrets() == 1
-    other = TenantService(store, wrong)
-    assert other.credential_for_ak(ak) is None  # refused, not opened as plain text
+    pid = ProjectService(store).create_project("p")
+    ak, _sk = CredentialService(store, right).create_aksk(pid)
+    assert check_secrets(store, right) == 1
+    assert Authenticator(store, wrong).credential_for_ak(ak) is None  # refused, not opened
     with pytest.raises(SecretKeyError, match="configured key is"):
-        other.check_secrets()
+        check_secrets(store, wrong)
     with pytest.raises(SecretKeyError, match="no secret key"):
-        TenantService(store).create_aksk(pid)
+        CredentialService(store).create_aksk(pid)
 
 
 def test_reencrypt_moves_values_to_the_current_key(store: Store) -> None:
     old, new = _key(), _key()
-    tenants = TenantService(store, SecretBox(old))
-    pid = tenants.create_project("p")
-    ak, sk = tenants.create_aksk(pid)
-    rotated = TenantService(store, SecretBox(new, [old]))
-    assert rotated.reencrypt_secrets() == 1
-    assert rotated.reencrypt_secrets() == 0
-    only_new = TenantService(store, SecretBox(new))
-    only_new.check_secrets()
-    cred = only_new.credential_for_ak(ak)
+    pid = ProjectService(store).create_project("p")
+    ak, sk = CredentialService(store, SecretBox(old)).create_aksk(pid)
+    rotated = SecretBox(new, [old])
+    assert reencrypt_secrets(store, rotated) == 1
+    assert reencrypt_secrets(store, rotated) == 0
+    only_new = SecretBox(new)
+    check_secrets(store, only_new)
+    cred = Authenticator(store, only_new).credential_for_ak(ak)
     assert cred is not None and cred.secret_key == sk
 
 

@@ -158,7 +158,7 @@ def two_projects(api):
 
 def test_foreign_credential_on_my_path_is_403(api, two_projects) -> None:
     a_job, b = two_projects
-    token = api.tenants.create_token(b.project_id, "tok", 3600)
+    token = api.credentials.create_token(b.project_id, "tok", 3600)
     token_client = client_for(api.client.app, headers={"X-Auth-Token": token})
     # B's AK signing with A's project id in X-Project-Id: still B's credential.
     b_claims_a = client_for(api.client.app, SigV4Auth(b.ak, b.sk, api.project_id))

@@ -33,9 +33,9 @@ from mrs_jobs.runtime.process import (
     read_exit,
 )
 from mrs_jobs.services.batch_delete import BatchDeleteService
+from mrs_jobs.services.bootstrap import bootstrap
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.jobs import JobService
-from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.supervisor import limits as limits_module
@@ -376,13 +376,9 @@ def _world(store: Store, tmp_path: Path, data_dir: Path, **overrides: object) ->
         database_url=store.url,
         **overrides,  # type: ignore[arg-type]
     )
-    try:
-        from mrs_jobs.secretbox import load_secret_box
-    except ImportError:  # before the SK-sealing change
-        tenants = TenantService(store)
-    else:
-        tenants = TenantService(store, load_secret_box(settings))  # type: ignore[call-arg]
-    boot = tenants.bootstrap(tmp_path / "b.json", max_running=2, max_queued=100, parallelism=1)
+    from mrs_jobs.secretbox import load_secret_box
+
+    boot = bootstrap(store, load_secret_box(settings), max_running=2, max_queued=100, parallelism=1)
     assert boot is not None
     return World(
         store,
@@ -391,7 +387,7 @@ def _world(store: Store, tmp_path: Path, data_dir: Path, **overrides: object) ->
         BatchDeleteService(store, wake=lambda: None),
         Caller(boot.project_id, None, "tester", "req-1"),
         boot.cluster_id,
-        tenants,
+        boot,
     )
 
 

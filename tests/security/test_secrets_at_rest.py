@@ -29,9 +29,9 @@ from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpe
 from mrs_jobs.engines.registry import EngineRegistry
 from mrs_jobs.secretbox import SecretBox, is_sealed, load_secret_box
 from mrs_jobs.services.batch_delete import BatchDeleteService
+from mrs_jobs.services.bootstrap import bootstrap
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.jobs import JobService, mask_ended_job_secrets, seal_live_job_secrets
-from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
@@ -133,8 +133,7 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
         database_url=store.url,
     )
     box = load_secret_box(settings)
-    tenants = TenantService(store, box)
-    boot = tenants.bootstrap(tmp_path / "b.json", max_running=2, max_queued=100, parallelism=1)
+    boot = bootstrap(store, box, max_running=2, max_queued=100, parallelism=1)
     assert boot is not None
     yield World(
         store,
@@ -143,7 +142,7 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
         BatchDeleteService(store, wake=lambda: None),
         Caller(boot.project_id, None, "tester", "req-1"),
         boot.cluster_id,
-        tenants,
+        boot,
     )
 
 

@@ -17,9 +17,10 @@ from mrs_jobs.domain.states import JobState
 from mrs_jobs.domain.validation import ListQuery
 from mrs_jobs.errors import JobNotFound
 from mrs_jobs.services.batch_delete import BatchDeleteService
+from mrs_jobs.services.cluster_admin import ClusterAdmin
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.jobs import JobService
-from mrs_jobs.services.tenants import TenantService
+from mrs_jobs.services.projects import ProjectService
 from mrs_jobs.store import Store, supervision
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.migrate import alembic_config
@@ -66,9 +67,8 @@ def assert_exact(store: Store, project_id: str, cluster_id: str) -> None:
 
 @pytest.fixture
 def tenant(store: Store) -> tuple[str, str]:
-    tenants = TenantService(store)
-    project = tenants.create_project("counts")
-    cluster = tenants.create_cluster(
+    project = ProjectService(store).create_project("counts")
+    cluster = ClusterAdmin(store).create_cluster(
         project,
         "c",
         components=["Spark", "Hive"],
@@ -153,11 +153,10 @@ def test_counts_stay_exact_through_submit_transition_delete_purge(store, tenant)
 
 
 def test_queued_clusters_lists_only_clusters_with_a_free_slot(store) -> None:
-    tenants = TenantService(store)
-    project = tenants.create_project("slots")
+    project = ProjectService(store).create_project("slots")
 
     def cluster(max_running: int) -> str:
-        return tenants.create_cluster(
+        return ClusterAdmin(store).create_cluster(
             project,
             "c",
             components=["Spark"],

@@ -8,9 +8,9 @@ from support_supervisor import World
 
 from mrs_jobs.secretbox import load_secret_box
 from mrs_jobs.services.batch_delete import BatchDeleteService
+from mrs_jobs.services.bootstrap import bootstrap
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.jobs import JobService
-from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 
@@ -23,8 +23,7 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
         kill_grace_seconds=1.0,
         database_url=store.url,
     )
-    tenants = TenantService(store, load_secret_box(settings))
-    boot = tenants.bootstrap(tmp_path / "b.json", max_running=2, max_queued=100, parallelism=1)
+    boot = bootstrap(store, load_secret_box(settings), max_running=2, max_queued=100, parallelism=1)
     assert boot is not None
     caller = Caller(boot.project_id, None, "tester", "req-1")
     w = World(
@@ -34,6 +33,6 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
         BatchDeleteService(store, wake=lambda: None),
         caller,
         boot.cluster_id,
-        tenants,
+        boot,
     )
     yield w

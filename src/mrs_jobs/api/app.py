@@ -19,6 +19,7 @@ from mrs_jobs.api.routes import jobs as job_routes
 from mrs_jobs.api.routes import logs as log_routes
 from mrs_jobs.api.routes import ops as ops_routes
 from mrs_jobs.secretbox import load_secret_box
+from mrs_jobs.services.authn import Authenticator
 from mrs_jobs.services.batch_delete import BatchDeleteService
 from mrs_jobs.services.clusters import ClusterService
 from mrs_jobs.services.context import Waker
@@ -26,7 +27,6 @@ from mrs_jobs.services.jobs import JobService
 from mrs_jobs.services.logs import LogService
 from mrs_jobs.services.metrics import Metrics
 from mrs_jobs.services.observability import ObservabilityService
-from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.web import routes as web_routes
@@ -38,7 +38,7 @@ __all__ = ["AppContext", "create_app"]
 class AppContext:
     settings: Settings
     store: Store
-    tenants: TenantService
+    authn: Authenticator
     jobs: JobService
     batch_delete: BatchDeleteService
     logs: LogService
@@ -74,7 +74,7 @@ def create_app(
     app.state.ctx = AppContext(
         settings=settings,
         store=store,
-        tenants=TenantService(store, box),
+        authn=Authenticator(store, box),
         jobs=JobService(store, runnable_types=runnable_types, wake=wake, secrets=box),
         batch_delete=BatchDeleteService(store, wake=wake),
         logs=LogService(store),

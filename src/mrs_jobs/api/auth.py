@@ -21,8 +21,8 @@ from mrs_jobs.api.ratelimit import RateLimiter
 from mrs_jobs.api.replay import CHECKED_METHODS, ReplayCache
 from mrs_jobs.api.signing import SignatureError, parse_authorization, parse_sdk_date, verify
 from mrs_jobs.errors import AuthError, ProjectMismatch
+from mrs_jobs.services.authn import Authenticator
 from mrs_jobs.services.context import Caller
-from mrs_jobs.services.tenants import TenantService
 from mrs_jobs.store.tenants import Credential
 
 __all__ = ["authenticate"]
@@ -44,7 +44,7 @@ def _utf8_headers(request: Request) -> dict[str, str]:
 
 
 async def authenticate(
-    request: Request, tenants: TenantService, *, project_id: str, skew: int
+    request: Request, authn: Authenticator, *, project_id: str, skew: int
 ) -> Caller:
     """Return the caller, or raise AuthError (401) / ProjectMismatch (403) / RateLimited (429)."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
@@ -52,7 +52,7 @@ async def authenticate(
     if limiter is not None:
         limiter.check_client(client)
     try:
-        cred = await _credential(request, tenants, skew=skew)
+        cred = await _credential(request, authn, skew=skew)
     except AuthError:
         if limiter is not None:
             limiter.charge_auth_failure(client)
@@ -72,13 +72,13 @@ async def authenticate(
     )
 
 
-async def _credential(request: Request, tenants: TenantService, *, skew: int) -> Credential:
+async def _credential(request: Request, authn: Authenticator, *, skew: int) -> Credential:
     token = request.headers.get("x-auth-token")
     if token:
         # A database read: in the thread pool, so the event loop keeps serving others.
-        cred = await run_in_threadpool(tenants.credential_for_token, token)
+        cred = await run_in_threadpool(authn.credential_for_token, token)
     else:
-        cred = await _signed_credential(request, tenants, await request.body(), skew)
+        cred = await _signed_credential(request, authn, await request.body(), skew)
         _refuse_replay(request, skew)
     return cred
 
@@ -91,7 +91,7 @@ def _credential_cache(request: Request) -> CredentialCache:
 
 
 async def _signed_credential(
-    request: Request, tenants: TenantService, body: bytes, skew: int
+    request: Request, authn: Authenticator, body: bytes, skew: int
 ) -> Credential:
     """The credential whose SK signed this request (``api/credcache.py`` saves the lookup)."""
     cache = _credential_cache(request)
@@ -102,7 +102,7 @@ async def _signed_credential(
     cred = cache.get(ak) if ak else None
     from_cache = cred is not None
     if cred is None and ak:
-        cred = await _lookup(tenants, cache, ak)
+        cred = await _lookup(authn, cache, ak)
     try:
         _verify(request, body, ak, cred, skew)
     except SignatureError as exc:
@@ -110,7 +110,7 @@ async def _signed_credential(
             _refuse(request, exc)
         # The cached SK may be stale (the AK's SK was replaced): ask the store once more.
         cache.drop(ak)
-        cred = await _lookup(tenants, cache, ak)
+        cred = await _lookup(authn, cache, ak)
         try:
             _verify(request, body, ak, cred, skew)
         except SignatureError as again:
@@ -119,9 +119,9 @@ async def _signed_credential(
     return cred
 
 
-async def _lookup(tenants: TenantService, cache: CredentialCache, ak: str) -> Credential | None:
+async def _lookup(authn: Authenticator, cache: CredentialCache, ak: str) -> Credential | None:
     """Read and open the credential in the thread pool (never on the event loop)."""
-    cred = await run_in_threadpool(tenants.credential_for_ak, ak)
+    cred = await run_in_threadpool(authn.credential_for_ak, ak)
     if cred is not None:
         cache.put(ak, cred)
     return cred

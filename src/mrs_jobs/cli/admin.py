@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
+
+from mrs_jobs.cli import admin_clusters
+from mrs_jobs.cli.admin_common import admin_store, admin_store_and_key, fail, when
+
+if TYPE_CHECKING:
+    from mrs_jobs.services.credentials import CredentialService
 
 __all__ = ["app"]
 
@@ -13,41 +20,13 @@ app = typer.Typer(
 )
 
 
-def _tenants(with_key: bool = False):  # type: ignore[no-untyped-def]
-    """The tenant service; ``with_key`` loads the SK-sealing key (AK/SK commands only)."""
-    from mrs_jobs.datadir import secure_data_dir
-    from mrs_jobs.secretbox import load_secret_box
-    from mrs_jobs.services.tenants import TenantService
-    from mrs_jobs.settings import get_settings
-    from mrs_jobs.store import Store
+def _credentials(with_key: bool = False) -> CredentialService:
+    """The credential service; ``with_key`` loads the SK-sealing key (AK/SK commands only)."""
+    from mrs_jobs.services.credentials import CredentialService
 
-    settings = get_settings()
-    secure_data_dir(settings)  # the key, a new SQLite store: private from the first byte
-    box = load_secret_box(settings) if with_key else None
-    store = Store(settings.effective_database_url)
-    store.migrate()
-    return TenantService(store, box)
-
-
-def _fail(exc: Exception) -> None:
-    from mrs_jobs.errors import DomainError
-    from mrs_jobs.secretbox import SecretKeyError
-
-    if isinstance(exc, DomainError):
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2)
-    if isinstance(exc, SecretKeyError):
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
-    raise exc
-
-
-def _when(ms: int | None) -> str:
-    from datetime import UTC, datetime
-
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if with_key:
+        return CredentialService(*admin_store_and_key())
+    return CredentialService(admin_store())
 
 
 @app.command("create-project")
@@ -61,9 +40,11 @@ def create_project(
     try:
         if project_id:
             validate_project_id(project_id)
-        typer.echo(_tenants().create_project(name, project_id))
+        from mrs_jobs.services.projects import ProjectService
+
+        typer.echo(ProjectService(admin_store()).create_project(name, project_id))
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command("create-aksk")
@@ -73,9 +54,9 @@ def create_aksk(
 ) -> None:
     """Create an AK/SK pair; the SK is shown only now (it is stored sealed)."""
     try:
-        issued = _tenants(with_key=True).issue_aksk(project_id, user)
+        issued = _credentials(with_key=True).issue_aksk(project_id, user)
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
         return
     out = {"id": issued.id, "project_id": project_id, "user": user}
     typer.echo(json.dumps(out | {"ak": issued.ak, "sk": issued.sk}, indent=2))
@@ -89,9 +70,9 @@ def create_token(
 ) -> None:
     """Create an X-Auth-Token; it is shown only now and stored as a hash."""
     try:
-        typer.echo(_tenants().create_token(project_id, user, ttl))
+        typer.echo(_credentials().create_token(project_id, user, ttl))
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command("list-credentials")
@@ -102,9 +83,9 @@ def list_credentials(
 ) -> None:
     """List credentials: id, project, kind, user, AK, created, expires, disabled (no secrets)."""
     try:
-        creds = _tenants().list_credentials(project_id, kind)
+        creds = _credentials().list_credentials(project_id, kind)
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
         return
     rows = [
         {
@@ -113,8 +94,8 @@ def list_credentials(
             "kind": c.kind,
             "user": c.user_name,
             "ak": c.access_key,
-            "created": _when(c.created_ms),
-            "expires": _when(c.expires_ms),
+            "created": when(c.created_ms),
+            "expires": when(c.expires_ms),
             "disabled": c.disabled,
         }
         for c in creds
@@ -141,9 +122,9 @@ def list_tokens(
 
 def _set_disabled(credential_id: str, disabled: bool) -> None:
     try:
-        _tenants().set_disabled(credential_id, disabled)
+        _credentials().set_disabled(credential_id, disabled)
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
         return
     typer.echo(f"{credential_id} {'disabled' if disabled else 'enabled'}")
 
@@ -164,9 +145,9 @@ def enable_credential(credential_id: str = typer.Argument(...)) -> None:
 def delete_credential(credential_id: str = typer.Argument(...)) -> None:
     """Delete a credential for good; its AK or token is refused (401) from now on."""
     try:
-        _tenants().delete_credential(credential_id)
+        _credentials().delete_credential(credential_id)
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
         return
     typer.echo(f"{credential_id} deleted")
 
@@ -184,9 +165,9 @@ def rotate_aksk(
     deleted, or until --grace seconds have passed.
     """
     try:
-        issued = _tenants(with_key=True).rotate_aksk(credential_id, grace)
+        issued = _credentials(with_key=True).rotate_aksk(credential_id, grace)
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
         return
     out = {
         "id": issued.id,
@@ -206,15 +187,16 @@ def reencrypt_secrets() -> None:
     Also reseals the secret property values of live jobs, and masks those that jobs ended
     before values were sealed still hold in plain text (that count goes to stderr)."""
     from mrs_jobs.services.jobs import mask_ended_job_secrets, seal_live_job_secrets
+    from mrs_jobs.services.sealed_keys import reencrypt_secrets as reseal_keys
 
     try:
-        tenants = _tenants(with_key=True)
-        typer.echo(tenants.reencrypt_secrets())
-        seal_live_job_secrets(tenants.store, tenants.box)
-        masked = mask_ended_job_secrets(tenants.store)
+        store, box = admin_store_and_key()
+        typer.echo(reseal_keys(store, box))
+        seal_live_job_secrets(store, box)
+        masked = mask_ended_job_secrets(store)
         typer.echo(f"ended jobs masked: {masked}", err=True)
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command("audit")
@@ -226,10 +208,9 @@ def audit(
     """Print audit records (newest first) as JSON lines."""
     from mrs_jobs.store.audit import list_audit
 
-    store = _tenants().store
-    with store.read() as conn:
+    with admin_store().read() as conn:
         for rec in list_audit(conn, project_id=project_id, action=action, limit=limit):
             typer.echo(json.dumps(rec))
 
 
-from mrs_jobs.cli import admin_clusters  # noqa: E402,F401 - registers the cluster commands
+admin_clusters.register(app)

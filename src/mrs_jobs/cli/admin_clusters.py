@@ -8,13 +8,30 @@ the first job. Secret-looking settings are masked when shown.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mrs_jobs.cli.admin import _fail, _tenants, _when, app
+from mrs_jobs.cli.admin_common import admin_store, fail, when
 
-__all__ = ["create_cluster", "list_clusters", "show_cluster", "update_cluster"]
+if TYPE_CHECKING:
+    from mrs_jobs.services.cluster_admin import ClusterAdmin
+
+__all__ = ["create_cluster", "list_clusters", "register", "show_cluster", "update_cluster"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the cluster commands to the ``admin`` group."""
+    app.command("create-cluster")(create_cluster)
+    app.command("update-cluster")(update_cluster)
+    app.command("list-clusters")(list_clusters)
+    app.command("show-cluster")(show_cluster)
+
+
+def _admin() -> ClusterAdmin:
+    from mrs_jobs.services.cluster_admin import ClusterAdmin
+
+    return ClusterAdmin(admin_store())
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -65,12 +82,11 @@ def _view(cluster: Any) -> dict[str, Any]:
         "components": cluster.components,
         "max_running": cluster.max_running,
         "max_queued": cluster.max_queued,
-        "created": _when(cluster.created_ms),
+        "created": when(cluster.created_ms),
         "config": _masked(cluster.config),
     }
 
 
-@app.command("create-cluster")
 def create_cluster(
     project_id: str = typer.Argument(...),
     name: str = typer.Option("local", help="Cluster name."),
@@ -109,7 +125,7 @@ def create_cluster(
             settings["input_roots"] = input_root
         if output_root:
             settings["output_roots"] = output_root
-        cid = _tenants().create_cluster(
+        cid = _admin().create_cluster(
             project_id,
             name,
             components=[c.strip() for c in components.split(",") if c.strip()],
@@ -121,12 +137,11 @@ def create_cluster(
     except typer.Exit:
         raise
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
         return
     typer.echo(cid)
 
 
-@app.command("update-cluster")
 def update_cluster(
     cluster_id: str = typer.Argument(...),
     kind: str = typer.Option(None, help="Change the kind (its settings are checked anew)."),
@@ -145,7 +160,7 @@ def update_cluster(
     """
     try:
         file_kind, settings = _settings_from(config, set_)
-        cluster = _tenants().update_cluster(
+        cluster = _admin().update_cluster(
             cluster_id,
             kind=kind or file_kind,
             settings=settings,
@@ -155,23 +170,17 @@ def update_cluster(
             max_queued=max_queued,
         )
     except Exception as exc:
-        _fail(exc)
+        fail(exc)
         return
     typer.echo(json.dumps(_view(cluster), indent=1))
 
 
-@app.command("list-clusters")
 def list_clusters(
     project_id: str = typer.Option(None, help="Only this project."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines with every setting."),
 ) -> None:
     """List clusters: id, project, name, kind, slots (settings with --json, secrets masked)."""
-    from mrs_jobs.store.tenants import list_clusters as list_rows
-
-    store = _tenants().store
-    with store.read() as conn:
-        rows = list_rows(conn, project_id)
-    for c in rows:
+    for c in _admin().list_clusters(project_id):
         if as_json:
             typer.echo(json.dumps(_view(c)))
         else:
@@ -179,14 +188,9 @@ def list_clusters(
             typer.echo(f"{c.id}  {c.project_id}  {c.name}  {c.kind}  {slots}")
 
 
-@app.command("show-cluster")
 def show_cluster(cluster_id: str = typer.Argument(...)) -> None:
     """Print one cluster with its settings (secrets masked) as JSON."""
-    from mrs_jobs.store.tenants import get_cluster
-
-    store = _tenants().store
-    with store.read() as conn:
-        cluster = get_cluster(conn, None, cluster_id)
+    cluster = _admin().get_cluster(cluster_id)
     if cluster is None:
         typer.echo(f"error: cluster {cluster_id} does not exist", err=True)
         raise typer.Exit(2)

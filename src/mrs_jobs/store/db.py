@@ -183,7 +183,7 @@ class Store:
         """Bring the schema to the newest revision of the one Alembic chain."""
         from mrs_jobs.store.migrate import upgrade_head
 
-        upgrade_head(self.engine)
+        upgrade_head(self.engine, self.dialect)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from mrs_jobs.store.db import dialect_of
+if TYPE_CHECKING:
+    from mrs_jobs.store.db import Dialect
 
 __all__ = ["alembic_config", "upgrade_head"]
 
@@ -21,9 +23,9 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade_head(engine: Engine) -> None:
+def upgrade_head(engine: Engine, dialect: Dialect) -> None:
     cfg = alembic_config()
     with engine.begin() as conn:
-        dialect_of(conn).lock_schema(conn)
+        dialect.lock_schema(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1.1/{project_id}/cluster_infos", tags=["clusters (M
 async def v11_caller(request: Request, project_id: ProjectId) -> Caller:
     app = request.app.state.ctx
     return await authenticate(
-        request, app.tenants, project_id=project_id, skew=app.settings.clock_skew_seconds
+        request, app.authn, project_id=project_id, skew=app.settings.clock_skew_seconds
     )
 
 

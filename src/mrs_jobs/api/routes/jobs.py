@@ -36,7 +36,7 @@ ClusterId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", max_length=64)
 async def caller(request: Request, project_id: ProjectId, cluster_id: ClusterId) -> Caller:
     app = request.app.state.ctx
     return await authenticate(
-        request, app.tenants, project_id=project_id, skew=app.settings.clock_skew_seconds
+        request, app.authn, project_id=project_id, skew=app.settings.clock_skew_seconds
     )
 
 
