@@ -300,49 +300,68 @@ def run(job_dir: str) -> int:
     try:
         launch = _read_launch(job_dir)
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        error = f"invalid launch.json: {type(exc).__name__}: {exc}"
-        _log(job_dir, [error])
-        _write_exit(job_dir, NOT_STARTED, None, error)
-        return 0
-    argv = launch.argv
+        return _not_started(job_dir, f"invalid launch.json: {type(exc).__name__}: {exc}")
     _log(job_dir, launch.notes)
     if forwarder.stop_requested:
         error = "stopped before the engine started"
         _log(job_dir, [error])
         _write_exit(job_dir, None, signal.SIGTERM, error)
         return 0
+    started = _start(job_dir, launch)
+    if started is None:
+        return 0
+    child, status_r = started
+    box: tuple[int, int] | None = None
+    if status_r >= 0:
+        status = _read_status(status_r)
+        init, namespace = status.get("child-pid"), status.get("pid-namespace")
+        if _is_int(init) and _is_int(namespace):
+            box = (namespace, init)
+    forwarder.attach(child.pid, box)
+    _write_atomic(os.path.join(job_dir, "engine.pid"), f"{child.pid}\n".encode())
+    code = child.wait()
+    forwarder.detach()
+    if status_r >= 0:
+        os.close(status_r)
+    _record_end(job_dir, launch, child.pid, code, box)
+    return 0
 
+
+def _not_started(job_dir: str, error: str, *, log: bool = True) -> int:
+    if log:
+        _log(job_dir, [error])
+    _write_exit(job_dir, NOT_STARTED, None, error)
+    return 0
+
+
+def _start(job_dir: str, launch: _Launch) -> tuple[subprocess.Popen[bytes], int] | None:
+    """Start the engine (in its box when it has one) with the job's logs as its output.
+    Returns it and the read end of bwrap's status pipe (-1 without a box); None when it could
+    not start (exit.json says why)."""
     # The logs stay the shim's (the service's) files: the engine writes through the inherited
     # descriptors, whoever it runs as.
     try:
         out = _open_log(os.path.join(job_dir, "stdout.log"))
     except OSError as exc:
-        _write_exit(job_dir, NOT_STARTED, None, f"cannot open stdout.log: {exc}")
-        return 0
+        _not_started(job_dir, f"cannot open stdout.log: {exc}", log=False)
+        return None
     try:
         err = _open_log(os.path.join(job_dir, "stderr.log"))
     except OSError as exc:
         os.close(out)
-        _write_exit(job_dir, NOT_STARTED, None, f"cannot open stderr.log: {exc}")
-        return 0
+        _not_started(job_dir, f"cannot open stderr.log: {exc}", log=False)
+        return None
     identity: dict[str, Any] = {}
     if launch.user is not None:
         identity = {"user": launch.user["uid"], "group": launch.user["gid"], "extra_groups": []}
     limits = launch.limits
+    argv = launch.argv
     status_r = status_w = -1
     extra: dict[str, Any] = {}
     if launch.box is not None:
         status_r, status_w = os.pipe()
-        argv = [
-            launch.box["bwrap"],
-            *launch.box["args"],
-            "--json-status-fd",
-            str(status_w),
-            "--chdir",
-            launch.cwd,
-            "--",
-            *argv,
-        ]
+        bwrap_opts = ["--json-status-fd", str(status_w), "--chdir", launch.cwd, "--"]
+        argv = [launch.box["bwrap"], *launch.box["args"], *bwrap_opts, *argv]
         extra = {"pass_fds": (status_w,), "process_group": 0}
     try:
         # Without a box: same process group as the shim (no new session), so killpg(shim pid)
@@ -363,40 +382,33 @@ def run(job_dir: str) -> int:
             **extra,
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        error = f"could not start {argv[0]!r}: {type(exc).__name__}: {exc}"
-        _log(job_dir, [error])
-        _write_exit(job_dir, NOT_STARTED, None, error)
-        return 0
+        if status_r >= 0:
+            os.close(status_r)
+        _not_started(job_dir, f"could not start {argv[0]!r}: {type(exc).__name__}: {exc}")
+        return None
     finally:
         os.close(out)
         os.close(err)
         if status_w >= 0:
             os.close(status_w)
+    return child, status_r
 
-    box: tuple[int, int] | None = None
-    if status_r >= 0:
-        status = _read_status(status_r)
-        init, namespace = status.get("child-pid"), status.get("pid-namespace")
-        if _is_int(init) and _is_int(namespace):
-            box = (namespace, init)
-    forwarder.attach(child.pid, box)
-    _write_atomic(os.path.join(job_dir, "engine.pid"), f"{child.pid}\n".encode())
-    code = child.wait()
-    forwarder.detach()
-    if status_r >= 0:
-        os.close(status_r)
+
+def _record_end(
+    job_dir: str, launch: _Launch, pid: int, code: int, box: tuple[int, int] | None
+) -> None:
+    """exit.json from the engine's wait status (bwrap's, when boxed)."""
     if launch.box is not None and box is None:
         error = "the job's box could not be made (bwrap failed; its message is above)"
         _log(job_dir, [error])
-        _write_exit(job_dir, NOT_STARTED, None, error, engine_pid=child.pid)
+        _write_exit(job_dir, NOT_STARTED, None, error, engine_pid=pid)
     elif code < 0:
-        _write_exit(job_dir, None, -code, engine_pid=child.pid)
+        _write_exit(job_dir, None, -code, engine_pid=pid)
     elif box is not None and code > 128 and code - 128 in _SIGNALS:
         # bwrap reports a command killed by signal N as exit code 128 + N.
-        _write_exit(job_dir, None, code - 128, engine_pid=child.pid)
+        _write_exit(job_dir, None, code - 128, engine_pid=pid)
     else:
-        _write_exit(job_dir, code, None, engine_pid=child.pid)
-    return 0
+        _write_exit(job_dir, code, None, engine_pid=pid)
 
 
 def main(argv: list[str]) -> int:
