@@ -41,7 +41,8 @@ def _assert_clean(summary: str, found: dict, instances: int) -> None:
         assert found[key] == [], f"{summary}\n{key}:\n" + "\n".join(found[key][:10])
     assert found["jobs"] >= JOBS and found["faults"] >= min(FAULTS, 20), summary
     if instances == 1:
-        assert found["across"] > 0, "no group-leaving job ran across a restart: " + summary
+        across = found["counts"]["across"]
+        assert across > 0, "no group-leaving job ran across a restart: " + summary
     else:  # the case that used to kill adopted jobs: their owner came back after adoption
         assert found["adopted"] > 0, "no restart after a peer adopted live jobs: " + summary
 
