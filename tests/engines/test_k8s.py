@@ -56,6 +56,11 @@ def cluster(token_file: Path) -> ClusterSpec:
     )
 
 
+def extra_of(cluster: ClusterSpec) -> dict[str, str]:
+    """The k8s settings of a cluster as a stored config would hold them."""
+    return {k: v for k, v in vars(cluster.settings).items() if k.startswith("k8s_") and v}
+
+
 def bearer(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -162,7 +167,7 @@ def test_unreadable_token_file_is_none_without_the_path_content(cluster, token_f
 
 
 def test_no_token_file_sends_no_authorization(cluster):
-    extra = {k: v for k, v in cluster.extra.items() if k != "k8s_token_file"}
+    extra = {k: v for k, v in extra_of(cluster).items() if k != "k8s_token_file"}
     anon = ClusterSpec("c1", kind="k8s", spark_master=cluster.spark_master, extra=extra)
     replay = Replay(load("k8s/pod_running.json"), absent_headers=("Authorization",))
     assert K8sClient.from_cluster(anon, transport=replay.transport).driver_status(POD)
@@ -172,7 +177,7 @@ def test_no_token_file_sends_no_authorization(cluster):
 def test_driver_status_over_real_http(cluster):
     replay = Replay(load("k8s/pod_succeeded.json"), extra_headers=bearer())
     with serve(replay) as url:
-        over = ClusterSpec("c1", kind="k8s", extra={**cluster.extra, "k8s_api_url": url})
+        over = ClusterSpec("c1", kind="k8s", extra={**extra_of(cluster), "k8s_api_url": url})
         got = K8sClient.from_cluster(over).driver_status(POD)
     replay.done()
     assert got is not None and got.state == "succeeded" and got.app_id == APPSEL
@@ -183,11 +188,11 @@ def test_tls_verified_with_the_ca_file(cluster, tmp_path):
     cert, key = self_signed(tmp_path)
     replay = Replay(load("k8s/pod_running.json"), extra_headers=bearer())
     with serve(replay, tls=(cert, key)) as url:
-        trusted = {**cluster.extra, "k8s_api_url": url, "k8s_ca_file": str(cert)}
+        trusted = {**extra_of(cluster), "k8s_api_url": url, "k8s_ca_file": str(cert)}
         got = K8sClient.from_cluster(ClusterSpec("c1", kind="k8s", extra=trusted)).driver_status(
             POD
         )
-        untrusted = {**cluster.extra, "k8s_api_url": url}
+        untrusted = {**extra_of(cluster), "k8s_api_url": url}
         refused = K8sClient.from_cluster(ClusterSpec("c1", kind="k8s", extra=untrusted))
         assert refused.driver_status(POD) is None  # unknown CA: no answer, no exception
         assert refused.delete_driver(POD) is False
@@ -219,7 +224,7 @@ def test_delete_driver_with_grace_period(cluster):
     client = K8sClient(
         api_url_of(cluster),
         NS,
-        token_file=cluster.extra["k8s_token_file"],
+        token_file=cluster.settings.k8s_token_file,
         grace_seconds=5,
         transport=replay.transport,
     )
@@ -247,7 +252,7 @@ def test_delete_then_status_over_real_http(cluster):
         load("k8s/pod_delete.json"), load("k8s/pod_not_found.json"), extra_headers=bearer()
     )
     with serve(replay) as url:
-        over = ClusterSpec("c1", kind="k8s", extra={**cluster.extra, "k8s_api_url": url})
+        over = ClusterSpec("c1", kind="k8s", extra={**extra_of(cluster), "k8s_api_url": url})
         client = K8sClient.from_cluster(over)
         assert client.delete_driver(POD) is True
         assert client.driver_status(POD) == RemoteStatus("unknown")
@@ -279,7 +284,7 @@ def test_submit_confs_minimal():
 
 
 def test_submit_confs_full(cluster, token_file):
-    extra = {**cluster.extra, "k8s_service_account": "spark", "k8s_ca_file": "/etc/k8s/ca.crt"}
+    extra = {**extra_of(cluster), "k8s_service_account": "spark", "k8s_ca_file": "/etc/k8s/ca.crt"}
     full = ClusterSpec("c1", kind="k8s", spark_master=cluster.spark_master, extra=extra)
     confs = conf_map(submit_confs(full, JOB_ID))
     assert confs == {
@@ -295,10 +300,10 @@ def test_submit_confs_full(cluster, token_file):
 
 
 def test_submit_confs_refusals(cluster):
-    no_image = {k: v for k, v in cluster.extra.items() if k != "k8s_image"}
+    no_image = {k: v for k, v in extra_of(cluster).items() if k != "k8s_image"}
     with pytest.raises(EngineRefused, match="k8s_image"):
         submit_confs(ClusterSpec("c", kind="k8s", extra=no_image), JOB_ID)
-    bad_ns = {**cluster.extra, "k8s_namespace": "Spark_Jobs"}
+    bad_ns = {**extra_of(cluster), "k8s_namespace": "Spark_Jobs"}
     with pytest.raises(EngineRefused, match="k8s_namespace"):
         submit_confs(ClusterSpec("c", kind="k8s", extra=bad_ns), JOB_ID)
 

@@ -236,7 +236,7 @@ def test_driver_on_the_cluster_gets_no_local_python_or_loopback(apps, tmp_path):
     assert "PYSPARK_PYTHON" not in spec.env and "PYSPARK_DRIVER_PYTHON" not in spec.env
     assert "SPARK_LOCAL_IP" not in spec.env  # executors elsewhere must reach the driver
     named = ClusterSpec(
-        "c", kind="yarn", spark_master="yarn", pyspark_python="/opt/py3", extra=cluster.extra
+        "c", kind="yarn", spark_master="yarn", pyspark_python="/opt/py3", settings=cluster.settings
     )
     spec = SparkSubmitEngine().build(job([str(py)]), named, tmp_path / "b")
     assert spec.env["PYSPARK_PYTHON"] == "/opt/py3"
@@ -259,7 +259,7 @@ def test_local_scheme_names_files_on_the_cluster(tmp_path):
         kind="k8s",
         spark_master=k8s_c.spark_master,
         input_roots=(str(root),),
-        extra=k8s_c.extra,
+        settings=k8s_c.settings,
     )
     spec = SparkSubmitEngine().build(job(["--jars", dep, app, "10"]), on_k8s, tmp_path / "a")
     assert spec.argv[-4:] == ["--jars", dep, app, "10"]

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from support_spark_cluster import SparkCluster, build_probe_jar, start_cluster, stop_cluster
 
+from mrs_jobs.domain.clusterconfig import validate_cluster_config
 from mrs_jobs.engines.base import ClusterSpec, JobSpec, LaunchSpec, RemoteStatus
 from mrs_jobs.engines.java import find_java_home, find_spark_home
 from mrs_jobs.engines.spark import SparkSubmitEngine
@@ -26,6 +27,7 @@ from mrs_jobs.engines.spark_standalone import (
     submit_master,
     ui_url_of,
 )
+from mrs_jobs.errors import InvalidParameter
 
 REST = "http://master:6066"
 UI = "http://master:8080"
@@ -288,8 +290,11 @@ def test_build_refuses_bad_modes(files, tmp_path):
     _, jar = files
     with pytest.raises(EngineRefused, match="client or cluster"):
         SparkSubmitEngine().build(job(["--deploy-mode", "x", str(jar)]), standalone(), tmp_path)
-    with pytest.raises(EngineRefused, match="spark_deploy_mode"):
-        SparkSubmitEngine().build(job([str(jar)]), standalone(spark_deploy_mode="y"), tmp_path)
+    # A cluster's own mode is checked once, when its config is saved.
+    with pytest.raises(InvalidParameter, match="spark_deploy_mode"):
+        validate_cluster_config(
+            "spark-standalone", {"spark_master": "spark://h:7077", "spark_deploy_mode": "y"}
+        )
     bad = ClusterSpec("c", kind="spark-standalone", spark_master="local[2]")
     with pytest.raises(EngineRefused, match="spark://"):
         SparkSubmitEngine().build(job([str(jar)]), bad, tmp_path)

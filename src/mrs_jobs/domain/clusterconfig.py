@@ -14,12 +14,25 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, ClassVar
 
 from mrs_jobs.errors import InvalidParameter
 
-__all__ = ["KINDS", "load_config_file", "validate_cluster_config"]
+__all__ = [
+    "KINDS",
+    "ClusterSettings",
+    "FlinkRemoteSettings",
+    "K8sSettings",
+    "LocalSettings",
+    "StandaloneSettings",
+    "YarnSettings",
+    "load_config_file",
+    "settings_of",
+    "validate_cluster_config",
+]
 
 KINDS = ("local", "spark-standalone", "yarn", "k8s", "flink-remote")
 
@@ -30,52 +43,122 @@ _STANDALONE_RE = re.compile(r"^spark://[A-Za-z0-9._-]+:\d{1,5}(,[A-Za-z0-9._-]+:
 _K8S_RE = re.compile(r"^k8s://https?://[A-Za-z0-9._\-\[\]:]+(:\d{1,5})?/?$")
 _DNS1123_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
-# Settings every kind accepts (engine homes, input/output roots, process limits, engine tuning).
-_COMMON = frozenset(
-    {
-        "spark_master",
-        "input_roots",
-        "output_roots",
-        "java_home",
-        "spark_home",
-        "pyspark_python",
-        "hadoop_home",
-        "libhdfs_dir",
-        "hadoop_conf_dir",
-        "mapreduce_heap",
-        "distcp_python",
-        "distcp_max_maps",
-        "sql_thrift_endpoint",
-        "sql_driver_memory",
-        "flink_home",
-        "flink_python",
-        "flink_target",
-        "flink_jobmanager",
-        "run_as_user",
-        "limit_address_space_mb",
-        "limit_cpu_seconds",
-        "limit_open_files",
-        "limit_processes",
-        "tags",
-    }
-)
-_BY_KIND: dict[str, frozenset[str]] = {
-    "local": frozenset(),
-    "spark-standalone": frozenset({"spark_rest_url", "spark_ui_url", "spark_deploy_mode"}),
-    "yarn": frozenset({"yarn_rm_url", "yarn_queue", "yarn_user", "spark_deploy_mode"}),
-    "k8s": frozenset(
-        {
-            "k8s_namespace",
-            "k8s_image",
-            "k8s_service_account",
-            "k8s_api_url",
-            "k8s_token_file",
-            "k8s_ca_file",
-            "spark_deploy_mode",
-        }
-    ),
-    "flink-remote": frozenset(),
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The settings every kind takes, typed; engines read these, never the stored dict.
+
+    Unset settings keep their defaults; an engine's own default (a service-wide home) applies
+    where a field is empty. ``object_store`` holds the ``fs.*`` object-store defaults.
+    """
+
+    kind: ClassVar[str] = "local"
+    spark_master: str = ""
+    input_roots: tuple[str, ...] = ()
+    output_roots: tuple[str, ...] = ()
+    java_home: str = ""
+    spark_home: str = ""
+    pyspark_python: str = ""
+    hadoop_home: str = ""
+    libhdfs_dir: str = ""
+    hadoop_conf_dir: str = ""
+    mapreduce_heap: str = "1g"
+    distcp_python: str = ""
+    distcp_max_maps: int | None = None
+    sql_thrift_endpoint: str = ""
+    sql_driver_memory: str = ""
+    flink_home: str = ""
+    flink_python: str = ""
+    flink_target: str = "local"
+    flink_jobmanager: str = ""
+    run_as_user: str = ""
+    # Process limits stay text: a number or "unlimited", read by the supervisor's limits.
+    limit_address_space_mb: str = ""
+    limit_cpu_seconds: str = ""
+    limit_open_files: str = ""
+    limit_processes: str = ""
+    tags: Any = None
+    object_store: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LocalSettings(ClusterSettings):
+    kind: ClassVar[str] = "local"
+
+
+@dataclass(frozen=True)
+class FlinkRemoteSettings(ClusterSettings):
+    kind: ClassVar[str] = "flink-remote"
+
+
+@dataclass(frozen=True)
+class StandaloneSettings(ClusterSettings):
+    kind: ClassVar[str] = "spark-standalone"
+    spark_rest_url: str = ""
+    spark_ui_url: str = ""
+    spark_deploy_mode: str = ""
+
+
+@dataclass(frozen=True)
+class YarnSettings(ClusterSettings):
+    kind: ClassVar[str] = "yarn"
+    yarn_rm_url: str = ""
+    yarn_queue: str = ""
+    yarn_user: str = ""
+    spark_deploy_mode: str = ""
+
+
+@dataclass(frozen=True)
+class K8sSettings(ClusterSettings):
+    kind: ClassVar[str] = "k8s"
+    k8s_namespace: str = "default"
+    k8s_image: str = ""
+    k8s_service_account: str = ""
+    k8s_api_url: str = ""
+    k8s_token_file: str = ""
+    k8s_ca_file: str = ""
+    spark_deploy_mode: str = ""
+
+
+SETTINGS: dict[str, type[ClusterSettings]] = {
+    m.kind: m
+    for m in (LocalSettings, StandaloneSettings, YarnSettings, K8sSettings, FlinkRemoteSettings)
 }
+_COMMON = frozenset(f.name for f in fields(ClusterSettings)) - {"object_store"}
+_BY_KIND = {k: frozenset(f.name for f in fields(m)) - _COMMON for k, m in SETTINGS.items()}
+
+
+def settings_of(kind: str, config: Mapping[str, Any]) -> ClusterSettings:
+    """The typed settings of a cluster from its stored config (already validated when saved:
+    only conversion errors are raised here, as InvalidParameter). Keys of other kinds are
+    ignored."""
+    model = SETTINGS.get(kind or "local", LocalSettings)
+    names = {f.name: f for f in fields(model)}
+    values: dict[str, Any] = {"object_store": {}}
+    for key, value in config.items():
+        if key.startswith("fs.") and value is not None and not isinstance(value, dict | list):
+            values["object_store"][key] = str(value)
+        elif key in names and key != "object_store" and value is not None:
+            default = names[key].default
+            if key == "tags":
+                values[key] = value
+            elif isinstance(default, tuple):
+                values[key] = tuple(str(v) for v in value)
+            elif key == "distcp_max_maps":
+                values[key] = _positive(key, value)
+            elif str(value).strip():
+                values[key] = str(value).strip()
+    return model(**values)
+
+
+def _positive(key: str, value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise _bad(key, "must be a positive integer") from None
+    if number < 1:
+        raise _bad(key, "must be a positive integer")
+    return number
 
 
 def _bad(key: str, what: str) -> InvalidParameter:
@@ -124,6 +207,7 @@ def validate_cluster_config(kind: str, config: dict[str, Any]) -> dict[str, Any]
             value = value.strip()
         out[key] = value
     _check_kind(kind, out)
+    settings_of(kind, out)  # the typed form engines read must build
     return out
 
 

@@ -8,11 +8,12 @@ working directory or the engine's own status endpoints.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mrs_jobs.domain.clusterconfig import ClusterSettings, LocalSettings, settings_of
 from mrs_jobs.runtime.launch import LaunchSpec
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+S = TypeVar("S", bound=ClusterSettings)
 
 
 class EngineRefused(Exception):
@@ -67,7 +69,17 @@ class ClusterSpec:
     java_home: str | None = None
     spark_home: str | None = None
     pyspark_python: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    settings: ClusterSettings = field(default_factory=LocalSettings)
+    # A stored config to parse into ``settings`` (tests and tools build specs this way).
+    extra: InitVar[Mapping[str, Any] | None] = None
+
+    def __post_init__(self, extra: Mapping[str, Any] | None) -> None:
+        if extra is not None:
+            object.__setattr__(self, "settings", settings_of(self.kind, extra))
+
+    def settings_as(self, model: type[S]) -> S:
+        """The settings of a kind (its defaults on a cluster of another kind)."""
+        return self.settings if isinstance(self.settings, model) else model()
 
 
 @dataclass(frozen=True)

@@ -237,11 +237,9 @@ def _check_components(parts: list[str], shown: str) -> None:
 
 def _hdfs_setup(cluster: ClusterSpec) -> dict[str, str] | None:
     """Environment for libhdfs when the cluster configures it, else None."""
-    extra = cluster.extra or {}
-    hadoop_home = extra.get("hadoop_home")
-    libdir = extra.get("libhdfs_dir") or (
-        str(Path(hadoop_home) / "lib" / "native") if hadoop_home else None
-    )
+    s = cluster.settings
+    hadoop_home = s.hadoop_home
+    libdir = s.libhdfs_dir or (str(Path(hadoop_home) / "lib" / "native") if hadoop_home else None)
     if not libdir or not (Path(libdir) / "libhdfs.so").is_file():
         return None
     java_home = find_java_home(cluster.java_home)
@@ -250,9 +248,8 @@ def _hdfs_setup(cluster: ClusterSpec) -> dict[str, str] | None:
     env = {"ARROW_LIBHDFS_DIR": libdir, "JAVA_HOME": java_home}
     if hadoop_home:
         env["HADOOP_HOME"] = hadoop_home
-    for key, var in (("hadoop_conf_dir", "HADOOP_CONF_DIR"), ("hadoop_classpath", "CLASSPATH")):
-        if extra.get(key):
-            env[var] = extra[key]
+    if s.hadoop_conf_dir:
+        env["HADOOP_CONF_DIR"] = s.hadoop_conf_dir
     return env
 
 
@@ -403,11 +400,7 @@ class DistCpEngine(EngineAdapter):
 
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
         self.refuse_other_types(job, "DistCp")
-        extra = cluster.extra or {}
-        try:
-            max_maps = int(extra.get("distcp_max_maps", DEFAULT_MAX_MAPS))
-        except (TypeError, ValueError):
-            max_maps = DEFAULT_MAX_MAPS
+        max_maps = cluster.settings.distcp_max_maps or DEFAULT_MAX_MAPS
         opts, source_args, target_arg = parse_distcp_arguments(
             list(job.arguments), max_maps=max(1, max_maps)
         )
@@ -428,7 +421,7 @@ class DistCpEngine(EngineAdapter):
         creds: S3Credentials | None = None
         if any(p["kind"] == "s3" for p in [*sources, target]):
             try:
-                creds = resolve_credentials(job.properties, extra)
+                creds = resolve_credentials(job.properties, cluster.settings.object_store)
             except ObjectStoreError as exc:
                 raise EngineRefused(str(exc)) from None
             notes.append(creds.describe())
@@ -457,7 +450,7 @@ class DistCpEngine(EngineAdapter):
         config_path = workdir / CONFIG_FILE
         jobdir.write_private(config_path, json.dumps(config, indent=1) + "\n")
 
-        python = extra.get("distcp_python") or self.python or sys.executable
+        python = cluster.settings.distcp_python or self.python or sys.executable
         if hdfs_env is None or not any(p["kind"] == "hdfs" for p in [*sources, target]):
             hdfs_env = {}
         env = launch_env(workdir, workdir / TMP_DIR, hdfs_env.get("JAVA_HOME")) | hdfs_env

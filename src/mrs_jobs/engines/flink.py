@@ -186,9 +186,7 @@ class FlinkEngine(RemoteEngine):
         self.refuse_other_types(job, "Flink")
         options, jar, program_args = parse_flink_run(list(job.arguments))
         java_home = require_java(cluster, self.java_home)
-        flink_home = find_flink_home(
-            cluster.extra.get("flink_home") or self.flink_home, self.data_dir
-        )
+        flink_home = find_flink_home(cluster.settings.flink_home or self.flink_home, self.data_dir)
         if flink_home is None:
             raise EngineRefused(
                 "Flink was not found: run 'mrs-jobs engines install flink' or set flink_home"
@@ -207,7 +205,7 @@ class FlinkEngine(RemoteEngine):
         workdir = job_dirs(workdir, CONF_DIR, LOG_DIR, TMP_DIR)
         conf_dir, tmp = workdir / CONF_DIR, workdir / TMP_DIR
         tr = translate_options(dict(job.properties), options, roots, target, jobmanager, notes)
-        flink_python = cluster.extra.get("flink_python") or flink_python_of(flink_home)
+        flink_python = cluster.settings.flink_python or flink_python_of(flink_home)
         py_argv = _python_argv(tr, flink_python) if is_python else []
         rest_base = write_job_config(flink_home, conf_dir, tmp, target, jobmanager, tr.secret_conf)
         detached = target == "remote"
@@ -254,7 +252,7 @@ class FlinkEngine(RemoteEngine):
     @staticmethod
     def _target(cluster: ClusterSpec) -> tuple[str, str | None]:
         """(execution target, jobmanager REST address or None) from the cluster's settings."""
-        jobmanager = (cluster.extra.get("flink_jobmanager") or "").strip()
+        jobmanager = cluster.settings.flink_jobmanager
         if jobmanager:
             if jobmanager.startswith("https://"):
                 # The client and our REST calls would need the cluster's TLS material.
@@ -267,11 +265,10 @@ class FlinkEngine(RemoteEngine):
             jobmanager = jobmanager.rstrip("/")
             if not _HOSTPORT_RE.match(jobmanager):
                 raise EngineRefused(
-                    "the cluster's flink_jobmanager must be host:port, "
-                    f"not {cluster.extra.get('flink_jobmanager')!r}"
+                    f"the cluster's flink_jobmanager must be host:port, not {jobmanager!r}"
                 )
             return "remote", jobmanager
-        target = (cluster.extra.get("flink_target") or "local").strip()
+        target = cluster.settings.flink_target
         if target == "remote" or cluster.kind == "flink-remote":
             raise EngineRefused("the cluster's Flink target is remote but has no flink_jobmanager")
         return target, None

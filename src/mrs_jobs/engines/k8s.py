@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from mrs_jobs.domain.clusterconfig import K8sSettings
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
 from mrs_jobs.engines.yarn import scrub_message
 
@@ -67,7 +68,7 @@ def driver_pod_name(job_id: str) -> str:
 
 
 def _namespace(cluster: ClusterSpec) -> str:
-    ns = (cluster.extra.get("k8s_namespace") or "default").strip()
+    ns = cluster.settings_as(K8sSettings).k8s_namespace
     if not _DNS_LABEL_RE.match(ns):
         raise EngineRefused(f"k8s_namespace of this cluster is not a valid namespace name: {ns!r}")
     return ns
@@ -75,26 +76,26 @@ def _namespace(cluster: ClusterSpec) -> str:
 
 def submit_confs(cluster: ClusterSpec, job_id: str) -> list[str]:
     """spark-submit arguments for a ``k8s`` cluster, as ``["--conf", "key=value", ...]``."""
-    image = (cluster.extra.get("k8s_image") or "").strip()
+    s = cluster.settings_as(K8sSettings)
+    image = s.k8s_image
     if not image:
         raise EngineRefused("this Kubernetes cluster names no Spark image: set k8s_image")
     confs = [
         ("spark.kubernetes.namespace", _namespace(cluster)),
         ("spark.kubernetes.container.image", image),
     ]
-    account = (cluster.extra.get("k8s_service_account") or "").strip()
-    if account:
-        confs.append(("spark.kubernetes.authenticate.driver.serviceAccountName", account))
+    if s.k8s_service_account:
+        confs.append(
+            ("spark.kubernetes.authenticate.driver.serviceAccountName", s.k8s_service_account)
+        )
     confs += [
         ("spark.kubernetes.driver.pod.name", driver_pod_name(job_id)),
         ("spark.kubernetes.submission.waitAppCompletion", "false"),
     ]
-    token = (cluster.extra.get("k8s_token_file") or "").strip()
-    if token:
-        confs.append(("spark.kubernetes.authenticate.submission.oauthTokenFile", token))
-    ca = (cluster.extra.get("k8s_ca_file") or "").strip()
-    if ca:
-        confs.append(("spark.kubernetes.authenticate.submission.caCertFile", ca))
+    if s.k8s_token_file:
+        confs.append(("spark.kubernetes.authenticate.submission.oauthTokenFile", s.k8s_token_file))
+    if s.k8s_ca_file:
+        confs.append(("spark.kubernetes.authenticate.submission.caCertFile", s.k8s_ca_file))
     out: list[str] = []
     for key, value in confs:
         out += ["--conf", f"{key}={value}"]
@@ -117,7 +118,7 @@ def spark_app_id_from_output(text: str) -> str | None:
 def api_url_of(cluster: ClusterSpec) -> str:
     """The Kubernetes API server: ``k8s_api_url``, else the ``k8s://`` master's URL (Spark
     reads ``k8s://host:port`` without a scheme as https)."""
-    url = (cluster.extra.get("k8s_api_url") or "").strip()
+    url = cluster.settings_as(K8sSettings).k8s_api_url
     if not url:
         master = (cluster.spark_master or "").strip()
         if not master.startswith("k8s://"):
@@ -168,8 +169,8 @@ class K8sClient:
         return cls(
             api_url_of(cluster),
             _namespace(cluster),
-            token_file=(cluster.extra.get("k8s_token_file") or "").strip() or None,
-            ca_file=(cluster.extra.get("k8s_ca_file") or "").strip() or None,
+            token_file=cluster.settings_as(K8sSettings).k8s_token_file,
+            ca_file=cluster.settings_as(K8sSettings).k8s_ca_file,
             transport=transport,
         )
 

@@ -54,6 +54,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mrs_jobs.domain.clusterconfig import YarnSettings
 from mrs_jobs.engines import yarn
 from mrs_jobs.engines.base import (
     ClusterSpec,
@@ -153,7 +154,7 @@ def _client_jars(spark_home: str) -> dict[str, Path]:
 
 def _hadoop_conf(cluster: ClusterSpec) -> Path | None:
     """The cluster's Hadoop configuration directory (required on YARN)."""
-    setting = cluster.extra.get("hadoop_conf_dir")
+    setting = cluster.settings.hadoop_conf_dir
     if cluster.kind == "yarn" and not setting:
         raise EngineRefused(
             "this YARN cluster has no hadoop_conf_dir (the directory of its yarn-site.xml, "
@@ -183,7 +184,7 @@ def _service_conf(
     if cluster.kind == "yarn":
         conf = _Conf([("mapreduce.framework.name", "yarn")], set(_RESERVED_ALWAYS))
         conf.rm_url = yarn.rm_url_of(cluster)  # a kill must reach the RM: refuse when unknown
-        queue = (cluster.extra.get("yarn_queue") or "").strip()
+        queue = cluster.settings_as(YarnSettings).yarn_queue
         if queue:
             conf.reserved.add("mapreduce.job.queuename")
             conf.ours.append(("mapreduce.job.queuename", queue))
@@ -283,7 +284,7 @@ class MapReduceEngine(RemoteEngine):
         jars = _client_jars(
             require_spark(cluster, self.spark_home, "the Hadoop client jars were not found")
         )
-        heap = str(cluster.extra.get("mapreduce_heap", "1g")).strip()
+        heap = cluster.settings.mapreduce_heap
         if not _HEAP_RE.match(heap):
             raise EngineRefused(f"invalid mapreduce_heap for this cluster: {heap!r}")
         hadoop_conf = _hadoop_conf(cluster)
@@ -314,7 +315,7 @@ class MapReduceEngine(RemoteEngine):
         record: dict[str, str | None] = {"kind": "local"}
         if cluster.kind == "yarn":
             env.update(yarn.submit_env(cluster))
-            yarn_user = (cluster.extra.get("yarn_user") or "").strip() or None
+            yarn_user = cluster.settings_as(YarnSettings).yarn_user or None
             if yarn_user:
                 env["HADOOP_USER_NAME"] = yarn_user
             record = {"kind": "yarn", "rm_url": conf.rm_url, "yarn_user": yarn_user}
@@ -341,6 +342,6 @@ class MapReduceEngine(RemoteEngine):
             return None
         if cluster is not None and cluster.kind == "yarn":
             info["rm_url"] = yarn.rm_url_of(cluster)
-            info["yarn_user"] = (cluster.extra.get("yarn_user") or "").strip()
+            info["yarn_user"] = cluster.settings_as(YarnSettings).yarn_user
         client = yarn.YarnClient(str(info["rm_url"]), user=info.get("yarn_user") or None)
         return _YarnApp(client, workdir)

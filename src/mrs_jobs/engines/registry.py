@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from mrs_jobs.domain.clusterconfig import settings_of
 from mrs_jobs.engines.base import ClusterSpec, EngineAdapter, call_hook
 from mrs_jobs.engines.distcp import DistCpEngine
 from mrs_jobs.engines.flink import FlinkEngine
@@ -110,5 +111,5 @@ def cluster_spec(
         java_home=config.get("java_home") or settings.java_home,
         spark_home=config.get("spark_home") or settings.spark_home,
         pyspark_python=config.get("pyspark_python") or settings.pyspark_python,
-        extra={k: str(v) for k, v in config.items() if not isinstance(v, list | dict)},
+        settings=settings_of(kind, config),
     )

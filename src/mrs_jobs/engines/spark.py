@@ -234,7 +234,7 @@ class SparkSubmitEngine(RemoteEngine):
         props = b.job.properties
         if is_object_uri(app) or any(k.startswith(("fs.obs.", "fs.s3a.")) for k in props):
             try:
-                b.creds = resolve_credentials(props, b.cluster.extra)
+                b.creds = resolve_credentials(props, b.cluster.settings.object_store)
             except ObjectStoreError as exc:
                 if is_object_uri(app):
                     raise EngineRefused(str(exc)) from None

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from mrs_jobs.domain.clusterconfig import StandaloneSettings
 from mrs_jobs.engines.base import ClusterSpec, RemoteStatus
 from mrs_jobs.engines.spark_progress import progress_of
 
@@ -68,13 +69,19 @@ def master_host(spark_master: str) -> str:
 
 def rest_url_of(cluster: ClusterSpec) -> str:
     """The master's REST submission server: ``spark_rest_url``, else ``http://<master>:6066``."""
-    url = cluster.extra.get("spark_rest_url") or f"http://{master_host(cluster.spark_master)}:6066"
+    url = (
+        cluster.settings_as(StandaloneSettings).spark_rest_url
+        or f"http://{master_host(cluster.spark_master)}:6066"
+    )
     return url.rstrip("/")
 
 
 def ui_url_of(cluster: ClusterSpec) -> str:
     """The master's web UI: ``spark_ui_url``, else ``http://<master>:8080``."""
-    url = cluster.extra.get("spark_ui_url") or f"http://{master_host(cluster.spark_master)}:8080"
+    url = (
+        cluster.settings_as(StandaloneSettings).spark_ui_url
+        or f"http://{master_host(cluster.spark_master)}:8080"
+    )
     return url.rstrip("/")
 
 

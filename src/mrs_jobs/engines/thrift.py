@@ -111,7 +111,7 @@ class ThriftServers:
 
     def ensure(self, cluster: ClusterSpec) -> ThriftEndpoint:
         """The cluster's server, started if it is not running (it may still be starting)."""
-        external = cluster.extra.get("sql_thrift_endpoint")
+        external = cluster.settings.sql_thrift_endpoint
         if external:
             host, _, port = str(external).rpartition(":")
             return ThriftEndpoint(host or "127.0.0.1", int(port))
@@ -204,7 +204,7 @@ class ThriftServers:
             "--name",
             f"mrs-jobs-sql-{cluster.cluster_id}",
             "--driver-memory",
-            str(cluster.extra.get("sql_driver_memory", self.driver_memory)),
+            cluster.settings.sql_driver_memory or self.driver_memory,
         ]
         if is_local_master(cluster.spark_master):
             conf["spark.authenticate"] = "true"  # the driver's RPC ports are on loopback

@@ -24,6 +24,7 @@ from xml.etree import ElementTree as ET
 
 import httpx
 
+from mrs_jobs.domain.clusterconfig import YarnSettings
 from mrs_jobs.domain.render import MASK, is_secret_key
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
 
@@ -172,13 +173,13 @@ def rm_url_of(cluster: ClusterSpec) -> str:
     """The ResourceManager's web address: ``yarn_rm_url``, else from ``yarn-site.xml`` in
     ``hadoop_conf_dir`` (``yarn.resourcemanager.webapp.address``, or the RM host name with
     port 8088; the HTTPS address when ``yarn.http.policy`` is ``HTTPS_ONLY``)."""
-    url = (cluster.extra.get("yarn_rm_url") or "").strip()
+    url = cluster.settings_as(YarnSettings).yarn_rm_url
     if url:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise EngineRefused(f"yarn_rm_url of this cluster is not an http(s) URL: {url}")
         return url.rstrip("/")
-    conf = (cluster.extra.get("hadoop_conf_dir") or "").strip()
+    conf = cluster.settings.hadoop_conf_dir
     if conf:
         found = _rm_url_from_site(read_site_xml(Path(conf).expanduser() / _SITE_FILE))
         if found:
@@ -196,7 +197,7 @@ def rm_url_of(cluster: ClusterSpec) -> str:
 
 def submit_env(cluster: ClusterSpec) -> dict[str, str]:
     """The environment a YARN client (spark-submit, hadoop jar) needs to find the cluster."""
-    conf = (cluster.extra.get("hadoop_conf_dir") or "").strip()
+    conf = cluster.settings.hadoop_conf_dir
     if not conf:
         raise EngineRefused("a YARN cluster needs hadoop_conf_dir (the cluster's Hadoop config)")
     path = str(Path(conf).expanduser().resolve())
@@ -285,9 +286,8 @@ class YarnClient:
 def client_of(cluster: ClusterSpec, *, transport: httpx.BaseTransport | None = None) -> YarnClient:
     """The RM client of a ``yarn`` cluster (``yarn_user`` for kills on clusters without
     Kerberos); raises EngineRefused when the RM address is not known."""
-    return YarnClient(
-        rm_url_of(cluster), transport=transport, user=cluster.extra.get("yarn_user") or None
-    )
+    user = cluster.settings_as(YarnSettings).yarn_user or None
+    return YarnClient(rm_url_of(cluster), transport=transport, user=user)
 
 
 def _text(value: Any) -> str | None:

@@ -65,7 +65,7 @@ class JobProcessOptions:
 
 def _limit(key: str, cluster: ClusterSpec, settings: Settings) -> int | None:
     attr, _, factor = LIMIT_KEYS[key]
-    raw = cluster.extra.get(key)
+    raw = getattr(cluster.settings, key)  # one of the limit_* fields
     if raw is None or str(raw).strip() == "":
         value = getattr(settings, attr, None)
         return None if value is None or value <= 0 else int(value) * factor
@@ -96,7 +96,7 @@ def job_process_options(cluster: ClusterSpec, settings: Settings) -> JobProcessO
         open_files=_limit("limit_open_files", cluster, settings),
         processes=_limit("limit_processes", cluster, settings),
     )
-    configured = (cluster.extra.get("run_as_user") or "").strip() or (
+    configured = cluster.settings.run_as_user or (
         (getattr(settings, "job_user", None) or "").strip()
     )
     euid = os.geteuid()
