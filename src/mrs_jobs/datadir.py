@@ -109,8 +109,8 @@ def _chmod(path: Path, mode: int) -> None:
     try:
         os.chmod(path, mode, follow_symlinks=False)
     except OSError as exc:
-        log.warning(
-            "datadir.chmod_failed path=%s mode=%o error=%s", path, mode, exc.strerror or exc
-        )
+        fields = {"path": str(path), "mode": f"{mode:o}", "error": exc.strerror or str(exc)}
+        log.warning("datadir.chmod_failed", extra=fields)
         return
-    log.info("datadir.tightened path=%s mode=%o was=%o", path, mode, stat.S_IMODE(st.st_mode))
+    was = stat.S_IMODE(st.st_mode)
+    log.info("datadir.tightened", extra={"path": str(path), "mode": f"{mode:o}", "was": f"{was:o}"})

@@ -1,10 +1,13 @@
 """Service logging: plain text, or one JSON object per line with request and job context.
 
-The code logs ``event key=value ...`` messages (``job.launched job_id=... pid=...``). In JSON
-mode :class:`JsonFormatter` turns the leading dotted word into ``event`` and each ``key=value``
-into a field, and adds ``request_id`` / ``project_id`` / ``job_id`` from :func:`log_context`,
-which the API's request middleware binds for the duration of a request. Values of keys that
-name a secret (contract §3) are masked, in the fields and in the message.
+The code logs an event name and passes its fields through ``extra=``::
+
+    log.info("job.launched", extra={"job_id": job.id, "pid": handle.pid})
+
+Text mode prints ``job.launched job_id=... pid=...``; JSON mode (:class:`JsonFormatter`) writes
+the event as ``event`` and each field as a key, with ``request_id`` / ``project_id`` /
+``job_id`` from :func:`log_context`, which the API's request middleware binds for the duration
+of a request. Values of fields that name a secret (contract §3) are masked in both.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ __all__ = [
     "CONTEXT_FIELDS",
     "TEXT_FORMAT",
     "JsonFormatter",
+    "TextFormatter",
     "configure_logging",
     "current_log_context",
+    "fields_of",
     "log_context",
-    "parse_message",
 ]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -37,13 +41,13 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 #: Fields a record may carry through ``extra=`` or the context, copied as they are.
 CONTEXT_FIELDS = ("event", "request_id", "project_id", "cluster_id", "job_id")
 _RESERVED = frozenset({"time", "level", "logger", "message", "exception", "stack"})
+#: What every LogRecord has by itself: anything else on a record came through ``extra=``.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _context: ContextVar[Mapping[str, str]] = ContextVar("mrs_jobs_log_context", default=_EMPTY)
 
 _EVENT = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
-_KEY = re.compile(r"(?:(?<=\s)|^)([A-Za-z_][A-Za-z0-9_.]*)=")
-_OPEN, _CLOSE = "([{", ")]}"
 
 
 @contextmanager
@@ -62,41 +66,32 @@ def current_log_context() -> Mapping[str, str]:
     return _context.get()
 
 
-def _depths(text: str) -> list[int]:
-    """Bracket nesting depth at each position, so ``status=Exit(code=0, signal=None)`` is
-    one value and not three keys."""
-    out, depth = [], 0
-    for ch in text:
-        if ch in _CLOSE:
-            depth = max(0, depth - 1)
-        out.append(depth)
-        if ch in _OPEN:
-            depth += 1
-    return out
+def fields_of(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields a record was given through ``extra=``, secret ones masked."""
+    return {
+        key: MASK if is_secret_key(key) and value not in (None, "") else value
+        for key, value in record.__dict__.items()
+        if key not in _STANDARD and not key.startswith("_")
+    }
 
 
-def parse_message(message: str) -> tuple[str | None, dict[str, str]]:
-    """Split ``"job.launched job_id=abc pid=12"`` into its event and its key=value fields.
-
-    A value runs to the next top-level `` key=`` (so a last ``reason=`` may contain spaces).
-    """
-    first = message.split(None, 1)[0] if message.strip() else ""
-    event = first if "=" not in first and _EVENT.fullmatch(first) else None
-    depth = _depths(message)
-    keys = [m for m in _KEY.finditer(message) if depth[m.start()] == 0]
-    fields: dict[str, str] = {}
-    for i, m in enumerate(keys):
-        end = keys[i + 1].start() if i + 1 < len(keys) else len(message)
-        fields[m.group(1)] = message[m.end() : end].rstrip()
-    return event, fields
+def _with_fields(message: str, fields: Mapping[str, Any]) -> str:
+    return " ".join([message, *(f"{k}={v}" for k, v in fields.items())])
 
 
-def _mask(message: str, fields: dict[str, str]) -> str:
-    for key, value in fields.items():
-        if is_secret_key(key) and value:
-            message = message.replace(f"{key}={value}", f"{key}={MASK}")
-            fields[key] = MASK
-    return message
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT`` with the record's fields after its message: ``event key=value ...``."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        fields = fields_of(record)
+        if not fields:
+            return super().formatMessage(record)
+        shown = logging.makeLogRecord(record.__dict__)
+        shown.message = _with_fields(record.message, fields)
+        return super().formatMessage(shown)
 
 
 class JsonFormatter(logging.Formatter):
@@ -104,24 +99,19 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        event, fields = parse_message(message)
-        message = _mask(message, fields)
+        fields = fields_of(record)
         out: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC)
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
-            "message": message,
+            "message": _with_fields(message, fields),
         }
-        if event:
-            out["event"] = event
+        if _EVENT.fullmatch(message):
+            out["event"] = message
         out.update(_context.get())
-        for name in CONTEXT_FIELDS:
-            value = record.__dict__.get(name)
-            if value is not None:
-                out[name] = value
-        # What the message says about itself wins over the request's context.
+        # What the record says about itself wins over the request's context.
         out.update({k: v for k, v in fields.items() if k not in _RESERVED})
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
@@ -133,5 +123,5 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str, fmt: str = "text", stream: IO[str] | None = None) -> None:
     """Root logging for ``serve``: ``fmt`` is ``text`` or ``json``, to stderr by default."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler])

@@ -92,7 +92,10 @@ def _read_key_file(path: Path) -> bytes:
         raise SecretKeyError(f"cannot read the secret key file {path}: {exc.strerror}.") from None
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        log.warning("secretbox.key_file_permissions path=%s mode=%o (should be 0600)", path, mode)
+        log.warning(
+            "secretbox.key_file_permissions",
+            extra={"path": str(path), "mode": f"{mode:o}", "should_be": "600"},
+        )
     return _decode_key(text, str(path))
 
 
@@ -107,7 +110,7 @@ def _create_key_file(path: Path) -> None:
         fh.write(generate_key() + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-    log.info("secretbox.key_created path=%s", path)
+    log.info("secretbox.key_created", extra={"path": path})
 
 
 class SecretBox:

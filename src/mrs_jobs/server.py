@@ -212,7 +212,7 @@ def run_server(settings: Settings) -> int:
     try:
         server.run(sockets=[sock])
     except _Terminated:
-        log.info("server.stopped signal=TERM")
+        log.info("server.stopped", extra={"signal": "TERM"})
     finally:
         signal.signal(signal.SIGTERM, previous)
         if supervisor is not None:

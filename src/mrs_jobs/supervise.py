@@ -90,7 +90,7 @@ def run_supervise(settings: Settings) -> int:
         print(f"mrs-jobs supervisor is running as {supervisor.id}", flush=True)
         while not stopping.wait(1.0):
             pass
-        log.info("supervisor.stopping signal=%s", received[0] if received else "?")
+        log.info("supervisor.stopping", extra={"signal": received[0] if received else "?"})
     finally:
         if started:
             supervisor.stop()

@@ -11,12 +11,17 @@ from contextlib import contextmanager
 from api_helpers import Signer, client_for
 
 from mrs_jobs.api.app import create_app
-from mrs_jobs.logging_setup import JsonFormatter, log_context, parse_message
+from mrs_jobs.logging_setup import JsonFormatter, TextFormatter, log_context
 from mrs_jobs.settings import Settings
 
 
-def record(msg: str, *args: object, name: str = "mrs_jobs.supervisor.loop") -> logging.LogRecord:
-    return logging.LogRecord(name, logging.INFO, __file__, 1, msg, args, None)
+def record(
+    msg: str, *args: object, name: str = "mrs_jobs.supervisor.loop", **fields: object
+) -> logging.LogRecord:
+    """A record as ``logging.getLogger(name).info(msg, *args, extra=fields)`` makes it."""
+    rec = logging.LogRecord(name, logging.INFO, __file__, 1, msg, args, None)
+    rec.__dict__.update(fields)
+    return rec
 
 
 @contextmanager
@@ -38,47 +43,71 @@ def json_lines(logger: str = "mrs_jobs") -> Iterator[list[dict]]:
         lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
 
 
-def test_launched_message_becomes_fields() -> None:
-    line = JsonFormatter().format(record("job.launched job_id=%s pid=%s", "6b1c-01", 4242))
+def test_extra_fields_become_keys() -> None:
+    line = JsonFormatter().format(record("job.launched", job_id="6b1c-01", pid=4242))
     assert "\n" not in line
     out = json.loads(line)
     assert out["event"] == "job.launched"
-    assert (out["job_id"], out["pid"]) == ("6b1c-01", "4242")
+    assert (out["job_id"], out["pid"]) == ("6b1c-01", 4242)  # typed, not parsed from text
     assert out["message"] == "job.launched job_id=6b1c-01 pid=4242"
     assert (out["level"], out["logger"]) == ("INFO", "mrs_jobs.supervisor.loop")
     assert out["time"].endswith("Z") and "T" in out["time"]
 
 
-def test_values_with_spaces_brackets_and_secrets() -> None:
-    event, fields = parse_message(
-        "job.ended job_id=j1 killed=False status=ExitStatus(returncode=1, signal=None)"
-    )
-    assert event == "job.ended"
-    assert fields == {
-        "job_id": "j1",
-        "killed": "False",
-        "status": "ExitStatus(returncode=1, signal=None)",
-    }
-    assert parse_message("job.refused job_id=j2 reason=no engine for Flink jobs")[1] == {
-        "job_id": "j2",
-        "reason": "no engine for Flink jobs",
-    }
-    assert parse_message("unhandled error") == (None, {})
-    out = json.loads(JsonFormatter().format(record("x.y fs.obs.secret.key=abc token=t0k user=u")))
+def test_values_with_spaces_and_brackets_stay_whole_and_secrets_are_masked() -> None:
+    status = "ExitStatus(returncode=1, signal=None)"
+    out = json.loads(JsonFormatter().format(record("job.ended", job_id="j1", status=status)))
+    assert (out["job_id"], out["status"]) == ("j1", status)
+    out = json.loads(JsonFormatter().format(record("job.refused", reason="no engine for Flink")))
+    assert out["reason"] == "no engine for Flink"
+    out = json.loads(JsonFormatter().format(record("unhandled error")))
+    assert "event" not in out and out["message"] == "unhandled error"
+    secret = {"fs.obs.secret.key": "abc", "token": "t0k", "user": "u"}
+    out = json.loads(JsonFormatter().format(record("x.y", **secret)))
     assert out["fs.obs.secret.key"] == "******" and out["token"] == "******"
     assert "abc" not in json.dumps(out) and "t0k" not in json.dumps(out)
     assert out["user"] == "u"
 
 
+def test_text_lines_carry_the_fields_after_the_event() -> None:
+    text = TextFormatter().format(record("job.launched", job_id="j9", pid=7, token="t0k"))
+    assert text.endswith("INFO mrs_jobs.supervisor.loop job.launched job_id=j9 pid=7 token=******")
+    assert TextFormatter().format(record("plain %s", "words")).endswith(" plain words")
+
+
+def test_the_service_logs_through_extra_not_through_key_value_text() -> None:
+    """No log call in the service spells its fields into the message (they would be text in
+    JSON logs, and a secret in them would not be masked)."""
+    import ast
+    from pathlib import Path
+
+    import mrs_jobs
+
+    offenders = []
+    for path in Path(mrs_jobs.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"debug", "info", "warning", "error", "exception"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and "=%" in node.args[0].value
+            ):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
+
+
 def test_context_and_exceptions() -> None:
     with log_context(request_id="r1", project_id="p1", job_id=None):
-        out = json.loads(JsonFormatter().format(record("auth.refused reason=bad")))
+        out = json.loads(JsonFormatter().format(record("auth.refused", reason="bad")))
     assert (out["request_id"], out["project_id"]) == ("r1", "p1")
     assert "job_id" not in out
-    # The message's own job_id wins over the context's.
+    # The record's own job_id wins over the context's.
     with log_context(job_id="from-path"):
-        out = json.loads(JsonFormatter().format(record("job.killed job_id=from-message")))
-    assert out["job_id"] == "from-message"
+        out = json.loads(JsonFormatter().format(record("job.killed", job_id="from-record")))
+    assert out["job_id"] == "from-record"
     try:
         raise ValueError("boom")
     except ValueError:
@@ -123,6 +152,6 @@ def test_access_log_line_per_request(api, tmp_path) -> None:  # type: ignore[no-
         job_id,
     )
     assert show["route"].endswith("/job-executions/{job_execution_id}")
-    assert (show["method"], show["status"]) == ("GET", "202")
+    assert (show["method"], show["status"]) == ("GET", 202)  # typed fields
     assert float(show["duration_ms"]) >= 0
     assert "job_id" not in delete  # batch-delete is not a job id

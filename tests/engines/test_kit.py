@@ -68,7 +68,8 @@ def test_a_failing_hook_is_logged_once_and_survived(caplog: pytest.LogCaptureFix
             )
             assert done is False
     failed = [r for r in caplog.records if "engine.hook_failed" in r.getMessage()]
-    assert len(failed) == 1 and "Broken.cancel" in failed[0].getMessage()
+    assert len(failed) == 1 and "Broken.cancel" in failed[0].hook  # type: ignore[attr-defined]
+    assert failed[0].job_id == "jx"  # type: ignore[attr-defined]
 
 
 def test_remote_engine_asks_its_application(tmp_path: Path) -> None:

@@ -144,7 +144,7 @@ def _verify(
 
 def _refuse(request: Request, exc: SignatureError) -> NoReturn:
     # The reason goes to the log; the client learns only what it can fix itself.
-    log.info("auth.refused reason=%s request_id=%s", exc.reason, request.state.request_id)
+    log.info("auth.refused", extra={"reason": exc.reason, "request_id": request.state.request_id})
     if "window" in exc.reason:
         raise AuthError(
             "Authentication failed: X-Sdk-Date is too far from the server clock."
@@ -164,7 +164,10 @@ def _refuse_replay(request: Request, skew: int) -> None:
     signed_at = parse_sdk_date(request.headers["x-sdk-date"])
     expires = (signed_at + timedelta(seconds=skew + 1)).timestamp()
     if not cache.first_use(parsed.access_key, parsed.signature, expires):
-        log.info("auth.refused reason=replayed request request_id=%s", request.state.request_id)
+        log.info(
+            "auth.refused",
+            extra={"reason": "replayed request", "request_id": request.state.request_id},
+        )
         raise AuthError(
             "Authentication failed: this signed request was already received; "
             "sign it again (a new X-Sdk-Date)."

@@ -72,10 +72,10 @@ class InstrumentMiddleware:
                 route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
                 self.metrics.observe_request(scope["method"], route, status, seconds)
                 if self.access_log:
-                    log.info(
-                        "http.request method=%s route=%s status=%s duration_ms=%.1f",
-                        scope["method"],
-                        route,
-                        status,
-                        seconds * 1000,
-                    )
+                    fields = {
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 1),
+                    }
+                    log.info("http.request", extra=fields)

@@ -37,7 +37,7 @@ class Authenticator:
                 raise SecretKeyError("no secret key is configured for AK/SK credentials.")
             sk = self._box.open(cred.secret_key, aad=sk_aad(access_key))
         except SecretKeyError as exc:
-            log.error("auth.secret_unreadable credential_id=%s reason=%s", cred.id, exc)
+            log.error("auth.secret_unreadable", extra={"credential_id": cred.id, "reason": exc})
             return None
         return replace(cred, secret_key=sk)
 

@@ -387,14 +387,14 @@ def seal_live_job_secrets(store: Store, box: SecretBox) -> int:
         except (ValueError, AttributeError, TypeError):
             continue
         except SecretKeyError as exc:
-            log.warning("job.secrets_unreadable job_id=%s error=%s", job_id, exc)
+            log.warning("job.secrets_unreadable", extra={"job_id": job_id, "error": exc})
             continue
         if resealed is None:
             continue
         with store.write() as conn:
             done += job_store.replace_properties(conn, job_id, stored, resealed)
     if done:
-        log.info("job.secrets_resealed count=%s", done)
+        log.info("job.secrets_resealed", extra={"count": done})
     return done
 
 

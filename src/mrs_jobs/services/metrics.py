@@ -121,7 +121,7 @@ class JobCollector(Collector):
                     after_event_id=self._cursor, since_ms=self._since_ms
                 )
             except Exception as exc:  # a scrape must still answer, with store_up 0
-                log.warning("metrics.store_unreachable error=%s", exc.__class__.__name__)
+                log.warning("metrics.store_unreachable", extra={"error": exc.__class__.__name__})
                 snap = None
             else:
                 self._cursor = snap.last_event_id

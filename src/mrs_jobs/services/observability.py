@@ -62,7 +62,7 @@ class ObservabilityService:
                     obs_store.heartbeat_ms(conn, self.supervisor_id) if self.supervisor_id else None
                 )
         except Exception as exc:  # any failure to reach the store means "not ready", never a 500
-            log.warning("ready.store_unreachable error=%s", exc.__class__.__name__)
+            log.warning("ready.store_unreachable", extra={"error": exc.__class__.__name__})
             return Readiness(False, "unreachable", "unknown")
         if self.supervisor_id is None:
             return Readiness(True, "ok", "not running here")

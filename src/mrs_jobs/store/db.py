@@ -173,7 +173,7 @@ class Store:
         try:
             yield
         except DBAPIError as exc:
-            log.error("store error: %s", exc.__class__.__name__, exc_info=exc)
+            log.error("store.error", extra={"error": exc.__class__.__name__}, exc_info=exc)
             text = str(exc.orig).lower() if exc.orig is not None else ""
             if exc.connection_invalidated or "locked" in text or "connect" in text:
                 raise StoreUnavailable() from exc

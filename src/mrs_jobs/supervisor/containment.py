@@ -81,12 +81,15 @@ def containment(settings: Settings) -> Containment:
 def check_serving(settings: Settings, found: Containment, project_count: int) -> None:
     """Log what isolation jobs get; refuse several projects without a box unless allowed."""
     if found.policy is not None:
-        log.info("jobs.boxed bwrap=%s", found.policy.bwrap)
+        log.info("jobs.boxed", extra={"bwrap": found.policy.bwrap})
         return
     log.warning(
-        "jobs.not_boxed reason=%s: every job can read the service's data directory, keys and "
-        "database and other jobs' files",
-        found.reason,
+        "jobs.not_boxed",
+        extra={
+            "reason": found.reason,
+            "risk": "every job can read the service's data directory, keys and database "
+            "and other jobs' files",
+        },
     )
     if project_count > 1 and not settings.allow_uncontained_jobs:
         raise UncontainedRefused(

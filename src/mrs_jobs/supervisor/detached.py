@@ -95,7 +95,7 @@ class DetachedTracker:
         try:
             spec, cluster = spec_of(job, self.ctx.secrets), self.clusters.of(job)
         except Exception:  # an unreadable job or cluster must not stop the pass
-            log.exception("job.status_failed job_id=%s", job.id)
+            log.exception("job.status_failed", extra={"job_id": job.id})
             return None
         args = (spec, Path(job.workdir or ""), launch, job.app_id, job.launcher_id, cluster)
         return call_hook(engine.status, *args, default=None, job_id=job.id)
@@ -137,11 +137,11 @@ class DetachedTracker:
         grace_ms = int((self.ctx.settings.kill_grace_seconds + _UNCONFIRMED_KILL_S) * 1000)
         if job.kill_sent_ms and job_store.now_ms() - job.kill_sent_ms >= grace_ms:
             self._end_detached(job, RemoteStatus("killed"))
-            log.warning("job.kill_unconfirmed job_id=%s", job.id)
+            log.warning("job.kill_unconfirmed", extra={"job_id": job.id})
             return
         if job.id not in self._unreachable_since:
             self._unreachable_since[job.id] = time.monotonic()
-            log.warning("job.engine_unreachable job_id=%s app_id=%s", job.id, job.app_id)
+            log.warning("job.engine_unreachable", extra={"job_id": job.id, "app_id": job.app_id})
 
     def _end_detached(self, job: Job, remote: RemoteStatus) -> None:
         self.forget(job.id)

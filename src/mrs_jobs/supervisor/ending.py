@@ -78,7 +78,9 @@ class Finisher:
             job_store.transition(conn, job.id, ending.state, reason=ending.reason, values=values)
         if job.workdir:
             drop_secret_files(Path(job.workdir), self.ctx.registry.for_type(job.job_type))
-        log.info("job.ended job_id=%s state=%s reason=%s", job.id, ending.state, ending.reason)
+        log.info(
+            "job.ended", extra={"job_id": job.id, "state": ending.state, "reason": ending.reason}
+        )
 
     def fail(self, job_id: str, reason: str) -> None:
         """End a job FAILED with a reason the user can read (guarded like every transition)."""

@@ -42,7 +42,7 @@ def spec_of(job: Job, secrets: SecretBox) -> JobSpec:
     try:
         properties = open_job_properties(secrets, job.id, job.properties)
     except SecretKeyError as exc:
-        log.error("job.secrets_unreadable job_id=%s error=%s", job.id, exc)
+        log.error("job.secrets_unreadable", extra={"job_id": job.id, "error": exc})
         raise EngineRefused(
             "its secret properties do not open with this service's key (see the service log)"
         ) from None

@@ -49,13 +49,13 @@ class Killer:
                 signal_run(handle, signal.SIGTERM)
                 with self.ctx.store.write() as conn:
                     sup_store.set_fields(conn, job.id, kill_sent_ms=now)
-                log.info("job.kill_sent job_id=%s signal=TERM", job.id)
+                log.info("job.kill_sent", extra={"job_id": job.id, "signal": "TERM"})
             elif now - job.kill_sent_ms >= grace_ms:
                 # The run (shim group and box) while the shim is provably ours; stragglers by
                 # their marker (a bare pgid could by now belong to somebody else).
                 signal_run(handle, signal.SIGKILL)
                 self.marks.sweep(job.id)
-                log.info("job.kill_sent job_id=%s signal=KILL", job.id)
+                log.info("job.kill_sent", extra={"job_id": job.id, "signal": "KILL"})
 
     def cancel_in_engine(self, job: Job) -> None:
         """An application on a remote cluster outlives its client: cancel it there first."""
@@ -68,7 +68,7 @@ class Killer:
             cluster = self.clusters.of(job)
             spec = spec_of(job, self.ctx.secrets)
         except Exception:
-            log.exception("job.cancel_failed job_id=%s", job.id)
+            log.exception("job.cancel_failed", extra={"job_id": job.id})
             return
         if call_hook(engine.cancel, spec, workdir, launch, cluster, default=False, job_id=job.id):
-            log.info("job.cancelled_in_engine job_id=%s", job.id)
+            log.info("job.cancelled_in_engine", extra={"job_id": job.id})

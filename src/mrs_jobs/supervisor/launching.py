@@ -53,7 +53,7 @@ class Launcher:
                 try:
                     self.launch(job)
                 except Exception:  # one job's launch never stops the others claimed with it
-                    log.exception("job.launch_failed job_id=%s", job.id)
+                    log.exception("job.launch_failed", extra={"job_id": job.id})
                     reason = "could not launch: an internal error (see the service log)"
                     self.finisher.fail(job.id, reason)
 
@@ -90,7 +90,7 @@ class Launcher:
                 bwrap=policy.bwrap if policy is not None else None,
             )
         except PermissionError as exc:  # the job user cannot reach its directory
-            log.error("job.launch_failed job_id=%s error=%s", job.id, exc)
+            log.error("job.launch_failed", extra={"job_id": job.id, "error": exc})
             self.finisher.fail(
                 job.id, "could not launch: the job user cannot reach the job directory"
             )
@@ -101,7 +101,7 @@ class Launcher:
             sup_store.set_fields(
                 conn, job.id, pid=handle.pid, pid_start=handle.start_ticks, deadline_ms=deadline
             )
-        log.info("job.launched job_id=%s pid=%s", job.id, handle.pid)
+        log.info("job.launched", extra={"job_id": job.id, "pid": handle.pid})
 
     def _build(
         self, job: Job, workdir: Path
@@ -125,14 +125,16 @@ class Launcher:
             if isinstance(exc, EngineRefused):
                 reason = f"could not launch: {exc}"
             else:
-                log.warning("job.build_failed job_id=%s error=%s", job.id, type(exc).__name__)
+                log.warning(
+                    "job.build_failed", extra={"job_id": job.id, "error": type(exc).__name__}
+                )
                 plain = job_spec.properties if job_spec is not None else {}
                 detail = _without_secrets(f"{type(exc).__name__}: {exc}", plain)
                 reason = f"could not launch: the job's arguments are not usable ({detail})"
         with open(workdir / jobdir.STDERR, "a", encoding="utf-8") as fh:
             fh.write(f"[mrs-jobs] {reason}\n")
         self.finisher.fail(job.id, reason)
-        log.info("job.refused job_id=%s reason=%s", job.id, reason)
+        log.info("job.refused", extra={"job_id": job.id, "reason": reason})
         return None
 
 

@@ -104,8 +104,11 @@ def job_process_options(cluster: ClusterSpec, settings: Settings) -> JobProcessO
         if euid == 0 and not _warned_root_without_user:
             _warned_root_without_user = True
             log.warning(
-                "job.runs_as_root: the service runs as root and no job user is configured "
-                "(MRS_JOBS_JOB_USER or the cluster's run_as_user): jobs run as root"
+                "job.runs_as_root",
+                extra={
+                    "why": "the service runs as root and no job user is configured "
+                    "(MRS_JOBS_JOB_USER or the cluster's run_as_user): jobs run as root"
+                },
             )
         return JobProcessOptions(None, limits)
     try:

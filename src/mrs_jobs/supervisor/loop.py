@@ -179,7 +179,7 @@ class Supervisor:
             try:
                 step()
             except Exception:  # a pass must never kill the supervisor thread
-                log.exception("supervisor.step_failed step=%s", name)
+                log.exception("supervisor.step_failed", extra={"step": name})
         self.table.reap()
 
     def _heartbeat(self, force: bool = False) -> None:

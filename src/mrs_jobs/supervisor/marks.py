@@ -44,5 +44,5 @@ class Marks:
         for pid in pids:
             del marked[pid]
         if pids:
-            log.warning("job.straggler_killed job_id=%s pids=%s", job_id, sorted(pids))
+            log.warning("job.straggler_killed", extra={"job_id": job_id, "pids": sorted(pids)})
         return kill_strays(pids)

@@ -64,7 +64,7 @@ class Purger:
             shutil.rmtree(job.workdir or self.ctx.workdir(job.id), ignore_errors=True)
         with self.ctx.store.write() as conn:
             job_store.purge(conn, [j.id for j in done])
-        log.info("job.purged count=%s", len(done))
+        log.info("job.purged", extra={"count": len(done)})
 
     def _live_peers(self) -> set[str]:
         """Other supervisors heartbeating now (their jobs' files may be on their disks)."""

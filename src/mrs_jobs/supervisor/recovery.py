@@ -65,7 +65,7 @@ class Recovery:
                     "its engine process was lost"
                 )
                 self.finisher.fail(job.id, reason)
-                log.warning("job.lost job_id=%s owner=%s", job.id, job.owner)
+                log.warning("job.lost", extra={"job_id": job.id, "owner": job.owner})
         return adopted
 
     def reconcile(self) -> int:
@@ -84,10 +84,12 @@ class Recovery:
                 self._record_shim(job, by_job[job.id])
         for job_id, pids in by_job.items():
             if job_id not in live:
-                log.warning("supervisor.orphan_killed job_id=%s pids=%s", job_id, sorted(pids))
+                log.warning(
+                    "supervisor.orphan_killed", extra={"job_id": job_id, "pids": sorted(pids)}
+                )
                 kill_strays(pids)
         self._watch_exits(list(owned))
-        log.info("supervisor.reconciled adopted=%s running=%s", adopted, len(owned))
+        log.info("supervisor.reconciled", extra={"adopted": adopted, "running": len(owned)})
         return adopted
 
     def reattach(self, job: Job) -> bool:
@@ -96,7 +98,7 @@ class Recovery:
         marked = find_marked_processes(JOB_ID_VARIABLE, job.id)
         if not self._record_shim(job, list(marked)):
             return False
-        log.info("job.reattached job_id=%s", job.id)
+        log.info("job.reattached", extra={"job_id": job.id})
         return True
 
     def _record_shim(self, job: Job, pids: list[int]) -> bool:

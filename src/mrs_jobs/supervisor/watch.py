@@ -89,7 +89,7 @@ class Watcher:
         if not asked and (workdir is None or not (workdir / jobdir.LAUNCH).exists()):
             with self.ctx.store.write() as conn:
                 if sup_store.requeue(conn, job.id, self.ctx.id):
-                    log.info("job.requeued job_id=%s reason=never_started", job.id)
+                    log.info("job.requeued", extra={"job_id": job.id, "reason": "never_started"})
                     return
         if self.recovery.reattach(job):
             return  # its launcher died before recording the pid: watched from now
