@@ -1,39 +1,15 @@
 """The ``DistCp`` engine: MRS DistCp arguments → our own copy process, and its progress back.
 
-There is no Hadoop here, so a DistCp job runs :mod:`mrs_jobs.engines.runners.distcp`, a copy
-process built on ``pyarrow.fs`` with Hadoop DistCp's semantics (see that module for the exact
-rules: where a source lands under the target, ``-update``/``-overwrite``, skipping).
+There is no Hadoop here, so a DistCp job runs :mod:`mrs_jobs.engines.runners.distcp` (pyarrow.fs
+with Hadoop DistCp's placement rules). Arguments: ``[-overwrite | -update] [-m <maps>]
+[-bandwidth <MB/s>] <source>... <target>``; other Hadoop options are refused with a reason.
 
-Arguments (MRS: "source(s), then target"), options first::
-
-    [-overwrite | -update] [-m <maps>] [-bandwidth <MB/s>] <source> [<source> ...] <target>
-
-* ``-m <n>``: files copied in parallel (default 4, 1..``cluster.extra["distcp_max_maps"]``,
-  default cap 64).
-* ``-bandwidth <MB/s>``: per-map throughput cap, as Hadoop's (MB = 2**20 bytes).
-* ``-overwrite`` and ``-update`` are mutually exclusive (as in Hadoop). ``-delete`` and the
-  other Hadoop options (``-p``, ``-i``, ``-atomic``, ``-f``...) are refused with a clear message.
-
-Paths: absolute local paths or ``file://`` URLs; ``obs://``, ``s3a://``, ``s3://`` objects
-(credentials from the job's ``fs.obs.*``/``fs.s3a.*`` properties over the cluster's defaults in
-``cluster.extra``, see :mod:`mrs_jobs.engines.objectstore`); ``hdfs://`` only on a cluster whose
-``extra`` names a ``hadoop_home`` (or ``libhdfs_dir``) where ``libhdfs.so`` exists. ``..`` path
-components, relative local paths and other schemes are refused. Local paths are resolved through
-symlinks; on a cluster with roots the sources lie under its input or output roots and a local
-target under its output roots (a cluster with input roots only has no local target). No path may
-be, hold or lie in the service's own files, whatever the roots. A target inside a source is
-refused.
-
-Layout of a job's working directory (created by :meth:`DistCpEngine.build`)::
-
-    <workdir>/distcp.json    mode 0600: sources, target, options, roots, forbidden paths and the
-                             object store credentials (the only place the secrets are written)
-    <workdir>/progress.json  written (atomically, at most every 0.5 s) by the runner
-    <workdir>/tmp/           TMPDIR
-
-Application id: ``distcp_<first 8 characters of the job id>`` (MRS shows a YARN
-``application_…`` id for DistCp; ours is stable, known before launch and says what ran), reported
-once the runner has written ``progress.json``.
+Paths: absolute local paths, ``file://``, object stores (credentials: the job's ``fs.*``
+properties over the cluster's, see ``objectstore``), and ``hdfs://`` only where the cluster's
+``hadoop_home``/``libhdfs_dir`` holds ``libhdfs.so``. ``..`` components, relative paths and other
+schemes are refused, local paths are checked against the roots and the service's own files, and
+a target inside a source is refused. The secrets are written only to the 0600 ``distcp.json``.
+The application id ``distcp_<job id prefix>`` is stable and known before launch.
 """
 
 from __future__ import annotations
@@ -89,32 +65,20 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 # Hadoop DistCp options we do not implement, with the reason where it helps.
 _UNSUPPORTED = {
-    "-delete": (
-        "-delete is not supported: it would remove files at the target that are not in the "
-        "source; delete them separately"
-    ),
-    "-append": "-append is not supported",
-    "-atomic": "-atomic is not supported",
-    "-async": "-async is not supported: the job runs until the copy ends",
-    "-blocksperchunk": "-blocksperchunk is not supported",
-    "-copybuffersize": "-copybuffersize is not supported",
-    "-diff": "-diff (snapshot diff) is not supported",
-    "-direct": "-direct is not supported (object store targets are always written directly)",
-    "-f": "-f (source list file) is not supported: give the sources as arguments",
-    "-filters": "-filters is not supported",
-    "-i": "-i (ignore failures) is not supported: any failed file fails the job",
-    "-log": "-log is not supported: the job's log holds the runner's output",
-    "-numListstatusThreads": "-numListstatusThreads is not supported",
-    "-rdiff": "-rdiff (snapshot diff) is not supported",
-    "-sizelimit": "-sizelimit is not supported",
-    "-filelimit": "-filelimit is not supported",
-    "-skipcrccheck": "-skipcrccheck is not supported (no CRC comparison is made anyway)",
-    "-strategy": "-strategy is not supported",
-    "-tmp": "-tmp is not supported",
-    "-useiterator": "-useiterator is not supported",
-    "-v": "-v is not supported",
-    "-xtrack": "-xtrack is not supported",
+    "-delete": "it would remove files at the target that are not in the source; delete them "
+    "separately",
+    "-async": "the job runs until the copy ends",
+    "-direct": "object store targets are always written directly",
+    "-f": "give the sources as arguments",
+    "-i": "any failed file fails the job",
+    "-log": "the job's log holds the runner's output",
+    "-skipcrccheck": "no CRC comparison is made anyway",
 }
+_UNSUPPORTED |= dict.fromkeys(
+    "-append -atomic -blocksperchunk -copybuffersize -diff -filters -numListstatusThreads -rdiff "
+    "-sizelimit -filelimit -strategy -tmp -useiterator -v -xtrack".split(),
+    "",
+)
 
 
 class DistCpOptions:
@@ -184,10 +148,11 @@ def parse_distcp_arguments(
                 if not 0 < bw < 1e6:
                     raise EngineRefused("DistCp -bandwidth must be a positive number of MB/s")
                 opts.bandwidth = bw
-        elif name in _UNSUPPORTED or name.startswith("-p"):
-            raise EngineRefused(
-                _UNSUPPORTED.get(name, f"DistCp option {name} (preserve) is not supported")
-            )
+        elif name in _UNSUPPORTED:
+            why = _UNSUPPORTED[name]
+            raise EngineRefused(f"{name} is not supported" + (f": {why}" if why else ""))
+        elif name.startswith("-p"):
+            raise EngineRefused(f"DistCp option {name} (preserve) is not supported")
         else:
             raise EngineRefused(
                 f"unknown DistCp option {name}: supported are -overwrite, -update, -m <maps>, "
@@ -225,9 +190,6 @@ def progress_from(data: dict[str, Any]) -> float:
     else:
         ratio = 1.0 if data.get("phase") == "done" else 0.0
     return min(99.0, round(max(0.0, ratio) * 100.0, 1))
-
-
-# ------------------------------------------------------------------------------ paths
 
 
 def _check_components(parts: list[str], shown: str) -> None:
@@ -335,9 +297,6 @@ def _inside(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
     return PurePosixPath(a).is_relative_to(PurePosixPath(b))
 
 
-# -------------------------------------------------------------------------- python
-
-
 def _package_root() -> Path:
     import mrs_jobs
 
@@ -377,9 +336,6 @@ def _importable_without_pythonpath(python: str) -> bool:
                     except OSError:
                         continue
     return False
-
-
-# -------------------------------------------------------------------------- engine
 
 
 class DistCpEngine(EngineAdapter):

@@ -1,30 +1,12 @@
 """The ``Flink`` engine: an MRS Flink command line → a ``flink run`` argv, and the job back.
 
-MRS ``arguments`` of a Flink job are the ``flink`` command line: ``run``, options, the jar (or
-``-py file.py``), its arguments. Only the ``run`` action is accepted; the deployment target is
-the cluster's (``-t``/``-m``/``-e`` and YARN options given by the user are replaced or dropped,
-each with a note in the job's log; see :mod:`mrs_jobs.engines.flink_args`).
-
-Layout of a job's working directory (all created by :meth:`FlinkEngine.build`)::
-
-    <workdir>/flink-conf/   FLINK_CONF_DIR (see :mod:`mrs_jobs.engines.flink_conf`)
-    <workdir>/flink-log/    FLINK_LOG_DIR: the client's log (and the local mini-cluster's)
-    <workdir>/tmp/          TMPDIR, java.io.tmpdir, io.tmp.dirs, web.tmpdir
-    <workdir>/engine.json   {"engine": "flink", "target", "jobmanager", "rest_ports", ...}
-
-Targets:
-
-- a cluster with ``extra["flink_jobmanager"] = "host:port"`` (the REST address of a running
-  session cluster; kind ``flink-remote``) gets ``flink run -d -t remote -m host:port``: the
-  client submits the job and exits (``LaunchSpec.detached``). The Flink job id it printed is
-  the app id; state, progress, failure cause and cancel go through the jobmanager's REST API
-  (:mod:`mrs_jobs.engines.flink_rest`), so a restarted service re-attaches by that id.
-- otherwise ``extra["flink_target"]`` (default ``local``: a mini-cluster inside the client
-  process, attached; the job ends with the client). Its REST endpoint binds to 127.0.0.1 on a
-  small free port range chosen here, never Flink's default 8081 (which Spark's worker UI uses),
-  and answers only callers with the job's own client certificate (mutual TLS, see
-  :mod:`mrs_jobs.engines.flink_conf`): the service's observer presents it, other local
-  processes cannot cancel the job or shut its mini-cluster down.
+Only ``run`` is accepted; the deployment target is the cluster's (``flink_args``). With a
+``flink_jobmanager`` (kind ``flink-remote``) the client submits with ``-d -t remote`` and exits
+(a detached launch): the printed Flink job id is the app id, followed and cancelled through the
+jobmanager's REST API (``flink_rest``), so a restarted service re-attaches by id. Otherwise a
+mini-cluster runs inside the client; its REST endpoint is on a loopback port chosen here (never
+8081, which Spark's worker UI uses) and answers only the job's own client certificate
+(``flink_conf``), so other local processes cannot cancel the job or shut it down.
 """
 
 from __future__ import annotations
@@ -82,9 +64,6 @@ _LOG_HEAD = 1 << 20  # the job id line comes early: read at most this much of ea
 CONF_DIR = "flink-conf"
 LOG_DIR = "flink-log"
 TMP_DIR = "tmp"
-
-
-# ------------------------------------------------------------------------------ helpers
 
 
 def _log_sizes(workdir: Path) -> dict[str, int]:
@@ -149,9 +128,6 @@ def _python_argv(tr: Translated, flink_python: str | None) -> list[str]:
     )
 
 
-# ------------------------------------------------------------------------------- engine
-
-
 class FlinkEngine(RemoteEngine):
     """Runs ``Flink`` jobs with the ``bin/flink`` of a Flink home (the service's install).
 
@@ -179,8 +155,6 @@ class FlinkEngine(RemoteEngine):
     def available(self) -> bool:
         """Whether Flink is installed (``mrs-jobs engines install flink``); else 0169."""
         return find_flink_home(self.flink_home, self.data_dir) is not None
-
-    # ------------------------------------------------------------------ build
 
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
         self.refuse_other_types(job, "Flink")
@@ -273,8 +247,6 @@ class FlinkEngine(RemoteEngine):
             raise EngineRefused("the cluster's Flink target is remote but has no flink_jobmanager")
         return target, None
 
-    # ---------------------------------------------------------------- observe
-
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
         return self._observe(Path(workdir), launch)
 
@@ -351,8 +323,6 @@ class FlinkEngine(RemoteEngine):
                 self._rest_ports[key] = candidate
                 return candidate, detail
         return None, None
-
-    # ---------------------------------------------------------- status, cancel
 
     def application(
         self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None

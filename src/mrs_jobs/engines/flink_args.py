@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mrs_jobs.domain.render import is_secret_key as _contract_secret
 from mrs_jobs.engines.base import EngineRefused
+from mrs_jobs.engines.kit import read_option
 from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 
 __all__ = [
@@ -29,80 +30,52 @@ __all__ = [
     "translate_options",
 ]
 
-# `flink run --help` of Flink 2.3: options taking a value, long spelling → short spelling.
-VALUE_OPTIONS = {
-    "-c": "-c",
-    "--class": "-c",
-    "-C": "-C",
-    "--classpath": "-C",
-    "-cm": "-cm",
-    "--claimMode": "-cm",
-    "-rm": "-rm",
-    "--restoreMode": "-rm",
-    "-p": "-p",
-    "--parallelism": "-p",
-    "-py": "-py",
-    "--python": "-py",
-    "-pyarch": "-pyarch",
-    "--pyArchives": "-pyarch",
-    "-pyclientexec": "-pyclientexec",
-    "--pyClientExecutable": "-pyclientexec",
-    "-pyexec": "-pyexec",
-    "--pyExecutable": "-pyexec",
-    "-pyfs": "-pyfs",
-    "--pyFiles": "-pyfs",
-    "-pym": "-pym",
-    "--pyModule": "-pym",
-    "-pypath": "-pypath",
-    "--pyPythonPath": "-pypath",
-    "-pyreq": "-pyreq",
-    "--pyRequirements": "-pyreq",
-    "-s": "-s",
-    "--fromSavepoint": "-s",
-    "-e": "-e",
-    "--executor": "-e",
-    "-t": "-t",
-    "--target": "-t",
-    "-m": "-m",
-    "--jobmanager": "-m",
-    "-z": "-z",
-    "--zookeeperNamespace": "-z",
-    "-yid": "-yid",
-    "--yarnapplicationId": "-yid",
+
+def _spellings(*pairs: tuple[str, str]) -> dict[str, str]:
+    """Short and long spelling of each option → the short one."""
+    return {name: short for short, long in pairs for name in (short, long)}
+
+
+# `flink run --help` of Flink 2.3: options taking a value, (short, long).
+VALUE_OPTIONS = _spellings(
+    ("-c", "--class"),
+    ("-C", "--classpath"),
+    ("-cm", "--claimMode"),
+    ("-rm", "--restoreMode"),
+    ("-p", "--parallelism"),
+    ("-py", "--python"),
+    ("-pyarch", "--pyArchives"),
+    ("-pyclientexec", "--pyClientExecutable"),
+    ("-pyexec", "--pyExecutable"),
+    ("-pyfs", "--pyFiles"),
+    ("-pym", "--pyModule"),
+    ("-pypath", "--pyPythonPath"),
+    ("-pyreq", "--pyRequirements"),
+    ("-s", "--fromSavepoint"),
+    ("-e", "--executor"),
+    ("-t", "--target"),
+    ("-m", "--jobmanager"),
+    ("-z", "--zookeeperNamespace"),
+    ("-yid", "--yarnapplicationId"),
     # Flink 1.x YARN options still found in MRS command lines; dropped (the cluster decides).
-    "-yat": "-yat",
-    "--yarnapplicationType": "-yat",
-    "-yj": "-yj",
-    "--yarnjar": "-yj",
-    "-yjm": "-yjm",
-    "--yarnjobManagerMemory": "-yjm",
-    "-ynl": "-ynl",
-    "--yarnnodeLabel": "-ynl",
-    "-ynm": "-ynm",
-    "--yarnname": "-ynm",
-    "-yqu": "-yqu",
-    "--yarnqueue": "-yqu",
-    "-ys": "-ys",
-    "--yarnslots": "-ys",
-    "-yt": "-yt",
-    "--yarnship": "-yt",
-    "-ytm": "-ytm",
-    "--yarntaskManagerMemory": "-ytm",
-    "-yz": "-yz",
-    "--yarnzookeeperNamespace": "-yz",
-}
-FLAG_OPTIONS = {
-    "-d": "-d",
-    "--detached": "-d",
-    "-n": "-n",
-    "--allowNonRestoredState": "-n",
-    "-sae": "-sae",
-    "--shutdownOnAttachedExit": "-sae",
-    "-yd": "-yd",
-    "--yarndetached": "-yd",
-    "-yq": "-yq",
-    "--yarnquery": "-yq",
-}
+    ("-yat", "--yarnapplicationType"),
+    ("-yj", "--yarnjar"),
+    ("-yjm", "--yarnjobManagerMemory"),
+    ("-ynl", "--yarnnodeLabel"),
+    ("-ynm", "--yarnname"),
+    ("-yqu", "--yarnqueue"),
+    ("-ys", "--yarnslots"),
+    ("-yt", "--yarnship"),
+    ("-ytm", "--yarntaskManagerMemory"),
+    ("-yz", "--yarnzookeeperNamespace"),
+)
+FLAG_OPTIONS = _spellings(
+    ("-d", "--detached"),
+    ("-n", "--allowNonRestoredState"),
+    ("-sae", "--shutdownOnAttachedExit"),
+    ("-yd", "--yarndetached"),
+    ("-yq", "--yarnquery"),
+)
 # Options of the deployment target: replaced by the cluster's.
 _TARGET_OPTIONS = frozenset({"-t", "-m", "-e"})
 # Options of a YARN / ZooKeeper deployment: meaningless here, dropped with a note.
@@ -164,70 +137,51 @@ def is_secret_key(key: str) -> bool:
     return _contract_secret(key) or key.lower().endswith("credentials")
 
 
+def _after_run(arguments: list[str]) -> list[str]:
+    """The arguments after the required action ``run`` (``flink run`` too)."""
+    if any("\x00" in a for a in arguments):
+        raise EngineRefused("arguments must not contain NUL characters")
+    args = arguments[1:] if arguments[:1] == ["flink"] else list(arguments)
+    if args[:1] == ["run"]:
+        return args[1:]
+    if args and args[0] in _OTHER_ACTIONS:
+        raise EngineRefused(
+            f"the Flink action {args[0]!r} is not supported: only 'run' is "
+            "(a job is stopped with the MRS kill API)"
+        )
+    raise EngineRefused("Flink arguments must start with the action 'run'")
+
+
 def parse_flink_run(
     arguments: list[str],
 ) -> tuple[list[tuple[str, str | None]], str | None, list[str]]:
     """Split ``run <options> [jar] <program arguments>`` into (options, jar, program args).
 
-    The leading ``run`` (optionally preceded by ``flink``) is required. Options are returned in
-    order as ``(short name, value)``, long spellings and ``--opt=value`` unfolded, ``-D k=v``
-    and ``-Dk=v`` both as ``("-D", "k=v")``; flags have value ``None``. Like Flink's client,
-    parsing stops at the first argument that is not an option: with ``-py``/``-pym`` all of the
-    rest are program arguments (jar is None), otherwise it is the jar and the rest follow.
-    Raises :class:`EngineRefused` for another action, an unknown option or a missing value.
+    Options come as ``(short name, value)``; ``-D k=v`` and ``-Dk=v`` both as ``("-D", "k=v")``.
+    Like Flink's client, parsing stops at the first argument that is not an option: with
+    ``-py``/``-pym`` the rest are program arguments (no jar), else it is the jar.
     """
-    args = list(arguments)
-    if any("\x00" in a for a in args):
-        raise EngineRefused("arguments must not contain NUL characters")
-    if args and args[0] == "flink":
-        args = args[1:]
-    if not args:
-        raise EngineRefused("Flink arguments must start with the action 'run'")
-    action = args[0]
-    if action != "run":
-        if action in _OTHER_ACTIONS:
-            raise EngineRefused(
-                f"the Flink action {action!r} is not supported: only 'run' is "
-                "(a job is stopped with the MRS kill API)"
-            )
-        raise EngineRefused("Flink arguments must start with the action 'run'")
+    args = _after_run(arguments)
     options: list[tuple[str, str | None]] = []
-    i = 1
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("-") or arg == "-":
-            break
-        if arg == "--":
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "-":
+        if args[i] == "--":
             i += 1
             break
-        if arg.startswith("--"):
-            name, eq, inline = arg.partition("=")
-            has_inline = bool(eq)
-        else:
-            name, inline, has_inline = arg, "", False
-        if name in VALUE_OPTIONS:
-            short = VALUE_OPTIONS[name]
-            if has_inline:
-                value = inline
-            else:
-                i += 1
-                if i >= len(args):
-                    raise EngineRefused(f"flink run option {name} needs a value")
-                value = args[i]
-            options.append((short, value))
-        elif name in FLAG_OPTIONS:
-            if has_inline:
-                raise EngineRefused(f"flink run option {name} takes no value")
-            options.append((FLAG_OPTIONS[name], None))
-        elif name in ("-D", "-yD"):
+        found = read_option(args, i, "flink run", VALUE_OPTIONS, FLAG_OPTIONS)
+        if found is not None:
+            i, option = found
+            options.append(option)
+            continue
+        name = args[i].partition("=")[0] if args[i].startswith("--") else args[i]
+        if name in ("-D", "-yD"):
             i += 1
             if i >= len(args):
                 raise EngineRefused(f"flink run option {name} needs a property=value")
             options.append((name, args[i]))
-        elif name.startswith("-yD") and len(name) > 3:
-            options.append(("-yD", name[3:]))
-        elif name.startswith("-D") and not name.startswith("--"):
-            options.append(("-D", name[2:]))
+        elif name.startswith(("-yD", "-D")):  # the attached form: -Dk=v
+            cut = 3 if name.startswith("-yD") else 2
+            options.append((name[:cut], name[cut:]))
         elif re.fullmatch(r"-p\d+", name):  # commons-cli's attached form: -p4
             options.append(("-p", name[2:]))
         elif any(n in ("-py", "-pym") for n, _ in options):
@@ -236,10 +190,8 @@ def parse_flink_run(
             raise EngineRefused(f"unknown flink run option: {name}")
         i += 1
     rest = args[i:]
-    if any(name in ("-py", "-pym") for name, _ in options):
+    if not rest or any(name in ("-py", "-pym") for name, _ in options):
         return options, None, rest
-    if not rest:
-        return options, None, []
     return options, rest[0], rest[1:]
 
 
@@ -284,9 +236,6 @@ def _localize_list(value: str, roots: InputRoots, what: str, *, url: bool) -> st
             extra = _localize(extra, roots, what, must_exist=False, url=url)
         out.append(_localize(path, roots, what, must_exist=False, url=url) + hash_ + extra)
     return ",".join(out)
-
-
-# --------------------------------------------------------------------------- translation
 
 
 @dataclass

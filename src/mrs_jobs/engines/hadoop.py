@@ -76,9 +76,6 @@ logger.metrics.level = error
 """
 
 
-# ------------------------------------------------------------------------------ helpers
-
-
 def hadoop_jars(jars_dir: Path) -> dict[str, Path]:
     """The :data:`CLASSPATH_JARS` found in ``jars_dir``: artifact name → newest matching jar."""
     found: dict[str, list[str]] = {}
@@ -172,8 +169,6 @@ def classpath_entry(path: Path, what: str) -> str:
         raise EngineRefused(f"the {what} path must not contain ':' (Java class path): {text}")
     return text
 
-
-# -------------------------------------------------------------------------- log parsing
 
 _JOB_ID_RE = re.compile(r"\b(job_(?:local)?\d+_\d+)\b")
 _PROGRESS_RE = re.compile(r"\bmap (\d{1,3})% reduce (\d{1,3})%")

@@ -1,19 +1,9 @@
 """Spark on Kubernetes: the spark-submit settings of a ``k8s`` cluster and its driver pod.
 
-In cluster deploy mode spark-submit creates a driver pod and (with
-``spark.kubernetes.submission.waitAppCompletion=false``) exits at once; the job's state is then
-the driver pod's phase, read from the Kubernetes API (``GET /api/v1/namespaces/{ns}/pods/{pod}``),
-and a kill deletes the pod (``DELETE`` of the same path, as ``kubectl delete pod`` does), which
-also ends the executors (they are owned by the driver pod).
-
-The driver pod's name is chosen here, deterministically from the job id, so a restarted
-service finds the pod again without having to parse anything.
-
-Cluster settings (``ClusterSpec.extra``): ``k8s_namespace`` (default ``default``),
-``k8s_image`` (required), ``k8s_service_account``, ``k8s_api_url`` (default: the master's
-https URL), ``k8s_token_file`` and ``k8s_ca_file`` (paths: the token is read at each call,
-so a rotated token is picked up, and never appears in logs, messages or exceptions). A kill
-uses the pod's own grace period unless a :class:`K8sClient` is given ``grace_seconds``.
+spark-submit creates the driver pod and exits; the job's state is the pod's phase from the
+Kubernetes API, and a kill deletes the pod (which ends its executors). The pod's name is chosen
+here from the job id, so a restarted service finds it without parsing anything. The token file
+is read at each call (a rotated token is picked up) and never appears in a message.
 """
 
 from __future__ import annotations
@@ -55,9 +45,6 @@ _PHASES = {
 _SUBMISSION_RE = re.compile(r"submission ID ([a-z0-9][a-z0-9.-]*):([a-z0-9][a-z0-9.-]*)")
 _POD_NAME_RE = re.compile(r"\bpod name: ([a-z0-9][a-z0-9.-]*)")
 _APP_ID_RE = re.compile(r"\bapplication ID (spark-[0-9a-f]+)\b")
-
-
-# ------------------------------------------------------------------------------ submit
 
 
 def driver_pod_name(job_id: str) -> str:
@@ -133,9 +120,6 @@ def api_url_of(cluster: ClusterSpec) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise EngineRefused(f"the Kubernetes API address is not an http(s) URL: {url}")
     return url.rstrip("/")
-
-
-# ------------------------------------------------------------------------------ client
 
 
 class K8sClient:

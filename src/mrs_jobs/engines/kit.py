@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -125,3 +126,24 @@ class RemoteEngine(EngineAdapter):
     ) -> bool:
         app = self.application(job, Path(workdir), launch, cluster)
         return app is not None and app.cancel()
+
+
+def read_option(
+    args: list[str], i: int, tool: str, values: Mapping[str, str], flags: Mapping[str, str]
+) -> tuple[int, tuple[str, str | None]] | None:
+    """The option at ``args[i]`` as ``(spelling, value)`` (``--opt=value`` unfolded, named as
+    ``values``/``flags`` map it; a flag's value is None) and the index after it; None when
+    ``args[i]`` is not one of them. EngineRefused on a missing or unexpected value."""
+    arg = args[i]
+    name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+    if name in values:
+        if eq:
+            return i + 1, (values[name], inline)
+        if i + 1 >= len(args):
+            raise EngineRefused(f"{tool} option {name} needs a value")
+        return i + 2, (values[name], args[i + 1])
+    if name in flags:
+        if eq:
+            raise EngineRefused(f"{tool} option {name} takes no value")
+        return i + 1, (flags[name], None)
+    return None

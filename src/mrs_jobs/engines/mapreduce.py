@@ -1,51 +1,19 @@
-"""The ``MapReduce`` engine: ``hadoop jar`` semantics on Hadoop's local job runner.
+"""The ``MapReduce`` engine: ``hadoop jar`` semantics on Hadoop's local runner, or on YARN.
 
-There is no Hadoop distribution: the Hadoop client jars shipped in pyspark's ``jars/``
-(``hadoop-client-api`` and ``hadoop-client-runtime``, plus the logging jars next to them) are
-enough to run ``org.apache.hadoop.util.RunJar`` — the class behind ``hadoop jar`` — which
-unpacks the job jar's ``lib/`` and ``classes/``, loads the main class (the jar's
-``Main-Class``, else the argument after the jar) and calls it with the remaining arguments.
-With ``mapreduce.framework.name=local`` the job runs in the same JVM.
+pyspark's Hadoop client jars are enough to run ``org.apache.hadoop.util.RunJar`` (the class
+behind ``hadoop jar``). The job jar is deliberately *not* on ``-cp``: RunJar loads it with its
+``lib/*.jar`` in its own class loader; on the system class path its classes would be loaded by
+a loader that cannot see those jars (``NoClassDefFoundError``).
 
-The launch is ``java <JVM options> -cp <conf dir>:<hadoop jars> RunJar <job.jar> <args...>``.
-The job jar itself is deliberately *not* on ``-cp``: RunJar loads it in its own class loader
-together with the jar's ``lib/*.jar``; on the system class path its classes would be loaded
-first, by a loader that cannot see those ``lib/`` jars (a ``NoClassDefFoundError``).
+Job properties go to every ``*-site.xml`` (each is loaded right after its ``*-default.xml``, so
+a value only in ``core-site.xml`` would lose against ``mapred-default.xml``); the files are 0600
+in the private workdir, so secrets never reach the command line. With ``hadoop_conf_dir`` each
+file first XIncludes that directory's file of the same name (its ``final`` values still win).
 
-Layout of a job's working directory (all created by :meth:`MapReduceEngine.build`)::
-
-    <workdir>/conf/          0700: log4j2.properties and the Hadoop *-site.xml files (0600)
-    <workdir>/tmp/           TMPDIR, -Djava.io.tmpdir (RunJar unpacks the job jar here)
-    <workdir>/hadoop-tmp/    0700: hadoop.tmp.dir (staging area, local runner's job files)
-
-Job properties are Hadoop configuration, as the MRS console passes them: they are written to
-``core-site.xml``, ``mapred-site.xml``, ``yarn-site.xml`` and ``hdfs-site.xml`` alike (Hadoop
-loads each ``*-site.xml`` right after its ``*-default.xml``, so a value only in
-``core-site.xml`` would lose against ``mapred-default.xml``). Secret values are there too —
-the files are mode 0600 in the private workdir — and never on the command line or in the
-environment. Without ``cluster.extra["hadoop_conf_dir"]`` the files also hold the local-mode
-defaults (``mapreduce.framework.name=local``, ``fs.defaultFS=file:///``, the scratch
-directories). With it, each generated file first XIncludes that directory's file of the same
-name (a ``final`` value there still wins) and the directory follows ours on the class path, so
-its other files (``capacity-scheduler.xml``...) are found too.
-
-On a ``yarn`` cluster (``hadoop_conf_dir`` required) the job runs on that YARN:
-``mapreduce.framework.name=yarn`` and ``yarn_queue`` (as ``mapreduce.job.queuename``) are set
-by the service, ``HADOOP_CONF_DIR``/``YARN_CONF_DIR`` point at the cluster's configuration and
-``yarn_user`` becomes ``HADOOP_USER_NAME`` (clusters without Kerberos). The launch stays
-*attached* (not ``detached``): a MapReduce driver usually waits for its job
-(``waitForCompletion``), may run several jobs in a row and decides its exit code from their
-outcome, so the client process is the job, as with ``hadoop jar``. But stopping that client
-does not stop an application already running on YARN, so :meth:`MapReduceEngine.cancel` kills
-it through the ResourceManager REST API (``PUT /ws/v1/cluster/apps/{id}/state``) before the
-supervisor signals the client, and :meth:`MapReduceEngine.status` reads it from the RM. The
-application id (``application_…``, what users see) comes from the client's output
-(``Submitted application …`` / ``Running job: job_…``); the RM address is recorded in
-``<workdir>/engine.json`` (no secrets) so cancel and status work from the workdir alone.
-
-Progress is read back from ``<workdir>/stderr.log``, where the log4j2 configuration written
-here makes ``org.apache.hadoop.mapreduce.Job`` print ``Running job: job_local…`` and
-`` map 40% reduce 0%`` lines.
+On a ``yarn`` cluster the launch stays attached: a driver may run several jobs and decides its
+exit code from them, so the client is the job, as with ``hadoop jar``. Stopping the client does
+not stop a running YARN application, so ``cancel()`` kills it through the ResourceManager first;
+the RM address is in ``engine.json`` (no secrets) so status and cancel work from the workdir.
 """
 
 from __future__ import annotations

@@ -1,38 +1,12 @@
-"""Objects in an S3-compatible store (Huawei OBS, MinIO, AWS S3...) named ``obs://``/``s3a://``/``s3://``.
+"""Objects in an S3-compatible store (OBS, MinIO, AWS S3...) named ``obs://``/``s3a://``/``s3://``.
 
-Used by the engines before launch (a SparkSubmit ``obs://bucket/app.py`` is fetched into the job's
-workdir with :func:`fetch`), by the DistCp runner (:func:`filesystem`) and to hand a Spark job the
-matching Hadoop S3A settings (:func:`spark_conf` for the non-secret part, :func:`secret_env` for the
-keys, which go to the environment, never to a command line).
-
-Credentials (:func:`resolve_credentials`) come from the job's properties, over the cluster's
-defaults (``cluster.extra`` keys of the same names):
-
-=========================  ====================================================
-what                       property (first one set wins)
-=========================  ====================================================
-endpoint                   ``fs.obs.endpoint``, ``fs.s3a.endpoint``
-access key                 ``fs.obs.access.key``, ``fs.s3a.access.key``
-secret key                 ``fs.obs.secret.key``, ``fs.s3a.secret.key``
-session token (optional)   ``fs.obs.session.token``, ``fs.s3a.session.token``
-region (optional)          ``fs.obs.region``, ``fs.s3a.endpoint.region``, ``fs.s3a.region``
-=========================  ====================================================
-
-Rules:
-
-* The endpoint is ``http://host[:port]``, ``https://host[:port]`` or a bare ``host[:port]``
-  (HTTPS then). Requests use path-style addressing (``http://host/bucket/key``).
-* Keys come as a pair from one layer: when the job gives either key it must give both. The
-  cluster's default keys are used only when the job gives none **and** the effective endpoint is
-  the cluster's default endpoint, so a job cannot make the service sign requests with the
-  cluster's keys for a host of the job's choosing. Without keys, access is anonymous: the AWS
-  default credential chain (environment, ``~/.aws``, instance metadata) is never consulted, so the
-  service's own credentials cannot leak into a job.
-* The region, when not given, is read from ``obs.<region>.…``/``s3.<region>.amazonaws.com``
-  endpoint host names, else ``us-east-1`` (what MinIO and most S3-compatible stores expect).
-
-Errors are :class:`ObjectStoreError`; their messages never contain a key, secret or token
-(:func:`redact` scrubs them from text coming from the S3 client).
+Credentials come from the job's ``fs.obs.*``/``fs.s3a.*`` properties over the cluster's
+defaults (``_PROPS``). Keys come as a pair from one layer, and the cluster's keys are used only
+when the job gives none **and** the endpoint is the cluster's, so a job cannot make the service
+sign requests for a host of its choosing. Without keys access is anonymous: the AWS default
+credential chain is never consulted, so the service's own credentials cannot leak into a job.
+Keys reach Spark only through the environment (``secret_env``), never a command line, and no
+:class:`ObjectStoreError` message ever contains a key, secret or token (``redact``).
 """
 
 from __future__ import annotations
@@ -92,9 +66,6 @@ class ObjectStoreError(Exception):
     """An object URI, endpoint or transfer problem. The message never contains a secret."""
 
 
-# ------------------------------------------------------------------------------------ URIs
-
-
 @dataclass(frozen=True)
 class ObjectURI:
     """``scheme://bucket/key``; ``key`` has no leading/trailing ``/`` and may be empty."""
@@ -149,9 +120,6 @@ def parse_uri(uri: str) -> ObjectURI:
     if any(p in (".", "..") for p in parts):
         raise ObjectStoreError(f"'.' and '..' are not allowed in object keys: {uri}")
     return ObjectURI(scheme=scheme, bucket=bucket, key="/".join(parts))
-
-
-# ----------------------------------------------------------------------------- credentials
 
 
 @dataclass(frozen=True)
@@ -326,9 +294,6 @@ def redact(text: str, creds: S3Credentials | Mapping[str, str] | None) -> str:
     return text
 
 
-# ---------------------------------------------------------------------------- filesystem
-
-
 def filesystem(creds: S3Credentials | Mapping[str, str] | None):  # -> pyarrow.fs.S3FileSystem
     """A pyarrow S3FileSystem for ``creds`` (path-style; anonymous when there are no keys)."""
     c = _creds(creds)
@@ -424,9 +389,6 @@ def fetch(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-
-
-# ------------------------------------------------------------------------------ for Spark
 
 
 def spark_conf(creds: S3Credentials | Mapping[str, str] | None) -> dict[str, str]:

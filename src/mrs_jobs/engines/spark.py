@@ -1,27 +1,10 @@
 """The ``SparkSubmit`` engine: MRS arguments → a ``spark-submit`` argv, and progress back.
 
-Layout of a job's working directory (all created by :meth:`SparkSubmitEngine.build`)::
-
-    <workdir>/events/       spark.eventLog.dir; the entry's name gives the application id
-    <workdir>/tmp/          TMPDIR, -Djava.io.tmpdir
-    <workdir>/spark-local/  SPARK_LOCAL_DIRS (shuffle and PySpark scratch space)
-    <workdir>/conf/         SPARK_CONF_DIR, left empty so no global spark-defaults.conf is read
-    <workdir>/engine.json   {"engine": "spark-submit", "kind", "deploy_mode", "ui_port": N,
-                            "events_dir", and what the cluster kind needs to follow the driver}
-
-Where the UI port is recorded: the launch's argv carries it as ``--conf spark.ui.port=N``
-(the user's own ``spark.ui.port`` is dropped, so there is exactly one), and
-:meth:`SparkSubmitEngine.observe` reads it back from ``launch.argv``; ``engine.json`` holds the
-same value for people and tools and is the fallback when the argv has none. Spark moves to the
-next port when the chosen one was taken in the meantime (``spark.port.maxRetries``), so observe()
-also probes the following ports for the application's REST API when the recorded one does not
-answer for this application.
-
-Cluster kinds (``spark_kinds``): ``local`` and client deploy mode run the driver in the launcher
-as above; cluster deploy mode (jars on ``spark-standalone``, any app on ``yarn`` and ``k8s``) is a
-detached launch whose driver is followed on the cluster by ``status()`` and cancelled there by
-``cancel()``. Argument parsing lives in ``spark_args``, event log and progress in
-``spark_progress``.
+The UI port is chosen here and passed as ``--conf spark.ui.port=N`` (the user's own is dropped,
+so there is one); ``observe()`` reads it back from the launch's argv (``engine.json`` holds it
+too) and probes the following ports, since Spark moves on when the port was taken meanwhile.
+Where the driver runs per cluster kind is ``spark_kinds``; argument parsing ``spark_args``;
+event log and progress ``spark_progress``.
 """
 
 from __future__ import annotations
@@ -181,8 +164,6 @@ class SparkSubmitEngine(RemoteEngine):
         # lives in a directory the job's user may write.
         self._clusters: dict[str, ClusterSpec] = {}
 
-    # ------------------------------------------------------------------ build
-
     def build(self, job: JobSpec, cluster: ClusterSpec, workdir: Path) -> LaunchSpec:
         self.refuse_other_types(job, "Spark")
         options, app, app_args = parse_submit_arguments(list(job.arguments))
@@ -338,8 +319,6 @@ class SparkSubmitEngine(RemoteEngine):
         if b.creds is not None:
             env.update(secret_env(b.creds))  # the environment, never the command line
         return env
-
-    # ---------------------------------------------------------------- observe
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
         workdir = Path(workdir)

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from mrs_jobs.engines.base import EngineRefused
+from mrs_jobs.engines.kit import read_option
 from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 
 __all__ = [
@@ -60,8 +61,9 @@ VALUE_OPTIONS = frozenset(
 )
 # spark-submit options without a value.
 FLAG_OPTIONS = frozenset({"--supervise", "--verbose"})
-# spark-submit's own short spellings.
-_ALIASES = {"-c": "--conf", "-v": "--verbose"}
+# Every spelling → the long one (spark-submit's own short spellings: -c, -v).
+_VALUES = {name: name for name in VALUE_OPTIONS} | {"-c": "--conf"}
+_FLAGS = {name: name for name in FLAG_OPTIONS} | {"-v": "--verbose"}
 # Options whose value is a comma-separated list of files / a single file.
 FILE_LIST_OPTIONS = frozenset({"--archives", "--files", "--jars", "--py-files"})
 FILE_OPTIONS = frozenset({"--keytab", "--properties-file"})
@@ -129,40 +131,18 @@ def parse_submit_arguments(
     does not start with ``-`` is the application and everything after it is passed verbatim.
     Raises :class:`EngineRefused` on an unknown option, a missing value or a NUL character.
     """
+    if any("\x00" in a for a in arguments):
+        raise EngineRefused("arguments must not contain NUL characters")
     options: list[tuple[str, str | None]] = []
     i = 0
     while i < len(arguments):
-        arg = arguments[i]
-        if "\x00" in arg:
-            raise EngineRefused("arguments must not contain NUL characters")
-        if not arg.startswith("-"):
-            rest = arguments[i + 1 :]
-            if any("\x00" in a for a in rest):
-                raise EngineRefused("arguments must not contain NUL characters")
-            return options, arg, list(rest)
-        if arg.startswith("--"):
-            name, eq, inline = arg.partition("=")
-        else:
-            name, eq, inline = arg, "", ""
-        name = _ALIASES.get(name, name)
-        if name in VALUE_OPTIONS:
-            if eq:
-                value = inline
-            else:
-                i += 1
-                if i >= len(arguments):
-                    raise EngineRefused(f"spark-submit option {name} needs a value")
-                value = arguments[i]
-                if "\x00" in value:
-                    raise EngineRefused("arguments must not contain NUL characters")
-            options.append((name, value))
-        elif name in FLAG_OPTIONS:
-            if eq:
-                raise EngineRefused(f"spark-submit option {name} takes no value")
-            options.append((name, None))
-        else:
-            raise EngineRefused(f"unknown spark-submit option: {name}")
-        i += 1
+        if not arguments[i].startswith("-"):
+            return options, arguments[i], list(arguments[i + 1 :])
+        found = read_option(arguments, i, "spark-submit", _VALUES, _FLAGS)
+        if found is None:
+            raise EngineRefused(f"unknown spark-submit option: {arguments[i].partition('=')[0]}")
+        i, option = found
+        options.append(option)
     return options, None, []
 
 

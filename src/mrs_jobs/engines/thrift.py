@@ -1,26 +1,14 @@
 """One Spark Thrift Server per cluster: the owner of that cluster's Hive metastore.
 
-An embedded Derby metastore admits one JVM at a time, so SQL jobs cannot each start their own
-Spark with Hive support without stalling each other. Instead each cluster gets one long-lived
-``HiveThriftServer2`` (started on the first SQL job, re-used after a service restart) that owns
-the metastore (``<dir>/metastore_db``) and the warehouse (``<dir>/warehouse``); SQL jobs are
-small client processes that run their statements over Thrift (``runners/sql.py``). Tables
-created by one job are therefore visible to the next, and concurrent jobs neither deadlock nor
-corrupt the metastore. A cluster may instead name an existing server
-(``extra["sql_thrift_endpoint"] = "host:port"``), e.g. one shared by several instances.
+An embedded Derby metastore admits one JVM at a time, so SQL jobs are small clients of one
+long-lived ``HiveThriftServer2`` per cluster (or of ``sql_thrift_endpoint``, one shared by
+several instances). It runs under the shim with ``MRS_JOBS_SERVICE`` (the orphan sweep leaves
+it alone) and is found again after a restart through ``state.json``.
 
-The server runs under the same shim as jobs and carries ``MRS_JOBS_SERVICE`` (not the job
-marker), so the orphan sweep leaves it alone; its pid and start time are kept in
-``<dir>/state.json`` to find it again after a restart.
-
-Jobs share the host's network, so the server's loopback port is reachable by any local
-process: it authenticates (``hive.server2.authentication=CUSTOM`` with our
-``java_auth/MrsJobsAuthenticator``), accepting one user whose password is the cluster's secret,
-``<dir>/auth.secret`` (0600, made on the first start). The server's JVM gets the file's path,
-never the secret; an SQL job gets the secret in its own 0600 ``sql.json``. A server found
-running without that secret (started by an older version) is stopped and started again with
-it. Its Spark UI has no kill links (``spark.ui.killEnabled=false``), and with a local master
-its RPC ports authenticate too (``spark.authenticate``, a secret Spark makes per start).
+Its loopback port is reachable by any local process, so it authenticates (Hive ``CUSTOM`` with
+``java_auth``): one user whose password is the cluster's 0600 ``auth.secret``. The JVM gets the
+file's path, never the secret; a server found running without it is restarted. Its UI has no
+kill links, and with a local master its RPC ports authenticate too (``spark.authenticate``).
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """A YARN ResourceManager client: application status and kill through the RM REST API.
 
-Used by the Spark engine (``--master yarn``) and by MapReduce on YARN. Only two calls of the
-RM's REST API are needed (Hadoop "ResourceManager REST API's"):
-
-- Cluster Application API: ``GET /ws/v1/cluster/apps/{app_id}`` → ``{"app": {...}}`` with
-  ``state``, ``finalStatus``, ``progress``, ``trackingUrl`` and ``diagnostics``;
-- Cluster Application State API: ``PUT /ws/v1/cluster/apps/{app_id}/state`` with
-  ``{"state": "KILLED"}`` → 202 while the kill is in progress, 200 once it is done.
-
-Where the RM is comes from the cluster (``yarn_rm_url``) or its ``yarn-site.xml``. On a cluster
-without Kerberos the RM treats REST callers as the static web user, who may not kill
-applications; ``yarn_user`` then names the user the kill is made as (Hadoop's pseudo
-authentication, ``?user.name=``). SPNEGO (Kerberos) authentication is not supported here.
+Used by Spark (``--master yarn``) and MapReduce on YARN: ``GET /ws/v1/cluster/apps/{id}`` and
+``PUT .../state`` ``{"state": "KILLED"}``. On a cluster without Kerberos the RM treats REST
+callers as a web user who may not kill; ``yarn_user`` names the user (``?user.name=``). SPNEGO
+is not supported.
 """
 
 from __future__ import annotations
@@ -50,8 +42,6 @@ _FINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "KILLED": "killed", "UND
 _SITE_FILE = "yarn-site.xml"
 
 
-# ------------------------------------------------------------------------------ messages
-
 _KV_SECRET_RE = re.compile(r"([\w.\-]+)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)")
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+")
 
@@ -76,9 +66,6 @@ def scrub_message(text: str | None, limit: int = _MAX_MESSAGE) -> str | None:
     if not out:
         return None
     return out if len(out) <= limit else out[: limit - 3].rstrip() + "..."
-
-
-# ------------------------------------------------------------------------------ mapping
 
 
 def map_yarn_state(state: str, final_status: str | None) -> str:
@@ -108,9 +95,6 @@ def app_id_from_output(text: str) -> str | None:
             if best is None or m.start() > best[0]:
                 best = (m.start(), prefix + m.group(1))
     return best[1] if best else None
-
-
-# ------------------------------------------------------------------------------ config
 
 
 def read_site_xml(path: Path) -> dict[str, str]:
@@ -202,9 +186,6 @@ def submit_env(cluster: ClusterSpec) -> dict[str, str]:
         raise EngineRefused("a YARN cluster needs hadoop_conf_dir (the cluster's Hadoop config)")
     path = str(Path(conf).expanduser().resolve())
     return {"HADOOP_CONF_DIR": path, "YARN_CONF_DIR": path}
-
-
-# ------------------------------------------------------------------------------ client
 
 
 class YarnClient:

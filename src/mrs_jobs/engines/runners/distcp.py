@@ -1,54 +1,18 @@
 """DistCp's copy process: ``python -m mrs_jobs.engines.runners.distcp <workdir>/distcp.json``.
 
-The configuration file is written by :class:`mrs_jobs.engines.distcp.DistCpEngine` (mode 0600,
-the only place the object store secrets are kept). Local paths use the operating system directly;
-``obs://``/``s3a://``/``s3://`` go through ``pyarrow.fs.S3FileSystem`` (path-style, the job's
-endpoint and keys); ``hdfs://`` through ``pyarrow.fs.HadoopFileSystem`` (libhdfs).
+The config (0600, the only place the object-store secrets are kept) is written by
+``DistCpEngine``. Local paths use the OS, object stores ``pyarrow.fs.S3FileSystem``, ``hdfs://``
+``pyarrow.fs.HadoopFileSystem``. Where each source lands follows Hadoop DistCp
+(``distcp_plan``); files existing at the target are skipped by default, with ``-update`` when
+size matches and the target is not older (no checksum is common to a local file and an S3
+object), and copied again with ``-overwrite``.
 
-Where each source lands — Hadoop DistCp's rule (``SimpleCopyListing.computeSourceRootPath``):
-
-* A single source that is a file: copied **as** the target when the target does not exist or is
-  a file; **into** it (``target/<name>``) when the target is a directory.
-* Otherwise a source directory's *contents* go straight into the target when there is one source
-  and the target does not exist yet, or with ``-update``/``-overwrite`` (so several sources are
-  merged into the target), or when the source is a root (``/``, a bucket); in every other case
-  the source goes under ``target/<source name>/``. A source file among several always lands as
-  ``target/<name>``. Relative paths below a source directory are kept; empty directories are
-  recreated (on an object store as ``dir/`` marker objects).
-* Two sources that would write the same target path fail the job before anything is copied, as
-  do a missing source, a directory meeting a file, or several sources with a target that is a
-  file.
-
-Files that exist at the target:
-
-* default (neither option): **skipped**, as Hadoop DistCp does ("files already existing at the
-  destination are skipped"), counted in the summary;
-* ``-update``: skipped when the size is the same and the target is not older than the source
-  (Hadoop compares size and checksum; there is no common checksum between a local file and an
-  S3 object, so the modification time stands in for it), copied again otherwise;
-* ``-overwrite``: always copied again.
-
-Copying: files are copied in parallel by ``-m`` threads (largest first), streamed in chunks of at
-most 8 MiB, optionally throttled to ``-bandwidth`` MB/s per thread. A local file is written to a
-hidden temporary name in its directory and renamed into place once complete; an object is written
-as a (multipart) upload that is completed only once every byte was sent, and simply never
-completed otherwise. So no partial file ever carries its final name. A source whose size changed
-during the copy fails the job. Any failed file stops the job (no ``-i``).
-
-Local sources: directory symlinks inside a source tree are not followed, file symlinks are copied
-(their target's content) only when the target is a file the job may read (under the roots, not the
-service's), other special files are skipped; each of these is reported on stderr. Local target
-directories are checked to resolve under the target, so a symlink planted in an existing target
-tree cannot redirect writes elsewhere.
-
-Output: ``<workdir>/progress.json`` (replaced atomically, at most every 0.5 s) with ``phase``
-(listing, copying, done, failed, stopped), ``files_total``/``files_done``, ``bytes_total``/
-``bytes_done`` (what is to be copied, skipped files excluded), ``files_skipped``/``bytes_skipped``;
-a final stdout line ``DistCp summary: files_copied=N bytes_copied=N files_skipped=N
-bytes_skipped=N dirs_created=N seconds=S``. Exit status: 0 success, 1 copy failure (cause on
-stderr), 2 unusable configuration, 128+signal when stopped by SIGTERM/SIGINT (within about a
-second: the copy threads check for the stop between chunks and the process exits without waiting
-for a stuck transfer). No message ever contains a key or secret.
+No partial file ever carries its final name: local files are written under a hidden name and
+renamed, objects are multipart uploads completed only once every byte was sent. Local sources'
+directory symlinks are not followed; file symlinks are copied only when their target may be
+read. Progress goes to ``progress.json``, a summary line to stdout. Exit status: 0, 1 copy
+failure, 2 unusable config, 128+signal when stopped (within about a second: threads check for
+the stop between chunks). No message ever contains a key or secret.
 """
 
 from __future__ import annotations
@@ -82,8 +46,6 @@ from mrs_jobs.engines.runners.distcp_sides import (
 )
 from mrs_jobs.runtime import jobdir
 
-# -------------------------------------------------------------------------------- the copy
-
 
 class Runner:
     def __init__(self, config: dict[str, Any], workdir: Path) -> None:
@@ -109,8 +71,6 @@ class Runner:
         self.output_roots = config.get("output_roots")
         self.rooted = config.get("rooted")
         self.forbidden = list(config.get("forbidden") or [])
-
-    # -------------------------------------------------------------------- plumbing
 
     def warn(self, text: str) -> None:
         print(f"distcp: warning: {self.redact(text)}", file=sys.stderr, flush=True)
@@ -151,8 +111,6 @@ class Runner:
             self.stop_reason = reason
         self.stop_event.set()
 
-    # ----------------------------------------------------------------------- plan
-
     def plan(self) -> tuple[list[str], list[Task], Any]:
         """(directories to make, files to copy, the target's side): see distcp_plan."""
         return Planner(self).plan()
@@ -169,8 +127,6 @@ class Runner:
         if isinstance(exc, OSError) and exc.strerror and exc.filename:
             return f"{exc.strerror}: {exc.filename}"
         return describe_error(exc, self.creds)
-
-    # ----------------------------------------------------------------------- copy
 
     def copy_one(self, task: Task, tside) -> None:
         self.check_stop()
@@ -288,9 +244,6 @@ def _hdfs_filesystem(spec: dict[str, Any]):
         return pafs.HadoopFileSystem(spec["host"], int(spec["port"]))
     except Exception as exc:
         raise CopyError(f"cannot connect to HDFS {spec['uri']}: {exc}") from None
-
-
-# ---------------------------------------------------------------------------------- main
 
 
 def _exit(code: int) -> NoReturn:

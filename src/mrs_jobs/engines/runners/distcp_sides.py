@@ -44,9 +44,6 @@ class Info:
     mtime_ns: int | None = None
 
 
-# ------------------------------------------------------------------------------ temp files
-
-
 class _Temps:
     """Temporary local files being written, removed on a stop."""
 
@@ -72,9 +69,6 @@ class _Temps:
 
 
 TEMPS = _Temps()
-
-
-# ---------------------------------------------------------------------------------- sides
 
 
 class LocalWriter:
