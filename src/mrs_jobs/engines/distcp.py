@@ -21,6 +21,7 @@ import re
 import site
 import sys
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,7 +34,7 @@ from mrs_jobs.engines.base import (
     Observation,
 )
 from mrs_jobs.engines.java import find_java_home
-from mrs_jobs.engines.kit import job_dirs, launch_env
+from mrs_jobs.engines.kit import job_dirs, launch_env, read_option
 from mrs_jobs.engines.objectstore import (
     ObjectStoreError,
     S3Credentials,
@@ -41,7 +42,7 @@ from mrs_jobs.engines.objectstore import (
     parse_uri,
     resolve_credentials,
 )
-from mrs_jobs.engines.paths import URL_RE, InputRoots
+from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 from mrs_jobs.engines.spark import is_secret_key
 from mrs_jobs.runtime import jobdir
 
@@ -62,6 +63,8 @@ RUNNER_MODULE = "mrs_jobs.engines.runners.distcp"
 DEFAULT_MAPS = 4
 DEFAULT_MAX_MAPS = 64
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_VALUES = {"-m": "-m", "-bandwidth": "-bandwidth"}
+_FLAGS = {"-overwrite": "-overwrite", "-update": "-update"}
 
 # Hadoop DistCp options we do not implement, with the reason where it helps.
 _UNSUPPORTED = {
@@ -110,55 +113,48 @@ class DistCpOptions:
         return " ".join(parts)
 
 
+def _number(name: str, value: str | None, kind: type, ok: Callable[[Any], bool], bad: str) -> Any:
+    try:
+        number = kind(value)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise EngineRefused(f"DistCp {name} needs {what}, not {value!r}") from None
+    if not ok(number):
+        raise EngineRefused(bad)
+    return number
+
+
 def parse_distcp_arguments(
     arguments: list[str], *, max_maps: int = DEFAULT_MAX_MAPS
 ) -> tuple[DistCpOptions, list[str], str]:
     """(options, sources, target) from MRS DistCp arguments; EngineRefused when invalid."""
-    for a in arguments:
-        if _CONTROL_RE.search(a):
-            raise EngineRefused("DistCp arguments must not contain control characters")
+    if any(_CONTROL_RE.search(a) for a in arguments):
+        raise EngineRefused("DistCp arguments must not contain control characters")
     opts = DistCpOptions()
     i = 0
     while i < len(arguments) and arguments[i].startswith("-"):
         name = arguments[i]
-        if name == "-overwrite":
-            opts.overwrite = True
-        elif name == "-update":
-            opts.update = True
-        elif name in ("-m", "-bandwidth"):
-            if i + 1 >= len(arguments):
-                raise EngineRefused(f"DistCp option {name} needs a value")
-            value = arguments[i + 1]
-            i += 1
+        found = read_option(arguments, i, "DistCp", _VALUES, _FLAGS)
+        if found is not None:
+            i, (name, value) = found
             if name == "-m":
-                try:
-                    maps = int(value)
-                except ValueError:
-                    raise EngineRefused(f"DistCp -m needs a whole number, not {value!r}") from None
-                if not 1 <= maps <= max_maps:
-                    raise EngineRefused(f"DistCp -m must be between 1 and {max_maps}")
-                opts.maps = maps
-            else:
-                try:
-                    bw = float(value)
-                except ValueError:
-                    raise EngineRefused(
-                        f"DistCp -bandwidth needs a number, not {value!r}"
-                    ) from None
-                if not 0 < bw < 1e6:
-                    raise EngineRefused("DistCp -bandwidth must be a positive number of MB/s")
-                opts.bandwidth = bw
-        elif name in _UNSUPPORTED:
+                bad = f"DistCp -m must be between 1 and {max_maps}"
+                opts.maps = _number(name, value, int, lambda n: 1 <= n <= max_maps, bad)
+            elif name == "-bandwidth":
+                bad = "DistCp -bandwidth must be a positive number of MB/s"
+                opts.bandwidth = _number(name, value, float, lambda n: 0 < n < 1e6, bad)
+            opts.overwrite |= name == "-overwrite"
+            opts.update |= name == "-update"
+            continue
+        if name in _UNSUPPORTED:
             why = _UNSUPPORTED[name]
             raise EngineRefused(f"{name} is not supported" + (f": {why}" if why else ""))
-        elif name.startswith("-p"):
+        if name.startswith("-p"):
             raise EngineRefused(f"DistCp option {name} (preserve) is not supported")
-        else:
-            raise EngineRefused(
-                f"unknown DistCp option {name}: supported are -overwrite, -update, -m <maps>, "
-                "-bandwidth <MB/s>"
-            )
-        i += 1
+        raise EngineRefused(
+            f"unknown DistCp option {name}: supported are -overwrite, -update, -m <maps>, "
+            "-bandwidth <MB/s>"
+        )
     if opts.overwrite and opts.update:
         raise EngineRefused("DistCp options -overwrite and -update are mutually exclusive")
     paths = arguments[i:]
@@ -228,47 +224,16 @@ def _parse_path(
         try:
             ref = parse_uri(value)
         except ObjectStoreError as exc:
-            msg = str(exc)
-            if "'.' and '..'" in msg:
+            if "'.' and '..'" in str(exc):
                 raise EngineRefused(f"'..' is not allowed in DistCp paths: {value}") from None
-            raise EngineRefused(msg) from None
-        return {
-            "kind": "s3",
-            "uri": str(ref),
-            "path": ref.path,
-            "name": ref.name,
-            "root": not ref.key,
-        }
+            raise EngineRefused(str(exc)) from None
+        return _where("s3", str(ref), ref.path, ref.name, not ref.key)
     if scheme == "hdfs":
-        parts = urllib.parse.urlsplit(value)
-        path = parts.path or "/"
-        _check_components(path.split("/"), value)
-        if not hdfs_ok:
-            raise EngineRefused(
-                "hdfs:// paths need libhdfs, which this cluster does not configure "
-                "(cluster extra 'hadoop_home' or 'libhdfs_dir' with libhdfs.so)"
-            )
-        if parts.query or parts.fragment or parts.username:
-            raise EngineRefused(f"unsupported hdfs:// URL form: {value}")
-        norm = str(PurePosixPath("/" + path.strip("/")))
-        return {
-            "kind": "hdfs",
-            "uri": value,
-            "host": parts.hostname or "default",
-            "port": parts.port or (8020 if parts.hostname else 0),
-            "path": norm,
-            "name": PurePosixPath(norm).name,
-            "root": norm == "/",
-        }
-    if scheme is not None and scheme != "file":
+        return _hdfs_path(value, hdfs_ok)
+    if scheme not in (None, "file"):
         raise EngineRefused(f"unsupported URL scheme {scheme}:// in DistCp path {value}")
-    if scheme == "file":
-        local = value[m.end() :] if m else value
-        if local.startswith("localhost/"):
-            local = local[len("localhost") :]
-        local = urllib.parse.unquote(local)
-    elif value.startswith("file:"):
-        local = urllib.parse.unquote(value[len("file:") :])
+    if scheme == "file" or value.startswith("file:"):
+        local = file_url_path(value) if scheme else urllib.parse.unquote(value[len("file:") :])
     else:
         local = value
     if not local.startswith("/"):
@@ -276,13 +241,27 @@ def _parse_path(
     _check_components(local.split("/"), value)
     real = Path(local).resolve()
     roots.check(real, local, f"DistCp {what}", write=write)
-    return {
-        "kind": "local",
-        "uri": local,
-        "path": str(real),
-        "name": real.name,
-        "root": str(real) == "/",
-    }
+    return _where("local", local, str(real), real.name, str(real) == "/")
+
+
+def _where(kind: str, uri: str, path: str, name: str, root: bool, **more: Any) -> dict[str, Any]:
+    return {"kind": kind, "uri": uri, "path": path, "name": name, "root": root, **more}
+
+
+def _hdfs_path(value: str, hdfs_ok: bool) -> dict[str, Any]:
+    parts = urllib.parse.urlsplit(value)
+    path = parts.path or "/"
+    _check_components(path.split("/"), value)
+    if not hdfs_ok:
+        raise EngineRefused(
+            "hdfs:// paths need libhdfs, which this cluster does not configure "
+            "(cluster setting 'hadoop_home' or 'libhdfs_dir' with libhdfs.so)"
+        )
+    if parts.query or parts.fragment or parts.username:
+        raise EngineRefused(f"unsupported hdfs:// URL form: {value}")
+    norm = str(PurePosixPath("/" + path.strip("/")))
+    host, port = parts.hostname or "default", parts.port or (8020 if parts.hostname else 0)
+    return _where("hdfs", value, norm, PurePosixPath(norm).name, norm == "/", host=host, port=port)
 
 
 def _inside(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
@@ -341,11 +320,8 @@ def _importable_without_pythonpath(python: str) -> bool:
 class DistCpEngine(EngineAdapter):
     """Runs ``DistCp`` jobs with :mod:`mrs_jobs.engines.runners.distcp`.
 
-    The runner's interpreter is ``cluster.extra["distcp_python"]``, else the engine's ``python``,
-    else this service's own interpreter (it needs pyarrow and mrs_jobs, which a cluster's
-    ``pyspark_python`` may lack). The environment is built from scratch: PATH, LANG, HOME (the
-    workdir), TMPDIR, PYTHONUNBUFFERED, AWS_EC2_METADATA_DISABLED, PYTHONPATH only when the
-    interpreter would not find mrs_jobs by itself, and the libhdfs variables when hdfs:// is used.
+    The runner's interpreter is the cluster's ``distcp_python``, else the engine's, else the
+    service's own (it needs pyarrow and mrs_jobs, which ``pyspark_python`` may lack).
     """
 
     job_types = frozenset({"DistCp"})

@@ -131,10 +131,8 @@ def _python_argv(tr: Translated, flink_python: str | None) -> list[str]:
 class FlinkEngine(RemoteEngine):
     """Runs ``Flink`` jobs with the ``bin/flink`` of a Flink home (the service's install).
 
-    ``build()`` order: ``flink run [-d] -t <target> [-m <jobmanager>]``, the job's properties as
-    ``-Dk=v`` (secret keys go to the private config file instead), the user's options (so they
-    win over properties), for Python jobs ``-pyexec``/``-pyclientexec`` (the Flink venv's
-    Python unless given), then the jar and its arguments.
+    The job's properties come first as ``-Dk=v`` (secret keys go to the private config file), so
+    the user's own options win.
     """
 
     job_types = frozenset({"Flink"})

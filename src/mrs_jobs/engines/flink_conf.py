@@ -1,19 +1,9 @@
-"""A Flink job's private configuration directory (``FLINK_CONF_DIR``).
+"""A Flink job's private configuration directory (``FLINK_CONF_DIR``), 0600 ``config.yaml``.
 
-The client reads ``config.yaml`` from ``FLINK_CONF_DIR``. Each job gets its own copy of the
-distribution's logging files and a ``config.yaml`` of its own: the distribution's settings
-flattened, minus the keys the service owns, plus the target's (a local mini-cluster's REST port
-range, never 8081; a remote jobmanager's REST address) and the job's secret settings (the file
-is mode 0600, so secrets never appear on a command line).
-
-A local mini-cluster's REST endpoint is on the host's loopback, where every local process can
-reach it, and Flink's REST API has no authentication of its own: ``web.cancel.enable: false``
-only hides the button (``PATCH /jobs/<id>`` still cancels, ``DELETE /cluster`` still shuts
-down). So it speaks TLS with client certificates (``security.ssl.rest.authentication-enabled``):
-each job gets its own self-signed key pair (``rest-tls.p12``, keystore and truststore at once,
-and the same pair as PEM for the service's own requests, ``rest-client.pem``; both 0600), and
-a caller without that certificate is refused during the handshake. Job submission, cancel and
-rescale through the web UI are switched off as well.
+A local mini-cluster's REST endpoint is on the loopback, where every local process can reach
+it, and Flink's REST API has no authentication (``web.cancel.enable: false`` only hides the
+button). So it speaks TLS with a client certificate made per job, and a caller without it is
+refused during the handshake; submission, cancel and rescale through the web UI are off.
 """
 
 from __future__ import annotations

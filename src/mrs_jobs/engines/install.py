@@ -1,14 +1,7 @@
 """Install engines the service runs but does not depend on as a Python package.
 
-Flink comes from PyPI's ``apache-flink`` distribution, whose ``pyflink`` package directory is
-a complete Flink home (``bin/flink``, ``lib/``, ``opt/``, ``conf/``). Its pins (numpy, pandas,
-pyarrow, apache-beam...) clash with pyspark's, so it lives in a virtual environment of its own::
-
-    <target_dir>/flink-venv/                                  python -m venv
-    <target_dir>/flink-venv/lib/pythonX.Y/site-packages/pyflink/   FLINK_HOME
-    <target_dir>/flink-venv/.mrs-jobs-flink.json              marker: {"version", "flink_home"}
-
-The service installs into ``<data_dir>/engines`` (``mrs-jobs engines install flink``).
+Flink is PyPI's ``apache-flink`` (its ``pyflink`` directory is a complete Flink home), in a
+venv of its own under ``<data_dir>/engines/flink-venv``: its pins clash with pyspark's.
 """
 
 from __future__ import annotations

@@ -229,11 +229,8 @@ class _YarnApp:
 class MapReduceEngine(RemoteEngine):
     """Runs ``MapReduce`` jobs (``hadoop jar`` semantics) with Hadoop's ``RunJar``.
 
-    MRS arguments: the job jar (a local path or ``file://`` URL, checked against the cluster's
-    input roots after resolving symlinks), then — unless the jar's manifest names a
-    ``Main-Class`` — its main class or program name, then the program's arguments, all passed
-    verbatim. ``cluster.extra`` may set ``mapreduce_heap`` (``-Xmx``, default ``1g``) and
-    ``hadoop_conf_dir`` (run against that Hadoop configuration instead of the local runner).
+    MRS arguments: the job jar (checked against the input roots), then its main class unless the
+    jar's manifest names one, then the program's arguments, passed verbatim.
     """
 
     job_types = frozenset({"MapReduce"})

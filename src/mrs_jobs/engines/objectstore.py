@@ -16,7 +16,7 @@ import os
 import re
 import secrets as _secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -148,25 +148,13 @@ class S3Credentials:
 
     def to_json(self) -> dict[str, Any]:
         """For a private (0600) file only: includes the secrets."""
-        return {
-            "endpoint_url": self.endpoint_url,
-            "region": self.region,
-            "access_key": self.access_key,
-            "secret_key": self.secret_key,
-            "session_token": self.session_token,
-            "source": self.source,
-        }
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> S3Credentials:
-        return cls(
-            endpoint_url=data.get("endpoint_url") or None,
-            region=str(data.get("region") or DEFAULT_REGION),
-            access_key=data.get("access_key") or None,
-            secret_key=data.get("secret_key") or None,
-            session_token=data.get("session_token") or None,
-            source=str(data.get("source") or "anonymous"),
-        )
+        values = {f.name: data.get(f.name) or None for f in fields(cls)}
+        values["region"] = str(values["region"] or DEFAULT_REGION)
+        return cls(**values | {"source": str(values["source"] or "anonymous")})
 
 
 def normalize_endpoint(value: str) -> str:

@@ -133,16 +133,9 @@ class _SparkApp:
 class SparkSubmitEngine(RemoteEngine):
     """Runs ``SparkSubmit`` jobs with the ``spark-submit`` of a Spark home (pyspark's by default).
 
-    ``build()`` order: ``spark-submit --master <m> --deploy-mode <mode>`` (per cluster kind, see
-    ``spark_kinds``), the service's ``--conf``s, the job's ``spark.*`` properties as
-    ``--conf``s (secret keys skipped), then the user's options (so they win over properties),
-    the application, its arguments.
-
-    Local file arguments (the application, ``--jars``/``--py-files``/``--files``/
-    ``--archives`` entries, ``--properties-file``, ``--keytab``) are resolved through symlinks
-    (relative ones against the service's current directory), checked against the cluster's
-    input roots and passed as absolute real paths, since the job runs in its own workdir.
-    Only the application must exist at build time (the lists may hold globs).
+    The user's options come after the job's properties, so they win. Local file arguments are
+    resolved through symlinks, checked against the cluster's input roots and passed as absolute
+    real paths, since the job runs in its own workdir.
     """
 
     job_types = frozenset({"SparkSubmit"})

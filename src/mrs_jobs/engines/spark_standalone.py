@@ -1,19 +1,10 @@
 """Client of a Spark standalone master: driver state and kill, apps, driver logs, progress.
 
-What a standalone master offers and what this module uses of it:
-
-- the REST submission server (``spark.master.rest.enabled=true``, port 6066):
-  ``GET /v1/submissions/status/<driver>`` (``driverState``, ``workerId``) and
-  ``POST /v1/submissions/kill/<driver>``;
-- the master web UI (port 8080): ``/json/`` lists workers (with their UI addresses), active and
-  completed apps and drivers; ``POST /app/kill/`` kills an app (Spark 4 asks for the CSRF token
-  that the master's own page carries in its kill forms);
-- each worker's UI serves a driver's ``stderr`` (``/log/?driverId=...``): that is where a
-  cluster-mode driver says which app id the master gave it ("Connected to Spark cluster with
-  app ID app-...") and on which port its own UI listens, since neither the REST status nor the
-  master's JSON links a driver to its app.
-
-Every call has a short timeout and returns None/False when the master cannot be reached.
+The REST submission server (port 6066) gives a driver's state and kills it; the master UI's
+``/json/`` lists workers, apps and drivers, and ``POST /app/kill/`` kills an app (with the CSRF
+token Spark 4 asks for). Neither links a driver to its app, so the driver's ``stderr`` on its
+worker's UI gives the app id and UI port. Every call has a short timeout and returns
+None/False when the master cannot be reached.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """SparkSql, SparkScript, HiveSql and HiveScript jobs, run on the cluster's SQL server.
 
-Arguments (contract §5): optional option pairs, then the SQL text (SparkSql/HiveSql) or the
-path of a ``.sql`` file (SparkScript/HiveScript). Options understood, as spark-sql/hive read
-them: ``--conf k=v`` and ``--hiveconf k=v`` (session settings, applied with ``SET``),
-``--hivevar k=v`` / ``--define k=v`` / ``-d k=v`` (``${k}`` and ``${hivevar:k}`` substituted in
-the text), ``--database db``, ``-e <sql>`` and ``-f <file>``. Non-secret ``spark.*`` / ``hive.*``
-properties are applied like ``--conf``; secret ones never leave the private job directory.
-
-Files: the script, every file the statements name (``fmt.`path```, ``LOCATION``, ``INSERT
-OVERWRITE DIRECTORY``, ``ADD JAR``..., see :mod:`mrs_jobs.domain.sqlpaths`) and setting values
-that are local paths are checked before the job is launched: reads under the cluster's input or
-output roots, writes under its output roots, none at or around the service's own files; what
-cannot be checked (``${...}`` that Spark would substitute, a relative path...) is refused.
+Arguments (contract §5): option pairs as spark-sql/hive read them, then the SQL text or a
+``.sql`` file. Secret properties never leave the private job directory. Every file the
+statements name (:mod:`mrs_jobs.domain.sqlpaths`) is checked against the roots before launch;
+what cannot be checked (``${...}`` Spark would substitute, a relative path) is refused.
 """
 
 from __future__ import annotations
