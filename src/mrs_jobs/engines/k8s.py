@@ -18,6 +18,7 @@ import httpx
 
 from mrs_jobs.domain.clusterconfig import K8sSettings
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
+from mrs_jobs.engines.kit import http_request
 from mrs_jobs.engines.yarn import scrub_message
 
 __all__ = [
@@ -184,15 +185,11 @@ class K8sClient:
             url = self._pod_url(pod_name)
         except ValueError:
             return RemoteStatus("unknown", message="not a Kubernetes pod name")
-        try:
-            with self._client() as client:
-                resp = client.get(url)
-        except (httpx.HTTPError, OSError, ssl.SSLError):
+        resp = http_request(self._client, "GET", url)
+        if resp is None or resp.status_code not in (200, 404):
             return None
         if resp.status_code == 404:
             return RemoteStatus("unknown")
-        if resp.status_code != 200:
-            return None
         try:
             pod = resp.json()
             status = pod.get("status") or {}
@@ -223,12 +220,8 @@ class K8sClient:
         }
         if self.grace_seconds is not None:
             body["gracePeriodSeconds"] = self.grace_seconds
-        try:
-            with self._client() as client:
-                resp = client.request("DELETE", url, json=body)
-        except (httpx.HTTPError, OSError, ssl.SSLError):
-            return False
-        return resp.status_code in (200, 202, 404)
+        resp = http_request(self._client, "DELETE", url, json=body)
+        return resp is not None and resp.status_code in (200, 202, 404)
 
 
 def _str(value: Any) -> str | None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Mapping
+import ssl
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import httpx
 
 from mrs_jobs.engines.base import (
     ClusterSpec,
@@ -126,6 +129,18 @@ class RemoteEngine(EngineAdapter):
     ) -> bool:
         app = self.application(job, Path(workdir), launch, cluster)
         return app is not None and app.cancel()
+
+
+def http_request(
+    client: Callable[[], httpx.Client], method: str, url: str, **kwargs: Any
+) -> httpx.Response | None:
+    """One short request to an engine's REST API; None when nothing answered (network, TLS,
+    an unreadable token or CA file), so a caller's answer is never an exception."""
+    try:
+        with client() as http:
+            return http.request(method, url, **kwargs)
+    except (httpx.HTTPError, OSError, ssl.SSLError):
+        return None
 
 
 def read_option(

@@ -124,10 +124,10 @@ class _SparkApp:
     workdir: Path
 
     def status(self, app_id: str | None, launcher_id: str | None):  # noqa: ANN201
-        return self.remote.status(self.info, self.workdir, app_id, launcher_id)
+        return self.remote(self.info).status(self.info, self.workdir, app_id, launcher_id)
 
     def cancel(self) -> bool:
-        return self.remote.cancel(self.info, self.workdir)
+        return self.remote(self.info).cancel(self.info, self.workdir)
 
 
 class SparkSubmitEngine(RemoteEngine):
@@ -317,10 +317,10 @@ class SparkSubmitEngine(RemoteEngine):
         workdir = Path(workdir)
         info = self._info(job, workdir, None)
         if info.get("deploy_mode") == "cluster":
-            return self.remote.observe(info, workdir)
+            return self.remote(info).observe(info, workdir)
         obs = self._observe(workdir, launch)
         if obs.app_id is None and info.get("kind") == "yarn":
-            return self.remote.observe(info, workdir)  # printed before the event log
+            return self.remote(info).observe(info, workdir)  # printed before the event log
         return obs
 
     def application(

@@ -167,6 +167,8 @@ class StandaloneTarget(SparkTarget):
         return client
 
     def observe(self, info: dict, workdir: Path) -> Observation:
+        if info.get("deploy_mode") != "cluster":
+            return Observation()
         return Observation(launcher_id=driver_id_from_output(launcher_output(workdir)))
 
     def status(
@@ -318,25 +320,11 @@ def cluster_info(cluster: ClusterSpec, job_id: str) -> dict[str, Any]:
 
 
 class RemoteSpark:
-    """Follows and cancels Spark drivers on clusters by the ids in the job directory."""
+    """The target of each kind, which follows and cancels drivers by the ids in a job's
+    directory (the standalone target keeps its master clients between calls)."""
 
     def __init__(self) -> None:
         self.targets = {kind: target() for kind, target in TARGETS.items()}
 
-    def _for(self, info: dict) -> SparkTarget:
+    def __call__(self, info: dict) -> SparkTarget:
         return self.targets.get(str(info.get("kind")), self.targets["local"])
-
-    def observe(self, info: dict, workdir: Path) -> Observation:
-        """Ids of a cluster-mode driver from the launcher's output (client mode: nothing)."""
-        if info.get("deploy_mode") != "cluster" and info.get("kind") != "yarn":
-            return Observation()
-        return self._for(info).observe(info, workdir)
-
-    def status(
-        self, info: dict, workdir: Path, app_id: str | None, launcher_id: str | None
-    ) -> RemoteStatus | None:
-        return self._for(info).status(info, workdir, app_id, launcher_id)
-
-    def cancel(self, info: dict, workdir: Path) -> bool:
-        """Cancel the application on its cluster; True when the cluster was asked."""
-        return self._for(info).cancel(info, workdir)

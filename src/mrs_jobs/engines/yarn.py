@@ -19,6 +19,7 @@ import httpx
 from mrs_jobs.domain.clusterconfig import YarnSettings
 from mrs_jobs.domain.render import MASK, is_secret_key
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
+from mrs_jobs.engines.kit import http_request
 
 __all__ = [
     "YarnClient",
@@ -225,15 +226,11 @@ class YarnClient:
             url = self._app_url(app_id)
         except ValueError:
             return RemoteStatus("unknown", app_id=app_id, message="not a YARN application id")
-        try:
-            with self._client() as client:
-                resp = client.get(url)
-        except httpx.HTTPError:
+        resp = http_request(self._client, "GET", url)
+        if resp is None or resp.status_code not in (200, 404):
             return None
         if resp.status_code == 404:
             return RemoteStatus("unknown", app_id=app_id)
-        if resp.status_code != 200:
-            return None
         try:
             app = resp.json()["app"]
             state = map_yarn_state(str(app["state"]), app.get("finalStatus"))
@@ -256,12 +253,8 @@ class YarnClient:
         except ValueError:
             return False
         params = {"user.name": self.user} if self.user else None
-        try:
-            with self._client() as client:
-                resp = client.put(url, params=params, json={"state": "KILLED"})
-        except httpx.HTTPError:
-            return False
-        return resp.status_code in (200, 202)
+        resp = http_request(self._client, "PUT", url, params=params, json={"state": "KILLED"})
+        return resp is not None and resp.status_code in (200, 202)
 
 
 def client_of(cluster: ClusterSpec, *, transport: httpx.BaseTransport | None = None) -> YarnClient:
