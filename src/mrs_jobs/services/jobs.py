@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.jobtypes import COMPONENT_ERRORS, SQL_JOB_TYPES, JobType, component_of
+from mrs_jobs.domain.outcome import killed_before_launch
 from mrs_jobs.domain.states import TERMINAL_STATES, JobResult, JobState
 from mrs_jobs.domain.validation import ListQuery, job_timeout_seconds, validate_submission
 from mrs_jobs.errors import (
@@ -348,13 +349,14 @@ class JobService:
         if job.state in TERMINAL_STATES:
             raise JobAlreadyEnded(job.id, job.state)
         at = job_store.now_ms()
+        ending = killed_before_launch()
         if job_store.transition(
             conn,
             job.id,
-            JobState.KILLED,
-            reason="killed before launch",
+            ending.state,
+            reason=ending.reason,
             only_from=[JobState.NEW, JobState.NEW_SAVING, JobState.SUBMITTED],
-            values={"result": JobResult.KILLED.value, "finished_ms": at},
+            values={"result": ending.result.value, "finished_ms": at},
         ):
             return "killed"
         job_store.request_kill(conn, job.id, at)

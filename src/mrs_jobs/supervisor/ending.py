@@ -75,12 +75,16 @@ class Finisher:
                 values["progress"] = 100.0
             if ending.result == JobResult.FAILED:
                 values["reason"] = ending.reason
-            job_store.transition(conn, job.id, ending.state, reason=ending.reason, values=values)
+            moved = job_store.transition(
+                conn, job.id, ending.state, reason=ending.reason, values=values
+            )
         if job.workdir:
             drop_secret_files(Path(job.workdir), self.ctx.registry.for_type(job.job_type))
-        log.info(
-            "job.ended", extra={"job_id": job.id, "state": ending.state, "reason": ending.reason}
-        )
+        if moved is None:  # a race lost to another writer (a kill before launch, a peer)
+            log.info("job.end_not_recorded", extra={"job_id": job.id, "state": state})
+            return
+        fields = {"job_id": job.id, "state": ending.state, "reason": ending.reason}
+        log.info("job.ended", extra=fields)
 
     def fail(self, job_id: str, reason: str) -> None:
         """End a job FAILED with a reason the user can read (guarded like every transition)."""
