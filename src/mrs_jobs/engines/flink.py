@@ -302,22 +302,23 @@ class FlinkEngine(RemoteEngine):
             scheme, context = "https", rest_client_context(workdir / CONF_DIR)
             if context is None:
                 return None, None
+
+        def ask(port: int, timeout: float) -> dict | None:
+            url = f"{scheme}://127.0.0.1:{port}/jobs/{job_id}"
+            status, detail = rest(url, timeout, context=context)
+            ok = status == 200 and isinstance(detail, dict) and detail.get("jid") == job_id
+            return detail if ok else None
+
         port = self._rest_ports.get(key) or rest_port_from_log(workdir / LOG_DIR, lo, hi)
         if port is not None:
             self._rest_ports[key] = port
-            url = f"{scheme}://127.0.0.1:{port}/jobs/{job_id}"
-            status, detail = rest(url, _REST_TIMEOUT, context=context)
-            if status == 200 and isinstance(detail, dict) and detail.get("jid") == job_id:
-                return port, detail
-            return port, None  # busy, not up yet, or gone with the ended job
+            return port, ask(port, _REST_TIMEOUT)  # None: busy, not up yet, or gone
         deadline = time.monotonic() + 2 * _REST_TIMEOUT
         for candidate in range(lo, min(hi, lo + REST_PORTS - 1) + 1):
             remaining = deadline - time.monotonic()
             if remaining <= 0.01:
                 break
-            url = f"{scheme}://127.0.0.1:{candidate}/jobs/{job_id}"
-            status, detail = rest(url, min(_REST_TIMEOUT, remaining), context=context)
-            if status == 200 and isinstance(detail, dict) and detail.get("jid") == job_id:
+            if (detail := ask(candidate, min(_REST_TIMEOUT, remaining))) is not None:
                 self._rest_ports[key] = candidate
                 return candidate, detail
         return None, None

@@ -33,6 +33,7 @@ DEFAULT_FLINK_VERSION = "2.3.0"
 FLINK_VENV = "flink-venv"
 MARKER = ".mrs-jobs-flink.json"
 _LOCK = ".flink-install.lock"
+_PIP_FLAGS = ("--disable-pip-version-check", "--no-input", "--progress-bar", "off")
 
 # Lines of pip's output that mean the package index could not be reached.
 _NETWORK_SIGNS = (
@@ -152,6 +153,15 @@ def _run_streamed(argv: list[str], out: TextIO, env: dict[str, str]) -> tuple[in
     return proc.wait(), tail
 
 
+def _step(argv: list[str], out: TextIO, env: dict[str, str], what: str) -> None:
+    """Run one install step; EngineInstallError with its last lines when it fails."""
+    code, tail = _run_streamed(argv, out, env)
+    if code != 0:
+        network = any(sign in line for line in tail for sign in _NETWORK_SIGNS)
+        last = " | ".join(tail[-3:])
+        raise EngineInstallError(f"{what} failed (exit {code}): {last}", network=network)
+
+
 def install_flink(
     target_dir: Path,
     *,
@@ -187,35 +197,11 @@ def install_flink(
             if venv.exists():
                 shutil.rmtree(venv)
             out.write(f"creating virtual environment {venv}\n")
-            code, tail = _run_streamed([python, "-m", "venv", str(venv)], out, env)
-            if code != 0:
-                raise EngineInstallError(
-                    f"python -m venv {venv} failed (exit {code}): " + " | ".join(tail[-3:])
-                )
+            _step([python, "-m", "venv", str(venv)], out, env, f"python -m venv {venv}")
         out.write(f"installing apache-flink=={version} (about 0.85 GB, several minutes)\n")
         out.flush()
-        code, tail = _run_streamed(
-            [
-                str(venv_python),
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--progress-bar",
-                "off",
-                f"apache-flink=={version}",
-            ],
-            out,
-            env,
-        )
-        if code != 0:
-            network = any(sign in line for line in tail for sign in _NETWORK_SIGNS)
-            raise EngineInstallError(
-                f"pip install apache-flink=={version} failed (exit {code}): "
-                + " | ".join(tail[-3:]),
-                network=network,
-            )
+        pip = [str(venv_python), "-m", "pip", "install", *_PIP_FLAGS, f"apache-flink=={version}"]
+        _step(pip, out, env, f"pip install apache-flink=={version}")
         homes = _venv_flink_homes(venv)
         if not homes:
             raise EngineInstallError(f"apache-flink installed but no pyflink/bin/flink in {venv}")

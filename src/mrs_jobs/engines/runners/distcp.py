@@ -302,14 +302,22 @@ def main(argv: list[str] | None = None) -> NoReturn:
         if runner.stop_event.is_set() and runner.stop_reason not in (None, "error"):
             runner.done.wait(STOP_GRACE)  # copy threads notice the stop between chunks
             break
-    elapsed = time.monotonic() - started
-    p = runner.progress
+    _end(runner, time.monotonic() - started)
 
-    if runner.stop_reason in ("SIGTERM", "SIGINT") and not runner.completed:
+
+def _finish(runner: Runner, phase: str) -> None:
+    if phase != "done":
         TEMPS.remove_all()
-        with p.lock:
-            p.phase = "stopped"
-        p.write(force=True, final=True)
+    with runner.progress.lock:
+        runner.progress.phase = phase
+    runner.progress.write(force=True, final=True)
+
+
+def _end(runner: Runner, elapsed: float) -> NoReturn:
+    """The final progress, the summary lines and the exit status."""
+    p = runner.progress
+    if runner.stop_reason in ("SIGTERM", "SIGINT") and not runner.completed:
+        _finish(runner, "stopped")
         print(
             f"distcp: stopped by {runner.stop_reason} after {elapsed:.2f} s: {p.files_done} of "
             f"{p.files_total} file(s) copied; no partially copied file was left under its name",
@@ -317,10 +325,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         )
         _exit(128 + (signal.SIGTERM if runner.stop_reason == "SIGTERM" else signal.SIGINT))
     if runner.error is not None:
-        TEMPS.remove_all()
-        with p.lock:
-            p.phase = "failed"
-        p.write(force=True, final=True)
+        _finish(runner, "failed")
         print(f"distcp: error: {runner.redact(runner.error)}", file=sys.stderr)
         print(
             f"DistCp failed after {elapsed:.2f} s: {p.files_done} of {p.files_total} file(s) "
@@ -328,9 +333,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             flush=True,
         )
         _exit(1)
-    with p.lock:
-        p.phase = "done"
-    p.write(force=True, final=True)
+    _finish(runner, "done")
     print(
         f"distcp: copied {p.files_done} file(s) ({_human(p.bytes_done)}), skipped "
         f"{p.files_skipped} existing file(s) ({_human(p.bytes_skipped)}), created "
