@@ -253,9 +253,9 @@ class K8sTarget(SparkTarget):
         return p
 
     def info(self, cluster: ClusterSpec, job_id: str) -> dict[str, Any]:
-        settings = cluster.settings_as(K8sSettings)
-        info: dict[str, Any] = {k: getattr(settings, k) for k in _K8S_KEYS}
-        info = {k: v for k, v in info.items() if v}
+        s = cluster.settings_as(K8sSettings)
+        known = (s.k8s_namespace, s.k8s_api_url, s.k8s_token_file, s.k8s_ca_file)
+        info: dict[str, Any] = {k: v for k, v in zip(_K8S_KEYS, known, strict=True) if v}
         info["k8s_api_url"] = k8s.api_url_of(cluster)
         # The service names the pod (spark.kubernetes.driver.pod.name is reserved), so the
         # pod followed and deleted is always this one, whatever a log says.
