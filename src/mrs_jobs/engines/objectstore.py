@@ -195,27 +195,18 @@ def _split_endpoint(endpoint_url: str) -> tuple[str, str]:
 
 
 def _region_from_endpoint(endpoint_url: str | None) -> str | None:
-    if not endpoint_url:
-        return None
-    host = _split_endpoint(endpoint_url)[1].rpartition(":")[0] or _split_endpoint(endpoint_url)[1]
-    for rx in _REGION_IN_HOST:
-        m = rx.match(host)
-        if m:
-            return m.group(1)
-    return None
+    host = _split_endpoint(endpoint_url or "")[1]
+    host = host.rpartition(":")[0] or host
+    found = [m.group(1) for rx in _REGION_IN_HOST if (m := rx.match(host))]
+    return found[0] if found else None
 
 
 def _layer(props: Mapping[str, str] | None) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name, keys in _PROPS.items():
-        value = None
-        for k in keys:
-            v = (props or {}).get(k)
-            if isinstance(v, str) and v.strip():
-                value = v.strip()
-                break
-        out[name] = value
-    return out
+    """Each of ``_PROPS`` from ``props``: the first of its keys set."""
+    values = {k: v.strip() for k, v in (props or {}).items() if isinstance(v, str) and v.strip()}
+    return {
+        name: next((values[k] for k in keys if k in values), None) for name, keys in _PROPS.items()
+    }
 
 
 def resolve_credentials(
@@ -249,14 +240,8 @@ def resolve_credentials(
     )
     if not _REGION_RE.match(region):
         raise ObjectStoreError(f"invalid object store region: {region}")
-    return S3Credentials(
-        endpoint_url=endpoint,
-        region=region,
-        access_key=keys.get("access_key"),
-        secret_key=keys.get("secret_key"),
-        session_token=keys.get("session_token"),
-        source=source,
-    )
+    secrets = {k: keys.get(k) for k in ("access_key", "secret_key", "session_token")}
+    return S3Credentials(endpoint_url=endpoint, region=region, source=source, **secrets)
 
 
 def _creds(creds: S3Credentials | Mapping[str, str] | None) -> S3Credentials:
@@ -267,15 +252,10 @@ def _creds(creds: S3Credentials | Mapping[str, str] | None) -> S3Credentials:
 
 def redact(text: str, creds: S3Credentials | Mapping[str, str] | None) -> str:
     """``text`` with every key/secret/token value of ``creds`` replaced by ``******``."""
-    values: list[str] = []
     if isinstance(creds, S3Credentials):
         values = creds.secret_values()
-    elif creds:
-        values = [
-            v
-            for k, v in creds.items()
-            if isinstance(v, str) and v and is_secret_key(k)  # raw property maps
-        ]
+    else:  # a raw property map
+        values = [v for k, v in (creds or {}).items() if isinstance(v, str) and is_secret_key(k)]
     for v in sorted(set(values), key=len, reverse=True):
         if len(v) >= 3:
             text = text.replace(v, "******")
@@ -302,10 +282,8 @@ def filesystem(creds: S3Credentials | Mapping[str, str] | None):  # -> pyarrow.f
         if c.anonymous:
             kwargs["anonymous"] = True
         else:
-            kwargs["access_key"] = c.access_key
-            kwargs["secret_key"] = c.secret_key
-            if c.session_token:
-                kwargs["session_token"] = c.session_token
+            keys = {"access_key": c.access_key, "secret_key": c.secret_key}
+            kwargs |= {**keys, "session_token": c.session_token} if c.session_token else keys
         return pafs.S3FileSystem(**kwargs)
     except ObjectStoreError:
         raise
