@@ -174,7 +174,7 @@ class Run:
         # The last SQL jobs are submitted once the Thrift servers were killed: they show that
         # the service starts a server again.
         self.held = set(sql_jobs[-2:]) if cfg.thrift_faults else set()
-        self.order = [k for k in range(cfg.jobs) if k not in self.held] + sorted(self.held)
+        self.deferred: list[int] = []  # jobs whose turn came while they had to wait
         # Never killed, deleted or faulted, so judged: two thirds of the group-leaving jobs,
         # the held SQL jobs and the first real-engine job of each kind.
         firsts = {min(k for k, p in self.plans.items() if p.kind == kind) for kind in cfg.engines}
@@ -251,6 +251,19 @@ class Run:
             return False
         return self.plans[k].kind != "sql" or self.faults.sql_may_submit()
 
+    def _next(self, next_job: int, due: bool, plan: list[str], pending: list[int]) -> int:
+        """Queue the next job to submit: a deferred one that may go now, else the next in
+        turn when it is due (deferred when it must wait); returns the next in turn."""
+        ready = [k for k in self.deferred if self._may_submit(k, plan)]
+        if ready:
+            self.deferred.remove(ready[0])
+            pending.append(ready[0])
+        elif due and next_job < self.cfg.jobs:
+            waits = not self._may_submit(next_job, plan)
+            (self.deferred if waits else pending).append(next_job)
+            return next_job + 1
+        return next_job
+
     def workload(self) -> None:
         cfg, rng = self.cfg, self.rng
         plan = self._fault_plan()
@@ -260,9 +273,10 @@ class Run:
         next_fault = started + rng.uniform(0.5, 2.0)
         next_job = 0
         pending: list[int] = []
-        while next_job < cfg.jobs or pending or plan:
+        while next_job < cfg.jobs or pending or plan or self.deferred:
             self.faults.tend()
-            if not pending and next_job >= cfg.jobs and time.monotonic() > started + 400 * pace:
+            over = time.monotonic() > started + 400 * pace
+            if not pending and not self.deferred and next_job >= cfg.jobs and over:
                 break  # faults that found no running job to hit: the summary counts the rest
             up = self.faults.up()
             if not up:
@@ -278,10 +292,8 @@ class Run:
                     next_fault = now + 0.2
                 continue
             inst = rng.choice(up)
-            if not pending and next_job < cfg.jobs and now >= started + next_job * pace:
-                if self._may_submit(self.order[next_job], plan):
-                    pending.append(self.order[next_job])
-                    next_job += 1
+            if not pending:
+                next_job = self._next(next_job, now >= started + next_job * pace, plan, pending)
             if not pending:
                 if plan and plan[0] == "after_submit" and next_job >= cfg.jobs:
                     plan.pop(0)  # no submit left to answer: make it a plain kill

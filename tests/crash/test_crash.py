@@ -11,9 +11,9 @@ Every acknowledged job is present (unless deleted) and terminal, none is duplica
 launched twice, no process of any job is left, no deleted job's files stay on disk, no answer
 is a 5xx, and no job is failed by the service on its own.
 
-Not here yet: real engines under these faults (MapReduce, SQL and a kill of its cluster's
-Thrift server, DistCp, PySpark with busy workers); their survival of service restarts is
-tests/acceptance/test_restart_survival.py.
+Real engines under these faults (MapReduce, SQL and kills of the cluster's Thrift server,
+DistCp, PySpark with busy workers) are test_crash_engines.py; their survival of one service
+restart each, job by job, is tests/acceptance/test_restart_survival.py.
 """
 
 from __future__ import annotations
