@@ -143,7 +143,7 @@ class FlinkEngine(RemoteEngine):
         java_home: str | None = None,
         data_dir: Path | str | None = None,
     ) -> None:
-        # Service-wide settings; a ClusterSpec's extra["flink_home"] takes precedence.
+        # Service-wide settings; the cluster's flink_home setting takes precedence.
         self.flink_home = flink_home
         self.java_home = java_home
         self.data_dir = Path(data_dir) if data_dir is not None else None
