@@ -2,9 +2,10 @@
 
 SQLite gets WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` for writes (so two
 writers queue instead of failing half-way); PostgreSQL gets ``FOR UPDATE SKIP LOCKED`` where
-jobs are claimed. What the query modules must do differently is asked of one :class:`Dialect`
-(``dialect_of(conn)``), never of ``conn.dialect.name``. Driver errors are translated here into
-the domain's ``StoreFailure`` / ``StoreUnavailable``.
+jobs are claimed. What the query modules must do differently is asked of one
+:class:`~mrs_jobs.store.dialect.Dialect` (``dialect_of(conn)``), never of
+``conn.dialect.name``. Driver errors are translated here into the domain's ``StoreFailure`` /
+``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from mrs_jobs.errors import StoreFailure, StoreUnavailable
+from mrs_jobs.store.dialect import Dialect
 
-__all__ = ["Dialect", "Store", "dialect_of"]
+__all__ = ["Store"]
 
 log = logging.getLogger(__name__)
 
@@ -31,53 +32,6 @@ log = logging.getLogger(__name__)
 # supervisor and the odd CLI/startup thread.
 _SQLITE_POOL = 40 + 8
 _SQLITE_BUSY_SECONDS = 30
-
-
-# PostgreSQL advisory-lock key of the schema upgrade ("mrsjobs" in ASCII): instances starting
-# together on an old schema take turns; the later ones then find it at head and do nothing.
-_UPGRADE_LOCK = 0x6D72736A6F6273
-
-
-class Dialect:
-    """Everything the query modules do differently on SQLite and PostgreSQL, in one object."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.is_sqlite = name == "sqlite"
-
-    @property
-    def skip_locked(self) -> bool:
-        """Whether ``SELECT ... FOR UPDATE SKIP LOCKED`` is available for claiming jobs."""
-        return not self.is_sqlite
-
-    @property
-    def scoped_update_returning(self) -> bool:
-        """Whether a scoped ``UPDATE ... RETURNING`` is the quick way to change a set of jobs.
-
-        PostgreSQL's planner has statistics and takes the primary key; SQLite (none) walks a
-        scope index over the whole cluster, so there a primary-key lookup comes first.
-        """
-        return not self.is_sqlite
-
-    @property
-    def batch_migrations(self) -> bool:
-        """Alembic's batch mode (copy-and-move tables): SQLite cannot alter most of a table."""
-        return self.is_sqlite
-
-    def insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
-        """An INSERT that can say ``ON CONFLICT DO NOTHING`` (both dialects spell it alike)."""
-        return (sqlite if self.is_sqlite else postgresql).insert(table)
-
-    def lock_schema(self, conn: Connection) -> None:
-        """Make concurrent schema upgrades take turns until ``conn`` commits (PostgreSQL; one
-        SQLite file has one server, and its writers queue anyway)."""
-        if not self.is_sqlite:
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})")
-
-
-def dialect_of(conn: Connection) -> Dialect:
-    """The :class:`Dialect` of the database behind ``conn``."""
-    return Dialect(conn.dialect.name)
 
 
 class Store:

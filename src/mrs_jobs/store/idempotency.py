@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
-from mrs_jobs.store.db import dialect_of
+from mrs_jobs.store.dialect import dialect_of
 from mrs_jobs.store.tables import submit_keys
 
 __all__ = ["claim_key", "find_key"]

@@ -40,7 +40,7 @@ from mrs_jobs.domain.states import (
     sources_of,
 )
 from mrs_jobs.domain.validation import ListQuery
-from mrs_jobs.store.db import dialect_of
+from mrs_jobs.store.dialect import dialect_of
 from mrs_jobs.store.tables import job_counts, job_events, jobs, sql_results
 
 __all__ = [

@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 if TYPE_CHECKING:
-    from mrs_jobs.store.db import Dialect
+    from mrs_jobs.store.dialect import Dialect
 
 __all__ = ["alembic_config", "upgrade_head"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from mrs_jobs.store.db import dialect_of
+from mrs_jobs.store.dialect import dialect_of
 from mrs_jobs.store.tables import metadata
 
 connection = context.config.attributes["connection"]
