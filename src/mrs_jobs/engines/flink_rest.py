@@ -1,9 +1,7 @@
 """A Flink jobmanager's REST API, as far as the service follows and cancels jobs through it.
 
-``GET /jobs/<id>`` gives the state and the vertices' task counts, ``GET /jobs/<id>/exceptions``
-the failure cause, ``PATCH /jobs/<id>?mode=cancel`` cancels. A session cluster keeps finished
-jobs for ``jobstore.expiration-time`` (an hour by default); after that, and for ids it never
-knew, it answers 404. Requests bypass proxies (the jobmanager is a cluster-internal address) and
+A session cluster forgets finished jobs after ``jobstore.expiration-time`` (an hour by default)
+and then answers 404. Requests bypass proxies (the jobmanager is a cluster-internal address) and
 never raise: "nothing answered" is status 0.
 """
 

@@ -1,8 +1,5 @@
 """Hadoop without a Hadoop distribution: the client jars in pyspark's ``jars/``, job jars,
 ``*-site.xml`` files, and the job id and progress a Hadoop client prints.
-
-Used by the MapReduce engine (``mapreduce.py``), which runs ``org.apache.hadoop.util.RunJar``
-with these jars.
 """
 
 from __future__ import annotations

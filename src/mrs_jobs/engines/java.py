@@ -1,8 +1,4 @@
-"""Locate the JVM and the Spark distribution the engines launch.
-
-Both lookups are cheap, have no side effects and return ``None`` when nothing usable is found;
-callers turn that into a user-facing refusal.
-"""
+"""Locate the JVM and the Spark distribution the engines launch (None when not found)."""
 
 from __future__ import annotations
 

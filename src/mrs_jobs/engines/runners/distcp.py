@@ -1,18 +1,10 @@
 """DistCp's copy process: ``python -m mrs_jobs.engines.runners.distcp <workdir>/distcp.json``.
 
-The config (0600, the only place the object-store secrets are kept) is written by
-``DistCpEngine``. Local paths use the OS, object stores ``pyarrow.fs.S3FileSystem``, ``hdfs://``
-``pyarrow.fs.HadoopFileSystem``. Where each source lands follows Hadoop DistCp
-(``distcp_plan``); files existing at the target are skipped by default, with ``-update`` when
-size matches and the target is not older (no checksum is common to a local file and an S3
-object), and copied again with ``-overwrite``.
-
-No partial file ever carries its final name: local files are written under a hidden name and
-renamed, objects are multipart uploads completed only once every byte was sent. Local sources'
-directory symlinks are not followed; file symlinks are copied only when their target may be
-read. Progress goes to ``progress.json``, a summary line to stdout. Exit status: 0, 1 copy
-failure, 2 unusable config, 128+signal when stopped (within about a second: threads check for
-the stop between chunks). No message ever contains a key or secret.
+Where each source lands follows Hadoop DistCp (``distcp_plan``); existing target files are
+skipped, with ``-update`` when size matches and the target is not older (a local file and an S3
+object share no checksum), and copied again with ``-overwrite``. No partial file ever carries
+its final name (``distcp_sides``). Exit status: 0, 1 copy failure, 2 unusable config,
+128+signal when stopped (within about a second). No message ever contains a key or secret.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The two sides of a DistCp copy: local files and pyarrow file systems (object stores, HDFS).
 
-Each side lists, stats, opens and writes files; a writer writes to a temporary name and
-renames it into place on success (local files) or completes the upload (objects), so a copy
-that stops half-way never leaves a partial file under the final name. Used by
-:mod:`mrs_jobs.engines.runners.distcp`.
+A writer writes under a temporary name and renames it into place (local files) or completes the
+upload (objects) only on success, so a copy that stops half-way leaves no partial file.
 """
 
 from __future__ import annotations
