@@ -26,6 +26,7 @@ from mrs_jobs.engines.k8s import (
     spark_app_id_from_output,
     submit_confs,
 )
+from mrs_jobs.errors import InvalidParameter
 
 JOB_ID = "6a8c0f2e-1b2d-4c5e-9f00-123456789abc"
 POD = "mrs-6a8c0f2e-1b2d-4c5e-9f00-123456789abc-driver"
@@ -301,11 +302,12 @@ def test_submit_confs_full(cluster, token_file):
 
 def test_submit_confs_refusals(cluster):
     no_image = {k: v for k, v in extra_of(cluster).items() if k != "k8s_image"}
-    with pytest.raises(EngineRefused, match="k8s_image"):
-        submit_confs(ClusterSpec("c", kind="k8s", extra=no_image), JOB_ID)
+    # refused when the cluster's settings are parsed, before any job is built
+    with pytest.raises(InvalidParameter, match="k8s_image: is required"):
+        ClusterSpec("c", kind="k8s", extra=no_image)
     bad_ns = {**extra_of(cluster), "k8s_namespace": "Spark_Jobs"}
-    with pytest.raises(EngineRefused, match="k8s_namespace"):
-        submit_confs(ClusterSpec("c", kind="k8s", extra=bad_ns), JOB_ID)
+    with pytest.raises(InvalidParameter, match="k8s_namespace: must be a DNS-1123 label"):
+        ClusterSpec("c", kind="k8s", extra=bad_ns)
 
 
 @pytest.mark.parametrize(
@@ -326,7 +328,7 @@ def test_driver_pod_names_differ_per_job():
 
 def test_api_url_of():
     def spec(master: str, **extra: str) -> ClusterSpec:
-        return ClusterSpec("c", kind="k8s", spark_master=master, extra=extra)
+        return ClusterSpec("c", kind="k8s", spark_master=master, extra={"k8s_image": "i", **extra})
 
     assert api_url_of(spec("k8s://https://h:6443")) == "https://h:6443"
     assert api_url_of(spec("k8s://h:6443")) == "https://h:6443"  # Spark's default scheme

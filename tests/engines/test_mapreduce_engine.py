@@ -30,6 +30,7 @@ from mrs_jobs.engines.mapreduce import (
     parse_hadoop_log,
     site_xml,
 )
+from mrs_jobs.errors import InvalidParameter
 
 JOB_ID_RE = re.compile(r"job_local\d+_\d+")
 
@@ -131,8 +132,8 @@ def test_argv_shape(engine, cluster, jar, tmp_path, homes):
 def test_heap_from_cluster(engine, cluster, jar, tmp_path):
     spec = engine.build(job([str(jar), "M"]), with_extra(cluster, mapreduce_heap="512m"), tmp_path)
     assert "-Xmx512m" in spec.argv and "-Xmx1g" not in spec.argv
-    with pytest.raises(EngineRefused, match="mapreduce_heap"):
-        engine.build(job([str(jar), "M"]), with_extra(cluster, mapreduce_heap="1g -Dx"), tmp_path)
+    with pytest.raises(InvalidParameter, match="mapreduce_heap"):  # refused by the settings
+        with_extra(cluster, mapreduce_heap="1g -Dx")
 
 
 def test_file_url_and_symlink_resolved(engine, cluster, jar, tmp_path):

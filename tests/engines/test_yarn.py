@@ -23,6 +23,7 @@ from mrs_jobs.engines.yarn import (
     scrub_message,
     submit_env,
 )
+from mrs_jobs.errors import InvalidParameter
 
 APP = "application_1764460800000_0042"
 RM = "http://rm.example.internal:8088"
@@ -224,8 +225,8 @@ def test_rm_url_explicit_wins(tmp_path):
         tmp_path, {"yarn.resourcemanager.hostname": "x"}, yarn_rm_url="https://rm:8090/"
     )
     assert rm_url_of(cluster) == "https://rm:8090"
-    with pytest.raises(EngineRefused, match="not an http"):
-        rm_url_of(ClusterSpec("c", kind="yarn", extra={"yarn_rm_url": "rm:8088"}))
+    with pytest.raises(InvalidParameter, match="yarn_rm_url: must be an http"):
+        ClusterSpec("c", kind="yarn", extra={"yarn_rm_url": "rm:8088"})  # refused when parsed
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from mrs_jobs.domain.clusterconfig import KINDS, load_config_file, validate_cluster_config
+from mrs_jobs.domain.clusterconfig import (
+    KINDS,
+    load_config_file,
+    settings_of,
+    validate_cluster_config,
+)
 from mrs_jobs.errors import InvalidParameter
 
 GOOD = {
@@ -55,6 +60,9 @@ def test_yarn_master_is_implied() -> None:
         ("flink-remote", {}, "flink_jobmanager"),
         ("flink-remote", {"flink_jobmanager": "no-port"}, "host:port"),
         ("flink-remote", {"flink_jobmanager": "https://jm:8081"}, "TLS"),
+        ("local", {"flink_target": "remote"}, "flink_jobmanager: is required"),
+        ("local", {"mapreduce_heap": "1g -Dx"}, "mapreduce_heap"),
+        ("yarn", {**GOOD["yarn"], "yarn_rm_url": "rm:8088"}, "yarn_rm_url: must be an http"),
         ("local", {"input_roots": "/data"}, "list of absolute paths"),
         ("local", {"input_roots": ["data"]}, "list of absolute paths"),
         ("local", {"output_roots": "/out"}, "list of absolute paths"),
@@ -67,6 +75,22 @@ def test_mistakes_are_refused_with_the_key(kind: str, config: dict, needle: str)
     with pytest.raises(InvalidParameter) as err:
         validate_cluster_config(kind, config)
     assert needle in err.value.message
+
+
+def test_stored_config_that_no_longer_passes_is_refused_when_read() -> None:
+    """The typed settings engines read are built by the same rules: a stored config that does
+    not pass them any more raises InvalidParameter (the job fails with it), never a bad argv."""
+    with pytest.raises(InvalidParameter, match="k8s_namespace"):
+        settings_of("k8s", {**GOOD["k8s"], "k8s_namespace": "Not_Valid"})
+    with pytest.raises(InvalidParameter, match="k8s_image: is required"):
+        settings_of("k8s", {"spark_master": "k8s://https://h:6443"})
+    with pytest.raises(InvalidParameter, match="mapreduce_heap"):
+        settings_of("local", {"mapreduce_heap": "-Xss1m"})
+
+
+def test_flink_jobmanager_is_read_as_host_port() -> None:
+    s = settings_of("flink-remote", {"flink_jobmanager": "http://10.0.0.5:8081/"})
+    assert s.flink_jobmanager == "10.0.0.5:8081"
 
 
 def test_output_roots_are_a_common_setting() -> None:

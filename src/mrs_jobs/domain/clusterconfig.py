@@ -37,7 +37,8 @@ __all__ = [
 KINDS = ("local", "spark-standalone", "yarn", "k8s", "flink-remote")
 
 _URL_RE = re.compile(r"^https?://[A-Za-z0-9._\-\[\]:]+(:\d{1,5})?(/[^\s]*)?$")
-_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9._-]+:\d{1,5}$")
+_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+_HEAP_RE = re.compile(r"^[1-9][0-9]{0,6}[kKmMgG]?$")
 _LOCAL_RE = re.compile(r"^local(\[(\d+|\*)\])?$")
 _STANDALONE_RE = re.compile(r"^spark://[A-Za-z0-9._-]+:\d{1,5}(,[A-Za-z0-9._-]+:\d{1,5})*$")
 _K8S_RE = re.compile(r"^k8s://https?://[A-Za-z0-9._\-\[\]:]+(:\d{1,5})?/?$")
@@ -53,6 +54,8 @@ class ClusterSettings:
     """
 
     kind: ClassVar[str] = "local"
+    # Settings a cluster of the kind must have (with what they are), checked by settings_of.
+    required: ClassVar[dict[str, str]] = {}
     spark_master: str = ""
     input_roots: tuple[str, ...] = ()
     output_roots: tuple[str, ...] = ()
@@ -80,6 +83,20 @@ class ClusterSettings:
     tags: Any = None
     object_store: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """The rules a set value must keep; engines trust the typed values."""
+        if not _HEAP_RE.match(self.mapreduce_heap):
+            raise _bad("mapreduce_heap", "must be a JVM heap size such as 512m or 2g")
+        jm = self.flink_jobmanager
+        if jm.startswith("https://"):
+            raise _bad("flink_jobmanager", "TLS to the jobmanager's REST API is not supported yet")
+        jm = jm.removeprefix("http://").rstrip("/")
+        if jm and not _HOSTPORT_RE.match(jm):
+            raise _bad("flink_jobmanager", "must be host:port (the REST address of the jobmanager)")
+        object.__setattr__(self, "flink_jobmanager", jm)
+        if self.flink_target == "remote" and not jm:
+            raise _bad("flink_jobmanager", "is required with flink_target remote")
+
 
 @dataclass(frozen=True)
 class LocalSettings(ClusterSettings):
@@ -89,6 +106,7 @@ class LocalSettings(ClusterSettings):
 @dataclass(frozen=True)
 class FlinkRemoteSettings(ClusterSettings):
     kind: ClassVar[str] = "flink-remote"
+    required: ClassVar[dict[str, str]] = {"flink_jobmanager": "the REST address of the jobmanager"}
 
 
 @dataclass(frozen=True)
@@ -107,10 +125,16 @@ class YarnSettings(ClusterSettings):
     yarn_user: str = ""
     spark_deploy_mode: str = ""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.yarn_rm_url and not _URL_RE.match(self.yarn_rm_url):
+            raise _bad("yarn_rm_url", "must be an http:// or https:// URL")
+
 
 @dataclass(frozen=True)
 class K8sSettings(ClusterSettings):
     kind: ClassVar[str] = "k8s"
+    required: ClassVar[dict[str, str]] = {"k8s_image": "the Spark container image"}
     k8s_namespace: str = "default"
     k8s_image: str = ""
     k8s_service_account: str = ""
@@ -118,6 +142,11 @@ class K8sSettings(ClusterSettings):
     k8s_token_file: str = ""
     k8s_ca_file: str = ""
     spark_deploy_mode: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not _DNS1123_RE.match(self.k8s_namespace):
+            raise _bad("k8s_namespace", "must be a DNS-1123 label")
 
 
 SETTINGS: dict[str, type[ClusterSettings]] = {
@@ -129,9 +158,9 @@ _BY_KIND = {k: frozenset(f.name for f in fields(m)) - _COMMON for k, m in SETTIN
 
 
 def settings_of(kind: str, config: Mapping[str, Any]) -> ClusterSettings:
-    """The typed settings of a cluster from its stored config (already validated when saved:
-    only conversion errors are raised here, as InvalidParameter). Keys of other kinds are
-    ignored."""
+    """The typed settings of a cluster from its stored config, or InvalidParameter when a value
+    breaks the rules of its model (at save, and for a stored config that no longer passes).
+    Keys of other kinds are ignored."""
     model = SETTINGS.get(kind or "local", LocalSettings)
     names = {f.name: f for f in fields(model)}
     values: dict[str, Any] = {"object_store": {}}
@@ -148,6 +177,9 @@ def settings_of(kind: str, config: Mapping[str, Any]) -> ClusterSettings:
                 values[key] = _positive(key, value)
             elif str(value).strip():
                 values[key] = str(value).strip()
+    for key, what in model.required.items():
+        if key not in values:
+            raise _bad(key, f"is required on a {model.kind} cluster ({what})")
     return model(**values)
 
 
@@ -213,7 +245,7 @@ def validate_cluster_config(kind: str, config: dict[str, Any]) -> dict[str, Any]
 
 def _check_kind(kind: str, config: dict[str, Any]) -> None:
     master = _text(config, "spark_master")
-    for key in ("spark_rest_url", "spark_ui_url", "yarn_rm_url", "k8s_api_url"):
+    for key in ("spark_rest_url", "spark_ui_url", "k8s_api_url"):
         if _text(config, key) and not _URL_RE.match(_text(config, key)):
             raise _bad(key, "must be an http:// or https:// URL")
     for key in ("hadoop_conf_dir", "k8s_token_file", "k8s_ca_file", "java_home", "spark_home"):
@@ -221,11 +253,6 @@ def _check_kind(kind: str, config: dict[str, Any]) -> None:
     mode = _text(config, "spark_deploy_mode")
     if mode and mode not in ("client", "cluster"):
         raise _bad("spark_deploy_mode", "must be client or cluster")
-    jm = _text(config, "flink_jobmanager")
-    if jm.startswith("https://"):
-        raise _bad("flink_jobmanager", "TLS to the jobmanager's REST API is not supported yet")
-    if jm and not _HOSTPORT_RE.match(jm.removeprefix("http://")):
-        raise _bad("flink_jobmanager", "must be host:port (the REST address of the jobmanager)")
     if kind == "local":
         if master and not _LOCAL_RE.match(master):
             raise _bad("spark_master", "must be local[N] on a local cluster")
@@ -241,16 +268,8 @@ def _check_kind(kind: str, config: dict[str, Any]) -> None:
     elif kind == "k8s":
         if not _K8S_RE.match(master):
             raise _bad("spark_master", "must be k8s://https://host:port on a k8s cluster")
-        if not _text(config, "k8s_image"):
-            raise _bad("k8s_image", "is required on a k8s cluster (the Spark container image)")
-        ns = _text(config, "k8s_namespace")
-        if ns and not _DNS1123_RE.match(ns):
-            raise _bad("k8s_namespace", "must be a DNS-1123 label")
         if mode == "client":
             raise _bad("spark_deploy_mode", "a k8s cluster always runs drivers in cluster mode")
-    elif kind == "flink-remote":
-        if not jm:
-            raise _bad("flink_jobmanager", "is required on a flink-remote cluster")
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

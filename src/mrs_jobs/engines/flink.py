@@ -57,7 +57,6 @@ __all__ = ["FlinkEngine", "find_job_id", "rest_port_from_log"]
 _JOB_ID_RE = re.compile(r"Job has been submitted with JobID ([0-9a-f]{32})")
 _REST_LISTENING_RE = re.compile(r"Rest endpoint listening at \S+:(\d+)")
 _HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
-_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 _REST_TIMEOUT = 0.3
 _LOG_HEAD = 1 << 20  # the job id line comes early: read at most this much of each log
 
@@ -224,26 +223,8 @@ class FlinkEngine(RemoteEngine):
     @staticmethod
     def _target(cluster: ClusterSpec) -> tuple[str, str | None]:
         """(execution target, jobmanager REST address or None) from the cluster's settings."""
-        jobmanager = cluster.settings.flink_jobmanager
-        if jobmanager:
-            if jobmanager.startswith("https://"):
-                # The client and our REST calls would need the cluster's TLS material.
-                raise EngineRefused(
-                    "the cluster's flink_jobmanager must be a plain http host:port: "
-                    "a REST endpoint with TLS is not supported"
-                )
-            if jobmanager.startswith("http://"):
-                jobmanager = jobmanager[len("http://") :]
-            jobmanager = jobmanager.rstrip("/")
-            if not _HOSTPORT_RE.match(jobmanager):
-                raise EngineRefused(
-                    f"the cluster's flink_jobmanager must be host:port, not {jobmanager!r}"
-                )
-            return "remote", jobmanager
-        target = cluster.settings.flink_target
-        if target == "remote" or cluster.kind == "flink-remote":
-            raise EngineRefused("the cluster's Flink target is remote but has no flink_jobmanager")
-        return target, None
+        jobmanager = cluster.settings.flink_jobmanager  # host:port, checked by the settings
+        return ("remote", jobmanager) if jobmanager else (cluster.settings.flink_target, None)
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
         return self._observe(Path(workdir), launch)

@@ -55,22 +55,12 @@ def driver_pod_name(job_id: str) -> str:
     return f"mrs-{core}-driver"
 
 
-def _namespace(cluster: ClusterSpec) -> str:
-    ns = cluster.settings_as(K8sSettings).k8s_namespace
-    if not _DNS_LABEL_RE.match(ns):
-        raise EngineRefused(f"k8s_namespace of this cluster is not a valid namespace name: {ns!r}")
-    return ns
-
-
 def submit_confs(cluster: ClusterSpec, job_id: str) -> list[str]:
     """spark-submit arguments for a ``k8s`` cluster, as ``["--conf", "key=value", ...]``."""
     s = cluster.settings_as(K8sSettings)
-    image = s.k8s_image
-    if not image:
-        raise EngineRefused("this Kubernetes cluster names no Spark image: set k8s_image")
     confs = [
-        ("spark.kubernetes.namespace", _namespace(cluster)),
-        ("spark.kubernetes.container.image", image),
+        ("spark.kubernetes.namespace", s.k8s_namespace),
+        ("spark.kubernetes.container.image", s.k8s_image),
     ]
     if s.k8s_service_account:
         confs.append(
@@ -150,12 +140,13 @@ class K8sClient:
     def from_cluster(
         cls, cluster: ClusterSpec, *, transport: httpx.BaseTransport | None = None
     ) -> K8sClient:
-        """The client of a ``k8s`` cluster; raises EngineRefused when its settings are bad."""
+        """The client of a ``k8s`` cluster; raises EngineRefused when it has no API address."""
+        s = cluster.settings_as(K8sSettings)
         return cls(
             api_url_of(cluster),
-            _namespace(cluster),
-            token_file=cluster.settings_as(K8sSettings).k8s_token_file,
-            ca_file=cluster.settings_as(K8sSettings).k8s_ca_file,
+            s.k8s_namespace,
+            token_file=s.k8s_token_file,
+            ca_file=s.k8s_ca_file,
             transport=transport,
         )
 

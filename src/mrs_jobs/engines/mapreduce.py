@@ -79,7 +79,6 @@ _RESERVED_LOCAL = frozenset(
     }
 )
 
-_HEAP_RE = re.compile(r"^[1-9][0-9]{0,6}[kKmMgG]?$")
 # Characters XML 1.0 cannot carry (and \r, which XML parsers turn into \n).
 _XML_BAD_RE = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 
@@ -249,9 +248,7 @@ class MapReduceEngine(RemoteEngine):
         jars = _client_jars(
             require_spark(cluster, self.spark_home, "the Hadoop client jars were not found")
         )
-        heap = cluster.settings.mapreduce_heap
-        if not _HEAP_RE.match(heap):
-            raise EngineRefused(f"invalid mapreduce_heap for this cluster: {heap!r}")
+        heap = cluster.settings.mapreduce_heap  # a JVM size, checked by the settings
         hadoop_conf = _hadoop_conf(cluster)
         workdir = job_dirs(workdir, TMP_DIR, private=(HADOOP_TMP_DIR, CONF_DIR))
         tmp, hadoop_tmp, conf_dir = workdir / TMP_DIR, workdir / HADOOP_TMP_DIR, workdir / CONF_DIR

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import httpx
@@ -159,10 +158,7 @@ def rm_url_of(cluster: ClusterSpec) -> str:
     ``hadoop_conf_dir`` (``yarn.resourcemanager.webapp.address``, or the RM host name with
     port 8088; the HTTPS address when ``yarn.http.policy`` is ``HTTPS_ONLY``)."""
     url = cluster.settings_as(YarnSettings).yarn_rm_url
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise EngineRefused(f"yarn_rm_url of this cluster is not an http(s) URL: {url}")
+    if url:  # an http(s) URL, checked by the settings
         return url.rstrip("/")
     conf = cluster.settings.hadoop_conf_dir
     if conf:
