@@ -268,6 +268,14 @@ def test_kill_wait_delete_and_errors(srv: ServerProcess, queued: str) -> None:
     assert (detail["job_state"], detail["job_result"]) == ("KILLED", "KILLED")
     ok(again)
     assert json.loads(ok(kept))["job_detail"]["job_state"] == "SUBMITTED"  # nothing deleted
+    story, story_json = run_all(
+        srv,
+        ("history", "--cluster", queued, victim),
+        ("history", "--cluster", queued, victim, "--json"),
+    )
+    assert "SUBMITTED" in ok(story) and "KILLED" in story.stdout and "Caused by" in story.stdout
+    steps = [(e["from_state"], e["to_state"]) for e in json.loads(ok(story_json))["job_events"]]
+    assert steps[0] == (None, "NEW") and steps[-1] == ("SUBMITTED", "KILLED")
 
     declined = q_tty(srv, queued, "n\n", "delete", keeper)
     assert (

@@ -74,6 +74,7 @@ OPERATIONS = [
     ("GET", PREFIX + "/{job_execution_id}"),
     ("GET", PREFIX + "/{job_execution_id}/sql-result"),
     ("GET", PREFIX + "/{job_execution_id}/log"),
+    ("GET", PREFIX + "/{job_execution_id}/events"),
     ("POST", PREFIX + "/{job_execution_id}/kill"),
     ("GET", V11),
     ("GET", V11 + "/{cluster_id}"),

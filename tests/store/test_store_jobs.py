@@ -14,6 +14,7 @@ from jobrows import (
 
 from mrs_jobs.domain.states import JobState
 from mrs_jobs.domain.validation import ListQuery
+from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.audit import record_audit
 
@@ -76,8 +77,8 @@ def test_purge_removes_every_row_of_the_job_but_not_the_audit(store) -> None:
     a = insert_job(store, P, C)
     b = insert_job(store, P, C)
     with store.write() as conn:
-        job_store.record_event(conn, a, None, "NEW", "submitted", 1)
-        job_store.record_event(conn, b, None, "NEW", "submitted", 1)
+        events_store.record_event(conn, a, None, "NEW", "submitted", 1)
+        events_store.record_event(conn, b, None, "NEW", "submitted", 1)
         record_audit(
             conn,
             at_ms=1,

@@ -73,6 +73,20 @@ class JobDetailResponse(BaseModel):
     job_detail: JobModel
 
 
+class JobEventModel(BaseModel):
+    event_time: int  # epoch ms
+    from_state: str | None  # null: the job was created
+    to_state: str
+    reason: str
+    caused_by: str  # "request <id> by <user>", "supervisor <id>", "service shutdown (...)"
+
+
+class JobEventsResponse(BaseModel):
+    """Ours (not in MRS): a job's history."""
+
+    job_events: list[JobEventModel]
+
+
 class SqlResultResponse(BaseModel):
     sql_results: dict[str, list[dict[str, str]]]
 

@@ -166,6 +166,9 @@ class ApiClient:
     def batch_delete(self, job_ids: list[str]) -> None:
         self._request("POST", self._url(suffix="/batch-delete"), json_body={"job_id_list": job_ids})
 
+    def events(self, job_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", self._url(job_id, "/events")).json())
+
     def sql_result(self, job_id: str) -> dict[str, Any]:
         return dict(self._request("GET", self._url(job_id, "/sql-result")).json())
 

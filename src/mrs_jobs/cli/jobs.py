@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
         ("submit", submit),
         ("list", list_jobs),
         ("show", show),
+        ("history", history),
         ("kill", kill),
         ("delete", delete),
         ("logs", logs),
@@ -210,6 +211,24 @@ def show(
     from mrs_jobs.cli.output import console, job_detail
 
     console().print(job_detail(data.get("job_detail") or {}))
+
+
+@with_api
+def history(
+    api: ApiClient,
+    job_id: Annotated[str, typer.Argument(help="Job id.", show_default=False)],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show every state change of a job: when, from what to what, why, and who caused it."""
+    data = api.events(job_id)
+    if as_json:
+        from mrs_jobs.cli.output import print_json
+
+        print_json(data)
+        return
+    from mrs_jobs.cli.output import console, event_table
+
+    console().print(event_table(data.get("job_events") or []))
 
 
 @with_api

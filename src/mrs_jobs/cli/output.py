@@ -182,6 +182,22 @@ def job_detail(job: dict[str, Any]) -> Table:
     return table
 
 
+def event_table(events: list[dict[str, Any]]) -> Table:
+    """A job's history, oldest first."""
+    table = Table(box=None, pad_edge=False)
+    for name in ("Time", "From", "To", "Reason", "Caused by"):
+        table.add_column(name, overflow="fold")
+    for event in events:
+        table.add_row(
+            fmt_time(event.get("event_time")),
+            _styled(event.get("from_state") or "-"),
+            _styled(event.get("to_state")),
+            Text(str(event.get("reason") or "")),
+            Text(str(event.get("caused_by") or "")),
+        )
+    return table
+
+
 def _statement_key(key: str) -> tuple[int, str]:
     return (int(key), "") if key.isdigit() else (1 << 30, key)
 

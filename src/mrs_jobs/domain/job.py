@@ -8,7 +8,7 @@ from mrs_jobs.domain.jobtypes import JobType
 from mrs_jobs.domain.render import java_list, java_map
 from mrs_jobs.domain.states import JobResult, JobState
 
-__all__ = ["Job", "to_mrs"]
+__all__ = ["Job", "JobEvent", "to_mrs"]
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,24 @@ class Job:
     reason: str = ""
     deleted_ms: int = 0
     kill_requested_ms: int = 0
+    kill_requested_by: str | None = None
     kill_sent_ms: int = 0
     owner: str | None = None
     pid: int | None = None
     pid_start: int | None = None
     workdir: str | None = None
     deadline_ms: int = 0
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One state change of a job: when, from what to what, why, and who caused it."""
+
+    at_ms: int
+    from_state: str | None  # None: the job was created
+    to_state: str
+    reason: str
+    actor: str  # "" when not recorded (rows older than the history)
 
 
 def to_mrs(job: Job, now_ms: int) -> dict[str, object]:

@@ -16,3 +16,10 @@ class Caller:
     credential_id: str | None
     user_name: str
     request_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who this is, as a job's history names the cause of a change."""
+        if self.request_id:
+            return f"request {self.request_id} by {self.user_name}"
+        return self.user_name

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.job import Job, JobEvent
 from mrs_jobs.domain.jobtypes import COMPONENT_ERRORS, SQL_JOB_TYPES, JobType, component_of
 from mrs_jobs.domain.outcome import killed_before_launch
 from mrs_jobs.domain.states import TERMINAL_STATES, JobResult, JobState
@@ -35,6 +35,7 @@ from mrs_jobs.secretbox import (
 )
 from mrs_jobs.services.context import Caller, Waker
 from mrs_jobs.store import Store
+from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.audit import record_audit
 from mrs_jobs.store.idempotency import claim_key, find_key
@@ -111,6 +112,7 @@ def _new_job_row(
         "reason": "",
         "deleted_ms": 0,
         "kill_requested_ms": 0,
+        "kill_requested_by": None,
         "kill_sent_ms": 0,
         "owner": None,
         "pid": None,
@@ -120,7 +122,7 @@ def _new_job_row(
     }
 
 
-def _submit_events(job_id: str, at: int) -> list[dict[str, object]]:
+def _submit_events(job_id: str, at: int, actor: str) -> list[dict[str, object]]:
     """The three transitions of a submit, as ``transition()`` would have recorded them."""
     steps = [
         (None, JobState.NEW, "submitted"),
@@ -134,6 +136,7 @@ def _submit_events(job_id: str, at: int) -> list[dict[str, object]]:
             "to_state": dst.value,
             "reason": reason,
             "at_ms": at,
+            "actor": actor,
         }
         for src, dst, reason in steps
     ]
@@ -260,7 +263,7 @@ class JobService:
             ):
                 # A concurrent submit with the same key won; this transaction adds nothing.
                 raise _Retry()
-            job_store.record_events(conn, _submit_events(job_id, at))
+            events_store.record_events(conn, _submit_events(job_id, at, caller.actor))
             record_audit(
                 conn,
                 at_ms=at,
@@ -324,11 +327,17 @@ class JobService:
         with self.store.read() as conn:
             return self._visible(conn, caller, cluster_id, job_id)
 
+    def events(self, caller: Caller, cluster_id: str, job_id: str) -> list[JobEvent]:
+        """The job's history: every state change, oldest first, with its reason and cause."""
+        with self.store.read() as conn:
+            job = self._visible(conn, caller, cluster_id, job_id)
+            return events_store.list_events(conn, job.id)
+
     def kill(self, caller: Caller, cluster_id: str, job_id: str) -> None:
         """Queued jobs end at once; launched ones are flagged for the supervisor (async)."""
         with self.store.write() as conn:
             job = self._visible(conn, caller, cluster_id, job_id)
-            outcome = self._kill_in_tx(conn, job)
+            outcome = self._kill_in_tx(conn, job, caller.actor)
             record_audit(
                 conn,
                 at_ms=job_store.now_ms(),
@@ -343,7 +352,7 @@ class JobService:
         self.wake()
 
     @staticmethod
-    def _kill_in_tx(conn: Connection, job: Job) -> str:
+    def _kill_in_tx(conn: Connection, job: Job, actor: str) -> str:
         if job.state == JobState.KILLED:
             return "already-killed"
         if job.state in TERMINAL_STATES:
@@ -357,9 +366,10 @@ class JobService:
             reason=ending.reason,
             only_from=[JobState.NEW, JobState.NEW_SAVING, JobState.SUBMITTED],
             values={"result": ending.result.value, "finished_ms": at},
+            actor=actor,
         ):
             return "killed"
-        job_store.request_kill(conn, job.id, at)
+        job_store.request_kill(conn, job.id, at, by=actor)
         return "kill-requested"
 
     def sql_result(self, caller: Caller, cluster_id: str, job_id: str) -> dict[str, list]:

@@ -41,6 +41,7 @@ from mrs_jobs.domain.states import (
 )
 from mrs_jobs.domain.validation import ListQuery
 from mrs_jobs.store.dialect import dialect_of
+from mrs_jobs.store.events import record_event
 from mrs_jobs.store.tables import job_counts, job_events, jobs, sql_results
 
 __all__ = [
@@ -59,8 +60,6 @@ __all__ = [
     "masked_properties",
     "now_ms",
     "purge",
-    "record_event",
-    "record_events",
     "replace_properties",
     "request_kill",
     "save_sql_results",
@@ -94,6 +93,7 @@ _PLAIN_COLUMNS = (
     "reason",
     "deleted_ms",
     "kill_requested_ms",
+    "kill_requested_by",
     "kill_sent_ms",
     "owner",
     "pid",
@@ -121,21 +121,6 @@ def insert_job(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(jobs).values(**values))
 
 
-def record_event(
-    conn: Connection, job_id: str, from_state: str | None, to_state: str, reason: str, at_ms: int
-) -> None:
-    conn.execute(
-        insert(job_events).values(
-            job_id=job_id, from_state=from_state, to_state=to_state, reason=reason, at_ms=at_ms
-        )
-    )
-
-
-def record_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Several ``job_events`` rows in one statement (one round trip for a submit)."""
-    conn.execute(insert(job_events), rows)
-
-
 def transition(
     conn: Connection,
     job_id: str,
@@ -145,6 +130,7 @@ def transition(
     values: Mapping[str, Any] | None = None,
     only_from: Iterable[JobState] | None = None,
     where: Any = None,
+    actor: str | None = None,
 ) -> JobState | None:
     """Move a job to ``target`` if its state allows it; returns the previous state or None.
 
@@ -177,7 +163,7 @@ def transition(
     res = conn.execute(update(jobs).where(cond).values(state=target.value, **changes))
     if res.rowcount != 1:
         return None
-    record_event(conn, job_id, prev.value, target.value, reason, now_ms())
+    record_event(conn, job_id, prev.value, target.value, reason, now_ms(), actor)
     return prev
 
 
@@ -419,8 +405,9 @@ def hide_visible(
     return {r.id: JobState(r.state) for r in rows}
 
 
-def request_kill(conn: Connection, job_id: str, at_ms: int) -> bool:
-    """Flag a launched job for the supervisor to kill; False if it is not launched-and-live."""
+def request_kill(conn: Connection, job_id: str, at_ms: int, by: str | None = None) -> bool:
+    """Flag a launched job for the supervisor to kill (``by``: who asked, for its history);
+    False if it is not launched-and-live."""
     res = conn.execute(
         update(jobs)
         .where(
@@ -428,7 +415,7 @@ def request_kill(conn: Connection, job_id: str, at_ms: int) -> bool:
             jobs.c.state.in_([JobState.ACCEPTED.value, JobState.RUNNING.value]),
             jobs.c.kill_requested_ms == 0,
         )
-        .values(kill_requested_ms=at_ms)
+        .values(kill_requested_ms=at_ms, kill_requested_by=by)
     )
     return res.rowcount == 1
 

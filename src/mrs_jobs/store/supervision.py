@@ -105,6 +105,7 @@ def requeue(conn: Connection, job_id: str, sup_id: str) -> bool:
             values={"owner": None, "started_ms": 0, "workdir": None, "pid": None},
             only_from=[JobState.ACCEPTED],
             where=and_(jobs.c.owner == sup_id, jobs.c.pid.is_(None)),
+            actor=f"supervisor {sup_id}",
         )
         is not None
     )
@@ -215,6 +216,7 @@ def claim(
             reason=f"launching on {sup_id}",
             values={"owner": sup_id, "started_ms": at_ms, "workdir": str(workdir_of(job_id))},
             where=and_(jobs.c.deleted_ms == 0, jobs.c.kill_requested_ms == 0),
+            actor=f"supervisor {sup_id}",
         )
         if ok:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()

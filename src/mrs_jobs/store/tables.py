@@ -102,6 +102,8 @@ jobs = Table(
     # deleted_ms > 0: batch-deleted; invisible to every API, purged once the process is dead.
     Column("deleted_ms", BigInteger, nullable=False, default=0),
     Column("kill_requested_ms", BigInteger, nullable=False, default=0),
+    # who asked for the kill ("request <id> by <user>", "service shutdown"): its history says so
+    Column("kill_requested_by", String(160), nullable=True),
     Column("kill_sent_ms", BigInteger, nullable=False, default=0),
     Column("owner", String(64), nullable=True),  # supervisor id that launched it
     Column("pid", Integer, nullable=True),
@@ -167,6 +169,8 @@ job_events = Table(
     Column("from_state", String(16), nullable=True),
     Column("to_state", String(16), nullable=False),
     Column("reason", Text, nullable=False, default=""),
+    # who caused it: "request <id> by <user>", "supervisor <id>", "service shutdown"...
+    Column("actor", String(160), nullable=True),
 )
 
 sql_results = Table(

@@ -115,7 +115,13 @@ class DetachedTracker:
             if values:
                 sup_store.set_fields(conn, job.id, **values)
             if started:
-                job_store.transition(conn, job.id, JobState.RUNNING, reason="application started")
+                job_store.transition(
+                    conn,
+                    job.id,
+                    JobState.RUNNING,
+                    reason="application started",
+                    actor=f"supervisor {self.ctx.id}",
+                )
 
     def _track_unknown(self, job: Job, now: float) -> None:
         """The engine answered but does not know the application (yet, or any more)."""

@@ -68,15 +68,21 @@ class Finisher:
             current = job_store.get_job(conn, job.id)
             state = current.state if current is not None else job.state
             ending = decide(JobState(state), outcome)
+            supervisor = f"supervisor {self.ctx.id}"
             if ending.via_running:
-                job_store.transition(conn, job.id, JobState.RUNNING, reason="exited")
+                job_store.transition(
+                    conn, job.id, JobState.RUNNING, reason="exited", actor=supervisor
+                )
             values: dict[str, object] = {"result": ending.result.value, "finished_ms": at}
             if ending.result == JobResult.SUCCEEDED:
                 values["progress"] = 100.0
             if ending.result == JobResult.FAILED:
                 values["reason"] = ending.reason
+            actor = supervisor  # a kill is done here, but caused by whoever asked for it
+            if outcome.kill_asked and current is not None and current.kill_requested_by:
+                actor = current.kill_requested_by
             moved = job_store.transition(
-                conn, job.id, ending.state, reason=ending.reason, values=values
+                conn, job.id, ending.state, reason=ending.reason, values=values, actor=actor
             )
         if job.workdir:
             drop_secret_files(Path(job.workdir), self.ctx.registry.for_type(job.job_type))
@@ -99,4 +105,5 @@ class Finisher:
                     "finished_ms": job_store.now_ms(),
                     "reason": reason,
                 },
+                actor=f"supervisor {self.ctx.id}",
             )

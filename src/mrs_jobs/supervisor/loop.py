@@ -215,7 +215,7 @@ class Supervisor:
         now = job_store.now_ms()
         with self.store.write() as conn:
             for job in sup_store.live_owned(conn, self.id):
-                job_store.request_kill(conn, job.id, now)
+                job_store.request_kill(conn, job.id, now, by=f"service shutdown ({self.id})")
         deadline = time.monotonic() + self.settings.kill_grace_seconds + 10
         while time.monotonic() < deadline:
             self.marks.reset()

@@ -52,7 +52,13 @@ class Observer:
             if values:
                 sup_store.set_fields(conn, job.id, **values)
             if started:
-                job_store.transition(conn, job.id, JobState.RUNNING, reason="application started")
+                job_store.transition(
+                    conn,
+                    job.id,
+                    JobState.RUNNING,
+                    reason="application started",
+                    actor=f"supervisor {self.ctx.id}",
+                )
 
 
 def _changes(job: Job, obs: Observation) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""The six MRS v2 job-execution operations (contract §2). Routes call services only."""
+"""The six MRS v2 job-execution operations (contract §2), and a job's history (ours). Routes
+call services only."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mrs_jobs.api.schemas import (
     ERROR_RESPONSES,
     BatchDeleteRequest,
     JobDetailResponse,
+    JobEventsResponse,
     JobListResponse,
     SqlResultResponse,
     SubmitRequest,
@@ -139,3 +141,27 @@ async def sql_result(
         request.app.state.ctx.jobs.sql_result, who, cluster_id, job_id
     )
     return JSONResponse({"sql_results": results}, status_code=202)
+
+
+@router.get(
+    "/{job_execution_id}/events",
+    response_model=JobEventsResponse,
+    status_code=200,
+    responses=ERROR_RESPONSES,
+)
+async def job_events(
+    request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
+) -> JSONResponse:
+    """Ours: every state change of the job, oldest first, with its reason and its cause."""
+    events = await run_in_threadpool(request.app.state.ctx.jobs.events, who, cluster_id, job_id)
+    rows = [
+        {
+            "event_time": e.at_ms,
+            "from_state": e.from_state,
+            "to_state": e.to_state,
+            "reason": e.reason,
+            "caused_by": e.actor,
+        }
+        for e in events
+    ]
+    return JSONResponse({"job_events": rows}, status_code=200)
