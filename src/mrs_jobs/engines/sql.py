@@ -26,7 +26,7 @@ from mrs_jobs.engines.base import (
     LaunchSpec,
     Observation,
 )
-from mrs_jobs.engines.kit import launch_env
+from mrs_jobs.engines.kit import launch_env, read_option
 from mrs_jobs.engines.paths import InputRoots
 from mrs_jobs.engines.thrift import ThriftEndpoint, ThriftServers
 from mrs_jobs.runtime import jobdir
@@ -38,6 +38,7 @@ SCRIPT_TYPES = frozenset({"SparkScript", "HiveScript"})
 SQL_TYPES = frozenset({"SparkSql", "HiveSql"}) | SCRIPT_TYPES
 _CONF_OPTS = {"--conf", "--hiveconf"}
 _VAR_OPTS = {"--hivevar", "--define", "-d"}
+_VALUE_OPTS = {o: o for o in (*_CONF_OPTS, *_VAR_OPTS, "--database", "-e", "-f")}
 _SETTING_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _PATH_VALUE_RE = re.compile(r"(?i)^(/|file:|local:)")
 
@@ -51,39 +52,34 @@ def parse_sql_arguments(
     database = text = path = None
     i = 0
     while i < len(args):
-        arg = args[i]
-        if arg in _CONF_OPTS | _VAR_OPTS | {"--database", "-e", "-f"}:
-            if i + 1 >= len(args):
-                raise EngineRefused(f"option {arg} needs a value")
-            value = args[i + 1]
-            i += 2
-            if arg in _CONF_OPTS or arg in _VAR_OPTS:
-                key, eq, val = value.partition("=")
-                if not eq or not _SETTING_RE.fullmatch(key.strip()):
-                    raise EngineRefused(f"option {arg} needs key=value")
-                if arg in _CONF_OPTS:
-                    settings.append((key.strip(), val))
-                else:
-                    variables[key.strip()] = val
-            elif arg == "--database":
-                if not re.fullmatch(r"[A-Za-z0-9_]+", value):
-                    raise EngineRefused("--database must be a plain database name")
-                database = value
-            elif arg == "-e":
-                text = value
-            else:
-                path = value
-            continue
-        if arg.startswith("-") and len(arg) > 1 and text is None and path is None:
-            raise EngineRefused(f"unknown option {arg}")
-        rest = args[i:]
-        if script:
-            if len(rest) != 1:
+        found = read_option(args, i, "SQL", _VALUE_OPTS, {})
+        if found is None:
+            if args[i].startswith("-") and len(args[i]) > 1 and text is None and path is None:
+                raise EngineRefused(f"unknown option {args[i]}")
+            if not script:
+                text = " ".join(args[i:])
+            elif len(args) - i != 1:
                 raise EngineRefused("a script job needs exactly one .sql file after its options")
-            path = rest[0]
+            else:
+                path = args[i]
+            break
+        i, (arg, value) = found
+        if arg in _CONF_OPTS or arg in _VAR_OPTS:
+            key, eq, val = str(value).partition("=")
+            if not eq or not _SETTING_RE.fullmatch(key.strip()):
+                raise EngineRefused(f"option {arg} needs key=value")
+            if arg in _CONF_OPTS:
+                settings.append((key.strip(), val))
+            else:
+                variables[key.strip()] = val
+        elif arg == "--database":
+            if not re.fullmatch(r"[A-Za-z0-9_]+", str(value)):
+                raise EngineRefused("--database must be a plain database name")
+            database = value
+        elif arg == "-e":
+            text = value
         else:
-            text = " ".join(rest)
-        break
+            path = value
     return settings, variables, database, text, path
 
 
