@@ -29,6 +29,8 @@ from mrs_jobs.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mrs_jobs.cli.client import ApiClient
 
 __all__ = ["register"]
@@ -202,15 +204,9 @@ def show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show one job."""
-    data = api.show(job_id)
-    if as_json:
-        from mrs_jobs.cli.output import print_json
+    from mrs_jobs.cli.output import job_detail
 
-        print_json(data)
-        return
-    from mrs_jobs.cli.output import console, job_detail
-
-    console().print(job_detail(data.get("job_detail") or {}))
+    _print(api.show(job_id), as_json, lambda data: job_detail(data.get("job_detail") or {}))
 
 
 @with_api
@@ -220,15 +216,19 @@ def history(
     as_json: JsonFlag = False,
 ) -> None:
     """Show every state change of a job: when, from what to what, why, and who caused it."""
-    data = api.events(job_id)
+    from mrs_jobs.cli.output import event_table
+
+    _print(api.events(job_id), as_json, lambda data: event_table(data.get("job_events") or []))
+
+
+def _print(data: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], Any]) -> None:
+    """The API's answer as JSON, or rendered for a person."""
+    from mrs_jobs.cli.output import console, print_json
+
     if as_json:
-        from mrs_jobs.cli.output import print_json
-
         print_json(data)
-        return
-    from mrs_jobs.cli.output import console, event_table
-
-    console().print(event_table(data.get("job_events") or []))
+    else:
+        console().print(render(data))
 
 
 @with_api

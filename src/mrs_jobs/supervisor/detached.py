@@ -16,15 +16,13 @@ from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.outcome import Outcome
-from mrs_jobs.domain.states import JobState
 from mrs_jobs.engines.base import LaunchSpec, RemoteStatus, call_hook
 from mrs_jobs.store import jobs as job_store
-from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.supervisor.clusters import ClusterCache
 from mrs_jobs.supervisor.context import SupervisorContext
 from mrs_jobs.supervisor.ending import Finisher
 from mrs_jobs.supervisor.jobfiles import spec_of
-from mrs_jobs.supervisor.observe import Observer
+from mrs_jobs.supervisor.observe import Observer, record_progress
 
 __all__ = ["DetachedTracker"]
 
@@ -108,20 +106,7 @@ class DetachedTracker:
             values["tracking_url"] = remote.tracking_url
         if remote.progress is not None and abs(remote.progress - job.progress) >= 0.5:
             values["progress"] = min(99.0, remote.progress)
-        started = remote.state != "pending" and job.state == JobState.ACCEPTED
-        if not values and not started:
-            return
-        with self.ctx.store.write() as conn:
-            if values:
-                sup_store.set_fields(conn, job.id, **values)
-            if started:
-                job_store.transition(
-                    conn,
-                    job.id,
-                    JobState.RUNNING,
-                    reason="application started",
-                    actor=f"supervisor {self.ctx.id}",
-                )
+        record_progress(self.ctx, job, values, started=remote.state != "pending")
 
     def _track_unknown(self, job: Job, now: float) -> None:
         """The engine answered but does not know the application (yet, or any more)."""

@@ -15,7 +15,7 @@ from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.supervisor.context import SupervisorContext
 from mrs_jobs.supervisor.jobfiles import spec_of
 
-__all__ = ["Observer"]
+__all__ = ["Observer", "record_progress"]
 
 _OBSERVE_EVERY_S = 1.0
 
@@ -44,21 +44,24 @@ class Observer:
             return
         spec = spec_of(job, self.ctx.secrets)
         obs = call_hook(engine.observe, spec, workdir, launch, default=Observation(), job_id=job.id)
-        values = _changes(job, obs)
-        started = obs.running and job.state == JobState.ACCEPTED
-        if not values and not started:
-            return  # on SQLite a write transaction would take the lock for nothing
-        with self.ctx.store.write() as conn:
-            if values:
-                sup_store.set_fields(conn, job.id, **values)
-            if started:
-                job_store.transition(
-                    conn,
-                    job.id,
-                    JobState.RUNNING,
-                    reason="application started",
-                    actor=f"supervisor {self.ctx.id}",
-                )
+        record_progress(self.ctx, job, _changes(job, obs), started=obs.running)
+
+
+def record_progress(
+    ctx: SupervisorContext, job: Job, values: dict[str, object], *, started: bool
+) -> None:
+    """Store what an engine says of a running job (ids, progress) and, the first time it says
+    the application runs, move it ACCEPTED -> RUNNING; nothing new costs no write transaction
+    (on SQLite it would take the lock for nothing)."""
+    started = started and job.state == JobState.ACCEPTED
+    if not values and not started:
+        return
+    with ctx.store.write() as conn:
+        if values:
+            sup_store.set_fields(conn, job.id, **values)
+        if started:
+            reason, actor = "application started", f"supervisor {ctx.id}"
+            job_store.transition(conn, job.id, JobState.RUNNING, reason=reason, actor=actor)
 
 
 def _changes(job: Job, obs: Observation) -> dict[str, object]:
