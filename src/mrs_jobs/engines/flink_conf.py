@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import ipaddress
 import json
-import os
 import secrets
 import shutil
 import socket
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from mrs_jobs.engines.flink_args import RESERVED_CONF
+from mrs_jobs.engines.kit import free_port
+from mrs_jobs.runtime import jobdir
 
 __all__ = [
     "LOCAL_REST_LOCKS",
@@ -123,8 +124,8 @@ def _rest_tls(conf_dir: Path) -> dict[str, Any]:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ) + cert.public_bytes(serialization.Encoding.PEM)
-    _write_private(conf_dir / REST_TLS_STORE, store)
-    _write_private(conf_dir / REST_CLIENT_PEM, pem)
+    jobdir.write_private(conf_dir / REST_TLS_STORE, store)
+    jobdir.write_private(conf_dir / REST_CLIENT_PEM, pem)
     path = str(conf_dir / REST_TLS_STORE)
     return {
         "security.ssl.rest.enabled": True,
@@ -156,32 +157,22 @@ def rest_client_context(conf_dir: Path) -> ssl.SSLContext | None:
     return context
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
 def _free_port_range(count: int) -> int:
     """The first of ``count`` consecutive ports that are free right now (best effort)."""
     for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + count >= 65536:
-            continue
-        free = True
-        for port in range(base + 1, base + count):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    free = False
-                    break
-        if free:
+        base = free_port()
+        if base + count < 65536 and all(_bindable(p) for p in range(base + 1, base + count)):
             return base
     return base
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _yaml_scalar(value: Any) -> str:
@@ -255,7 +246,4 @@ def read_flink_config(path: Path) -> dict[str, Any]:
 def _write_config(path: Path, config: dict[str, Any]) -> None:
     lines = ["# Written by mrs-jobs for this job only: the distribution's settings, then ours."]
     lines += [f"{json.dumps(str(k))}: {_yaml_scalar(v)}" for k, v in config.items()]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.chmod(path, 0o600)
+    jobdir.write_private(path, "\n".join(lines) + "\n")
