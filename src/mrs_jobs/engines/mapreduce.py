@@ -120,13 +120,8 @@ def _client_jars(spark_home: str) -> dict[str, Path]:
 
 
 def _hadoop_conf(cluster: ClusterSpec) -> Path | None:
-    """The cluster's Hadoop configuration directory (required on YARN)."""
+    """The cluster's Hadoop configuration directory, if any (YARN requires one: submit_env)."""
     setting = cluster.settings.hadoop_conf_dir
-    if cluster.kind == "yarn" and not setting:
-        raise EngineRefused(
-            "this YARN cluster has no hadoop_conf_dir (the directory of its yarn-site.xml, "
-            "core-site.xml...)"
-        )
     if not setting:
         return None
     conf = Path(setting).expanduser().resolve()
