@@ -18,7 +18,7 @@ import httpx
 
 from mrs_jobs.domain.clusterconfig import K8sSettings
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
-from mrs_jobs.engines.kit import http_request
+from mrs_jobs.engines.kit import conf_args, http_request
 from mrs_jobs.engines.yarn import scrub_message
 
 __all__ = [
@@ -74,10 +74,7 @@ def submit_confs(cluster: ClusterSpec, job_id: str) -> list[str]:
         confs.append(("spark.kubernetes.authenticate.submission.oauthTokenFile", s.k8s_token_file))
     if s.k8s_ca_file:
         confs.append(("spark.kubernetes.authenticate.submission.caCertFile", s.k8s_ca_file))
-    out: list[str] = []
-    for key, value in confs:
-        out += ["--conf", f"{key}={value}"]
-    return out
+    return conf_args(confs)
 
 
 def driver_pod_from_output(text: str) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -86,6 +86,11 @@ def job_dirs(workdir: Path, *names: str, private: tuple[str, ...] = ()) -> Path:
         path.mkdir(mode=0o700, exist_ok=True)
         path.chmod(0o700)
     return workdir
+
+
+def conf_args(pairs: Iterable[tuple[str, object]]) -> list[str]:
+    """``--conf key=value`` arguments (spark-submit's), in order."""
+    return [arg for key, value in pairs for arg in ("--conf", f"{key}={value}")]
 
 
 def free_port() -> int:

@@ -21,6 +21,7 @@ from mrs_jobs.engines.k8s import driver_pod_name as k8s_driver_pod
 from mrs_jobs.engines.kit import (
     RemoteApplication,
     RemoteEngine,
+    conf_args,
     free_port,
     job_dirs,
     launch_env,
@@ -269,22 +270,22 @@ class SparkSubmitEngine(RemoteEngine):
                 ]
             )
             ours = [
-                "spark.ui.enabled=true",
-                f"spark.ui.port={port}",
-                "spark.ui.killEnabled=false",  # any local process can reach the UI
-                "spark.eventLog.enabled=true",
-                f"spark.eventLog.dir={(workdir / EVENTS_DIR).as_uri()}",
-                "spark.log.level=WARN",
-                "spark.ui.showConsoleProgress=false",
-                f"spark.driver.defaultJavaOptions={java_opts}",
+                ("spark.ui.enabled", "true"),
+                ("spark.ui.port", str(port)),
+                ("spark.ui.killEnabled", "false"),  # any local process can reach the UI
+                ("spark.eventLog.enabled", "true"),
+                ("spark.eventLog.dir", (workdir / EVENTS_DIR).as_uri()),
+                ("spark.log.level", "WARN"),
+                ("spark.ui.showConsoleProgress", "false"),
+                ("spark.driver.defaultJavaOptions", java_opts),
             ]
         else:
             # The driver runs on the cluster: paths and ports of this host mean nothing there,
             # and its INFO log is where it tells its app id and UI port.
-            ours = ["spark.ui.showConsoleProgress=false", "spark.ui.killEnabled=false"]
+            ours = [("spark.ui.showConsoleProgress", "false"), ("spark.ui.killEnabled", "false")]
         if is_local_master(b.place.master):
-            ours.append("spark.authenticate=true")  # the driver's RPC ports are on loopback
-        theirs = [f"{k}={v}" for k, v in spark_conf(b.creds).items()] if b.creds else []
+            ours.append(("spark.authenticate", "true"))  # the driver's RPC ports are on loopback
+        theirs = list(spark_conf(b.creds).items()) if b.creds else []
         for key, value in b.job.properties.items():
             if not key.startswith("spark."):
                 continue
@@ -293,9 +294,8 @@ class SparkSubmitEngine(RemoteEngine):
             elif key in b.reserved:
                 b.notes.append(f"ignored property {key}: set by the service")
             else:
-                theirs.append(f"{key}={value}")
-        conf = [a for c in ours for a in ("--conf", c)] + b.place.confs
-        return conf + [a for c in theirs for a in ("--conf", c)]
+                theirs.append((key, value))
+        return conf_args(ours) + b.place.confs + conf_args(theirs)
 
     def _env(self, b: _Build, java_home: str, spark_home: str, workdir: Path) -> dict[str, str]:
         python = b.cluster.pyspark_python or self.pyspark_python or sys.executable

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from mrs_jobs.domain.clusterconfig import K8sSettings, StandaloneSettings, YarnSettings
 from mrs_jobs.engines import k8s, yarn
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, Observation, RemoteStatus
+from mrs_jobs.engines.kit import conf_args
 from mrs_jobs.engines.spark_progress import EVENTS_DIR, find_event_log_app
 from mrs_jobs.engines.spark_standalone import (
     StandaloneClient,
@@ -68,10 +69,6 @@ class Placement:
     @property
     def detached(self) -> bool:
         return self.deploy_mode == "cluster"
-
-
-def _conf(*pairs: tuple[str, str]) -> list[str]:
-    return [arg for key, value in pairs for arg in ("--conf", f"{key}={value}")]
 
 
 def launcher_output(workdir: Path) -> str:
@@ -146,9 +143,11 @@ class StandaloneTarget(SparkTarget):
         if p.deploy_mode == "cluster":
             # Through the master's REST server; spark-submit returns once the driver is accepted.
             p.master = submit_master(p.info["rest_url"])
-            p.confs = _conf(
-                ("spark.master.rest.enabled", "true"),
-                ("spark.standalone.submit.waitAppCompletion", "false"),
+            p.confs = conf_args(
+                [
+                    ("spark.master.rest.enabled", "true"),
+                    ("spark.standalone.submit.waitAppCompletion", "false"),
+                ]
             )
         return p
 
@@ -206,7 +205,7 @@ class YarnTarget(SparkTarget):
             pairs.append(("spark.yarn.queue", settings.yarn_queue))
         if mode == "cluster":
             pairs.append(("spark.yarn.submit.waitAppCompletion", "false"))
-        p.confs = _conf(*pairs)
+        p.confs = conf_args(pairs)
         return p
 
     def info(self, cluster: ClusterSpec, job_id: str) -> dict[str, Any]:
