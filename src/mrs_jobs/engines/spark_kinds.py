@@ -143,12 +143,8 @@ class StandaloneTarget(SparkTarget):
         if p.deploy_mode == "cluster":
             # Through the master's REST server; spark-submit returns once the driver is accepted.
             p.master = submit_master(p.info["rest_url"])
-            p.confs = conf_args(
-                [
-                    ("spark.master.rest.enabled", "true"),
-                    ("spark.standalone.submit.waitAppCompletion", "false"),
-                ]
-            )
+            rest = ("spark.master.rest.enabled", "true")
+            p.confs = conf_args([rest, ("spark.standalone.submit.waitAppCompletion", "false")])
         return p
 
     def info(self, cluster: ClusterSpec, job_id: str) -> dict[str, Any]:
