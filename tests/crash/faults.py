@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -30,7 +31,6 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy
 
-from mrs_jobs.engines.thrift import port_open
 from mrs_jobs.runtime.process import read_start_ticks
 
 if TYPE_CHECKING:
@@ -251,6 +251,14 @@ class Faults:
             return False
         self._dying = None
         return True
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _alive(pid: int, ticks: int) -> bool:

@@ -214,5 +214,5 @@ def call_hook(
             if len(_reported) > 10_000:
                 _reported.clear()
             _reported.add(key)
-            log.exception("engine.hook_failed hook=%s job_id=%s", key[0], job_id)
+            log.exception("engine.hook_failed", extra={"hook": key[0], "job_id": job_id})
         return default

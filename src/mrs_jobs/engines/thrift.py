@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -109,9 +108,8 @@ class ThriftServers:
             return running
         if self._live_state(cluster.cluster_id) is not None:
             # Started before servers authenticated: anyone on this host could use it.
-            log.warning(
-                "sql_server.restarted cluster_id=%s reason=unauthenticated", cluster.cluster_id
-            )
+            fields = {"cluster_id": cluster.cluster_id, "reason": "unauthenticated"}
+            log.warning("sql_server.restarted", extra=fields)
             self.stop(cluster.cluster_id)
         return self._start(cluster, directory)
 
@@ -129,8 +127,11 @@ class ThriftServers:
         )
 
     def _live_state(self, cluster_id: str) -> dict | None:
-        state = _read_state(self.directory(cluster_id))
-        if state is None:
+        """The server's state while it serves: its shim runs and its engine has not exited
+        (the shim outlives the engine by a moment, and records its exit first)."""
+        directory = self.directory(cluster_id)
+        state = _read_state(directory)
+        if state is None or (directory / jobdir.EXIT).exists():
             return None
         handle = ProcessHandle(state["pid"], state["start_ticks"])
         return state if self.table.is_running(handle) else None
@@ -158,7 +159,7 @@ class ThriftServers:
                 self.stop(cluster_id)
                 self._last_busy.pop(cluster_id, None)
                 stopped.append(cluster_id)
-                log.info("sql_server.stopped cluster_id=%s reason=idle", cluster_id)
+                log.info("sql_server.stopped", extra={"cluster_id": cluster_id, "reason": "idle"})
         return stopped
 
     def stop(self, cluster_id: str) -> None:
@@ -213,9 +214,8 @@ class ThriftServers:
             "auth": _AUTH,
         }
         jobdir.write_json_atomic(directory / _STATE_FILE, state)
-        log.info(
-            "sql_server.started cluster_id=%s port=%s pid=%s", cluster.cluster_id, port, handle.pid
-        )
+        fields = {"cluster_id": cluster.cluster_id, "port": port, "pid": handle.pid}
+        log.info("sql_server.started", extra=fields)
         return ThriftEndpoint("127.0.0.1", port, ui_port, directory, SQL_USER, password)
 
     def _launch(self, cluster: ClusterSpec, directory: Path, spec: LaunchSpec) -> ProcessHandle:
@@ -291,11 +291,3 @@ def _read_state(directory: Path) -> dict | None:
     if read_start_ticks(state.get("pid", -1)) != state.get("start_ticks"):
         return None
     return state
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
