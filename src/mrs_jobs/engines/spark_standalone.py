@@ -60,20 +60,16 @@ def master_host(spark_master: str) -> str:
 
 def rest_url_of(cluster: ClusterSpec) -> str:
     """The master's REST submission server: ``spark_rest_url``, else ``http://<master>:6066``."""
-    url = (
-        cluster.settings_as(StandaloneSettings).spark_rest_url
-        or f"http://{master_host(cluster.spark_master)}:6066"
-    )
-    return url.rstrip("/")
+    return _url_of(cluster, cluster.settings_as(StandaloneSettings).spark_rest_url, 6066)
 
 
 def ui_url_of(cluster: ClusterSpec) -> str:
     """The master's web UI: ``spark_ui_url``, else ``http://<master>:8080``."""
-    url = (
-        cluster.settings_as(StandaloneSettings).spark_ui_url
-        or f"http://{master_host(cluster.spark_master)}:8080"
-    )
-    return url.rstrip("/")
+    return _url_of(cluster, cluster.settings_as(StandaloneSettings).spark_ui_url, 8080)
+
+
+def _url_of(cluster: ClusterSpec, setting: str, port: int) -> str:
+    return (setting or f"http://{master_host(cluster.spark_master)}:{port}").rstrip("/")
 
 
 def submit_master(rest_url: str) -> str:
