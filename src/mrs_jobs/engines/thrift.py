@@ -24,7 +24,7 @@ from pathlib import Path
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, LaunchSpec
 from mrs_jobs.engines.java import find_java_home, find_spark_home, spark_submit_path
 from mrs_jobs.engines.java_auth import AUTH_CLASS, AUTH_JAR, FILE_PROPERTY, USER_PROPERTY
-from mrs_jobs.engines.kit import free_port
+from mrs_jobs.engines.kit import conf_args, free_port
 from mrs_jobs.engines.spark import spark_env
 from mrs_jobs.engines.spark_args import is_local_master, java_opt_path
 from mrs_jobs.engines.spark_progress import EVENTS_DIR, find_event_log_app
@@ -197,8 +197,7 @@ class ThriftServers:
         ]
         if is_local_master(cluster.spark_master):
             conf["spark.authenticate"] = "true"  # the driver's RPC ports are on loopback
-        for key, value in conf.items():
-            argv += ["--conf", f"{key}={value}"]
+        argv += conf_args(conf.items())
         argv.append("spark-internal")
         python = cluster.pyspark_python or self.pyspark_python or sys.executable
         env = spark_env(java_home, spark_home, python, directory)
