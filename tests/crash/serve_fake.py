@@ -49,7 +49,7 @@ class FakeOrSpark(EngineAdapter):
         return None
 
 
-def _with_fake(real: EngineRegistry) -> EngineRegistry:
+def with_fake(real: EngineRegistry) -> EngineRegistry:
     """The installation's engines, SparkSubmit's wrapped so that fake jobs run the fake."""
     spark = real.for_type("SparkSubmit")
     assert isinstance(spark, SparkSubmitEngine), spark
@@ -60,6 +60,6 @@ def _with_fake(real: EngineRegistry) -> EngineRegistry:
 if __name__ == "__main__":
     real_engines = EngineRegistry.from_settings
     EngineRegistry.from_settings = classmethod(  # type: ignore[method-assign]
-        lambda cls, settings, *rest, **kw: _with_fake(real_engines(settings, *rest, **kw))
+        lambda cls, settings, *rest, **kw: with_fake(real_engines(settings, *rest, **kw))
     )
     sys.exit(run_server(get_settings()))

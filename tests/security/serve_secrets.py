@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "crash"))
 
-from serve_fake import FakeOrSpark  # noqa: E402
+from serve_fake import with_fake  # noqa: E402
 
 from mrs_jobs.engines.registry import EngineRegistry  # noqa: E402
 from mrs_jobs.server import run_server  # noqa: E402
@@ -20,9 +20,7 @@ _real = EngineRegistry.from_settings.__func__  # type: ignore[attr-defined]
 
 
 def _patched(cls, settings, box=None):  # type: ignore[no-untyped-def]
-    registry = _real(cls, settings, box)
-    registry._by_type["SparkSubmit"] = FakeOrSpark()
-    return registry
+    return with_fake(_real(cls, settings, box))
 
 
 if __name__ == "__main__":
