@@ -97,14 +97,14 @@ def server(tmp_path: Path):
                     cand = (
                         text.split(marker, 1)[1].split()[0]
                         if marker.startswith("mrs")
-                        else "http://127.0.0.1:" + text.split(marker, 1)[1].split("/")[0]
+                        else "http://127.0.0.1:" + text.split(marker, 1)[1].split("/")[0].split()[0]
                     )
                     cand = cand.rstrip("\",'")
                     try:
                         if httpx.get(cand + "/health", timeout=1).status_code == 200:
                             endpoint = cand
                             break
-                    except httpx.HTTPError:
+                    except (httpx.HTTPError, httpx.InvalidURL):  # not listening yet
                         pass
             time.sleep(0.1)
         assert endpoint, log.read_text()[-3000:]
