@@ -9,15 +9,28 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mrs_jobs.engines.runners.distcp_sides import PROGRESS_INTERVAL, CopyError, Info
 from mrs_jobs.runtime import jobdir
 
-if TYPE_CHECKING:
-    from mrs_jobs.engines.runners.distcp import Runner
+__all__ = ["CopyRunner", "Planner", "Progress", "Task"]
 
-__all__ = ["Planner", "Progress", "Task"]
+
+class CopyRunner(Protocol):
+    """What a plan needs of the copy that runs it (``runners/distcp.Runner``): declared here,
+    so the plan does not import the runner that imports it."""
+
+    cfg: dict[str, Any]
+    update: bool
+    overwrite: bool
+    progress: Progress
+
+    def side_for(self, spec: dict[str, Any]) -> Any: ...
+
+    def check_stop(self) -> None: ...
+
+    def _info(self, side: Any, path: str, shown: str) -> Info | None: ...
 
 
 @dataclass
@@ -120,7 +133,7 @@ class _Listing:
 class Planner:
     """One plan of a runner's copy: sources checked and listed, the target compared."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: CopyRunner) -> None:
         self.runner = runner
         self.target = runner.cfg["target"]
         self.tside = runner.side_for(self.target)
