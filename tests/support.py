@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,3 +36,31 @@ class SigV4Auth(httpx.Auth):
         )
         request.headers.update(added)
         yield request
+
+
+def app_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route of a FastAPI app, HEAD left out.
+
+    FastAPI >= 0.163 keeps included routers as one entry each (``effective_route_contexts``);
+    older versions list plain routes. Anything else (a Mount...) is reported as its own entry,
+    so it shows up as uncovered instead of being skipped.
+    """
+    from fastapi.routing import APIRoute
+    from starlette.routing import Route
+
+    found: set[tuple[str, str]] = set()
+
+    def add(path: str, methods: Any) -> None:
+        for method in methods or ("ANY",):
+            if method != "HEAD":
+                found.add((method, path))
+
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):
+            for ctx in route.effective_route_contexts():
+                add(ctx.path, getattr(ctx.original_route, "methods", None))
+        elif isinstance(route, APIRoute | Route):
+            add(route.path, route.methods)
+        else:
+            found.add(("?", repr(route)))
+    return found

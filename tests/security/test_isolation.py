@@ -23,9 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from api_helpers import assert_error, client_for, new_cluster, other_project
-from fastapi.routing import APIRoute
-from starlette.routing import Route
-from support import SigV4Auth
+from support import SigV4Auth, app_routes
 
 from mrs_jobs.store import tables
 
@@ -73,31 +71,6 @@ PUBLIC_ROUTES = {
 }
 
 
-def _app_routes(app: Any) -> set[tuple[str, str]]:
-    """(method, path template) of every route the app answers, included routers flattened.
-
-    FastAPI >= 0.163 keeps included routers as one entry each (``effective_route_contexts``);
-    older versions list plain routes. Anything else (a Mount...) is reported as its own entry,
-    so it shows up as uncovered instead of being skipped.
-    """
-    found: set[tuple[str, str]] = set()
-
-    def add(path: str, methods: Any) -> None:
-        for method in methods or ("ANY",):
-            if method != "HEAD":
-                found.add((method, path))
-
-    for route in app.routes:
-        if hasattr(route, "effective_route_contexts"):
-            for ctx in route.effective_route_contexts():
-                add(ctx.path, getattr(ctx.original_route, "methods", None))
-        elif isinstance(route, APIRoute | Route):
-            add(route.path, route.methods)
-        else:
-            found.add(("?", repr(route)))
-    return found
-
-
 def _url(template: str, project: str, cluster: str, job: str) -> str:
     return (
         template.replace("{project_id}", project)
@@ -142,7 +115,7 @@ def _paired_seconds(a: Callable[[], Any], b: Callable[[], Any], n: int = 30) -> 
 
 
 def test_every_route_is_in_the_table(api) -> None:
-    routes = _app_routes(api.client.app)
+    routes = app_routes(api.client.app)
     missing = routes - set(TENANT_ROUTES) - PUBLIC_ROUTES
     assert not missing, f"routes with no isolation expectation: {sorted(missing)}"
     for method, path in routes:

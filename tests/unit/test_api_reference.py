@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
-from starlette.routing import Route
+from support import app_routes
 
 from mrs_jobs import errors
 from mrs_jobs.api import errors as api_errors
@@ -45,27 +44,6 @@ def _errors_table(text: str) -> str:
     return match.group(1)
 
 
-def _app_routes(app: Any) -> set[tuple[str, str]]:
-    """(method, path) of every route, as in tests/security/test_isolation.py: FastAPI >= 0.163
-    keeps each included router as one entry (``effective_route_contexts``)."""
-    found: set[tuple[str, str]] = set()
-
-    def add(path: str, methods: Any) -> None:
-        for method in methods or ("ANY",):
-            if method != "HEAD":
-                found.add((method, path))
-
-    for route in app.routes:
-        if hasattr(route, "effective_route_contexts"):
-            for ctx in route.effective_route_contexts():
-                add(ctx.path, getattr(ctx.original_route, "methods", None))
-        elif isinstance(route, APIRoute | Route):
-            add(route.path, route.methods)
-        else:
-            found.add(("?", repr(route)))
-    return found
-
-
 @pytest.fixture
 def app(tmp_path: Path) -> Any:
     settings = Settings(data_dir=tmp_path / "data", port=0)
@@ -75,7 +53,7 @@ def app(tmp_path: Path) -> Any:
 
 
 def test_every_route_has_a_section(app: Any) -> None:
-    routes = _app_routes(app)
+    routes = app_routes(app)
     assert ("POST", "/v2/{project_id}/clusters/{cluster_id}/job-executions") in routes
     _, body = _sections(DOC.read_text(encoding="utf-8"))
     missing = sorted(f"{m} {p}" for m, p in routes if f"`{m} {p}`" not in body)
@@ -84,7 +62,7 @@ def test_every_route_has_a_section(app: Any) -> None:
 
 def test_every_route_is_in_the_index(app: Any) -> None:
     index, _ = _sections(DOC.read_text(encoding="utf-8"))
-    missing = sorted(f"{m} {p}" for m, p in _app_routes(app) if f"`{m} {p}`" not in index)
+    missing = sorted(f"{m} {p}" for m, p in app_routes(app) if f"`{m} {p}`" not in index)
     assert not missing, f"routes missing from the index of docs/API.md: {missing}"
 
 
