@@ -223,6 +223,11 @@ def _sql_server(cluster_id: str, procs: list[Proc] | None = None) -> dict[int, i
     }
 
 
+def _stable(first: dict[int, int], second: dict[int, int]) -> dict[int, int]:
+    """The processes present (same pid, same start) in both scans."""
+    return {pid: ticks for pid, ticks in first.items() if second.get(pid) == ticks}
+
+
 def _nothing_left(job_id: str, token: str | None) -> bool:
     procs = _scan()
     return not _of_job(job_id, procs) and not (token and _with_token(token, procs))
@@ -422,7 +427,10 @@ def test_running_jobs_survive_a_restart_and_end_right(
         procs = _scan()
         before = {name: _of_job(c.job_id, procs) for name, c in cases.items()}
         tokens = {name: _with_token(c.token, procs) for name, c in cases.items() if c.token}
-        sql_server = _sql_server(server.cluster_id, procs)
+        # The server's own processes, not a helper it runs for a moment (Hadoop's group
+        # lookup starts `bash -c id` as a session opens): those seen in two scans apart.
+        time.sleep(1.0)
+        sql_server = _stable(_sql_server(server.cluster_id, procs), _sql_server(server.cluster_id))
         assert sql_server, "no Thrift server process found for the cluster"
         assert len(before["busy"]) >= 6, before["busy"]  # shim, box, JVM, driver, 2 workers
         assert not _sql_done(server, cases["sql"]), "the query ended before the restart"
