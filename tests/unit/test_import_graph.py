@@ -150,6 +150,18 @@ def test_engines_never_import_the_supervisor() -> None:
     assert reached == set()
 
 
+def test_storage_stands_below_engines_and_services() -> None:
+    """Where data lives (object stores) is used by engines and services, and uses neither."""
+    reached = {
+        (name, target)
+        for name, targets in GRAPH.items()
+        if name.startswith("mrs_jobs.storage")
+        for target in targets
+        if not target.startswith(("mrs_jobs.storage", "mrs_jobs.domain"))
+    }
+    assert reached == set()
+
+
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if ".migrations" not in n))
 def test_every_module_imports(name: str) -> None:
     importlib.import_module(name)

@@ -35,16 +35,16 @@ from mrs_jobs.engines.base import (
 )
 from mrs_jobs.engines.java import find_java_home
 from mrs_jobs.engines.kit import job_dirs, launch_env, read_option
-from mrs_jobs.engines.objectstore import (
+from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
+from mrs_jobs.engines.spark import is_secret_key
+from mrs_jobs.runtime import jobdir
+from mrs_jobs.storage.objectstore import (
     ObjectStoreError,
     S3Credentials,
     is_object_uri,
     parse_uri,
     resolve_credentials,
 )
-from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
-from mrs_jobs.engines.spark import is_secret_key
-from mrs_jobs.runtime import jobdir
 
 __all__ = [
     "CONFIG_FILE",

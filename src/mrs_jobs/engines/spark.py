@@ -28,15 +28,6 @@ from mrs_jobs.engines.kit import (
     require_java,
     require_spark,
 )
-from mrs_jobs.engines.objectstore import (
-    ObjectStoreError,
-    S3Credentials,
-    fetch,
-    is_object_uri,
-    resolve_credentials,
-    secret_env,
-    spark_conf,
-)
 from mrs_jobs.engines.paths import InputRoots
 from mrs_jobs.engines.spark_args import (
     FILE_LIST_OPTIONS,
@@ -61,6 +52,15 @@ from mrs_jobs.engines.spark_progress import (
     ui_port_of,
 )
 from mrs_jobs.runtime import jobdir
+from mrs_jobs.storage.objectstore import (
+    ObjectStoreError,
+    S3Credentials,
+    fetch,
+    is_object_uri,
+    resolve_credentials,
+    secret_env,
+    spark_conf,
+)
 
 __all__ = [
     "EVENTS_DIR",

@@ -21,7 +21,6 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mrs_jobs.engines.objectstore import S3Credentials, describe_error, filesystem, redact
 from mrs_jobs.engines.runners.distcp_plan import Planner, Progress, Task
 from mrs_jobs.engines.runners.distcp_sides import (
     CHUNK,
@@ -37,6 +36,7 @@ from mrs_jobs.engines.runners.distcp_sides import (
     Stopped,
 )
 from mrs_jobs.runtime import jobdir
+from mrs_jobs.storage.objectstore import S3Credentials, describe_error, filesystem, redact
 
 
 class Runner:

@@ -16,7 +16,7 @@ import pytest
 from support_s3 import S3Store as Store
 from support_s3 import running_s3
 
-from mrs_jobs.engines.objectstore import (
+from mrs_jobs.storage.objectstore import (
     ObjectStoreError,
     ObjectURI,
     S3Credentials,
