@@ -1,9 +1,14 @@
-"""SQL result (contract §9): wrong type 0179, unfinished 0180, results keyed by statement."""
+"""SQL result (contract §9): wrong type 0179, unfinished 0180, results keyed by statement, a
+failed statement's record at its index."""
 
 from __future__ import annotations
 
 from api_helpers import assert_error, other_project
 from jobrows import add_sql_results, insert_job, transition_path
+from support_sql import PARSE_ERROR, run_fake
+
+from mrs_jobs.runtime import jobdir
+from mrs_jobs.store import jobs as job_store
 
 
 def url(api, job_id: str) -> str:  # type: ignore[no-untyped-def]
@@ -87,3 +92,27 @@ def test_sql_results_are_scoped(api) -> None:
         deleted_ms=1,
     )
     assert_error(api.client.get(url(api, deleted)), 400, "0176")
+
+
+def test_a_failed_statement_comes_through_at_its_index(api, monkeypatch, tmp_path) -> None:
+    """What the SQL job process leaves (runners/sql.py), as the supervisor stores it when the
+    job ends (jobdir.read_sql_results, store save_sql_results), answered unchanged."""
+    job_id = insert_job(
+        api.store,
+        api.project_id,
+        api.cluster_id,
+        job_type="SparkSql",
+        state="FINISHED",
+        arguments=["SELECT 1; SELEC 2; SELECT 3"],
+    )
+    run_fake(monkeypatch, tmp_path, ["SELECT 1", "SELEC 2", "SELECT 3"])
+    with api.store.write() as conn:
+        job_store.save_sql_results(conn, job_id, jobdir.read_sql_results(tmp_path) or {}, 1000)
+    r = api.client.get(url(api, job_id))
+    assert r.status_code == 202, r.text
+    assert r.json() == {
+        "sql_results": {
+            "0": [{"1": "1"}],
+            "1": [{"result": "failed", "message": PARSE_ERROR}],
+        }
+    }

@@ -205,3 +205,11 @@ def test_glob_alternatives_cannot_climb_out(w: World) -> None:
         f"SELECT * FROM text.`{w.inp}/{{x/../..}}/other/k`",
     ):
         assert "alternatives" in w.refused(sql)
+
+
+def test_secret_values_are_handed_to_the_runner_for_masking(w: World) -> None:
+    args = ["--conf", "fs.s3a.secret.key=Sk-conf-1", "-d", "db.password=Pw-var-2", "SELECT 1"]
+    props = {"my.token": "Tok-prop-3", "spark.executor.cores": "1"}
+    launch = w.engine.build(JobSpec("js", "SparkSql", "t", args, props), w.cluster(), w.tmp / "js")
+    spec = json.loads((Path(launch.cwd) / "sql.json").read_text())
+    assert spec["mask"] == ["Pw-var-2", "Sk-conf-1", "Tok-prop-3"]

@@ -95,6 +95,15 @@ def _substitute(text: str, variables: dict[str, str]) -> str:
     return text
 
 
+def _secret_values(
+    settings: list[tuple[str, str]], variables: dict[str, str], properties: dict[str, str]
+) -> list[str]:
+    """The values of the job's secret keys (settings, variables, properties): a statement's
+    error may quote them, and the runner masks them in what it records."""
+    pairs = [*settings, *variables.items(), *properties.items()]
+    return sorted({v for k, v in pairs if v and is_secret_key(k)})
+
+
 class SqlEngine(EngineAdapter):
     job_types = SQL_TYPES
     secret_files = (jobdir.SQL_SPEC,)
@@ -126,6 +135,7 @@ class SqlEngine(EngineAdapter):
                     continue
                 settings.append((key, value))
         self._check_paths(statements, settings, cluster)
+        secrets = _secret_values(settings, variables, job.properties)
         setup = [f"SET {k}={v}" for k, v in settings]
         if database:
             setup.append(f"USE {database}")
@@ -151,6 +161,8 @@ class SqlEngine(EngineAdapter):
             # The server's password (its CUSTOM authentication): only in this 0600 file,
             # deleted with the job's other secret files when the job ends.
             **({"password": endpoint.password} if endpoint.password else {}),
+            # Secret values an error text must not show (runners/sql.py masks them).
+            "mask": secrets,
         }
         spec_path = workdir / jobdir.SQL_SPEC
         jobdir.write_private(spec_path, json.dumps(spec))

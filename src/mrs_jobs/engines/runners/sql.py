@@ -3,7 +3,8 @@
 ``python -m mrs_jobs.engines.runners.sql <workdir>/sql.json``. Statements run one by one in
 one session; after each, its result rows (capped) are written to ``sql_results.json`` and
 progress to ``progress.json`` (both atomically), so the supervisor can store them when the
-process ends. The job fails on the first failing statement, whose index is in the log.
+process ends. The job fails on the first failing statement: its entry holds the engine's
+error (:func:`failed_record`, secrets masked) and the log names its index.
 SIGTERM cancels the running statement on the server and exits 143. The server's user and
 password (its CUSTOM authentication) come in ``sql.json`` too, which the job directory keeps
 0600 and the supervisor deletes when the job ends.
@@ -24,11 +25,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mrs_jobs.domain.render import MASK
 from mrs_jobs.runtime import jobdir
 
-__all__ = ["main", "render_rows"]
+__all__ = [
+    "FAILED",
+    "MESSAGE_CAP",
+    "failed_record",
+    "main",
+    "mask_secrets",
+    "render_rows",
+    "run_statements",
+    "secrets_of",
+]
 
 SUCCEED = [{"result": "succeed"}]
+FAILED = "failed"  # a failed statement: [{"result": "failed", "message": <the error>}]
+MESSAGE_CAP = 4096  # bytes of a failed statement's message kept in its record
+_CUT = " [...]"
 
 
 def _log(message: str) -> None:
@@ -188,13 +202,7 @@ def _cancel(spec: dict[str, Any], cursor: Any) -> None:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
-    workdir = Path(argv[0]).parent
-    results_path = workdir / jobdir.SQL_RESULTS
-    progress_path = workdir / jobdir.PROGRESS
-    statements: list[str] = spec["statements"]
-    cap = int(spec.get("row_cap", 1000))
-    results: dict[str, list[dict[str, str]]] = {}
-
+    secrets = secrets_of(spec)
     cursor_box: list[Any] = []
 
     def on_term(_signum: int, _frame: Any) -> None:
@@ -213,7 +221,7 @@ def main(argv: list[str]) -> int:
         _wait_for_server(spec["host"], spec["port"], float(spec.get("connect_timeout", 180)))
         conn = _connect(spec)
     except Exception as exc:
-        _log(f"could not connect to the SQL server: {exc}")
+        _log(f"could not connect to the SQL server: {mask_secrets(str(exc), secrets)}")
         return 2
     _log(f"connected to the Spark SQL server at {spec['host']}:{spec['port']}")
     cursor = conn.cursor()
@@ -222,8 +230,28 @@ def main(argv: list[str]) -> int:
         try:
             cursor.execute(stmt)
         except Exception as exc:
-            _log(f"session setup failed ({stmt.split('=')[0]}): {_error_text(exc.args[0])}")
+            text = mask_secrets(_error_text(exc.args[0] if exc.args else exc), secrets)
+            _log(f"session setup failed ({stmt.split('=')[0]}): {text}")
             return 1
+    code = run_statements(cursor, spec, Path(argv[0]).parent)
+    try:
+        conn.close()
+    except Exception:
+        pass
+    return code
+
+
+def run_statements(cursor: Any, spec: dict[str, Any], workdir: Path) -> int:
+    """Run the job's statements in order on ``cursor``, writing each one's rows to
+    ``sql_results.json`` and the progress to ``progress.json``. The first failing statement
+    is recorded at its index as :func:`failed_record` and ends the run (1); the statements
+    after it do not run and have no entry. 0 when every statement succeeded."""
+    results_path = workdir / jobdir.SQL_RESULTS
+    progress_path = workdir / jobdir.PROGRESS
+    statements: list[str] = spec["statements"]
+    cap = int(spec.get("row_cap", 1000))
+    secrets = secrets_of(spec)
+    results: dict[str, list[dict[str, str]]] = {}
     jobdir.write_json_atomic(progress_path, {"done": 0, "total": len(statements)})
     locks = TableLocks(spec.get("locks") or {})
     for index, stmt in enumerate(statements):
@@ -235,13 +263,15 @@ def main(argv: list[str]) -> int:
             _run(cursor, stmt)
             rows = cursor.fetchmany(cap) if cursor.description else []
             results[str(index)] = render_rows(cursor.description, rows)
-            locks.release()
         except Exception as exc:
-            text = _error_text(exc.args[0] if exc.args else exc)
+            text = mask_secrets(_error_text(exc.args[0] if exc.args else exc), secrets)
             _log(f"statement {index} failed: {text}")
             print(f"statement {index} failed: {text}", flush=True)
+            results[str(index)] = failed_record(text)
             jobdir.write_json_atomic(results_path, results)
             return 1
+        finally:
+            locks.release()
         jobdir.write_json_atomic(results_path, results)
         jobdir.write_json_atomic(progress_path, {"done": index + 1, "total": len(statements)})
         shown = results[str(index)]
@@ -251,11 +281,31 @@ def main(argv: list[str]) -> int:
         )
         for row in shown[:20]:
             print(json.dumps(row, ensure_ascii=False), flush=True)
-    try:
-        conn.close()
-    except Exception:
-        pass
     return 0
+
+
+def failed_record(message: str) -> list[dict[str, str]]:
+    """A failed statement's entry in the results: the engine's error (secrets already
+    masked), at most :data:`MESSAGE_CAP` bytes of UTF-8."""
+    raw = message.encode("utf-8")
+    if len(raw) > MESSAGE_CAP:
+        keep = MESSAGE_CAP - len(_CUT.encode("utf-8"))
+        message = raw[:keep].decode("utf-8", "ignore") + _CUT
+    return [{"result": FAILED, "message": message}]
+
+
+def secrets_of(spec: dict[str, Any]) -> list[str]:
+    """The values an error text must not show: the server's password and the job's secret
+    values the engine listed in ``mask`` (secret settings, variables, properties)."""
+    values = [spec.get("password"), *(spec.get("mask") or [])]
+    return [v for v in values if isinstance(v, str) and v]
+
+
+def mask_secrets(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret value replaced by the mask (longest first)."""
+    for value in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
 
 
 def _error_text(message: Any) -> str:
