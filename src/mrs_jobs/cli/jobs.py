@@ -3,7 +3,8 @@
 They talk to the HTTP API only, so they work against any mrs-jobs (or MRS-compatible)
 endpoint. Exit codes: 0 ok; 1 an MRS error or an unreachable service (``Error <code>:
 <message>`` on stderr); 2 bad usage or incomplete connection settings; after ``--wait`` /
-``wait``: 3 the job FAILED, 4 it was KILLED, 124 ``--timeout`` ran out; 130 Ctrl-C.
+``wait``: 3 the job FAILED, 4 it was KILLED, 124 ``--timeout`` ran out; 130 Ctrl-C;
+``sql-result``: 3 a statement failed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 
 from mrs_jobs.cli.common import (
     EXIT_ERROR,
+    EXIT_JOB_FAILED,
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_USAGE,
@@ -339,13 +341,17 @@ def sql_result(
     job_id: Annotated[str, typer.Argument(help="Job id of a finished SQL job.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Print the rows of each statement of a SparkSql/SparkScript/HiveSql/HiveScript job."""
+    """Print the rows of each statement of a SparkSql/SparkScript/HiveSql/HiveScript job.
+
+    A statement that failed is shown with its error; then the exit code is 3."""
+    from mrs_jobs.cli.output import console, failed_statement, print_json, sql_result_tables
+
     data = api.sql_result(job_id)
+    results = data.get("sql_results") or {}
     if as_json:
-        from mrs_jobs.cli.output import print_json
-
         print_json(data)
-        return
-    from mrs_jobs.cli.output import console, sql_result_tables
-
-    console().print(sql_result_tables(data.get("sql_results") or {}))
+    else:
+        console().print(sql_result_tables(results))
+    failed = failed_statement(results)
+    if failed is not None:
+        raise fail(f"Error: statement {failed} failed.", EXIT_JOB_FAILED)

@@ -15,6 +15,7 @@ from rich.text import Text
 __all__ = [
     "STATE_STYLES",
     "console",
+    "failed_statement",
     "fmt_duration",
     "fmt_time",
     "job_detail",
@@ -202,14 +203,34 @@ def _statement_key(key: str) -> tuple[int, str]:
     return (int(key), "") if key.isdigit() else (1 << 30, key)
 
 
+def _failure(rows: list[dict[str, Any]]) -> str | None:
+    """The error of a failed statement's record (``[{"result": "failed", "message": ...}]``)."""
+    if len(rows) == 1 and isinstance(rows[0], dict) and rows[0].get("result") == "failed":
+        if set(rows[0]) <= {"result", "message"}:
+            return str(rows[0].get("message") or "")
+    return None
+
+
+def failed_statement(results: dict[str, list[dict[str, Any]]]) -> str | None:
+    """The index of the statement that failed (the job stopped there), None if none did."""
+    failed = [key for key, rows in results.items() if _failure(rows or []) is not None]
+    return min(failed, key=_statement_key) if failed else None
+
+
 def sql_result_tables(results: dict[str, list[dict[str, Any]]]) -> RenderableType:
-    """One titled table per statement; a statement without a result set says so."""
+    """One titled table per statement; a statement without a result set says so, a failed
+    one shows its error."""
     parts: list[RenderableType] = []
     for key in sorted(results, key=_statement_key):
         rows = results[key] or []
         title = f"Statement {key}"
         if rows == [{"result": "succeed"}]:
             parts.append(Text.assemble((title, "bold"), ": succeed (no result set)"))
+            continue
+        error = _failure(rows)
+        if error is not None:
+            parts.append(Text.assemble((title, "bold"), ": ", ("failed", "bold red")))
+            parts.append(Text(error or "(no message)"))
             continue
         columns: list[str] = []
         for row in rows:
