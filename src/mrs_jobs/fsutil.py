@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["open_regular", "read_capped"]
+__all__ = ["open_regular", "read_capped", "read_tail"]
 
 
 def open_regular(path: Path) -> int | None:
@@ -34,3 +34,19 @@ def read_capped(path: Path, max_bytes: int = 64 * 1024 * 1024) -> bytes | None:
     with os.fdopen(fd, "rb") as fh:
         data = fh.read(max_bytes + 1)
     return None if len(data) > max_bytes else data
+
+
+def read_tail(path: Path, max_bytes: int) -> str:
+    """The last ``max_bytes`` of a regular file as text, from its first whole line ("" if it
+    is missing, a symlink or not a regular file)."""
+    fd = open_regular(path)
+    if fd is None:
+        return ""
+    with os.fdopen(fd, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > max_bytes:
+            fh.seek(size - max_bytes)
+        data = fh.read(max_bytes)
+    if size > max_bytes:
+        data = data[data.find(b"\n") + 1 :]
+    return data.decode("utf-8", errors="replace")

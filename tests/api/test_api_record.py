@@ -23,6 +23,7 @@ STRING_FIELDS = {
     "launcher_id",
     "app_id",
     "tracking_url",
+    "diagnostics",  # ours
 }
 TIME_FIELDS = {"submitted_time", "started_time", "finished_time", "elapsed_time"}
 ALL_FIELDS = STRING_FIELDS | TIME_FIELDS | {"job_progress"}
@@ -178,3 +179,17 @@ def test_times_progress_and_engine_ids_of_ended_and_running_jobs(api) -> None:
     assert r["job_progress"] == 42.5
     assert r["finished_time"] == 0
     assert 5_000 <= r["elapsed_time"] <= now_ms() - started
+
+
+def test_diagnostics_of_a_failed_job_in_show_and_list(api) -> None:
+    """``diagnostics`` (ours) carries the stored reason of an ended job, in show and list;
+    empty while nothing is wrong."""
+    why = "the engine exited with code 1\nValueError: boom-7f3a"
+    failed = insert_job(
+        api.store, api.project_id, api.cluster_id, state="FAILED", result="FAILED", reason=why
+    )
+    running = insert_job(api.store, api.project_id, api.cluster_id, state="RUNNING")
+    assert api.client.get(f"{api.base}/{failed}").json()["job_detail"]["diagnostics"] == why
+    assert api.client.get(f"{api.base}/{running}").json()["job_detail"]["diagnostics"] == ""
+    listed = {j["job_id"]: j for j in api.client.get(api.base).json()["job_list"]}
+    assert listed[failed]["diagnostics"] == why and listed[running]["diagnostics"] == ""

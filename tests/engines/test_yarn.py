@@ -13,6 +13,7 @@ import httpx
 import pytest
 from support_recorded import Replay, load, serve
 
+from mrs_jobs.domain.diagnostics import scrub
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
 from mrs_jobs.engines.yarn import (
     YarnClient,
@@ -20,7 +21,6 @@ from mrs_jobs.engines.yarn import (
     client_of,
     map_yarn_state,
     rm_url_of,
-    scrub_message,
     submit_env,
 )
 from mrs_jobs.errors import InvalidParameter
@@ -325,9 +325,9 @@ def test_app_id_from_output():
 
 def test_scrub_message():
     text = "  failed: a.password=p1 token: t2 Authorization: Bearer abc.def ok=1 \n"
-    assert scrub_message(text) == (
+    assert scrub(text) == (
         "failed: a.password=****** token: ****** Authorization: Bearer ****** ok=1"
     )
-    assert scrub_message("") is None and scrub_message("   ") is None
-    long = scrub_message("x" * 5000)
+    assert scrub("") is None and scrub("   ") is None
+    long = scrub("x" * 5000)
     assert long is not None and len(long) == 1000 and long.endswith("...")

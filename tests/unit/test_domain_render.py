@@ -87,6 +87,7 @@ def test_to_mrs_shape_and_types() -> None:
         "properties": "{x.secret.key=******, k=v}",
         "app_id": "",
         "tracking_url": "",
+        "diagnostics": "",
     }
     for f in ("started_time", "submitted_time", "finished_time", "elapsed_time"):
         assert type(d[f]) is int

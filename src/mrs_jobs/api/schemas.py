@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -53,6 +53,10 @@ class JobModel(BaseModel):
     properties: str
     app_id: str
     tracking_url: str
+    diagnostics: str = Field(
+        description="Ours: why the job ended as it did (empty while nothing is wrong), "
+        "at most 4 KB, secrets masked."
+    )
 
 
 class SubmitResult(BaseModel):

@@ -83,4 +83,5 @@ def to_mrs(job: Job, now_ms: int) -> dict[str, object]:
         "properties": java_map(job.properties),
         "app_id": job.app_id,
         "tracking_url": job.tracking_url,
+        "diagnostics": job.reason,  # ours: why it ended as it did ("" while nothing is wrong)
     }

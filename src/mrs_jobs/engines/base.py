@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mrs_jobs.domain.clusterconfig import ClusterSettings, LocalSettings, settings_of
+from mrs_jobs.domain.diagnostics import engine_error
+from mrs_jobs.fsutil import read_tail
+from mrs_jobs.runtime import jobdir
 from mrs_jobs.runtime.launch import LaunchSpec
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
     "Usage",
     "call_hook",
 ]
+
+_LOG_TAIL = 256 * 1024  # how much of a log's end the default diagnostics read
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -180,7 +185,13 @@ class EngineAdapter:
         of its live jobs."""
 
     def diagnostics(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> str | None:
-        """Why an ended job failed, in the engine's words (never a secret); None: nothing."""
+        """Why an ended job failed, in the engine's words; None: nothing. By default what
+        :func:`~mrs_jobs.domain.diagnostics.engine_error` finds at the end of its logs (the
+        caller masks secrets and caps the text)."""
+        for name in (jobdir.STDERR, jobdir.STDOUT):
+            found = engine_error(read_tail(workdir / name, _LOG_TAIL))
+            if found:
+                return found
         return None
 
     def usage(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Usage:

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from mrs_jobs.domain.clusterconfig import K8sSettings
+from mrs_jobs.domain.diagnostics import scrub
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
 from mrs_jobs.engines.kit import conf_args, http_request
-from mrs_jobs.engines.yarn import scrub_message
 
 __all__ = [
     "DRIVER_CONTAINER",
@@ -243,10 +243,10 @@ def _pod_message(state: str, status: dict) -> str | None:
             parts.append(
                 ": ".join(str(p) for p in (status.get("reason"), status.get("message")) if p)
             )
-        return scrub_message("; ".join(parts) or "driver pod failed")
+        return scrub("; ".join(parts) or "driver pod failed")
     if state == "pending":
         waiting = cstate.get("waiting")
         if isinstance(waiting, dict) and waiting.get("reason"):
             text = ": ".join(str(p) for p in (waiting.get("reason"), waiting.get("message")) if p)
-            return scrub_message(text)
+            return scrub(text)
     return None

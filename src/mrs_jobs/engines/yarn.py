@@ -16,7 +16,7 @@ from xml.etree import ElementTree as ET
 import httpx
 
 from mrs_jobs.domain.clusterconfig import YarnSettings
-from mrs_jobs.domain.render import MASK, is_secret_key
+from mrs_jobs.domain.diagnostics import scrub
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
 from mrs_jobs.engines.kit import http_request
 
@@ -27,7 +27,6 @@ __all__ = [
     "map_yarn_state",
     "read_site_xml",
     "rm_url_of",
-    "scrub_message",
     "submit_env",
 ]
 
@@ -36,36 +35,9 @@ _SUBMITTED_RE = re.compile(r"Submitted application (application_\d+_\d+)")
 _REPORT_RE = re.compile(r"Application report for (application_\d+_\d+)")
 _JOB_RE = re.compile(r"Running job: job_(\d+_\d+)\b")
 _VAR_RE = re.compile(r"\$\{([^}]+)\}")
-_MAX_MESSAGE = 1000
 _PENDING = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED"})
 _FINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "KILLED": "killed", "UNDEFINED": "failed"}
 _SITE_FILE = "yarn-site.xml"
-
-
-_KV_SECRET_RE = re.compile(r"([\w.\-]+)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)")
-_BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+")
-
-
-def scrub_message(text: str | None, limit: int = _MAX_MESSAGE) -> str | None:
-    """An engine's diagnostics made fit for users: secret ``key=value`` values and bearer
-    tokens masked, whitespace trimmed, at most ``limit`` characters (None when empty)."""
-    if not text:
-        return None
-
-    parts: list[str] = []
-    pos = 0
-    while m := _KV_SECRET_RE.search(text, pos):
-        if is_secret_key(m.group(1)):
-            parts.append(text[pos : m.start(3)] + MASK)
-            pos = m.end(3)
-        else:  # "failed: a.password=x": the value may itself start the next pair
-            parts.append(text[pos : m.end(1)])
-            pos = m.end(1)
-    parts.append(text[pos:])
-    out = _BEARER_RE.sub(lambda m: f"{m.group(1)} {MASK}", "".join(parts)).strip()
-    if not out:
-        return None
-    return out if len(out) <= limit else out[: limit - 3].rstrip() + "..."
 
 
 def map_yarn_state(state: str, final_status: str | None) -> str:
@@ -237,7 +209,7 @@ class YarnClient:
             app_id=str(app.get("id") or app_id),
             tracking_url=_text(app.get("trackingUrl")),
             progress=_progress(app.get("progress")),
-            message=scrub_message(_text(app.get("diagnostics")))
+            message=scrub(_text(app.get("diagnostics")))
             if state in ("failed", "killed", "unknown")
             else None,
         )

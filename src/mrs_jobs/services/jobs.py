@@ -365,7 +365,11 @@ class JobService:
             ending.state,
             reason=ending.reason,
             only_from=[JobState.NEW, JobState.NEW_SAVING, JobState.SUBMITTED],
-            values={"result": ending.result.value, "finished_ms": at},
+            values={
+                "result": ending.result.value,
+                "finished_ms": at,
+                "reason": f"{ending.reason} ({actor})",
+            },
             actor=actor,
         ):
             return "killed"

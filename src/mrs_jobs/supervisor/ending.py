@@ -11,16 +11,19 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from mrs_jobs.domain.diagnostics import compose
 from mrs_jobs.domain.job import Job
-from mrs_jobs.domain.outcome import Outcome, decide
+from mrs_jobs.domain.outcome import Ending, Outcome, decide
+from mrs_jobs.domain.render import is_secret_key
 from mrs_jobs.domain.states import JobResult, JobState
-from mrs_jobs.runtime.jobdir import read_sql_results
+from mrs_jobs.engines.base import EngineRefused, JobSpec, call_hook
+from mrs_jobs.runtime.jobdir import read_launch, read_sql_results
 from mrs_jobs.runtime.process import ExitStatus
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.supervisor.context import SupervisorContext
-from mrs_jobs.supervisor.jobfiles import drop_secret_files, timeout_of
+from mrs_jobs.supervisor.jobfiles import drop_secret_files, spec_of, timeout_of
 
-__all__ = ["Finisher", "run_outcome", "with_record"]
+__all__ = ["Finisher", "killed_by", "run_outcome", "with_record"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,36 @@ def with_record(outcome: Outcome, job: Job, at_ms: int) -> Outcome:
     return dataclasses.replace(outcome, kill_asked=asked, timeout_seconds=timeout)
 
 
+def _engine_to_blame(outcome: Outcome) -> bool:
+    """Whether the engine's own words explain the ending: it failed by itself (not a kill, a
+    timeout or a run the service lost)."""
+    return (
+        not outcome.succeeded
+        and outcome.exited
+        and not outcome.kill_asked
+        and not outcome.killed_in_engine
+        and outcome.timeout_seconds is None
+    )
+
+
+def killed_by(reason: str, record: Job) -> str:
+    """A kill's diagnostics: the reason and who asked (a request, a batch delete, shutdown)."""
+    if record.kill_requested_by:
+        return f"{reason} ({record.kill_requested_by})"
+    if record.deleted_ms:
+        return f"{reason} (batch delete)"
+    return reason
+
+
+def _diagnostics(ending: Ending, words: str | None, secrets: list[str], record: Job) -> str:
+    """Why the job ended as it did (empty when it succeeded), masked and capped."""
+    if ending.result == JobResult.SUCCEEDED:
+        return ""
+    if ending.result == JobResult.KILLED:
+        return compose(killed_by(ending.reason, record), None, secrets)
+    return compose(ending.reason, words, secrets)
+
+
 class Finisher:
     def __init__(self, ctx: SupervisorContext) -> None:
         self.ctx = ctx
@@ -61,6 +94,9 @@ class Finisher:
         at = at_ms or job_store.now_ms()
         outcome = with_record(outcome, job, at)
         results = read_sql_results(Path(job.workdir)) if job.workdir else None
+        spec = None if outcome.succeeded else self._spec(job)
+        engine_words = self._engine_words(job, spec) if _engine_to_blame(outcome) else None
+        secrets = [v for k, v in (spec or job).properties.items() if is_secret_key(k)]
         with self.ctx.store.write() as conn:
             if results is not None and not job.deleted_ms:
                 cap = self.ctx.settings.sql_result_row_cap
@@ -76,11 +112,10 @@ class Finisher:
             values: dict[str, object] = {"result": ending.result.value, "finished_ms": at}
             if ending.result == JobResult.SUCCEEDED:
                 values["progress"] = 100.0
-            if ending.result == JobResult.FAILED:
-                values["reason"] = ending.reason
             actor = supervisor  # a kill is done here, but caused by whoever asked for it
             if outcome.kill_asked and current is not None and current.kill_requested_by:
                 actor = current.kill_requested_by
+            values["reason"] = _diagnostics(ending, engine_words, secrets, current or job)
             moved = job_store.transition(
                 conn, job.id, ending.state, reason=ending.reason, values=values, actor=actor
             )
@@ -92,8 +127,25 @@ class Finisher:
         fields = {"job_id": job.id, "state": ending.state, "reason": ending.reason}
         log.info("job.ended", extra=fields)
 
+    def _spec(self, job: Job) -> JobSpec | None:
+        """The job with its secret values opened; None when they do not open."""
+        try:
+            return spec_of(job, self.ctx.secrets)
+        except EngineRefused:
+            return None
+
+    def _engine_words(self, job: Job, spec: JobSpec | None) -> str | None:
+        """What the job's engine says of its failure (its ``diagnostics`` hook)."""
+        engine = self.ctx.registry.for_type(job.job_type)
+        workdir = Path(job.workdir or "")
+        launch = read_launch(workdir) if job.workdir else None
+        if engine is None or launch is None or spec is None:
+            return None
+        return call_hook(engine.diagnostics, spec, workdir, launch, default=None, job_id=job.id)
+
     def fail(self, job_id: str, reason: str) -> None:
         """End a job FAILED with a reason the user can read (guarded like every transition)."""
+        reason = compose(reason, None)
         with self.ctx.store.write() as conn:
             job_store.transition(
                 conn,
