@@ -6,12 +6,13 @@ shares one server and its metastore.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
 import pytest
 from huaweicloudsdkmrs.v2 import ShowSqlResultWithJobRequest, StopJobRequest
-from mrs_acceptance import expect_error, marked_processes, wait_until
+from mrs_acceptance import MRS_JOBS, expect_error, marked_processes, wait_until
 
 pytestmark = pytest.mark.spark
 
@@ -89,7 +90,34 @@ def test_failing_statement_fails_the_job_with_its_index_in_the_log(server) -> No
     log = (server.job_dir(job_id) / "stderr.log").read_text()
     assert "statement 1 failed" in log and "no_such_table" in log.lower()
     results = sql_results(server, job_id)
-    assert results == {"0": [{"1": "1"}]}  # what ran before the failure is kept
+    assert set(results) == {"0", "1"}  # what ran before the failure is kept, nothing after
+    assert results["0"] == [{"1": "1"}]
+    assert results["1"][0]["result"] == "failed"
+    assert "no_such_table" in results["1"][0]["message"].lower()
+
+
+def test_syntax_error_is_the_failed_statement_s_record_and_the_cli_exits_non_zero(
+    server,
+) -> None:
+    job_id, detail = run_sql(server, "SparkSql", ["SELECT 1; SELEC 2; SELECT 3"])
+    assert detail.job_result == "FAILED"
+    results = sql_results(server, job_id)
+    assert results["0"] == [{"1": "1"}]
+    assert [r["result"] for r in results["1"]] == ["failed"]
+    message = results["1"][0]["message"]
+    assert "SELEC" in message and "syntax error" in message.lower(), message
+    assert len(message.encode()) <= 4096 and "\tat org.apache" not in message  # no frames
+    assert "2" not in results
+    cli = subprocess.run(
+        [str(MRS_JOBS), "sql-result", job_id],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 3, (cli.stdout, cli.stderr)
+    assert "Statement 0" in cli.stdout and "Statement 1: failed" in cli.stdout
+    assert "SELEC" in cli.stdout and "statement 1 failed" in cli.stderr
 
 
 def test_concurrent_sql_jobs_neither_deadlock_nor_corrupt(server) -> None:

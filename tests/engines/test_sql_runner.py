@@ -67,3 +67,24 @@ def test_the_message_is_capped_at_4_kb(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert len(message.encode("utf-8")) <= 4096
     assert message.startswith("Syntax error é") and message.endswith("[...]")
     assert runner.failed_record("short") == [{"result": "failed", "message": "short"}]
+
+
+def test_the_message_keeps_the_error_and_drops_java_stack_frames(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    error = (
+        "org.apache.hive.service.cli.HiveSQLException: Error running query: "
+        "[PARSE_SYNTAX_ERROR] org.apache.spark.sql.catalyst.parser.ParseException: \n"
+        "[PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'. SQLSTATE: 42601 (line 1, pos 0)\n"
+        "\n== SQL ==\nSELEC 2\n^^^\n\n"
+        "\tat org.apache.spark.sql.hive.thriftserver.HiveThriftServerErrors$.runningQueryError"
+        "(HiveThriftServerErrors.scala:43)\n"
+        "\tat java.base/java.lang.Thread.run(Thread.java:840)\n"
+        "Caused by: java.lang.IllegalStateException: inner\n"
+        "\t... 12 more\n"
+    )
+    _, results, _ = run_fake(monkeypatch, tmp_path, ["SELEC 2"], error=error)
+    message = results["0"][0]["message"]
+    assert message.startswith("org.apache.hive.service.cli.HiveSQLException: Error running")
+    assert "== SQL ==\nSELEC 2\n^^^" in message and "Caused by: java.lang." in message
+    assert "\tat " not in message and "more" not in message

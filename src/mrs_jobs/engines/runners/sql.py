@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -43,6 +44,7 @@ SUCCEED = [{"result": "succeed"}]
 FAILED = "failed"  # a failed statement: [{"result": "failed", "message": <the error>}]
 MESSAGE_CAP = 4096  # bytes of a failed statement's message kept in its record
 _CUT = " [...]"
+_FRAME_RE = re.compile(r"^\s+(at \S+\(.*\)|\.\.\. \d+ more)\s*$")  # Java stack frames
 
 
 def _log(message: str) -> None:
@@ -286,7 +288,10 @@ def run_statements(cursor: Any, spec: dict[str, Any], workdir: Path) -> int:
 
 def failed_record(message: str) -> list[dict[str, str]]:
     """A failed statement's entry in the results: the engine's error (secrets already
-    masked), at most :data:`MESSAGE_CAP` bytes of UTF-8."""
+    masked) without the Java stack frames the server appends (the log keeps them), at most
+    :data:`MESSAGE_CAP` bytes of UTF-8."""
+    lines = message.splitlines()
+    message = "\n".join(line for line in lines if not _FRAME_RE.match(line)).strip()
     raw = message.encode("utf-8")
     if len(raw) > MESSAGE_CAP:
         keep = MESSAGE_CAP - len(_CUT.encode("utf-8"))
