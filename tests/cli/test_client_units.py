@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from mrs_jobs.api.signing import verify
+from mrs_jobs.cli import watch
 from mrs_jobs.cli.client import ApiClient, ApiError
 from mrs_jobs.cli.common import UsageError, normalize_job_type, parse_property, parse_time
 from mrs_jobs.cli.connection import ConfigError, Connection, resolve
-from mrs_jobs.cli.watch import exit_code_for, follow_log
+from mrs_jobs.cli.watch import exit_code_for, follow_log, wait_for_job
 
 BOOT = {
     "endpoint": "http://127.0.0.1:1111",
@@ -249,3 +250,43 @@ def test_narrow_terminals_drop_columns_never_ids() -> None:
         text = console.file.getvalue()  # type: ignore[attr-defined]
         assert job["job_id"] in text and expected in text
         assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+
+
+def _job_api(states: list[str], log: bytes = b"") -> httpx.MockTransport:
+    """A service whose job goes through ``states`` (one per show) with a fixed log."""
+    seen = iter(states)
+    last = {"job_state": states[0]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/log"):
+            return httpx.Response(
+                200,
+                content=log,
+                headers={"X-Log-Next-Offset": str(len(log)), "X-Log-Size": str(len(log))},
+            )
+        last["job_state"] = next(seen, last["job_state"])
+        return httpx.Response(202, json={"job_detail": dict(last, job_name="n")})
+
+    return httpx.MockTransport(handler)
+
+
+def test_follow_says_once_that_it_waits_on_an_empty_log(capsys: pytest.CaptureFixture) -> None:
+    sink = io.BytesIO()
+    transport = _job_api(["ACCEPTED", "RUNNING", "RUNNING", "FINISHED"])
+    with ApiClient(CONN, transport=transport) as api:
+        follow_log(api, "j1", "stdout", sink, follow=True, interval=0.01)  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert err.count("waiting") == 1 and "the job is ACCEPTED; its stdout is empty" in err
+
+
+def test_wait_prints_a_line_while_nothing_changes(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "STILL_EVERY_S", 0.05)
+    transport = _job_api(["RUNNING"] * 12 + ["FINISHED"])
+    with ApiClient(CONN, transport=transport) as api:
+        job = wait_for_job(api, "j1", interval=0.02)
+    assert job["job_state"] == "FINISHED"
+    err = capsys.readouterr().err
+    assert err.count("j1: n RUNNING 0%") >= 3  # the first line, then "still" lines
+    assert "(still, after" in err

@@ -84,6 +84,8 @@ def _wait_and_exit(
             f"{job_id} {job.get('job_state')} {job.get('job_result')} "
             f"(elapsed {fmt_duration(job.get('elapsed_time'))})"
         )
+        if code and job.get("diagnostics"):
+            typer.echo(f"Diagnostics: {job['diagnostics']}", err=True)
     raise typer.Exit(code)
 
 

@@ -144,6 +144,7 @@ _DETAIL_FIELDS = [
     ("Type", "job_type"),
     ("State", "job_state"),
     ("Result", "job_result"),
+    ("Diagnostics", "diagnostics"),
     ("Progress", "job_progress"),
     ("User", "user"),
     ("Queue", "queue"),
@@ -174,6 +175,8 @@ def job_detail(job: dict[str, Any]) -> Table:
             cell = Text(_progress(value))
         elif key in ("job_state", "job_result"):
             cell = _styled(value)
+        elif key == "diagnostics" and value:
+            cell = Text(str(value), style="red" if job.get("job_result") != "SUCCEEDED" else "")
         else:
             cell = Text(str(value) if value not in (None, "") else "-")
         table.add_row(label, cell)

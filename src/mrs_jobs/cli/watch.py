@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
@@ -14,6 +15,7 @@ __all__ = ["TERMINAL", "WaitTimeout", "exit_code_for", "follow_log", "wait_for_j
 TERMINAL = frozenset({"FINISHED", "FAILED", "KILLED"})
 LOG_CHUNK = 1024 * 1024  # the API's largest limit
 RIDE_OUT_SECONDS = 60.0  # how long a wait survives an unreachable (restarting) service
+STILL_EVERY_S = 30.0  # a line at least this often while nothing changes, so a wait looks alive
 
 T = TypeVar("T")
 
@@ -71,7 +73,7 @@ def wait_for_job(
     show: bool = True,
 ) -> dict[str, Any]:
     """Poll until the job is terminal; a progress bar on a terminal, state lines otherwise."""
-    from mrs_jobs.cli.output import console
+    from mrs_jobs.cli.output import console, fmt_duration
 
     err = console(stderr=True)
     started = time.monotonic()
@@ -106,12 +108,16 @@ def wait_for_job(
                 _check_timeout(job, started, timeout)
                 time.sleep(interval)
     last: tuple[str, int] | None = None
+    said = started
     while True:
         job = _show(api, job_id)
         seen = (_label(job), int(float(job.get("job_progress") or 0)) // 10)
-        if show and seen != last:
-            err.print(f"{job_id}: {seen[0]} {float(job.get('job_progress') or 0):.0f}%")
-            last = seen
+        now = time.monotonic()
+        if show and (seen != last or now - said >= STILL_EVERY_S):
+            elapsed = fmt_duration(int((now - started) * 1000))
+            line = f"{job_id}: {seen[0]} {float(job.get('job_progress') or 0):.0f}%"
+            err.print(line if seen != last else f"{line} (still, after {elapsed})")
+            last, said = seen, now
         if job.get("job_state") in TERMINAL:
             return job
         _check_timeout(job, started, timeout)
@@ -137,7 +143,7 @@ def follow_log(
 
     Once the job is seen terminal, one more read drains what it wrote in its last moments.
     """
-    ended = False
+    ended = waiting_said = False
     while True:
         at = offset
         chunk = _patient(lambda: api.log(job_id, kind, at, LOG_CHUNK))  # noqa: B023 - called now
@@ -149,7 +155,11 @@ def follow_log(
             continue  # more is there already
         if not follow or ended:
             return
-        if _show(api, job_id).get("job_state") in TERMINAL:
+        state = _show(api, job_id).get("job_state")
+        if state in TERMINAL:
             ended = True
             continue
+        if chunk.size == 0 and not waiting_said:  # say why nothing shows, once
+            waiting_said = True
+            print(f"(the job is {state}; its {kind} is empty so far: waiting)", file=sys.stderr)
         time.sleep(interval)
