@@ -486,6 +486,7 @@ def test_detail_shows_fields_as_text_and_sql_results(page: Page, env: Env) -> No
     api.kill(sql_job)
     api.wait_state(sql_job, "KILLED")
     results = {"0": [{"result": "succeed"}], "1": [{"s": "3", "h": "<b>bold</b>"}, {"s": "4"}]}
+    results["2"] = [{"result": "failed", "message": "Syntax error at or near 'SELEC' <b>x</b>"}]
     page.route(
         "**/sql-result",
         lambda route: route.fulfill(
@@ -495,8 +496,9 @@ def test_detail_shows_fields_as_text_and_sql_results(page: Page, env: Env) -> No
     page.goto(f"{env.endpoint}/console/#/jobs/{sql_job}")
     expect(page.locator("#sql-card")).to_be_visible()
     expect(page.locator(".sql-statement h3")).to_have_text(
-        ["Statement 1 · 1 row", "Statement 2 · 2 rows"]
+        ["Statement 1 · 1 row", "Statement 2 · 2 rows", "Statement 3 · failed"]
     )
+    expect(page.locator(".sql-error")).to_have_text(results["2"][0]["message"])
     expect(page.locator(".sql-statement").nth(1).locator("th")).to_have_text(["s", "h"])
     expect(page.locator(".sql-statement").nth(1).locator("td").nth(1)).to_have_text("<b>bold</b>")
     assert page.locator("#sql-results b").count() == 0

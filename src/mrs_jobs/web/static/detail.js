@@ -154,7 +154,22 @@ async function loadSql(seq) {
   $("sql-results").replaceChildren(...blocks);
 }
 
+// A failed statement's record (the job stopped there): [{result: "failed", message}].
+function sqlFailure(rows) {
+  const row = rows.length === 1 ? rows[0] : null;
+  const keys = Object.keys(row || {});
+  return row && row.result === "failed" && keys.every((k) => k === "result" || k === "message")
+    ? String(row.message || "")
+    : null;
+}
+
 function sqlTable(key, rows) {
+  const error = sqlFailure(rows);
+  if (error !== null) {
+    return el("div", { class: "sql-statement sql-failed" },
+      el("h3", { text: `Statement ${Number(key) + 1} · failed` }),
+      el("pre", { class: "sql-error", text: error || "(no message)" }));
+  }
   const columns = [];
   for (const row of rows) {
     for (const col of Object.keys(row || {})) if (!columns.includes(col)) columns.push(col);
