@@ -27,7 +27,6 @@ from mrs_jobs.engines.spark import (
     find_event_log_app,
     is_secret_key,
     parse_submit_arguments,
-    progress_of,
     ui_port_of,
 )
 
@@ -406,17 +405,6 @@ def test_find_event_log_app_variants(tmp_path):
     assert find_event_log_app(ev) == ("local-22", False)
 
 
-def test_progress_of():
-    assert progress_of([]) == 0.0
-    assert progress_of([{"numTasks": 8, "numCompletedTasks": 2}]) == 25.0
-    jobs = [
-        {"numTasks": 4, "numCompletedTasks": 4},
-        {"numTasks": 4, "numCompletedTasks": 1, "numSkippedTasks": 2},
-    ]
-    assert progress_of(jobs) == 87.5
-    assert progress_of([{"numTasks": 2, "numCompletedTasks": 2}]) == 99.0
-
-
 def test_observe_never_raises(engine, tmp_path):
     bad = LaunchSpec(argv=[], env={}, cwd="/")
     assert engine.observe(job([]), tmp_path / "nope", bad) == Observation()
@@ -475,9 +463,11 @@ def _launch_with_port(port: int) -> LaunchSpec:
     return LaunchSpec(argv=["spark-submit", "--conf", f"spark.ui.port={port}"], env={}, cwd="/")
 
 
-def test_observe_reads_app_and_progress(engine, tmp_path):
+def test_observe_reads_app_and_ui(engine, tmp_path):
+    """Progress comes from the event log (test_spark_events.py), not from the UI's /jobs."""
+
     class UI(_FakeSparkUI):
-        jobs = [{"numTasks": 8, "numCompletedTasks": 6}]
+        jobs = [{"status": "RUNNING", "numTasks": 8, "numCompletedTasks": 6}]
 
     ev = tmp_path / "events"
     ev.mkdir()
@@ -491,7 +481,7 @@ def test_observe_reads_app_and_progress(engine, tmp_path):
         assert obs == Observation(
             app_id="local-42",
             tracking_url=f"http://127.0.0.1:{port}",
-            progress=75.0,
+            progress=None,
             running=True,
         )
         (ev / "local-42.inprogress").rename(ev / "local-42")
@@ -507,7 +497,7 @@ def test_observe_follows_moved_ui_port(engine, tmp_path):
         app_id = "local-other"
 
     class Ours(_FakeSparkUI):
-        jobs = [{"numTasks": 4, "numCompletedTasks": 1}]
+        jobs = [{"status": "RUNNING", "numTasks": 4, "numCompletedTasks": 1}]
 
     other, ours = _two_adjacent_servers(Other, Ours)
     try:
@@ -515,7 +505,9 @@ def test_observe_follows_moved_ui_port(engine, tmp_path):
         (tmp_path / "events" / "local-42.inprogress").write_text("")
         port = other.server_address[1]
         obs = engine.observe(job([]), tmp_path, _launch_with_port(port))
-        assert obs.progress == 25.0
+        assert obs.tracking_url == f"http://127.0.0.1:{port}"  # a short job is not asked
+        engine.local.probe_after_s = 0.0  # a long one is, once
+        obs = engine.observe(job([]), tmp_path, _launch_with_port(port))
         assert obs.tracking_url == f"http://127.0.0.1:{port + 1}"
     finally:
         for s in (other, ours):
@@ -529,6 +521,7 @@ def test_observe_rest_down_is_quick(engine, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    engine.local.probe_after_s = 0.0
     t0 = time.monotonic()
     obs = engine.observe(job([]), tmp_path, _launch_with_port(port))
     assert time.monotonic() - t0 < 1.0

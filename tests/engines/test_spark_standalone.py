@@ -87,7 +87,7 @@ class FakeMaster:
     def __init__(self, driver_state: str | None = "RUNNING") -> None:
         self.driver_state = driver_state
         self.requests: list[httpx.Request] = []
-        self.jobs = [{"numTasks": 8, "numCompletedTasks": 2}]
+        self.jobs = [{"status": "RUNNING", "numTasks": 8, "numCompletedTasks": 2}]
         self.down = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:

@@ -2,7 +2,8 @@
 
 The UI port is chosen here and passed as ``--conf spark.ui.port=N`` (the user's own is dropped,
 so there is one); ``observe()`` reads it back from the launch's argv (``engine.json`` holds it
-too) and probes the following ports, since Spark moves on when the port was taken meanwhile.
+too), checks once in a long job whether Spark moved on to a following port, and reads progress
+from the driver's event log, never from its UI (``spark_events``).
 Where the driver runs per cluster kind is ``spark_kinds``; argument parsing ``spark_args``;
 event log and progress ``spark_progress``.
 """
@@ -10,7 +11,6 @@ event log and progress ``spark_progress``.
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,12 +43,13 @@ from mrs_jobs.engines.spark_args import (
     localize_list,
     parse_submit_arguments,
 )
+from mrs_jobs.engines.spark_events import EVENT_LOG_CONF
 from mrs_jobs.engines.spark_kinds import Placement, RemoteSpark, cluster_info, placement
 from mrs_jobs.engines.spark_progress import (
     EVENTS_DIR,
+    LocalDrivers,
     find_event_log_app,
     progress_of,
-    rest_jobs,
     ui_port_of,
 )
 from mrs_jobs.runtime import jobdir
@@ -75,9 +76,6 @@ __all__ = [
     "spark_env",
     "ui_port_of",
 ]
-
-_REST_TIMEOUT = 0.3
-_PORT_PROBES = 16  # Spark's default spark.port.maxRetries
 
 TMP_DIR = "tmp"
 LOCAL_DIR = "spark-local"
@@ -113,7 +111,8 @@ class _Build:
     @property
     def reserved(self) -> set[str]:
         local = is_local_master(self.place.master)
-        return RESERVED_CONF | (LOCAL_RESERVED_CONF if local else set())
+        ours = {key for key, _ in EVENT_LOG_CONF} if self.place.driver_local else set()
+        return RESERVED_CONF | ours | (LOCAL_RESERVED_CONF if local else set())
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ class SparkSubmitEngine(RemoteEngine):
         self.java_home = java_home
         self.spark_home = spark_home
         self.pyspark_python = pyspark_python
-        self._moved_ports: dict[tuple[str, str], int] = {}
+        self.local = LocalDrivers()  # event-log positions and UI ports of local drivers
         self.remote = RemoteSpark()
         # Clusters of the jobs built here: their settings are trusted over engine.json, which
         # lives in a directory the job's user may write.
@@ -275,6 +274,7 @@ class SparkSubmitEngine(RemoteEngine):
                 ("spark.ui.killEnabled", "false"),  # any local process can reach the UI
                 ("spark.eventLog.enabled", "true"),
                 ("spark.eventLog.dir", (workdir / EVENTS_DIR).as_uri()),
+                *EVENT_LOG_CONF,  # read while written, for progress (spark_events)
                 ("spark.log.level", "WARN"),
                 ("spark.ui.showConsoleProgress", "false"),
                 ("spark.driver.defaultJavaOptions", java_opts),
@@ -318,7 +318,7 @@ class SparkSubmitEngine(RemoteEngine):
         info = self._info(job, workdir, None)
         if info.get("deploy_mode") == "cluster":
             return self.remote(info).observe(info, workdir)
-        obs = self._observe(workdir, launch)
+        obs = self.local.observe(workdir, launch)
         if obs.app_id is None and info.get("kind") == "yarn":
             return self.remote(info).observe(info, workdir)  # printed before the event log
         return obs
@@ -339,42 +339,3 @@ class SparkSubmitEngine(RemoteEngine):
         elif info.get("kind") == "k8s":
             info["driver_pod"] = k8s_driver_pod(job.job_id)
         return info
-
-    def _observe(self, workdir: Path, launch: LaunchSpec) -> Observation:
-        found = find_event_log_app(workdir / EVENTS_DIR)
-        if found is None:
-            return Observation()
-        app_id, live = found
-        port = ui_port_of(launch, workdir)
-        if port is None:
-            return Observation(app_id=app_id, running=True)
-        key = (str(workdir), app_id)
-        port = self._moved_ports.get(key, port)
-        progress = None
-        if live:
-            jobs, port = self._jobs_of(app_id, port)
-            if jobs is not None:
-                progress = progress_of(jobs)
-                if len(self._moved_ports) > 1000:  # entries of jobs no longer observed
-                    self._moved_ports.clear()
-                self._moved_ports[key] = port
-        else:
-            self._moved_ports.pop(key, None)
-        return Observation(
-            app_id=app_id,
-            tracking_url=f"http://127.0.0.1:{port}",
-            progress=progress,
-            running=True,
-        )
-
-    def _jobs_of(self, app_id: str, port: int) -> tuple[list | None, int]:
-        """The app's /jobs list, probing the ports Spark would have moved on to."""
-        deadline = time.monotonic() + 2 * _REST_TIMEOUT
-        for candidate in range(port, port + _PORT_PROBES + 1):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0.01:
-                break
-            status, jobs = rest_jobs(candidate, app_id, min(_REST_TIMEOUT, remaining))
-            if status == "ok":
-                return jobs, candidate
-        return None, port

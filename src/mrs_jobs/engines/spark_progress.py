@@ -1,8 +1,10 @@
-"""Reading a running Spark application back: its id from the event log, progress from its UI.
+"""Reading a running Spark application back: its id from the event log, its UI's port.
 
 The driver writes its event log into the job's directory (``spark.eventLog.dir``), whose entry
-name is the application id; the driver's UI REST API (``/api/v1/applications/<id>/jobs``)
-gives task counts for progress.
+name is the application id; progress comes from that log's task counts (``spark_events``).
+The driver's UI REST API (``/api/v1/applications/<id>/jobs``) is asked only by drivers on a
+standalone cluster (``progress_of``) and, once per long local job, to find the UI's port when
+Spark moved on from the one chosen (``rest_jobs``).
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ import contextlib
 import json
 import os
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-from mrs_jobs.engines.base import LaunchSpec
+from mrs_jobs.engines.base import LaunchSpec, Observation
+from mrs_jobs.engines.spark_events import EventLogProgress
 from mrs_jobs.runtime import jobdir
 
 __all__ = [
     "EVENTS_DIR",
+    "LocalDrivers",
     "find_event_log_app",
     "progress_of",
     "rest_jobs",
@@ -30,6 +36,12 @@ __all__ = [
 _SAFE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _CODEC_SUFFIXES = (".lz4", ".lzf", ".snappy", ".zstd")
 EVENTS_DIR = "events"
+_REST_TIMEOUT = 0.3
+_PORT_PROBES = 16  # Spark's default spark.port.maxRetries
+# A local job's UI port is checked once, this long after its application started: a short
+# job never pays for the REST stack its first answer warms up in the driver (bench P4).
+UI_PROBE_AFTER_S = 30.0
+_WATCHED_MAX = 1000
 
 
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -51,16 +63,29 @@ def rest_jobs(port: int, app_id: str, timeout: float) -> tuple[str, list | None]
 
 
 def progress_of(jobs: list) -> float | None:
-    """Completed (or skipped) tasks over all tasks of all jobs, in percent, at most 99."""
+    """Progress from a driver UI's ``/jobs`` list (standalone cluster-mode drivers), in
+    percent: completed (or skipped) tasks over the tasks of all jobs, only while one runs
+    (between jobs the next one's tasks are not known: None). The tasks a failed job never ran
+    are not counted: they will not run."""
+    if not any(isinstance(j, dict) and j.get("status") == "RUNNING" for j in jobs):
+        return None
     total = done = 0
     for j in jobs:
         if not isinstance(j, dict):
             continue
-        total += int(j.get("numTasks", 0) or 0)
-        done += int(j.get("numCompletedTasks", 0) or 0) + int(j.get("numSkippedTasks", 0) or 0)
+        finished = _count(j, "numCompletedTasks") + _count(j, "numSkippedTasks")
+        done += finished
+        total += finished if j.get("status") == "FAILED" else _count(j, "numTasks")
     if total <= 0:
         return 0.0
-    return min(99.0, round(100.0 * done / total, 1))
+    return round(100.0 * min(done, total) / total, 1)
+
+
+def _count(job: dict, key: str) -> int:
+    try:
+        return max(0, int(job.get(key, 0) or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def ui_port_of(launch: LaunchSpec, workdir: Path) -> int | None:
@@ -122,3 +147,61 @@ def find_event_log_app(events: Path) -> tuple[str, bool] | None:
         if parsed is not None and (best is None or mtime > best[0]):
             best = (mtime, parsed[0], parsed[1])
     return None if best is None else (best[1], best[2])
+
+
+@dataclass
+class _Watch:
+    app_id: str
+    log: EventLogProgress
+    since: float
+    port: int | None
+    probed: bool = False
+
+
+class LocalDrivers:
+    """The local drivers observe() reads: each one's event-log position and UI port."""
+
+    def __init__(self, probe_after_s: float = UI_PROBE_AFTER_S) -> None:
+        self.probe_after_s = probe_after_s
+        self._watched: dict[str, _Watch] = {}
+
+    def observe(self, workdir: Path, launch: LaunchSpec) -> Observation:
+        """App id, UI and task progress of a driver whose event log is in ``workdir``."""
+        found = find_event_log_app(workdir / EVENTS_DIR)
+        if found is None:
+            return Observation()
+        app_id, live = found
+        key = str(workdir)
+        watch = self._watched.get(key)
+        if watch is None or watch.app_id != app_id:
+            if len(self._watched) >= _WATCHED_MAX:  # entries of jobs no longer observed
+                self._watched.clear()
+            log = EventLogProgress(workdir / EVENTS_DIR / f"{app_id}.inprogress")
+            watch = _Watch(app_id, log, time.monotonic(), ui_port_of(launch, workdir))
+            self._watched[key] = watch
+        progress = None
+        if live:
+            progress = watch.log.read()
+            if not watch.probed and time.monotonic() - watch.since >= self.probe_after_s:
+                watch.probed = True
+                watch.port = find_ui_port(app_id, watch.port)
+        else:
+            del self._watched[key]
+        url = f"http://127.0.0.1:{watch.port}" if watch.port is not None else None
+        return Observation(app_id=app_id, tracking_url=url, progress=progress, running=True)
+
+
+def find_ui_port(app_id: str, port: int | None) -> int | None:
+    """The port of the app's UI: the one chosen, or one Spark moved on to (it tries the next
+    ones when a port is taken); the chosen one when none answers as this app's UI."""
+    if port is None:
+        return None
+    deadline = time.monotonic() + 2 * _REST_TIMEOUT
+    for candidate in range(port, port + _PORT_PROBES + 1):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.01:
+            break
+        status, _ = rest_jobs(candidate, app_id, min(_REST_TIMEOUT, remaining))
+        if status == "ok":
+            return candidate
+    return port

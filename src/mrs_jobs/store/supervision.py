@@ -23,6 +23,7 @@ __all__ = [
     "live_types_by_cluster",
     "live_owned",
     "queued_clusters",
+    "raise_progress",
     "set_fields",
     "adopt",
     "orphaned_jobs",
@@ -226,6 +227,22 @@ def claim(
 
 def set_fields(conn: Connection, job_id: str, **values: Any) -> None:
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+def raise_progress(conn: Connection, job_id: str, progress: float) -> bool:
+    """Raise a running job's progress, never lower it: the guard is in the UPDATE itself
+    (``progress < :new`` and a live state), so two writers reading an older value cannot lower
+    it either, nor can a late observation touch a job that has ended. True when it rose."""
+    res = conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.progress < progress,
+            jobs.c.state.in_(_LAUNCHED),
+        )
+        .values(progress=progress)
+    )
+    return res.rowcount > 0
 
 
 def live_types_by_cluster(conn: Connection) -> dict[str, set[str]]:

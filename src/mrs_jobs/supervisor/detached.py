@@ -104,9 +104,11 @@ class DetachedTracker:
             values["app_id"] = remote.app_id
         if remote.tracking_url and remote.tracking_url != job.tracking_url:
             values["tracking_url"] = remote.tracking_url
-        if remote.progress is not None and abs(remote.progress - job.progress) >= 0.5:
-            values["progress"] = min(99.0, remote.progress)
-        record_progress(self.ctx, job, values, started=remote.state != "pending")
+        # An ended application's progress is not the job's: YARN says 100 for a killed or
+        # failed one. The job keeps its last running value (100 only when it succeeded).
+        progress = remote.progress if remote.state == "running" else None
+        started = remote.state != "pending"
+        record_progress(self.ctx, job, values, started=started, progress=progress)
 
     def _track_unknown(self, job: Job, now: float) -> None:
         """The engine answered but does not know the application (yet, or any more)."""
