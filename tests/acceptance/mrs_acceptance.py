@@ -288,6 +288,36 @@ class RunningServer:
 
         return wait_until(f"job {job_id} to reach {sorted(states)}", probe, timeout, 0.2)
 
+    def diagnostics(self, job_id: str) -> str:
+        """The job's ``diagnostics`` (ours) as the official SDK receives it: its models keep
+        MRS's fields only, its response keeps the whole answer."""
+        resp = self.client().show_single_job_exe(
+            ShowSingleJobExeRequest(cluster_id=self.cluster_id, job_execution_id=job_id)
+        )
+        return str(resp.to_json_object()["job_detail"]["diagnostics"])
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``mrs-jobs ARGS`` as a user on this machine runs it (connection from the data dir)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MRS_JOBS_")}
+        env.update(HOME=str(self.home), MRS_JOBS_DATA_DIR=str(self.data_dir), COLUMNS="240")
+        return subprocess.run(
+            [str(MRS_JOBS), *args], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    def assert_diagnosed(self, job_id: str, *words: str) -> str:
+        """The ended job's diagnostics hold ``words`` through the SDK, ``show`` and ``wait``
+        (which exits 3 or 4 and prints them); returns the diagnostics."""
+        found = self.diagnostics(job_id)
+        for word in words:
+            assert word in found, (word, found, self._tail(job_id))
+        shown = self.cli("show", job_id)
+        assert shown.returncode == 0, shown.stderr
+        assert "Diagnostics" in shown.stdout and all(w in shown.stdout for w in words), shown
+        waited = self.cli("wait", job_id)
+        assert waited.returncode in (3, 4), waited
+        assert all(w in waited.stderr for w in words), waited.stderr
+        return found
+
     def _tail(self, job_id: str) -> str:
         try:
             return (self.job_dir(job_id) / "stderr.log").read_text(errors="replace")[-3000:]

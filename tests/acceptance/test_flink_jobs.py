@@ -92,6 +92,7 @@ def test_broken_flink_job_fails_with_cause(flink_server, jar) -> None:
         (flink_server.job_dir(job_id) / n).read_text() for n in ("stdout.log", "stderr.log")
     )
     assert "mrs-test-broken-main" in logs
+    flink_server.assert_diagnosed(job_id, "IllegalStateException: mrs-test-broken-main")
 
 
 def test_kill_a_running_flink_job(flink_server, jar) -> None:

@@ -54,6 +54,7 @@ def test_broken_wordcount_fails_with_cause_in_log(server, wc_jar, tmp_path) -> N
     assert detail.job_result == "FAILED"
     log = (server.job_dir(job_id) / "stderr.log").read_text()
     assert "Input path does not exist" in log
+    server.assert_diagnosed(job_id, f"Input path does not exist: file:{tmp_path / 'missing'}")
 
 
 def test_kill_a_slow_mapreduce_job(server, wc_jar, tmp_path) -> None:

@@ -60,6 +60,15 @@ def test_distcp_with_a_wrong_secret_fails_clearly(server, s3, tmp_path) -> None:
     assert detail.job_result == "FAILED"
     log = (server.job_dir(job_id) / "stderr.log").read_text()
     assert "WRONG-SECRET-123" not in log and "access denied" in log.lower()
+    found = server.assert_diagnosed(job_id, "the engine exited with code")
+    assert "access denied" in found.lower() and "WRONG-SECRET-123" not in found
+
+
+def test_distcp_from_a_missing_source_says_so(server, tmp_path) -> None:
+    gone = tmp_path / "gone-7d2a"
+    job_id = server.submit([str(gone), str(tmp_path / "to")], name="gone", job_type="DistCp")
+    assert server.wait_state(job_id, DONE, 60).job_result == "FAILED"
+    server.assert_diagnosed(job_id, f"source not found: {gone}")
 
 
 @pytest.mark.spark

@@ -48,11 +48,12 @@ print("ARGV", json.dumps(sys.argv[1:]))
 spark.stop()
 """
 
-FAILING_PY = """\
+BOOM = f"boom-{uuid.uuid4().hex[:8]}"  # the failing job's own words, new each run
+FAILING_PY = f"""\
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("acceptance-failing").getOrCreate()
 spark.sparkContext.parallelize(range(10), 2).count()
-raise RuntimeError("acceptance: deliberate failure")
+raise ValueError("{BOOM}")
 """
 
 # Each task leaves a marker file once it runs in a Python worker, then sleeps for two minutes.
@@ -260,7 +261,9 @@ def test_failing_pyspark_job_ends_failed(server: RunningServer, pair_jobs: dict[
     # spark-submit merges the Python driver's stderr into its stdout (PythonRunner), so the
     # traceback is in stdout.log; look in both logs.
     logs = "".join((server.job_dir(job_id) / f).read_text() for f in ("stdout.log", "stderr.log"))
-    assert "RuntimeError: acceptance: deliberate failure" in logs
+    assert f"ValueError: {BOOM}" in logs
+    # diagnostics say why, in the driver's own words (SDK, CLI show and wait)
+    server.assert_diagnosed(job_id, "the engine exited with code 1", f"ValueError: {BOOM}")
 
 
 def test_jar_with_class_succeeds(server: RunningServer, pair_jobs: dict[str, str]) -> None:
@@ -337,3 +340,12 @@ def test_batch_delete_finished_and_running_jobs(
         and not server.job_dir(finished_id).exists(),
         timeout=15,
     )
+
+
+def test_a_missing_app_file_is_named_in_diagnostics(server: RunningServer, tmp_path: Path) -> None:
+    """Accepted at submit (a job may be queued behind the one that writes it), refused at
+    launch with the file named: not only in a log."""
+    missing = tmp_path / f"nope-{uuid.uuid4().hex[:6]}.py"
+    job_id = server.submit([str(missing)], name="missing")
+    assert server.wait_state(job_id, TERMINAL, JOB_TIMEOUT_S).job_result == "FAILED"
+    server.assert_diagnosed(job_id, f"not found: {missing}")

@@ -118,6 +118,8 @@ def test_syntax_error_is_the_failed_statement_s_record_and_the_cli_exits_non_zer
     assert cli.returncode == 3, (cli.stdout, cli.stderr)
     assert "Statement 0" in cli.stdout and "Statement 1: failed" in cli.stdout
     assert "SELEC" in cli.stdout and "statement 1 failed" in cli.stderr
+    found = server.assert_diagnosed(job_id, "statement 1 failed: ", "SELEC")
+    assert "syntax error" in found.lower(), found
 
 
 def test_concurrent_sql_jobs_neither_deadlock_nor_corrupt(server) -> None:
@@ -208,6 +210,7 @@ def test_broken_variants_fail_with_the_cause_in_the_log(server, tmp_path, job_ty
     assert detail.job_result == "FAILED"
     log = (server.job_dir(job_id) / "stderr.log").read_text()
     assert "statement 1 failed" in log and "SELEC" in log
+    server.assert_diagnosed(job_id, "statement 1 failed: ", "SELEC")
 
 
 def _sql_server_pids(data_dir) -> list[int]:

@@ -110,3 +110,18 @@ def test_compose_joins_and_caps() -> None:
     assert compose("r", "ValueError: x") == "r\nValueError: x"
     long = compose("r", "x" * 10_000)
     assert len(long) <= MAX_DIAGNOSTICS and long.endswith("...")
+
+
+def test_a_java_message_on_the_next_line() -> None:
+    log = (
+        "Caused by: org.apache.spark.sql.catalyst.parser.ParseException: \n"
+        "[PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'. SQLSTATE: 42601\n"
+        "\n== SQL ==\nSELEC 2\n"
+        "\tat org.apache.spark.sql.catalyst.parser.ParseException.withCommand(parsers.scala:267)\n"
+    )
+    assert engine_error(log) == (
+        "org.apache.spark.sql.catalyst.parser.ParseException: "
+        "[PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'. SQLSTATE: 42601"
+    )
+    frames = "java.lang.NullPointerException\n\tat a.B.c(B.java:1)\n"
+    assert engine_error(frames) == "java.lang.NullPointerException"

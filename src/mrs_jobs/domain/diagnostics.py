@@ -30,7 +30,7 @@ _PY_EXC_RE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Fai
 # A Java exception line: ``Exception in thread "main" a.b.CException: msg``, ``Caused by: ...``.
 _JAVA_EXC_RE = re.compile(
     r"^(?:Exception in thread \"[^\"]*\" |Caused by: |: )?"
-    r"((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Failure))(?:: (.*))?$"
+    r"((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Failure))(?::\s*(.*))?$"
 )
 # Thrown again by a wrapper around the real error: its message repeats what follows.
 _WRAPPERS = (
@@ -120,10 +120,21 @@ def _python_error(lines: list[str]) -> str | None:
 
 def _java_error(lines: list[str]) -> str | None:
     """The last Java exception line that is not a wrapper: the root cause of the last stack
-    trace (its last ``Caused by:``), or the exception itself."""
+    trace (its last ``Caused by:``), or the exception itself. A message that starts on the
+    next line (Spark's ``ParseException:``) is taken from there."""
     last: str | None = None
-    for line in lines:
+    for i, line in enumerate(lines):
         m = _JAVA_EXC_RE.match(line.strip())
-        if m is not None and not m.group(1).startswith(_WRAPPERS):
-            last = f"{m.group(1)}: {m.group(2)}" if m.group(2) else m.group(1)
+        if m is None or m.group(1).startswith(_WRAPPERS):
+            continue
+        message = m.group(2) or _next_text(lines, i + 1)
+        last = f"{m.group(1)}: {message}" if message else m.group(1)
     return last
+
+
+def _next_text(lines: list[str], start: int) -> str | None:
+    """The first non-empty line from ``start`` unless it is a stack frame."""
+    for line in lines[start : start + 3]:
+        if line.strip():
+            return None if line.startswith(("\tat ", "    at ")) else line.strip()
+    return None

@@ -253,3 +253,12 @@ class SqlEngine(EngineAdapter):
             progress=progress.percent,
             running=True,
         )
+
+    def diagnostics(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> str | None:
+        """The failed statement's own record (the server's error, its stack frames dropped),
+        else what the log says (a connection or setup failure)."""
+        for index, rows in sorted((jobdir.read_sql_results(workdir) or {}).items()):
+            first = rows[0] if isinstance(rows, list) and rows else None
+            if isinstance(first, dict) and first.get("result") == "failed":
+                return f"statement {index} failed: {first.get('message', '')}"
+        return super().diagnostics(job, workdir, launch)
