@@ -18,6 +18,7 @@ __all__ = [
     "ListQuery",
     "MAX_ARGUMENTS_CHARS",
     "MAX_BATCH_IDS",
+    "MAX_NAME_SEARCH_CHARS",
     "MAX_PROPERTIES_CHARS",
     "validate_cluster_id",
     "validate_project_id",
@@ -40,6 +41,8 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Query integers: plain ASCII digits only (int() would also take "1_0", " 5" or "٣").
 _INT_RE = re.compile(r"-?[0-9]+")
 _MAX_BIGINT = 2**63 - 1
+#: (ours) The longest ``job_name_contains``: a job name is at most 64 characters.
+MAX_NAME_SEARCH_CHARS = 64
 
 
 def validate_project_id(value: str) -> str:
@@ -134,6 +137,8 @@ class ListQuery:
     """A validated list request (contract §6)."""
 
     job_name: str | None = None
+    #: (ours) a part of the name, any case; matched literally (``%`` and ``_`` are not wildcards)
+    job_name_contains: str | None = None
     job_id: str | None = None
     user: str | None = None
     queue: str | None = None
@@ -150,6 +155,7 @@ class ListQuery:
     def parse(cls, params: Mapping[str, str]) -> ListQuery:
         known = {
             "job_name",
+            "job_name_contains",
             "job_id",
             "user",
             "queue",
@@ -183,6 +189,12 @@ class ListQuery:
                 raise InvalidParameter(f"{name} must be {lo}-{hi}; got {shown}.")
             return value
 
+        contains = params.get("job_name_contains") or None
+        if contains is not None and len(contains) > MAX_NAME_SEARCH_CHARS:
+            raise InvalidParameter(
+                f"job_name_contains must be at most {MAX_NAME_SEARCH_CHARS} characters; "
+                f"got {len(contains)}."
+            )
         job_type = params.get("job_type") or None
         if job_type is not None and job_type not in {t.value for t in JobType}:
             raise InvalidParameter(f"job_type {job_type!r} is not a job type.")
@@ -204,6 +216,7 @@ class ListQuery:
             raise InvalidParameter("submitted_time_begin must not be after submitted_time_end.")
         return cls(
             job_name=params.get("job_name") or None,
+            job_name_contains=contains,
             job_id=params.get("job_id") or None,
             user=params.get("user") or None,
             queue=params.get("queue") or None,

@@ -279,6 +279,9 @@ def list_visible(
     ):
         if value is not None:
             conds.append(column == value)
+    if q.job_name_contains is not None:
+        # A scan of the scope's rows (the scope index leads), literal: % and _ are escaped.
+        conds.append(jobs.c.job_name.icontains(q.job_name_contains, autoescape=True))
     if q.submitted_time_begin is not None:
         conds.append(jobs.c.submitted_ms >= q.submitted_time_begin)
     if q.submitted_time_end is not None:
@@ -306,6 +309,7 @@ def _counted(q: ListQuery) -> bool:
     """Whether ``job_counts`` answers this query's total (no filter, or state and/or type)."""
     return (
         q.job_name is None
+        and q.job_name_contains is None
         and q.job_id is None
         and q.user is None
         and q.queue is None
