@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from support_recorded import RECORDED
 
-from mrs_jobs.engines.base import JobSpec, LaunchSpec
+from mrs_jobs.engines.base import ClusterSpec, JobSpec, LaunchSpec
 from mrs_jobs.engines.spark import SparkSubmitEngine
-from mrs_jobs.engines.spark_events import EventLogProgress, TaskCounts
+from mrs_jobs.engines.spark_events import EVENT_LOG_CONF, EventLogProgress, TaskCounts
 from mrs_jobs.engines.spark_progress import progress_of
 
 THREE_JOBS = RECORDED / "spark" / "eventlog_three_jobs.jsonl"
@@ -171,3 +171,16 @@ def test_observe_reads_the_event_log_without_asking_the_driver(tmp_path: Path) -
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_a_local_driver_writes_a_log_that_can_be_read_while_written(tmp_path: Path) -> None:
+    """Uncompressed, one file, a small buffer; a job's own settings for these are ignored."""
+    app = tmp_path / "app.py"
+    app.write_text("print(1)\n")
+    args = ["--conf", "spark.eventLog.compress=true", str(app)]
+    job = JobSpec("j1", "SparkSubmit", "t", args, {"spark.eventLog.rolling.enabled": "true"})
+    launch = SparkSubmitEngine().build(job, ClusterSpec(cluster_id="c1"), tmp_path / "wd")
+    confs = [launch.argv[i + 1] for i, a in enumerate(launch.argv[:-1]) if a == "--conf"]
+    for key, value in EVENT_LOG_CONF:
+        assert [c for c in confs if c.startswith(key + "=")] == [f"{key}={value}"]
+    assert any("spark.eventLog.compress" in note for note in launch.notes)
