@@ -1,7 +1,7 @@
 """Replay recorded REST exchanges (tests/fixtures/recorded/) and assert every request.
 
 A fixture is ``{"source", "request": {method, path, query, headers, json}, "response": {status,
-headers, body}}``. :class:`Replay` serves fixtures in order, either as an
+headers, body}}`` (``text`` instead of ``body`` for a plain-text answer). :class:`Replay` serves fixtures in order, either as an
 ``httpx.MockTransport`` or from a real local HTTP server, and fails the test when a request
 differs from the recorded one in method, path, query, any recorded header, or JSON body.
 """
@@ -68,9 +68,8 @@ class Replay:
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         resp = self.check(request.method, str(request.url), dict(request.headers), request.read())
-        return httpx.Response(
-            resp["status"], headers=resp["headers"], content=json.dumps(resp["body"]).encode()
-        )
+        body = resp["text"].encode() if "text" in resp else json.dumps(resp["body"]).encode()
+        return httpx.Response(resp["status"], headers=resp["headers"], content=body)
 
     @property
     def transport(self) -> httpx.MockTransport:

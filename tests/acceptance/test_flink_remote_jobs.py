@@ -234,6 +234,10 @@ def test_remote_job_failure_has_its_cause(service: Service, cluster: FlinkCluste
     assert service.reason(job_id) == (
         "Flink job FAILED: java.lang.IllegalStateException: mrs-remote-task-failure"
     )
+    # what the jobmanager kept of the failure is pulled into the job's own log
+    log = service.log(job_id)
+    assert f"the application's log from its cluster ({detail.app_id})" in log
+    assert "Caused by: java.lang.IllegalStateException: mrs-remote-task-failure" in log
     # the user's -d: noted in the job's log (every remote job is detached anyway)
     assert "jobs on a remote Flink cluster are always submitted detached" in service.log(job_id)
 

@@ -368,3 +368,20 @@ def test_driver_pod_and_app_id_from_output():
     assert spark_app_id_from_output(SUBMIT_OUT) == APPSEL
     assert driver_pod_from_output("nothing here\n") is None
     assert spark_app_id_from_output("") is None
+
+
+def test_driver_log_is_the_driver_containers_tail(cluster):
+    replay = Replay(load("k8s/pod_log.json"), extra_headers=bearer())
+    got = K8sClient.from_cluster(cluster, transport=replay.transport).driver_log(POD)
+    replay.done()
+    assert got is not None and "ValueError: no rows for 2026-12-06" in got
+
+
+def test_driver_log_of_a_gone_pod_is_none(cluster):
+    replay = Replay(load("k8s/pod_not_found.json"), extra_headers=bearer())
+    want = replay.pending[0]["request"]
+    want["path"] += "/log"
+    want["query"] = {"container": "spark-kubernetes-driver", "tailLines": "2000"}
+    want["headers"] = {"Accept": "*/*"}  # a log is text: JSON is not asked for
+    assert K8sClient.from_cluster(cluster, transport=replay.transport).driver_log(POD) is None
+    assert K8sClient.from_cluster(cluster, transport=Replay().transport).driver_log("Bad_") is None

@@ -331,3 +331,31 @@ def test_scrub_message():
     assert scrub("") is None and scrub("   ") is None
     long = scrub("x" * 5000)
     assert long is not None and len(long) == 1000 and long.endswith("...")
+
+
+def test_am_log_is_the_application_masters_stderr_from_its_node() -> None:
+    """The RM names the AM container and its NodeManager; its stderr's end comes from there."""
+    replay = Replay(load("yarn/app_finished_failed.json"), load("yarn/am_container_log.json"))
+    got = client(replay).am_log(APP)
+    replay.done()
+    assert got is not None and got.endswith("(reason: User application exited with status 1)\n")
+    assert "ValueError: no rows for 2026-12-06" in got
+    node, url = replay.seen[1][1].split("/ws/")
+    assert node == "http://nm-3.example.internal:8042"  # the AM's node, from amContainerLogs
+
+
+def test_am_log_as_the_configured_user_and_none_when_unknown() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"RemoteException": {"message": "not found"}})
+
+    assert YarnClient(RM, transport=httpx.MockTransport(handler)).am_log(APP) is None
+    assert client(Replay()).am_log("not-an-app") is None  # no request at all
+    seen: list[httpx.URL] = []
+    app = load("yarn/app_finished_failed.json")["response"]["body"]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(200, json=app) if len(seen) == 1 else httpx.Response(200, text="x")
+
+    assert YarnClient(RM, transport=httpx.MockTransport(answer), user="etl").am_log(APP) == "x"
+    assert seen[1].params["user.name"] == "etl" and seen[1].params["size"] == "-65536"

@@ -37,6 +37,7 @@ class RemoteCluster:
         self.cancelled: list[str] = []
         self.asked: list[tuple[str | None, str | None]] = []
         self.clusters: list[ClusterSpec | None] = []
+        self.logs: dict[str, str] = {}  # what the cluster kept of an application's driver
         self.path.write_text("{}")
 
     def set(self, app_id: str, state: str) -> None:
@@ -91,6 +92,16 @@ class DetachedEngine(EngineAdapter):
         if state == "failed":
             return RemoteStatus("failed", message="Exception in thread main: boom")
         return RemoteStatus(state, progress=40.0 if state == "running" else None)
+
+    def engine_logs(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None,
+        cluster: ClusterSpec | None = None,
+    ) -> str | None:
+        return self.remote.logs.get(app_id or "")
 
     def cancel(
         self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None = None
@@ -258,3 +269,30 @@ def _last_reason(world, job_id: str) -> str:
             .order_by(job_events.c.id)
         ).all()
     return rows[-1].reason or ""
+
+
+def test_an_ended_applications_cluster_log_is_pulled_in_masked(world, remote) -> None:
+    """The driver ran elsewhere: what its cluster kept of it lands in the job's stderr.log,
+    its secrets masked, and the diagnostics quote its own error."""
+    sup = _sup(world, remote)
+    secret = "s3cr3t-remote-91"
+    jid = world.jobs.submit(
+        world.caller,
+        world.cluster_id,
+        job_type="SparkSubmit",
+        job_name="remote",
+        arguments=[],
+        properties={"fs.s3a.secret.key": secret},
+    ).id
+    drive(sup, lambda: remote.asked != [])
+    remote.logs[_app(jid)] = (
+        f"INFO using key {secret}\nTraceback (most recent call last):\n"
+        '  File "app.py", line 3\nValueError: remote-boom-5\n'
+    )
+    remote.set(_app(jid), "failed")
+    drive(sup, lambda: world.show(jid).result == "FAILED")
+    log = (Path(world.show(jid).workdir) / "stderr.log").read_text()
+    assert f"the application's log from its cluster ({_app(jid)})" in log
+    assert "ValueError: remote-boom-5" in log and secret not in log and "******" in log
+    reason = world.show(jid).reason
+    assert "Exception in thread main: boom" in reason and "ValueError: remote-boom-5" in reason

@@ -108,6 +108,8 @@ def test_scrub_masks_secret_values_pairs_and_tokens() -> None:
 def test_compose_joins_and_caps() -> None:
     assert compose("the engine exited with code 1", None) == "the engine exited with code 1"
     assert compose("r", "ValueError: x") == "r\nValueError: x"
+    quoted = "Flink job FAILED: java.lang.IllegalStateException: boom"
+    assert compose(quoted, "java.lang.IllegalStateException: boom") == quoted
     long = compose("r", "x" * 10_000)
     assert len(long) <= MAX_DIAGNOSTICS and long.endswith("...")
 

@@ -85,7 +85,8 @@ def engine_error(log_tail: str) -> str | None:
 def compose(reason: str, engine_words: str | None, secrets: Iterable[str] = ()) -> str:
     """The diagnostics of an ended job: the service's reason, then the engine's own words,
     masked and capped at :data:`MAX_DIAGNOSTICS` characters."""
-    text = reason if not engine_words else f"{reason}\n{engine_words}"
+    lines = [w for w in (engine_words or "").splitlines() if w.strip() and w not in reason]
+    text = "\n".join([reason, *lines])  # what the reason already quotes is not repeated
     return scrub(text, MAX_DIAGNOSTICS, secrets) or ""
 
 

@@ -20,6 +20,7 @@ from mrs_jobs.runtime import jobdir
 from mrs_jobs.runtime.launch import LaunchSpec
 
 __all__ = [
+    "ENGINE_LOG_CAP",
     "REMOTE_TERMINAL",
     "ClusterSpec",
     "EngineAdapter",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 _LOG_TAIL = 256 * 1024  # how much of a log's end the default diagnostics read
+ENGINE_LOG_CAP = 64 * 1024  # how much of a remote application's log is pulled in
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -192,6 +194,20 @@ class EngineAdapter:
             found = engine_error(read_tail(workdir / name, _LOG_TAIL))
             if found:
                 return found
+        return None
+
+    def engine_logs(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None,
+        cluster: ClusterSpec | None = None,
+    ) -> str | None:
+        """The ended application's own log from its cluster (a remote driver's or application
+        master's, a remote jobmanager's exceptions), at most about :data:`ENGINE_LOG_CAP`
+        bytes; None when there is nothing to add. Called once, when a detached application
+        has ended; the caller masks secrets and appends it to the job's ``stderr.log``."""
         return None
 
     def usage(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Usage:

@@ -42,6 +42,7 @@ from mrs_jobs.engines.flink_conf import (
 from mrs_jobs.engines.flink_rest import (
     STATES,
     cancel_job,
+    job_exceptions,
     progress_of_job,
     remote_status,
     rest,
@@ -338,6 +339,11 @@ class _RemoteFlinkJob:
         if remote is not None and remote.message:
             remote = replace(remote, message=_without_secrets(remote.message, self.job))
         return remote
+
+    def logs(self, app_id: str | None) -> str | None:
+        """The exceptions the jobmanager recorded for the job (its history, newest first)."""
+        job_id = app_id if app_id and _HEX32_RE.match(app_id) else self.printed
+        return None if job_id is None else job_exceptions(self.jobmanager, job_id)
 
     def cancel(self) -> bool:
         """``PATCH /jobs/<id>?mode=cancel``; True when the jobmanager accepted it."""

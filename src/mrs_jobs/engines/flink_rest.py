@@ -14,12 +14,13 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from mrs_jobs.engines.base import REMOTE_TERMINAL, RemoteStatus
+from mrs_jobs.engines.base import ENGINE_LOG_CAP, REMOTE_TERMINAL, RemoteStatus
 
 __all__ = [
     "STATES",
     "cancel_job",
     "failure_message",
+    "job_exceptions",
     "progress_of_job",
     "remote_status",
     "rest",
@@ -167,3 +168,23 @@ def cancel_job(jobmanager: str, job_id: str, timeout: float = 2.0) -> bool:
     """``PATCH /jobs/<id>?mode=cancel``; True when the jobmanager accepted it."""
     code, _ = rest(f"http://{jobmanager}/jobs/{job_id}?mode=cancel", timeout, "PATCH")
     return code in (200, 202)
+
+
+def job_exceptions(jobmanager: str, job_id: str, timeout: float = 5.0) -> str | None:
+    """The exceptions the jobmanager keeps for a job (``/jobs/<id>/exceptions``), newest
+    first, each with its stack trace, at most :data:`ENGINE_LOG_CAP` characters; None when
+    there are none or nothing answered."""
+    code, body = rest(f"http://{jobmanager}/jobs/{job_id}/exceptions", timeout)
+    if code != 200 or not isinstance(body, dict):
+        return None
+    history = body.get("exceptionHistory")
+    entries = history.get("entries") if isinstance(history, dict) else None
+    traces = [
+        str(e.get("stacktrace") or e.get("exceptionName") or "").strip()
+        for e in entries or []
+        if isinstance(e, dict)
+    ]
+    if not any(traces) and isinstance(body.get("root-exception"), str):  # Flink 1.x
+        traces = [body["root-exception"].strip()]
+    text = "\n\n".join(t for t in traces if t)
+    return text[:ENGINE_LOG_CAP] or None

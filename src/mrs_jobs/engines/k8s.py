@@ -18,7 +18,7 @@ import httpx
 
 from mrs_jobs.domain.clusterconfig import K8sSettings
 from mrs_jobs.domain.diagnostics import scrub
-from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
+from mrs_jobs.engines.base import ENGINE_LOG_CAP, ClusterSpec, EngineRefused, RemoteStatus
 from mrs_jobs.engines.kit import conf_args, http_request
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
 
 DRIVER_CONTAINER = "spark-kubernetes-driver"  # Spark's name for the driver pod's container
 APP_SELECTOR_LABEL = "spark-app-selector"
+_LOG_LINES = 2000  # a driver log's tail that is pulled in when it ended (then capped)
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PHASES = {
     "Pending": "pending",
@@ -192,6 +193,19 @@ class K8sClient:
             app_id=_str(labels.get(APP_SELECTOR_LABEL)),
             message=_pod_message(state, status),
         )
+
+    def driver_log(self, pod_name: str) -> str | None:
+        """The end of the driver container's log (``GET .../pods/<name>/log``), at most
+        :data:`ENGINE_LOG_CAP` bytes; None when the API cannot tell (the pod is gone)."""
+        try:
+            url = self._pod_url(pod_name) + "/log"
+        except ValueError:
+            return None
+        params = {"container": DRIVER_CONTAINER, "tailLines": str(_LOG_LINES)}
+        resp = http_request(self._client, "GET", url, params=params, headers={"Accept": "*/*"})
+        if resp is None or resp.status_code != 200:
+            return None
+        return resp.text[-ENGINE_LOG_CAP:] or None
 
     def delete_driver(self, pod_name: str) -> bool:
         """Delete the driver pod (its executors go with it); True when deleted, being deleted

@@ -107,6 +107,8 @@ class RemoteApplication(Protocol):
 
     def cancel(self) -> bool: ...
 
+    def logs(self, app_id: str | None) -> str | None: ...
+
 
 class RemoteEngine(EngineAdapter):
     """An engine whose applications may live on a cluster: ``status`` and ``cancel`` ask the
@@ -134,6 +136,17 @@ class RemoteEngine(EngineAdapter):
     ) -> bool:
         app = self.application(job, Path(workdir), launch, cluster)
         return app is not None and app.cancel()
+
+    def engine_logs(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None,
+        cluster: ClusterSpec | None = None,
+    ) -> str | None:
+        app = self.application(job, Path(workdir), launch, cluster)
+        return None if app is None else app.logs(app_id)
 
 
 def http_request(

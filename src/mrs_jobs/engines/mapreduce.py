@@ -214,6 +214,11 @@ class _YarnApp:
         app = self._app_id(None)
         return app is not None and self.client.kill(app)
 
+    def logs(self, app_id: str | None) -> str | None:
+        """The MapReduce application master's log (``syslog``: MRAppMaster logs there)."""
+        app = self._app_id(app_id)
+        return None if app is None else self.client.am_log(app, "syslog")
+
     def _app_id(self, recorded: str | None) -> str | None:
         if recorded:
             return yarn.app_id_from_output(f"Running job: {recorded}") or recorded

@@ -129,6 +129,9 @@ class _SparkApp:
     def cancel(self) -> bool:
         return self.remote(self.info).cancel(self.info, self.workdir)
 
+    def logs(self, app_id: str | None) -> str | None:
+        return self.remote(self.info).logs(self.info, self.workdir, app_id)
+
 
 class SparkSubmitEngine(RemoteEngine):
     """Runs ``SparkSubmit`` jobs with the ``spark-submit`` of a Spark home (pyspark's by default).

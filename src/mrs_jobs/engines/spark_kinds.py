@@ -115,6 +115,10 @@ class SparkTarget:
         """Cancel the application on its cluster; True when the cluster was asked."""
         return False
 
+    def logs(self, info: dict, workdir: Path, app_id: str | None) -> str | None:
+        """The ended driver's log from its cluster (None: none is reachable)."""
+        return None
+
 
 class LocalTarget(SparkTarget):
     kind = "local"
@@ -231,6 +235,11 @@ class YarnTarget(SparkTarget):
             app = _event_log_app(workdir)
         return app is not None and self.client(info).kill(app)
 
+    def logs(self, info: dict, workdir: Path, app_id: str | None) -> str | None:
+        """The application master's stderr (the driver's, in cluster deploy mode)."""
+        app = app_id or yarn.app_id_from_output(launcher_output(workdir))
+        return None if app is None else self.client(info).am_log(app)
+
 
 class K8sTarget(SparkTarget):
     """``k8s://`` masters: always a driver pod (cluster mode), followed through the API."""
@@ -277,6 +286,10 @@ class K8sTarget(SparkTarget):
     def cancel(self, info: dict, workdir: Path) -> bool:
         pod = info.get("driver_pod")
         return bool(pod) and self.client(info).delete_driver(str(pod))
+
+    def logs(self, info: dict, workdir: Path, app_id: str | None) -> str | None:
+        pod = info.get("driver_pod")
+        return self.client(info).driver_log(str(pod)) if pod else None
 
 
 TARGETS: dict[str, type[SparkTarget]] = {

@@ -17,7 +17,7 @@ import httpx
 
 from mrs_jobs.domain.clusterconfig import YarnSettings
 from mrs_jobs.domain.diagnostics import scrub
-from mrs_jobs.engines.base import ClusterSpec, EngineRefused, RemoteStatus
+from mrs_jobs.engines.base import ENGINE_LOG_CAP, ClusterSpec, EngineRefused, RemoteStatus
 from mrs_jobs.engines.kit import http_request
 
 __all__ = [
@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 _APP_ID_RE = re.compile(r"^application_\d+_\d+$")
+# The RM's amContainerLogs: <scheme>://<nm host:port>/node/containerlogs/<container>/<user>
+_AM_LOGS_RE = re.compile(r"^(https?)://([\w.\-]+:\d+)/node/containerlogs/(container_[\w]+)(?:/|$)")
+_LOG_NAME_RE = re.compile(r"^[\w.\-]+$")
 _SUBMITTED_RE = re.compile(r"Submitted application (application_\d+_\d+)")
 _REPORT_RE = re.compile(r"Application report for (application_\d+_\d+)")
 _JOB_RE = re.compile(r"Running job: job_(\d+_\d+)\b")
@@ -213,6 +216,33 @@ class YarnClient:
             if state in ("failed", "killed", "unknown")
             else None,
         )
+
+    def am_log(self, app_id: str, name: str = "stderr") -> str | None:
+        """The end of the application master container's log ``name`` (its stderr: a Spark
+        driver's in cluster deploy mode), at most :data:`ENGINE_LOG_CAP` bytes, from the
+        NodeManager that ran it (which hands aggregated logs over once the application
+        ended); None when the RM or the NodeManager cannot tell."""
+        try:
+            url = self._app_url(app_id)
+        except ValueError:
+            return None
+        resp = http_request(self._client, "GET", url)
+        try:
+            app = resp.json()["app"] if resp is not None and resp.status_code == 200 else {}
+        except (ValueError, KeyError, TypeError):
+            return None
+        m = _AM_LOGS_RE.match(str(app.get("amContainerLogs") or ""))
+        if m is None or not _LOG_NAME_RE.match(name):
+            return None
+        scheme, node, container = m.group(1), m.group(2), m.group(3)
+        logs = f"{scheme}://{node}/ws/v1/node/containerlogs/{container}/{name}"
+        params = {"size": str(-ENGINE_LOG_CAP)}  # negative: the last bytes
+        if self.user:
+            params["user.name"] = self.user
+        got = http_request(self._client, "GET", logs, params=params, headers={"Accept": "*/*"})
+        if got is None or got.status_code != 200:
+            return None
+        return got.text[-ENGINE_LOG_CAP:] or None
 
     def kill(self, app_id: str) -> bool:
         """Ask the RM to kill the application; True when it accepted (202) or did (200)."""

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from mrs_jobs.fsutil import read_capped
 from mrs_jobs.runtime.launch import LaunchSpec
 
 __all__ = [
+    "append_log",
     "DISTCP_CONFIG",
     "ENGINE_RECORD",
     "EXIT",
@@ -74,6 +76,21 @@ def write_private(path: Path, data: str | bytes) -> None:
     with os.fdopen(fd, "wb") as fh:
         os.fchmod(fh.fileno(), 0o600)
         fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def append_log(workdir: Path, name: str, text: str) -> bool:
+    """Append ``text`` to the job's log ``name`` (one of :data:`JOB_LOGS`), never through a
+    symlink and never to anything but a regular file; False when it could not."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(workdir / name, flags, 0o600)
+    except OSError:
+        return False
+    with os.fdopen(fd, "ab") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return False
+        fh.write(text.encode("utf-8", errors="replace"))
+    return True
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -14,9 +14,12 @@ import logging
 import time
 from pathlib import Path
 
+from mrs_jobs.domain.diagnostics import scrub
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.outcome import Outcome
+from mrs_jobs.domain.render import is_secret_key
 from mrs_jobs.engines.base import LaunchSpec, RemoteStatus, call_hook
+from mrs_jobs.runtime.jobdir import STDERR, append_log, read_launch
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.supervisor.clusters import ClusterCache
 from mrs_jobs.supervisor.context import SupervisorContext
@@ -138,6 +141,7 @@ class DetachedTracker:
 
     def _end_detached(self, job: Job, remote: RemoteStatus) -> None:
         self.forget(job.id)
+        self._pull_engine_log(job)
         if remote.state == "succeeded":
             outcome = Outcome(returncode=0)
         elif remote.state == "killed":
@@ -147,3 +151,26 @@ class DetachedTracker:
             reason = remote.message or "the application failed in its engine"
             outcome = Outcome(returncode=1, lost_reason=reason)
         self.finisher.end(job, outcome)
+
+    def _pull_engine_log(self, job: Job) -> None:
+        """Append what the application's cluster kept of it (a remote driver's log, a
+        jobmanager's exceptions) to the job's ``stderr.log``, masked: the user reads it
+        there, and the job's diagnostics find the engine's own words in it."""
+        engine = self.ctx.registry.for_type(job.job_type)
+        workdir = Path(job.workdir or "")
+        launch = read_launch(workdir) if job.workdir else None
+        if engine is None or launch is None:
+            return
+        try:
+            spec, cluster = spec_of(job, self.ctx.secrets), self.clusters.of(job)
+        except Exception:  # an unreadable job or cluster: its log is not worth failing over
+            log.exception("job.engine_log_failed", extra={"job_id": job.id})
+            return
+        args = (spec, workdir, launch, job.app_id or None, cluster)
+        text = call_hook(engine.engine_logs, *args, default=None, job_id=job.id)
+        if not text:
+            return
+        secrets = [v for k, v in spec.properties.items() if is_secret_key(k)]
+        masked = scrub(text, len(text) + 64, secrets) or ""
+        header = f"\n==== mrs-jobs: the application's log from its cluster ({job.app_id}) ====\n"
+        append_log(workdir, STDERR, f"{header}{masked}\n")
