@@ -1,12 +1,20 @@
-"""Crash test with real engines in the mix: MapReduce, SQL, DistCp and busy PySpark jobs.
+"""Crash test: kill -9 the service, shims and engines at random moments; lose nothing.
 
-The harness (harness.py) runs the seeded workload of test_crash.py, with some of its jobs on
-the real engines instead of the fake one (workload.py: a WordCount in Hadoop's local runner, an
-SQL job that creates, fills and sums a table on the cluster's Thrift server, a DistCp of a
-local directory, a PySpark job whose two Python workers loop for seconds), against one instance
-on SQLite and two sharing one PostgreSQL. Besides the service, shim and engine kills, some
-faults SIGKILL the cluster's Thrift server (faults.py): SQL jobs launched on it may fail and
-count as faulted, SQL jobs launched after it must succeed (the service starts it again).
+The harness (harness.py) runs a seeded workload of fast fake-engine jobs (sleep, print, exit
+with a code, some ignoring SIGTERM, a quarter with processes outside their launcher's group,
+session and marker) against one instance on SQLite and against two instances sharing one
+PostgreSQL, with outages longer than the adoption threshold and restarts after the peer
+adopted. Every acknowledged job is present (unless deleted) and terminal, none is duplicated
+or launched twice, no process of any job is left, no deleted job's files stay on disk, no
+answer is a 5xx, and no job is failed by the service on its own.
+
+Some of its jobs run on the real engines instead of the fake one (workload.py: a WordCount in
+Hadoop's local runner, an SQL job that creates, fills and sums a table on the cluster's Thrift
+server, a DistCp of a local directory, a PySpark job whose two Python workers loop for
+seconds). Besides the service, shim and engine kills, some faults SIGKILL the cluster's
+Thrift server (faults.py): SQL jobs launched on it may fail and count as faulted, SQL jobs
+launched after it must succeed (the service starts it again). Their survival of one service
+restart each, job by job, is tests/acceptance/test_restart_survival.py.
 
 Every real-engine job nobody killed, deleted or faulted must succeed and must have produced
 what it should have: the word counts, the table's sum, the copied bytes, the sum its workers
@@ -93,6 +101,8 @@ def _assert_clean(summary: str, found: dict, cfg: Config) -> None:
         if cfg.instances == 1:  # with two, the SQL jobs after it may all go to the other one
             assert counts["thrift_restarted"] > 0, "no SQL job on a restarted server: " + summary
     assert counts["engine_across"] > 0, "no real-engine job ran across a restart: " + summary
+    if cfg.instances == 1:
+        assert counts["across"] > 0, "no group-leaving job ran across a restart: " + summary
     if cfg.instances > 1:  # their owner came back after the peer adopted its live jobs
         assert found["adopted"] > 0, "no restart after a peer adopted live jobs: " + summary
 
