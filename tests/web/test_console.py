@@ -9,205 +9,19 @@ read its log live. Screenshots go under pytest's ``tmp_path`` and their paths ar
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import textwrap
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from support_server import BIN, ServerProcess
+from console_support import Env, row, rows, shot, sign_in
 
 try:
-    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 except ImportError:  # pragma: no cover - reported by the browser fixture
-    sync_playwright = None
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = Path(os.environ.get("MRS_JOBS_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000
-
-
-def _need(ok: bool, why: str) -> None:
-    if not ok:
-        if IN_CI:
-            pytest.fail(f"{why} (required in CI)")
-        pytest.skip(why)
-
-
-@dataclass
-class Env:
-    server: ServerProcess
-    endpoint: str
-    project: str
-    default_cluster: str
-    token: str
-    tmp: Path
-
-    def admin(self, *args: str) -> str:
-        proc = subprocess.run(
-            [str(BIN), "admin", *args],
-            env=self.server.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
-
-    def queued_cluster(self, name: str) -> str:
-        """A cluster with no running slot: its jobs stay SUBMITTED (live) until killed."""
-        return self.admin("create-cluster", self.project, "--name", name, "--max-running", "0")
-
-    def api(self, cluster: str) -> Api:
-        return Api(self, cluster)
-
-
-class Api:
-    """The public API over HTTP with the token, as a script would call it."""
-
-    def __init__(self, env: Env, cluster: str) -> None:
-        self.env = env
-        self.cluster = cluster
-        self.base = f"{env.endpoint}/v2/{env.project}/clusters/{cluster}/job-executions"
-        self.http = httpx.Client(
-            headers={"X-Auth-Token": env.token, "Content-Type": "application/json"},
-            timeout=30,
-        )
-
-    def submit(
-        self,
-        name: str,
-        *,
-        job_type: str = "SparkSubmit",
-        arguments: list[str] | None = None,
-        properties: dict[str, str] | None = None,
-    ) -> str:
-        body: dict[str, Any] = {
-            "job_type": job_type,
-            "job_name": name,
-            "arguments": arguments if arguments is not None else [str(self.env.tmp / "app.py")],
-        }
-        if properties:
-            body["properties"] = properties
-        r = self.http.post(self.base, json=body)
-        assert r.status_code == 200, r.text
-        time.sleep(0.003)  # distinct submitted_time values keep the expected order exact
-        return r.json()["job_submit_result"]["job_id"]
-
-    def show(self, job_id: str) -> httpx.Response:
-        return self.http.get(f"{self.base}/{job_id}")
-
-    def kill(self, job_id: str) -> None:
-        assert self.http.post(f"{self.base}/{job_id}/kill").status_code == 202
-
-    def state(self, job_id: str) -> str:
-        r = self.show(job_id)
-        assert r.status_code == 202, r.text
-        return r.json()["job_detail"]["job_state"]
-
-    def wait_state(self, job_id: str, want: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while (got := self.state(job_id)) != want:
-            assert time.monotonic() < deadline, f"{job_id}: {got}, wanted {want}"
-            time.sleep(0.1)
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    tmp = tmp_path_factory.mktemp("console")
-    (tmp / "app.py").write_text("print('never runs on a queued cluster')\n")
-    server = ServerProcess(tmp / "data").start()
-    try:
-        boot = server.bootstrap
-        e = Env(server, server.endpoint, boot["project_id"], boot["cluster_id"], "", tmp)
-        e.token = e.admin("create-token", e.project, "--ttl", "3600", "--user", "alice")
-        yield e
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    _need(sync_playwright is not None, "the playwright package is not installed")
-    _need(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Browser, env: Env) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    p = context.new_page()
-    p.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    p.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    p.on(
-        "console",
-        lambda msg: problems.append(f"console: {msg.text}")
-        if msg.type == "error" and "Content Security Policy" in msg.text
-        else None,
-    )
-    # A console file (a module the page imports, its style sheet, its icon) that fails to load.
-    p.on(
-        "response",
-        lambda r: problems.append(f"{r.status} for {r.url}")
-        if "/console/" in r.url and r.status >= 400
-        else None,
-    )
-    yield p
-    html = p.content()
-    context.close()
-    assert env.token not in html, "the token must never be rendered into the page"
-    assert not problems, problems
-
-
-def sign_in(page: Page, env: Env, cluster: str, token: str | None = None) -> None:
-    page.goto(env.endpoint + "/")
-    expect(page).to_have_url(re.compile(r"/console/$"))
-    page.fill("#signin-project", env.project)
-    page.fill("#signin-cluster", cluster)
-    page.fill("#signin-token", token or env.token)
-    page.click("#signin-submit")
-    expect(page.locator("#jobs-view")).to_be_visible()
-    expect(page.locator("#where-cluster")).to_have_text(cluster)
-
-
-def rows(page: Page) -> Locator:
-    return page.locator("#jobs-body tr")
-
-
-def row(page: Page, name: str) -> Locator:
-    """The table row of the job with this exact name."""
-    link = page.locator("a.job-name", has_text=re.compile(f"^{re.escape(name)}$"))
-    return page.locator("#jobs-body tr", has=link)
-
-
-def shot(page: Page, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
-    return path
+    pass
 
 
 def test_console_is_served_with_strict_headers(env: Env) -> None:
@@ -311,7 +125,9 @@ def test_sign_in_list_filter_and_page(page: Page, env: Env, tmp_path: Path) -> N
     expect(first.locator("td").nth(3)).to_have_text("SparkSubmit")
     expect(first.locator(".badge")).to_have_text("KILLED")
     expect(first.locator(".result")).to_have_text("KILLED")
-    expect(first.locator("td").nth(6)).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))
+    expect(first.locator("td").nth(6)).to_have_text(
+        re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (UTC|UTC[+-]\d\d:\d\d)$")
+    )
     expect(row(page, "page-10").locator("td").nth(7)).to_have_text("—")  # not ended
     expect(page.locator("#live-indicator")).to_be_visible()  # SUBMITTED jobs are live
     assert page.evaluate("sessionStorage.length") == 1
@@ -504,11 +320,12 @@ def test_detail_shows_fields_as_text_and_sql_results(page: Page, env: Env) -> No
     assert page.locator("#sql-results b").count() == 0
     page.unroute("**/sql-result")
 
-    # A job deleted elsewhere: the API's error in the banner.
+    # A job deleted elsewhere: its page says it is not there (tests/web/test_console_job.py).
     r = api.http.post(f"{api.base}/batch-delete", json={"job_id_list": [sql_job]})
     assert r.status_code == 202, r.text
     page.reload()
-    expect(page.locator("#banner")).to_contain_text("0176")
+    expect(page.locator("#notfound-view")).to_be_visible()
+    expect(page.locator("#notfound-id")).to_have_text(sql_job)
 
 
 @pytest.mark.browser

@@ -30,8 +30,11 @@ _FILES = {
     "detail.js": _JS,
     "dialogs.js": _JS,
     "dom.js": _JS,
+    "durations.js": _JS,
     "format.js": _JS,
+    "job-history.js": _JS,
     "job-log.js": _JS,
+    "job-reason.js": _JS,
     "jobs-list.js": _JS,
     "page.js": _JS,
 }

@@ -3,9 +3,12 @@
 import { ApiError, api, errorText, getSession } from "./api.js";
 import { openKillDialog } from "./dialogs.js";
 import { $, el } from "./dom.js";
-import { LIVE, POLL_MS, fmtDuration, fmtTime, resultClass, stateClass, stateCell } from "./format.js";
+import { durationNode } from "./durations.js";
+import { LIVE, POLL_MS, resultClass, stateClass, stateCell, timeNode } from "./format.js";
+import { loadHistory, resetHistory, toggleHistory } from "./job-history.js";
 import { logKind, readLog, resetLog } from "./job-log.js";
-import { currentView, handleError, showBanner, showView } from "./page.js";
+import { chooseLog, hideReason, renderReason } from "./job-reason.js";
+import { currentView, handleError, showNotFound, showView } from "./page.js";
 
 const SQL_TYPES = new Set(["SparkSql", "SparkScript", "HiveSql", "HiveScript"]);
 
@@ -13,6 +16,8 @@ const detail = {
   id: "",
   job: null,
   sqlDone: false,
+  logChosen: false, // the log to open on was chosen from what the job's logs hold
+  logPicked: false, // the reader chose a log: it is never switched for them
   seq: 0,
   timer: 0,
 };
@@ -26,10 +31,15 @@ export function openDetail(id) {
   detail.id = id;
   detail.job = null;
   detail.sqlDone = false;
+  detail.logChosen = false;
+  detail.logPicked = false;
   $("detail-title").textContent = id;
   $("detail-state").textContent = "";
   $("detail-state").className = "badge";
   $("detail-kill").hidden = true;
+  $("detail-history").hidden = true;
+  hideReason();
+  resetHistory();
   $("detail-fields").replaceChildren();
   $("sql-card").hidden = true;
   $("sql-results").replaceChildren();
@@ -53,22 +63,31 @@ export async function pollDetail() {
   clearTimeout(detail.timer);
   const seq = ++detail.seq;
   let live = false;
+  const current = () => seq === detail.seq;
   try {
     const data = await api("GET", `/${encodeURIComponent(detail.id)}`);
-    if (seq !== detail.seq) return;
+    if (!current()) return;
     const job = data.job_detail;
+    const wasLive = detail.job !== null && LIVE.has(detail.job.job_state);
     detail.job = job;
     live = LIVE.has(job.job_state);
     renderDetail(job);
-    await readLog(detail.id, () => seq === detail.seq);
-    if (seq !== detail.seq) return;
+    // Opened, or just ended: open on the log that says what happened.
+    if (!detail.logPicked && (!detail.logChosen || (wasLive && !live))) {
+      const kind = await chooseLog(detail.id, job);
+      if (!current()) return;
+      detail.logChosen = true;
+      if (kind !== logKind()) resetLog(kind);
+    }
+    await readLog(detail.id, current);
+    if (!current()) return;
+    await loadHistory(detail.id, current);
+    if (!current()) return;
     if (!live && SQL_TYPES.has(job.job_type) && !detail.sqlDone) await loadSql(seq);
   } catch (err) {
-    if (seq !== detail.seq) return;
-    if (err instanceof ApiError && err.code === "0176") {
-      $("detail-kill").hidden = true;
-      $("log-status").textContent = "";
-      showBanner(`${errorText(err)} (it may have been deleted)`);
+    if (!current()) return;
+    if (isMissing(err)) {
+      showNotFound(detail.id);
       return;
     }
     handleError(err);
@@ -79,12 +98,19 @@ export async function pollDetail() {
   }
 }
 
+// The job is not (or no longer) there: deleted, of another cluster, or never was.
+function isMissing(err) {
+  return err instanceof ApiError && err.status === 400 && err.code === "0176";
+}
+
 function renderDetail(job) {
   const live = LIVE.has(job.job_state);
   $("detail-title").textContent = job.job_name || job.job_id;
   $("detail-state").textContent = job.job_state;
   $("detail-state").className = `badge ${stateClass(job.job_state)}`;
   $("detail-kill").hidden = !live;
+  $("detail-history").hidden = false;
+  renderReason(job);
   const tracking = String(job.tracking_url || "");
   let trackingNode = document.createTextNode(tracking || "—");
   if (/^https?:\/\//i.test(tracking)) {
@@ -98,10 +124,10 @@ function renderDetail(job) {
     ["State", stateCell(job)],
     ["Result", el("span", { class: `result ${resultClass(job.job_result)}`, text: job.job_result })],
     ["Queue", job.queue],
-    ["Duration", fmtDuration(job.elapsed_time)],
-    ["Submitted", fmtTime(job.submitted_time)],
-    ["Started", fmtTime(job.started_time)],
-    ["Finished", fmtTime(job.finished_time)],
+    ["Duration", durationNode(job)],
+    ["Submitted", timeNode(job.submitted_time)],
+    ["Started", timeNode(job.started_time)],
+    ["Finished", timeNode(job.finished_time)],
     ["Launcher ID", job.launcher_id],
     ["App ID", job.app_id],
     ["Tracking URL", trackingNode],
@@ -120,13 +146,27 @@ function renderDetail(job) {
 }
 
 async function switchLog(kind) {
-  if (kind === logKind() || currentView() !== "detail") return;
+  if (currentView() !== "detail") return;
+  detail.logPicked = true;
+  if (kind === logKind()) return;
   resetLog(kind);
   const seq = detail.seq;
   try {
     await readLog(detail.id, () => seq === detail.seq);
   } catch (err) {
-    handleError(err);
+    if (isMissing(err)) showNotFound(detail.id);
+    else handleError(err);
+  }
+}
+
+async function showHistory() {
+  const seq = detail.seq;
+  try {
+    await toggleHistory(detail.id, () => seq === detail.seq);
+  } catch (err) {
+    if (seq !== detail.seq) return;
+    if (isMissing(err)) showNotFound(detail.id);
+    else handleError(err);
   }
 }
 
@@ -186,10 +226,13 @@ function sqlTable(key, rows) {
 }
 
 export function wireDetail() {
-  $("detail-back").addEventListener("click", (e) => {
-    e.preventDefault();
-    location.hash = "";
-  });
+  for (const back of [$("detail-back"), $("notfound-back")]) {
+    back.addEventListener("click", (e) => {
+      e.preventDefault();
+      location.hash = "";
+    });
+  }
+  $("detail-history").addEventListener("click", showHistory);
   $("detail-kill").addEventListener("click", () => detail.job && openKillDialog(detail.job));
   $("log-stdout").addEventListener("click", () => switchLog("stdout"));
   $("log-stderr").addEventListener("click", () => switchLog("stderr"));

@@ -10,20 +10,46 @@ function pad(n) {
   return String(n).padStart(2, "0");
 }
 
+// The zone a time is shown in: "UTC", or the browser's offset from it ("UTC+05:30"), which
+// unlike an abbreviation ("CST") names one zone only.
+export function fmtZone(d) {
+  const off = -d.getTimezoneOffset();
+  if (!off) return "UTC";
+  const a = Math.abs(off);
+  return `UTC${off < 0 ? "-" : "+"}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+}
+
+// "2026-12-07 06:40:12 UTC+01:00": the browser's local time, with its zone.
 export function fmtTime(ms) {
   const n = Number(ms);
   if (!n) return "—";
   const d = new Date(n);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${fmtZone(d)}`;
+}
+
+// A time as a node: the full text, the UTC instant as its tooltip; it may wrap only between
+// the date, the clock and the zone, so a narrow table keeps each readable.
+export function timeNode(ms) {
+  const text = fmtTime(ms);
+  if (text === "—") return el("span", { class: "time", text });
+  const parts = text.split(" ");
+  const node = el("span", { class: "time", title: new Date(Number(ms)).toISOString() });
+  parts.forEach((part, i) => {
+    if (i) node.append(" ");
+    node.append(el("span", { class: "time-part", text: part }));
+  });
+  return node;
 }
 
 export function fmtDuration(ms) {
   let s = Math.floor(Number(ms) / 1000);
   if (!(s > 0)) return Number(ms) > 0 ? "<1s" : "—";
-  const h = Math.floor(s / 3600);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
   const m = Math.floor((s % 3600) / 60);
   s %= 60;
+  if (d) return `${d}d ${h}h ${m}m`;
   return h ? `${h}h ${m}m ${s}s` : m ? `${m}m ${s}s` : `${s}s`;
 }
 

@@ -3,7 +3,8 @@
 import { api, getSession } from "./api.js";
 import { openDeleteDialog, openKillDialog } from "./dialogs.js";
 import { $, el } from "./dom.js";
-import { LIVE, POLL_MS, fmtTime, resultClass, stateCell } from "./format.js";
+import { durationNode, setDuration } from "./durations.js";
+import { LIVE, POLL_MS, resultClass, stateCell, timeNode } from "./format.js";
 import { currentView, handleError, showView } from "./page.js";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -52,7 +53,7 @@ function listQuery() {
   const search = f.search.trim();
   if (search) {
     if (UUID_RE.test(search)) q.job_id = search;
-    else q.job_name = search;
+    else q.job_name_contains = search; // ours: a part of the name, any case
   }
   q.job_state = f.state;
   q.job_result = f.result;
@@ -119,21 +120,23 @@ function buildRow(job) {
   const id = String(job.job_id);
   const name = String(job.job_name || "");
   const live = LIVE.has(job.job_state);
+  const duration = durationNode(job);
   const check = el("input", {
     type: "checkbox", class: "row-check", "aria-label": `Select job ${name || id}`,
     on: { change: (e) => toggleSelected(id, e.target.checked) },
   });
   const tr = el("tr", { "data-job-id": id },
     el("td", { class: "col-check" }, check),
-    el("td", {},
+    el("td", { class: "col-name" },
       el("a", { class: "job-name", href: `#/jobs/${encodeURIComponent(id)}`, text: name || id }),
-      el("span", { class: "job-id mono", text: id })),
+      el("span", { class: "job-id mono", text: id, title: id })),
     el("td", { text: job.user || "" }),
     el("td", { text: job.job_type || "" }),
     el("td", { class: "col-state" }, stateCell(job)),
     el("td", {}, el("span", { class: `result ${resultClass(job.job_result)}`, text: job.job_result || "" })),
-    el("td", { class: "nowrap", text: fmtTime(job.submitted_time) }),
-    el("td", { class: "nowrap", text: fmtTime(job.finished_time) }),
+    el("td", { class: "col-time" }, timeNode(job.submitted_time)),
+    el("td", { class: "col-time" }, timeNode(job.finished_time)),
+    el("td", { class: "col-duration" }, duration),
     el("td", { class: "col-actions" },
       el("div", { class: "actions" },
         el("button", {
@@ -146,6 +149,7 @@ function buildRow(job) {
           on: { click: () => openDeleteDialog([job]) },
         }))));
   tr._check = check;
+  tr._duration = duration;
   return tr;
 }
 
@@ -155,7 +159,9 @@ function renderList() {
     const sig = rowSignature(job);
     const old = list.rows.get(job.job_id);
     // Unchanged rows are kept as they are, so polling does not steal focus or hover.
-    const tr = old && old.sig === sig ? old.tr : buildRow(job);
+    const kept = old && old.sig === sig;
+    const tr = kept ? old.tr : buildRow(job);
+    if (kept) setDuration(tr._duration, job); // a running job's elapsed time, as answered now
     rows.set(job.job_id, { sig, tr });
     return tr;
   });

@@ -3,7 +3,7 @@
 import { ApiError, errorText } from "./api.js";
 import { $ } from "./dom.js";
 
-let view = ""; // "signin" | "list" | "detail"
+let view = ""; // "signin" | "list" | "detail" | "notfound"
 
 export function currentView() {
   return view;
@@ -14,6 +14,14 @@ export function showView(name) {
   $("signin-view").hidden = name !== "signin";
   $("jobs-view").hidden = name !== "list";
   $("detail-view").hidden = name !== "detail";
+  $("notfound-view").hidden = name !== "notfound";
+  document.title = name === "notfound" ? "Job not found · MRS jobs" : "MRS jobs";
+}
+
+// The page of a job id that names no job here (deleted, or never was).
+export function showNotFound(id) {
+  showView("notfound");
+  $("notfound-id").textContent = id;
 }
 
 let bannerTimer = 0;
