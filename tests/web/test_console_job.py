@@ -166,7 +166,7 @@ def test_duration_column_shows_how_long_a_job_ran_and_counts_up(
     running = row(page, "runs-long").locator("td.col-duration")
     expect(running).to_have_text(re.compile(r"^1m \d+s$"))
     first = seconds_of(running.inner_text())
-    assert 65 <= first <= 70, first
+    assert 65 <= first <= 90, first  # the sign-in in between takes a few seconds
     expect(running).not_to_have_text(running.inner_text(), timeout=3_000)
     page.wait_for_timeout(2_000)
     assert seconds_of(running.inner_text()) >= first + 2
