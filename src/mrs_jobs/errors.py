@@ -8,6 +8,8 @@ __all__ = [
     "ClusterNotFound",
     "ComponentMissing",
     "DomainError",
+    "HistoryNotFound",
+    "HistoryNotReady",
     "InvalidParameter",
     "JobAlreadyEnded",
     "JobNotFinished",
@@ -96,4 +98,21 @@ class BatchDeleteFailed(StoreFailure):
 class StoreUnavailable(DomainError):
     def __init__(self, retry_after: int = 5) -> None:
         super().__init__("The job store is unavailable; retry later.")
+        self.retry_after = retry_after
+
+
+class HistoryNotFound(DomainError):
+    """No Spark history of that application on that cluster here (answered 404)."""
+
+    def __init__(self, cluster_id: str, app_id: str) -> None:
+        super().__init__(f"No Spark history of application {app_id} on cluster {cluster_id}.")
+
+
+class HistoryNotReady(DomainError):
+    """The cluster's Spark History Server has not loaded the application yet."""
+
+    def __init__(self, app_id: str, retry_after: int = 5) -> None:
+        super().__init__(
+            f"The Spark history server has not loaded application {app_id} yet; retry later."
+        )
         self.retry_after = retry_after

@@ -190,7 +190,7 @@ def run_server(settings: Settings) -> int:
     sock, endpoint = _listen(settings)
     greeting = _first_run(settings, store, box, endpoint)  # before the containment check
     boxes = _containment_or_exit(settings, store) if settings.run_supervisor else None
-    registry = EngineRegistry.from_settings(settings, boxes.policy if boxes else None)
+    registry = EngineRegistry.from_settings(settings, boxes.policy if boxes else None, endpoint)
     supervisor = None
     if boxes is not None:
         supervisor = Supervisor(store, settings, registry, secrets=box, boxes=boxes)
@@ -200,6 +200,7 @@ def run_server(settings: Settings) -> int:
         runnable_types=registry.job_types,
         wake=supervisor.wake if supervisor else (lambda: None),
         supervisor_id=supervisor.id if supervisor else None,
+        history=registry.history if supervisor else None,
     )
     if supervisor is not None:
         supervisor.start()

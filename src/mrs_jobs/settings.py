@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="Stop a cluster's long-lived engine service (the Spark SQL server) after "
         "this many seconds without a live job that needs it.",
     )
+    spark_history_idle_seconds: float = Field(
+        300.0,
+        description="Stop a cluster's Spark History Server (started when an ended local Spark "
+        "job's tracking_url is opened) after this many seconds without such a request or a "
+        "local Spark job ending.",
+    )
     kill_jobs_on_shutdown: bool = Field(
         False,
         description="On SIGTERM, kill this supervisor's running jobs cleanly (KILLED) instead "

@@ -15,6 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from huaweicloudsdkmrs.v2 import (
     BatchDeleteJobsRequest,
@@ -251,6 +252,31 @@ def test_small_pyspark_job_succeeds(server: RunningServer, small_job: SmallRun) 
     )
 
 
+def _history_link(server: RunningServer, app_id: str) -> Path:
+    """Where an ended local job's event log is kept for its cluster's history server."""
+    return server.data_dir / "clusters" / server.cluster_id / "spark-history" / "logs" / app_id
+
+
+def test_an_ended_job_links_to_its_history_page(server: RunningServer, small_job: SmallRun) -> None:
+    """The driver's UI died with the job; its tracking_url now leads to the cluster's Spark
+    History Server (started by this request), whose page names the application."""
+    detail = server.show(small_job.job_id)
+    app_id = detail.app_id
+    assert app_id.startswith("local-"), app_id
+    assert detail.tracking_url == f"{server.endpoint}/spark-history/{server.cluster_id}/{app_id}"
+    assert _history_link(server, app_id).is_file()
+    started = time.monotonic()
+
+    def page() -> httpx.Response | None:  # 503 + Retry-After while the server starts
+        r = httpx.get(detail.tracking_url, follow_redirects=True, timeout=90)
+        return r if r.status_code == 200 else None
+
+    r = wait_until("the job's history page", page, timeout=180, interval=2)
+    TIMINGS["history page of an ended job, first GET -> 200"] = time.monotonic() - started
+    assert r.url.path == f"/history/{app_id}/jobs/"
+    assert app_id in r.text and "acceptance-small" in r.text
+
+
 def test_failing_pyspark_job_ends_failed(server: RunningServer, pair_jobs: dict[str, str]) -> None:
     job_id = pair_jobs["failing"]
     detail = server.wait_state(job_id, TERMINAL, JOB_TIMEOUT_S)
@@ -297,6 +323,7 @@ def test_batch_delete_finished_and_running_jobs(
     server: RunningServer, small_job: SmallRun, long_jobs: dict[str, LongJob]
 ) -> None:
     finished_id = small_job.job_id
+    finished_app = server.show(finished_id).app_id
     job = long_jobs["to-delete"]
     _wait_tasks_running(server, job)
     pgid, marked = _run_tree(server, job.job_id)
@@ -340,6 +367,8 @@ def test_batch_delete_finished_and_running_jobs(
         and not server.job_dir(finished_id).exists(),
         timeout=15,
     )
+    # the finished job's event log went too: the one kept for the history server as well
+    assert not _history_link(server, finished_app).exists()
 
 
 def test_a_missing_app_file_is_named_in_diagnostics(server: RunningServer, tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ from mrs_jobs.settings import get_settings  # noqa: E402
 _real = EngineRegistry.from_settings.__func__  # type: ignore[attr-defined]
 
 
-def _patched(cls, settings, box=None):  # type: ignore[no-untyped-def]
-    return with_fake(_real(cls, settings, box))
+def _patched(cls, settings, box=None, endpoint=None):  # type: ignore[no-untyped-def]
+    return with_fake(_real(cls, settings, box, endpoint))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -15,6 +16,7 @@ from mrs_jobs.api.middleware import BodyTooLarge, RequestContextMiddleware
 from mrs_jobs.api.ratelimit import RateLimited, RateLimiter
 from mrs_jobs.api.replay import ReplayCache
 from mrs_jobs.api.routes import clusters as cluster_routes
+from mrs_jobs.api.routes import history as history_routes
 from mrs_jobs.api.routes import jobs as job_routes
 from mrs_jobs.api.routes import logs as log_routes
 from mrs_jobs.api.routes import ops as ops_routes
@@ -27,9 +29,13 @@ from mrs_jobs.services.jobs import JobService
 from mrs_jobs.services.logs import LogService
 from mrs_jobs.services.metrics import Metrics
 from mrs_jobs.services.observability import ObservabilityService
+from mrs_jobs.services.spark_history import SparkHistoryService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.web import routes as web_routes
+
+if TYPE_CHECKING:
+    from mrs_jobs.engines.spark_history import HistoryServers
 
 __all__ = ["AppContext", "create_app"]
 
@@ -45,6 +51,7 @@ class AppContext:
     clusters: ClusterService
     observability: ObservabilityService
     metrics: Metrics
+    history: SparkHistoryService
 
 
 def create_app(
@@ -54,10 +61,12 @@ def create_app(
     runnable_types: frozenset[str],
     wake: Waker = lambda: None,
     supervisor_id: str | None = None,
+    history: HistoryServers | None = None,
 ) -> FastAPI:
     """Build the app over an already migrated store; ``wake`` nudges the supervisor.
 
     ``supervisor_id``: the supervisor this process runs, whose heartbeat ``/ready`` checks.
+    ``history``: its engines' Spark history servers (ended local Spark jobs' pages).
     """
     app = FastAPI(
         title="mrs-jobs",
@@ -81,6 +90,7 @@ def create_app(
         clusters=ClusterService(store, settings),
         observability=observability,
         metrics=metrics,
+        history=SparkHistoryService(history),
     )
     install_error_handlers(app)
     # Abuse limits, read by api/auth.py (docs/security.md).
@@ -109,6 +119,7 @@ def create_app(
     app.include_router(job_routes.router)
     app.include_router(cluster_routes.router)
     app.include_router(ops_routes.router)
+    app.include_router(history_routes.router)
     app.include_router(web_routes.router)
 
     # Inside RequestContextMiddleware (added after it), so the request id already exists.

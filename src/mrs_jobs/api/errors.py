@@ -15,6 +15,8 @@ from mrs_jobs.errors import (
     ClusterNotFound,
     ComponentMissing,
     DomainError,
+    HistoryNotFound,
+    HistoryNotReady,
     InvalidParameter,
     JobAlreadyEnded,
     JobNotFinished,
@@ -39,10 +41,12 @@ _TABLE: list[tuple[type[DomainError], int, str]] = [
     (JobNotFinished, 400, "0180"),
     (AuthError, 401, "APIGW.0301"),
     (ProjectMismatch, 403, "12000052"),
+    (HistoryNotFound, 404, "12000002"),
     (QueueFull, 429, "0202"),
     (BatchDeleteFailed, 500, "0161"),
     (StoreFailure, 500, "0193"),
     (StoreUnavailable, 503, "0202"),
+    (HistoryNotReady, 503, "0202"),
 ]
 _COMPONENT_CODES = {"Spark": "0057", "Hive": "0168", "Flink": "0169"}
 
@@ -61,7 +65,7 @@ def _for_domain(exc: DomainError) -> JSONResponse:
     for cls, status, code in _TABLE:
         if isinstance(exc, cls):
             headers = None
-            if isinstance(exc, QueueFull | StoreUnavailable):
+            if isinstance(exc, QueueFull | StoreUnavailable | HistoryNotReady):
                 # The SDK drops a 429's body; Retry-After is what reaches the user.
                 headers = {"Retry-After": str(exc.retry_after)}
             return error_response(status, code, exc.message, headers)

@@ -210,6 +210,23 @@ class EngineAdapter:
         has ended; the caller masks secrets and appends it to the job's ``stderr.log``."""
         return None
 
+    def ended_tracking_url(
+        self,
+        job_id: str,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None,
+        cluster: ClusterSpec | None = None,
+    ) -> str | None:
+        """Where the ended job's application can still be seen, once its live UI is gone (a
+        local Spark driver's event log kept for the cluster's history server); None keeps the
+        tracking URL the job had. Called once, before its ending is recorded."""
+        return None
+
+    def forget(self, job_id: str, workdir: Path, app_id: str | None, cluster_id: str) -> None:
+        """Drop what the engine kept of a purged job outside its directory (a history link);
+        called before the job's directory is removed."""
+
     def usage(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Usage:
         """What the job consumed in its engine."""
         return Usage()

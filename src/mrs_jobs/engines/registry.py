@@ -14,6 +14,7 @@ from mrs_jobs.engines.distcp import DistCpEngine
 from mrs_jobs.engines.flink import FlinkEngine
 from mrs_jobs.engines.mapreduce import MapReduceEngine
 from mrs_jobs.engines.spark import SparkSubmitEngine
+from mrs_jobs.engines.spark_history import HistoryServers
 from mrs_jobs.engines.sql import SqlEngine
 from mrs_jobs.engines.thrift import ThriftServers
 from mrs_jobs.runtime.box import BoxPolicy
@@ -23,16 +24,33 @@ __all__ = ["EngineRegistry", "cluster_spec", "service_paths"]
 
 
 class EngineRegistry:
-    def __init__(self, engines: list[EngineAdapter]) -> None:
+    def __init__(
+        self, engines: list[EngineAdapter], *, history: HistoryServers | None = None
+    ) -> None:
+        self.history = history  # the clusters' Spark history servers (the API redirects there)
         self._by_type: dict[str, EngineAdapter] = {}
         for engine in engines:
             for job_type in engine.job_types:
                 self._by_type[job_type] = engine
 
     @classmethod
-    def from_settings(cls, settings: Settings, box: BoxPolicy | None = None) -> EngineRegistry:
+    def from_settings(
+        cls, settings: Settings, box: BoxPolicy | None = None, endpoint: str | None = None
+    ) -> EngineRegistry:
         """The engines of this installation; ``box`` boxes the long-lived services they start
-        (each cluster's SQL server), as the supervisor boxes jobs."""
+        (each cluster's SQL and history servers), as the supervisor boxes jobs. ``endpoint``:
+        the address of the HTTP server in this process (``serve``), the base of the history
+        links of ended local Spark jobs; without it (``supervise``) they keep their driver's
+        URL, since no server here could answer the link."""
+        history = HistoryServers(
+            settings.data_dir / "clusters",
+            installation_id(settings),
+            base_url=endpoint,
+            idle_seconds=settings.spark_history_idle_seconds,
+            java_home=settings.java_home,
+            spark_home=settings.spark_home,
+            box=box,
+        )
         servers = ThriftServers(
             settings.data_dir / "clusters",
             installation_id(settings),
@@ -47,6 +65,7 @@ class EngineRegistry:
                     java_home=settings.java_home,
                     spark_home=settings.spark_home,
                     pyspark_python=settings.pyspark_python,
+                    history=history,
                 ),
                 SqlEngine(servers, row_cap=settings.sql_result_row_cap),
                 MapReduceEngine(java_home=settings.java_home, spark_home=settings.spark_home),
@@ -56,7 +75,8 @@ class EngineRegistry:
                     java_home=settings.java_home,
                     data_dir=settings.data_dir,
                 ),
-            ]
+            ],
+            history=history,
         )
 
     @property

@@ -44,6 +44,7 @@ from mrs_jobs.engines.spark_args import (
     parse_submit_arguments,
 )
 from mrs_jobs.engines.spark_events import EVENT_LOG_CONF
+from mrs_jobs.engines.spark_history import HistoryServers
 from mrs_jobs.engines.spark_kinds import Placement, RemoteSpark, cluster_info, placement
 from mrs_jobs.engines.spark_progress import (
     EVENTS_DIR,
@@ -149,8 +150,10 @@ class SparkSubmitEngine(RemoteEngine):
         java_home: str | None = None,
         spark_home: str | None = None,
         pyspark_python: str | None = None,
+        history: HistoryServers | None = None,
     ) -> None:
         # Service-wide settings; a ClusterSpec's own values take precedence.
+        self.history = history  # the clusters' history servers: ended local jobs' pages
         self.java_home = java_home
         self.spark_home = spark_home
         self.pyspark_python = pyspark_python
@@ -325,6 +328,32 @@ class SparkSubmitEngine(RemoteEngine):
         if obs.app_id is None and info.get("kind") == "yarn":
             return self.remote(info).observe(info, workdir)  # printed before the event log
         return obs
+
+    def ended_tracking_url(
+        self,
+        job_id: str,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None,
+        cluster: ClusterSpec | None = None,
+    ) -> str | None:
+        """A local job's page on its cluster's history server (the driver's UI died with
+        it); other kinds keep the URL their cluster gave (YARN proxy, master, pod UI)."""
+        if self.history is None or cluster is None or cluster.kind != "local":
+            return None
+        if jobdir.read_engine_record(Path(workdir)).get("kind") != "local":
+            return None
+        return self.history.keep(cluster.cluster_id, Path(workdir), app_id)
+
+    def forget(self, job_id: str, workdir: Path, app_id: str | None, cluster_id: str) -> None:
+        if self.history is not None:
+            self.history.forget(cluster_id, Path(workdir), app_id)
+
+    def housekeeping(self, live_jobs: dict[str, set[str]], idle_seconds: float) -> None:
+        """Stop the history servers nothing used for their own idle time (all of them when
+        the service stops: ``idle_seconds`` 0)."""
+        if self.history is not None:
+            self.history.stop_idle(self.history.idle_seconds if idle_seconds > 0 else 0.0)
 
     def application(
         self, job: JobSpec, workdir: Path, launch: LaunchSpec, cluster: ClusterSpec | None

@@ -20,6 +20,7 @@ from mrs_jobs.engines.base import EngineRefused, JobSpec, call_hook
 from mrs_jobs.runtime.jobdir import read_launch, read_sql_results
 from mrs_jobs.runtime.process import ExitStatus
 from mrs_jobs.store import jobs as job_store
+from mrs_jobs.supervisor.clusters import ClusterCache
 from mrs_jobs.supervisor.context import SupervisorContext
 from mrs_jobs.supervisor.jobfiles import drop_secret_files, spec_of, timeout_of
 
@@ -80,8 +81,9 @@ def _diagnostics(ending: Ending, words: str | None, secrets: list[str], record: 
 
 
 class Finisher:
-    def __init__(self, ctx: SupervisorContext) -> None:
+    def __init__(self, ctx: SupervisorContext, clusters: ClusterCache | None = None) -> None:
         self.ctx = ctx
+        self.clusters = clusters or ClusterCache(ctx)
 
     def finish(self, job: Job, status: ExitStatus | None, lost_reason: str | None = None) -> None:
         """End a job whose local run exited (``status``) or was lost (None)."""
@@ -97,6 +99,7 @@ class Finisher:
         spec = None if outcome.succeeded else self._spec(job)
         engine_words = self._engine_words(job, spec) if _engine_to_blame(outcome) else None
         secrets = [v for k, v in (spec or job).properties.items() if is_secret_key(k)]
+        kept_url = self._ended_url(job)
         with self.ctx.store.write() as conn:
             if results is not None and not job.deleted_ms:
                 cap = self.ctx.settings.sql_result_row_cap
@@ -116,6 +119,8 @@ class Finisher:
             if outcome.kill_asked and current is not None and current.kill_requested_by:
                 actor = current.kill_requested_by
             values["reason"] = _diagnostics(ending, engine_words, secrets, current or job)
+            if kept_url:  # the live UI is gone: where the application can still be seen
+                values["tracking_url"] = kept_url
             moved = job_store.transition(
                 conn, job.id, ending.state, reason=ending.reason, values=values, actor=actor
             )
@@ -142,6 +147,17 @@ class Finisher:
         if engine is None or launch is None or spec is None:
             return None
         return call_hook(engine.diagnostics, spec, workdir, launch, default=None, job_id=job.id)
+
+    def _ended_url(self, job: Job) -> str | None:
+        """Where the ended job's application stays visible (its engine's
+        ``ended_tracking_url`` hook: a local Spark job's history page); not for a deleted
+        job, whose files are about to go."""
+        engine = self.ctx.registry.for_type(job.job_type)
+        launch = read_launch(Path(job.workdir)) if job.workdir and not job.deleted_ms else None
+        if engine is None or launch is None:
+            return None
+        args = (job.id, Path(job.workdir or ""), launch, job.app_id or None, self.clusters.of(job))
+        return call_hook(engine.ended_tracking_url, *args, default=None, job_id=job.id)
 
     def fail(self, job_id: str, reason: str) -> None:
         """End a job FAILED with a reason the user can read (guarded like every transition)."""

@@ -68,7 +68,7 @@ class Supervisor:
         self.ctx.table.exit_watcher = ExitWatcher(self.wake)
         self.marks = Marks(self.ctx.instance)
         clusters = ClusterCache(self.ctx)
-        finisher = Finisher(self.ctx)
+        finisher = Finisher(self.ctx, clusters)
         observer = Observer(self.ctx)
         self.recovery = Recovery(self.ctx, finisher)
         self.detached = DetachedTracker(self.ctx, observer, finisher, clusters)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import JobState
+from mrs_jobs.engines.base import call_hook
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.supervisor.context import SupervisorContext
@@ -61,10 +62,21 @@ class Purger:
 
     def _purge(self, done: list[Job]) -> None:
         for job in done:  # files first: a crash after this leaves a row, purged next time
-            shutil.rmtree(job.workdir or self.ctx.workdir(job.id), ignore_errors=True)
+            workdir = Path(job.workdir or self.ctx.workdir(job.id))
+            self._forget(job, workdir)
+            shutil.rmtree(workdir, ignore_errors=True)
         with self.ctx.store.write() as conn:
             job_store.purge(conn, [j.id for j in done])
         log.info("job.purged", extra={"count": len(done)})
+
+    def _forget(self, job: Job, workdir: Path) -> None:
+        """What the job's engine kept of it elsewhere goes too (a Spark history link), while
+        the job's directory still says which file is the job's."""
+        engine = self.ctx.registry.for_type(job.job_type)
+        if engine is not None:
+            app_id = job.app_id or None
+            args = (job.id, workdir, app_id, job.cluster_id)
+            call_hook(engine.forget, *args, default=None, job_id=job.id)
 
     def _live_peers(self) -> set[str]:
         """Other supervisors heartbeating now (their jobs' files may be on their disks)."""
