@@ -206,3 +206,51 @@ def test_service_stop_stops_them_at_once(tmp_path: Path, idle_seconds: float) ->
     finally:
         proc.kill()
         proc.wait()
+
+
+class _Policy:
+    bwrap = "/usr/bin/bwrap"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Path, dict]] = []
+
+    def for_run(self, workdir: Path, argv: list[str], env: dict[str, str], **kw: object) -> str:
+        self.calls.append((workdir, dict(kw)))
+        return "the box"
+
+
+class _Table:
+    def __init__(self) -> None:
+        self.launched: list[tuple[Path, LaunchSpec, object]] = []
+
+    def launch(self, directory: Path, spec: LaunchSpec, **kw: object) -> object:
+        from mrs_jobs.runtime.process import ProcessHandle
+
+        self.launched.append((directory, spec, kw["box"]))
+        return ProcessHandle(os.getpid(), read_start_ticks(os.getpid()) or 0)
+
+    def is_running(self, handle: object) -> bool:
+        return True  # this test process stands for the server
+
+
+def test_a_server_starts_small_on_loopback_boxed_with_its_logs_only(tmp_path: Path) -> None:
+    policy = _Policy()
+    servers = _servers(tmp_path, box=policy)
+    servers.table = _Table()  # type: ignore[assignment]
+    endpoint = servers.ensure("c1")
+    directory, spec, box = servers.table.launched[0]  # type: ignore[attr-defined]
+    assert directory == servers.directory("c1") and box == "the box"
+    assert policy.calls == [(directory, {"read_roots": (str(servers.logs("c1")),)})]
+    assert spec.argv[1:3] == ["org.apache.spark.deploy.history.HistoryServer", "--properties-file"]
+    assert spec.argv[0].endswith("/bin/spark-class")
+    env = spec.env
+    assert env["SPARK_DAEMON_MEMORY"] == "256m" and env["SPARK_LOCAL_IP"] == "127.0.0.1"
+    assert env["MRS_JOBS_SERVICE"] == "marker:c1"
+    conf = dict(line.split("=", 1) for line in Path(spec.argv[3]).read_text().splitlines() if line)
+    assert conf["spark.history.fs.logDirectory"] == servers.logs("c1").as_uri()
+    assert conf["spark.history.ui.port"] == str(endpoint.port)
+    assert conf["spark.history.fs.update.interval"] == "2s"
+    state = json.loads((directory / "state.json").read_text())
+    assert (state["pid"], state["port"]) == (os.getpid(), endpoint.port)
+    assert servers.ensure("c1") == endpoint  # running: not started twice
+    assert len(servers.table.launched) == 1  # type: ignore[attr-defined]
