@@ -1,9 +1,10 @@
 """Replay recorded REST exchanges (tests/fixtures/recorded/) and assert every request.
 
 A fixture is ``{"source", "request": {method, path, query, headers, json}, "response": {status,
-headers, body}}`` (``text`` instead of ``body`` for a plain-text answer). :class:`Replay` serves fixtures in order, either as an
-``httpx.MockTransport`` or from a real local HTTP server, and fails the test when a request
-differs from the recorded one in method, path, query, any recorded header, or JSON body.
+headers, body}}`` (``text`` instead of ``body`` for a plain-text answer). :class:`Replay`
+serves fixtures in order, either as an ``httpx.MockTransport`` or from a real local HTTP
+server, and fails the test when a request differs from the recorded one in method, path,
+query, any recorded header, or JSON body.
 """
 
 from __future__ import annotations
