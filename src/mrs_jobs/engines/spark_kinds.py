@@ -10,7 +10,7 @@ restart. Client deploy mode keeps the driver in the launcher, observed as a loca
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -227,7 +227,10 @@ class YarnTarget(SparkTarget):
         app = app_id or yarn.app_id_from_output(launcher_output(workdir))
         if app is None:
             return RemoteStatus("unknown", message="spark-submit printed no application id")
-        return self.client(info).status(app)
+        found = self.client(info).status(app)
+        # Spark's application master reports a constant 10 % to YARN while it runs: not a
+        # count of anything, so no progress rather than a guess (100 comes with a success).
+        return None if found is None else replace(found, progress=None)
 
     def cancel(self, info: dict, workdir: Path) -> bool:
         app = yarn.app_id_from_output(launcher_output(workdir))
