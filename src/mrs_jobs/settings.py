@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     )
     clock_skew_seconds: int = Field(900, description="Allowed X-Sdk-Date skew for AK/SK auth.")
     max_body_bytes: int = Field(1024 * 1024, description="Largest accepted request body.")
-    sql_result_row_cap: int = Field(1000, description="Rows kept per SQL statement result.")
+    sql_result_row_cap: int = Field(
+        1000, ge=1, description="Rows kept per SQL statement result (a failed one keeps its error)."
+    )
     default_max_running: int = Field(10, description="Running-job slots of a new cluster.")
     default_max_queued: int = Field(1000, description="Queue depth of a new cluster.")
     local_parallelism: int = Field(2, description="N in local[N] for the local cluster.")

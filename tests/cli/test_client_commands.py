@@ -197,6 +197,7 @@ def test_submit_show_and_list_filters(srv: ServerProcess, queued: str) -> None:
     )
     queries: dict[tuple[str, ...], list[str]] = {  # filters -> the ids expected, in order
         ("--name", two): [third, second],  # newest first
+        ("--name-contains", f"WO-{tag}".upper()): [third, second],  # a part, any case
         ("--name", two, "--asc"): [second, third],
         ("--name", two, "--limit", "1", "--page", "2"): [second],
         ("--id", first): [first],

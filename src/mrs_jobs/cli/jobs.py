@@ -137,6 +137,9 @@ def submit(
 def list_jobs(
     api: ApiClient,
     name: Annotated[str | None, typer.Option("--name", help="Exact job name.")] = None,
+    name_contains: Annotated[
+        str | None, typer.Option("--name-contains", help="Names holding this text, any case.")
+    ] = None,
     job_id: Annotated[str | None, typer.Option("--id", help="Job id.")] = None,
     user: Annotated[str | None, typer.Option(help="Submitting user.")] = None,
     queue: Annotated[str | None, typer.Option(help="Queue.")] = None,
@@ -163,6 +166,7 @@ def list_jobs(
     """List jobs, newest first, with every filter of the API."""
     params: dict[str, Any] = {
         "job_name": name,
+        "job_name_contains": name_contains,
         "job_id": job_id,
         "user": user,
         "queue": queue,
