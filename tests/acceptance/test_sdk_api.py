@@ -22,6 +22,7 @@ from huaweicloudsdkmrs.v2 import (
     CreateExecuteJobRequest,
     JobBatchDelete,
     JobExecution,
+    ShowHdfsFileListRequest,
     ShowJobExeListNewRequest,
     ShowSqlResultRequest,
     ShowSqlResultWithJobRequest,
@@ -233,6 +234,42 @@ def test_nul_in_an_argument_and_unknown_cluster(server: RunningServer) -> None:
         400,
         "12000003",
     )
+
+
+def test_files_listing_through_the_sdk(server: RunningServer, tmp_path: Path) -> None:
+    """show_hdfs_file_list over a directory under the bootstrap cluster's roots (the tests'
+    temp root), paged and sorted; outside the roots and a rootless cluster are 400."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "one.txt").write_bytes(b"1")
+    (tmp_path / "d" / "three.txt").write_bytes(b"333")
+    client = server.client()
+
+    def ls(**query):  # type: ignore[no-untyped-def]
+        req = ShowHdfsFileListRequest(cluster_id=server.cluster_id, path=str(tmp_path / "d"))
+        for k, v in query.items():
+            setattr(req, k, v)
+        return client.show_hdfs_file_list(req)
+
+    resp = ls(sort_key="length", order="desc", limit="1", offset="1")
+    assert resp.total_count == 2
+    [big] = resp.files
+    assert (big.path_suffix, big.length, big.type, big.replication) == ("three.txt", 3, "FILE", 1)
+    assert isinstance(big.modification_time, int) and big.modification_time > 0
+    assert [f.path_suffix for f in ls(order="asc").files] == ["one.txt", "three.txt"]
+    expect_error(
+        lambda: client.show_hdfs_file_list(
+            ShowHdfsFileListRequest(cluster_id=server.cluster_id, path="/etc")
+        ),
+        400,
+        "12000002",
+    )
+    bare = server.admin("create-cluster", server.project_id, "--name", "no-roots").strip()
+    exc = expect_error(
+        lambda: client.show_hdfs_file_list(ShowHdfsFileListRequest(cluster_id=bare, path="/tmp")),
+        400,
+        "12000002",
+    )
+    assert "no input roots" in exc.error_msg
 
 
 def test_batch_delete_with_an_unknown_id_deletes_nothing(server: RunningServer) -> None:

@@ -68,6 +68,7 @@ from mrs_jobs.store import Store
 
 PREFIX = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
 V11 = "/v1.1/{project_id}/cluster_infos"
+FILES = "/v2/{project_id}/clusters/{cluster_id}/files"
 OPERATIONS = [
     ("POST", PREFIX),
     ("GET", PREFIX),
@@ -78,6 +79,7 @@ OPERATIONS = [
     ("POST", PREFIX + "/{job_execution_id}/kill"),
     ("GET", V11),
     ("GET", V11 + "/{cluster_id}"),
+    ("GET", FILES),
     ("POST", PREFIX + "/batch-delete"),  # last: it deletes seeded jobs the others aim at
 ]
 #: Operations whose OpenAPI entry does not declare the error statuses yet (so the status code
@@ -129,6 +131,7 @@ class World:
     token: str
     other_token: str  # another project's: 403
     job_ids: list[str]
+    files_root: str = ""  # the bootstrap cluster's input root (the files API)
 
 
 def _seed(store: Store, p: str, c: str, other_p: str, other_c: str, logs: Path) -> list[str]:
@@ -193,6 +196,7 @@ def world(
         token = credentials.create_token(boot.project_id, "fuzz", 3600)
         other_token = credentials.create_token(other_p, "intruder", 3600)
         ids = _seed(store, boot.project_id, boot.cluster_id, other_p, other_c, tmp / "logs")
+        clusters.update_cluster(boot.cluster_id, settings={"input_roots": [str(tmp / "logs")]})
         app = create_app(settings_, store, runnable_types=ALL_TYPES)
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         yield World(
@@ -207,6 +211,7 @@ def world(
             token,
             other_token,
             ids,
+            str(tmp / "logs"),
         )
 
 
@@ -305,6 +310,20 @@ def cluster_queries() -> st.SearchStrategy[dict[str, str]]:
     return st.fixed_dictionaries({}, optional=_CLUSTER_PARAMS)
 
 
+def file_queries(root: str) -> st.SearchStrategy[dict[str, str]]:
+    """The files API: mostly the bootstrap cluster's root (the seeded logs directory)."""
+    paths = [root, f"{root}/stdout.log", f"file://{root}", "/", "/etc", f"{root}/..", "rel"]
+    optional = {
+        "offset": _INTS,
+        "limit": _INTS,
+        "sort_key": st.sampled_from(["path_suffix", "length", "modification_time", "owner"]),
+        "order": st.sampled_from(["asc", "desc", "up", ""]),
+        "bogus": st.text(max_size=5),
+    }
+    path = st.one_of(st.sampled_from(paths), st.text(max_size=12))
+    return st.fixed_dictionaries({"path": path}, optional=optional)
+
+
 IDEMPOTENCY_KEYS = st.one_of(
     st.none(),
     st.sampled_from(["k-1", "k-2", "", "x" * 129, "caf\u00e9"]),
@@ -388,6 +407,8 @@ def test_operation(world: World, method: str, path: str, mode: str) -> None:
             query = data.draw(list_queries())
         elif (method, path) == ("GET", V11):
             query = data.draw(cluster_queries())
+        elif (method, path) == ("GET", FILES):
+            query = data.draw(file_queries(world.files_root))
         elif (method, path) == ("POST", PREFIX):
             if mode == "positive" and ours:
                 case.body = data.draw(submit_bodies())

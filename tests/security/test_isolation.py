@@ -53,6 +53,7 @@ TENANT_ROUTES: dict[tuple[str, str], Case] = {
     ("GET", V2 + "/{job_execution_id}/sql-result"): Case("job"),
     ("GET", V2 + "/{job_execution_id}/events"): Case("job"),
     ("GET", V2 + "/{job_execution_id}/log"): Case("job", query="?type=stdout"),
+    ("GET", "/v2/{project_id}/clusters/{cluster_id}/files"): Case("cluster", query="?path=/tmp"),
     ("GET", V11): Case("list"),
     ("GET", V11 + "/{cluster_id}"): Case("cluster"),
 }
@@ -68,6 +69,7 @@ PUBLIC_ROUTES = {
     ("GET", "/console/"),
     ("GET", "/console/{name}"),
     ("GET", "/openapi.json"),
+    ("GET", "/spark-history/{cluster_id}/{app_id}"),  # a browser follows it (docs/API.md)
 }
 
 

@@ -16,6 +16,7 @@ from mrs_jobs.api.middleware import BodyTooLarge, RequestContextMiddleware
 from mrs_jobs.api.ratelimit import RateLimited, RateLimiter
 from mrs_jobs.api.replay import ReplayCache
 from mrs_jobs.api.routes import clusters as cluster_routes
+from mrs_jobs.api.routes import files as file_routes
 from mrs_jobs.api.routes import history as history_routes
 from mrs_jobs.api.routes import jobs as job_routes
 from mrs_jobs.api.routes import logs as log_routes
@@ -25,6 +26,7 @@ from mrs_jobs.services.authn import Authenticator
 from mrs_jobs.services.batch_delete import BatchDeleteService
 from mrs_jobs.services.clusters import ClusterService
 from mrs_jobs.services.context import Waker
+from mrs_jobs.services.files import FileService
 from mrs_jobs.services.jobs import JobService
 from mrs_jobs.services.logs import LogService
 from mrs_jobs.services.metrics import Metrics
@@ -49,6 +51,7 @@ class AppContext:
     batch_delete: BatchDeleteService
     logs: LogService
     clusters: ClusterService
+    files: FileService
     observability: ObservabilityService
     metrics: Metrics
     history: SparkHistoryService
@@ -88,6 +91,7 @@ def create_app(
         batch_delete=BatchDeleteService(store, wake=wake),
         logs=LogService(store),
         clusters=ClusterService(store, settings),
+        files=FileService(store, settings),
         observability=observability,
         metrics=metrics,
         history=SparkHistoryService(history),
@@ -118,6 +122,7 @@ def create_app(
     app.include_router(log_routes.router)
     app.include_router(job_routes.router)
     app.include_router(cluster_routes.router)
+    app.include_router(file_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(history_routes.router)
     app.include_router(web_routes.router)

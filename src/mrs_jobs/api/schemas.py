@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 __all__ = [
+    "FileListResponse",
+    "FileStatusModel",
     "ERROR_RESPONSES",
     "BatchDeleteRequest",
     "ErrorBody",
@@ -89,6 +91,27 @@ class JobEventsResponse(BaseModel):
     """Ours (not in MRS): a job's history."""
 
     job_events: list[JobEventModel]
+
+
+class FileStatusModel(BaseModel):
+    """MRS's FileStatusV2."""
+
+    path_suffix: str
+    owner: str
+    group: str
+    permission: str
+    replication: int
+    block_size: int
+    length: int
+    type: str
+    children_num: int
+    access_time: int
+    modification_time: int
+
+
+class FileListResponse(BaseModel):
+    total_count: int
+    files: list[FileStatusModel]
 
 
 class SqlResultResponse(BaseModel):

@@ -1,5 +1,5 @@
 """Where a job's data lives, apart from how a job runs: object stores today (``objectstore``).
 
-Engines use it to hand a job its inputs and credentials; the service will use it to list a
-cluster's files. It imports only ``domain``.
+Engines use it to hand a job its inputs and credentials; the files API lists a
+cluster's directories through it (``files``). It imports only ``domain``.
 """

@@ -1,0 +1,176 @@
+"""The MRS v2 files API (``ShowHdfsFileList``): one directory level of a cluster's files.
+
+Local paths are listed only under the cluster's roots, checked as a job's inputs are
+(``engines/paths.py`` ``InputRoots``: resolved, never the service's own files); a cluster with
+no roots lists nothing, since "any path" would be the whole host. Entries that are the
+service's files, and symlinks leading out of the roots, are left out of a listing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mrs_jobs.engines.base import EngineRefused
+from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
+from mrs_jobs.engines.registry import cluster_spec
+from mrs_jobs.errors import ClusterNotFound, InvalidParameter
+from mrs_jobs.services.context import Caller
+from mrs_jobs.settings import Settings
+from mrs_jobs.storage import files as listing
+from mrs_jobs.store import Store
+from mrs_jobs.store.tenants import get_cluster
+
+__all__ = ["FileListing", "FileQuery", "FileService"]
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+MAX_PATH_CHARS = 4096
+_KNOWN = frozenset({"path", "offset", "limit", "sort_key", "order"})
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# MRS: a path component may not hold any of these, start or end with '.', or pass 255 bytes.
+_BAD_CHARS = frozenset(":*?\"<>|\\;&,'`!{}[]$%+")
+
+
+@dataclass(frozen=True)
+class FileQuery:
+    """A validated ``GET .../files`` request; ``page`` is 1-based (MRS's ``offset``)."""
+
+    path: str
+    page: int = 1
+    limit: int = DEFAULT_LIMIT
+    sort_key: str = "path_suffix"
+    descending: bool = True
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> FileQuery:
+        unknown = sorted(set(params) - _KNOWN)
+        if unknown:
+            raise InvalidParameter(f"unknown query parameter(s): {', '.join(unknown)}.")
+        for name, raw in params.items():
+            if _CONTROL_RE.search(raw):
+                raise InvalidParameter(f"{name} must not contain NUL or other control characters.")
+        path = params.get("path") or ""
+        if not path:
+            raise InvalidParameter("path is required (the directory to list).")
+        if len(path) > MAX_PATH_CHARS:
+            raise InvalidParameter(f"path must be at most {MAX_PATH_CHARS} characters.")
+        sort_key = params.get("sort_key") or "path_suffix"
+        if sort_key not in listing.SORT_KEYS:
+            raise InvalidParameter(
+                f"sort_key must be one of {', '.join(listing.SORT_KEYS)}; got {sort_key[:40]!r}."
+            )
+        order = params.get("order") or "desc"
+        if order not in ("asc", "desc"):
+            raise InvalidParameter(f"order must be asc or desc; got {order[:40]!r}.")
+        return cls(
+            path=path,
+            page=max(1, _number(params, "offset", 1, 0, 2**31 - 1)),
+            limit=_number(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+            sort_key=sort_key,
+            descending=order == "desc",
+        )
+
+
+def _number(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = params.get(name) or ""
+    if not raw:
+        return default
+    shown = raw if len(raw) <= 24 else raw[:20] + "..."
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or not lo <= int(raw) <= hi:
+        raise InvalidParameter(f"{name} must be an integer {lo}-{hi}; got {shown!r}.")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class FileListing:
+    total: int
+    files: list[listing.FileStatus]
+
+
+def _local_path(path: str) -> str:
+    """The absolute local path ``path`` names (a path or a ``file://`` URL), with MRS's rules
+    for each component; InvalidParameter otherwise."""
+    m = URL_RE.match(path)
+    if m and m.group(1).lower() == "hdfs":
+        raise InvalidParameter(
+            "hdfs:// paths cannot be listed on this cluster yet; list a local path under the "
+            "cluster's roots."
+        )
+    if m and m.group(1).lower() != "file":
+        raise InvalidParameter(f"path must be a local path or a file:// URL; got {m.group(0)}")
+    try:
+        local = file_url_path(path) if m else path
+    except EngineRefused as exc:
+        raise InvalidParameter(str(exc)) from None
+    if not local.startswith("/"):
+        raise InvalidParameter(f"path must be absolute: {path}")
+    for part in (p for p in local.split("/") if p):
+        if part.startswith(".") or part.endswith("."):
+            raise InvalidParameter(f"a path component may not start or end with '.': {part}")
+        if _BAD_CHARS.intersection(part):
+            raise InvalidParameter(
+                f"a path component may not hold any of {''.join(sorted(_BAD_CHARS))}: {part}"
+            )
+        if len(part.encode()) > 255:
+            raise InvalidParameter("a path component may not be longer than 255 bytes.")
+    return local
+
+
+class FileService:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def _roots(self, caller: Caller, cluster_id: str) -> InputRoots:
+        with self.store.read() as conn:
+            row = get_cluster(conn, caller.project_id, cluster_id)
+        if row is None:
+            raise ClusterNotFound(cluster_id)
+        return InputRoots.of(cluster_spec(row.id, row.kind, row.config, self.settings))
+
+    def list(self, caller: Caller, cluster_id: str, query: FileQuery) -> FileListing:
+        roots = self._roots(caller, cluster_id)
+        local = _local_path(query.path)
+        if not roots.rooted:
+            raise InvalidParameter(
+                f"cluster {cluster_id} has no input roots, so none of its local files can be "
+                "listed (an operator sets input_roots)."
+            )
+        real = Path(local).resolve()
+        try:
+            roots.check(real, query.path, "path")
+        except EngineRefused as exc:
+            raise InvalidParameter(str(exc)) from None
+
+        def allowed(p: Path) -> bool:
+            return not roots.reserved(p) and any(p.is_relative_to(r) for r in roots.roots)
+
+        try:
+            entries = listing.local_entries(real, allowed)
+        except FileNotFoundError:
+            raise InvalidParameter(f"path does not exist: {query.path}") from None
+        except listing.ListingTooLarge:
+            raise InvalidParameter(
+                f"{query.path} holds more than {listing.MAX_ENTRIES} entries; list a "
+                "directory below it."
+            ) from None
+        except OSError as exc:
+            raise InvalidParameter(f"cannot list {query.path}: {exc.strerror}") from None
+        total, rows = listing.page(
+            entries,
+            sort_key=query.sort_key,
+            descending=query.descending,
+            number=query.page,
+            limit=query.limit,
+        )
+        log.info(
+            "files.listed",
+            extra={"cluster_id": cluster_id, "total": total, "returned": len(rows)},
+        )
+        return FileListing(total, listing.with_children(rows, allowed))
