@@ -180,3 +180,53 @@ def test_another_projects_cluster_is_refused(api, root: Path) -> None:  # type: 
 def test_unauthenticated_is_refused(api, root: Path) -> None:  # type: ignore[no-untyped-def]
     r = api.client.get(files_url(api), params={"path": str(root)}, auth=None)
     assert_error(r, 401, "APIGW.0301")
+
+
+# -- object stores ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3():  # type: ignore[no-untyped-def]
+    from support_s3 import running_s3
+
+    with running_s3("files-api") as store:
+        yield store
+
+
+def test_object_store_listing_with_the_clusters_keys(api, s3) -> None:  # type: ignore[no-untyped-def]
+    bucket = s3.new_bucket("files")
+    c = s3.client()
+    c.put_object(Bucket=bucket, Key="data/a.csv", Body=b"1,2\n")
+    c.put_object(Bucket=bucket, Key="data/big.csv", Body=b"x" * 100)
+    c.put_object(Bucket=bucket, Key="data/part/p0", Body=b"p")
+    c.put_object(Bucket=bucket, Key="data/part/p1", Body=b"p")
+    url = files_url(api)
+    msg = assert_error(
+        api.client.get(url, params={"path": f"obs://{bucket}/data"}), 400, "12000002"
+    )
+    assert "names no object store" in msg
+    # The cluster's endpoint without its keys: the store refuses anonymous access, in a 400.
+    api.clusters.update_cluster(api.cluster_id, settings={"fs.obs.endpoint": s3.endpoint})
+    msg = assert_error(
+        api.client.get(url, params={"path": f"obs://{bucket}/data"}), 400, "12000002"
+    )
+    api.clusters.update_cluster(api.cluster_id, settings=s3.props())
+    total, found = listing(api, path=f"obs://{bucket}/data", order="asc")
+    assert total == 3
+    assert [f["path_suffix"] for f in found] == ["a.csv", "big.csv", "part"]
+    a, big, part = found
+    assert (a["type"], a["length"], a["permission"]) == ("FILE", 4, "666")
+    assert a["modification_time"] > 0 and set(a) == set(FIELDS)
+    assert (part["type"], part["children_num"]) == ("DIRECTORY", 2)
+    by_size = listing(api, path=f"s3a://{bucket}/data/", sort_key="length", limit="1")[1]
+    assert [f["path_suffix"] for f in by_size] == ["big.csv"]
+    assert listing(api, path=f"obs://{bucket}/data/a.csv")[1][0]["path_suffix"] == ""
+    msg = assert_error(
+        api.client.get(url, params={"path": f"obs://{bucket}/nothing"}), 400, "12000002"
+    )
+    assert "does not exist" in msg
+    for bad in (f"obs://{bucket}/../x", "obs://AK:SK@bucket/x", f"obs://{bucket}/a*b"):
+        msg = assert_error(api.client.get(url, params={"path": bad}), 400, "12000002")
+        assert "SK@" not in msg
+    for r in (api.client.get(url, params={"path": f"obs://{bucket}/data"}),):
+        assert s3.secret_key not in r.text and s3.access_key not in r.text

@@ -1,6 +1,7 @@
 """The MRS v2 files API (``ShowHdfsFileList``): one directory level of a cluster's files.
 
-Local paths are listed only under the cluster's roots, checked as a job's inputs are
+Object stores (``obs://``, ``s3a://``, ``s3://``) are listed with the cluster's own object-store
+settings. Local paths are listed only under the cluster's roots, checked as a job's inputs are
 (``engines/paths.py`` ``InputRoots``: resolved, never the service's own files); a cluster with
 no roots lists nothing, since "any path" would be the whole host. Entries that are the
 service's files, and symlinks leading out of the roots, are left out of a listing.
@@ -10,17 +11,25 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mrs_jobs.engines.base import EngineRefused
+from mrs_jobs.engines.base import ClusterSpec, EngineRefused
 from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 from mrs_jobs.engines.registry import cluster_spec
 from mrs_jobs.errors import ClusterNotFound, InvalidParameter
 from mrs_jobs.services.context import Caller
 from mrs_jobs.settings import Settings
 from mrs_jobs.storage import files as listing
+from mrs_jobs.storage.objectfiles import ObjectListing
+from mrs_jobs.storage.objectstore import (
+    ObjectStoreError,
+    is_object_uri,
+    parse_uri,
+    resolve_credentials,
+)
 from mrs_jobs.store import Store
 from mrs_jobs.store.tenants import get_cluster
 
@@ -103,14 +112,23 @@ def _local_path(path: str) -> str:
             "cluster's roots."
         )
     if m and m.group(1).lower() != "file":
-        raise InvalidParameter(f"path must be a local path or a file:// URL; got {m.group(0)}")
+        raise InvalidParameter(
+            f"path must be a local path, a file:// URL or an obs://, s3a:// or s3:// URI; "
+            f"got {m.group(0)}"
+        )
     try:
         local = file_url_path(path) if m else path
     except EngineRefused as exc:
         raise InvalidParameter(str(exc)) from None
     if not local.startswith("/"):
         raise InvalidParameter(f"path must be absolute: {path}")
-    for part in (p for p in local.split("/") if p):
+    _check_parts([p for p in local.split("/") if p])
+    return local
+
+
+def _check_parts(parts: list[str]) -> None:
+    """MRS's rules for each component of a path."""
+    for part in parts:
         if part.startswith(".") or part.endswith("."):
             raise InvalidParameter(f"a path component may not start or end with '.': {part}")
         if _BAD_CHARS.intersection(part):
@@ -119,7 +137,23 @@ def _local_path(path: str) -> str:
             )
         if len(part.encode()) > 255:
             raise InvalidParameter("a path component may not be longer than 255 bytes.")
-    return local
+
+
+@contextmanager
+def _listing_errors(shown: str) -> Iterator[None]:
+    """What listing ``shown`` can fail with, as the 400 the user reads."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InvalidParameter(f"path does not exist: {shown}") from None
+    except listing.ListingTooLarge:
+        raise InvalidParameter(
+            f"{shown} holds more than {listing.MAX_ENTRIES} entries; list a directory below it."
+        ) from None
+    except ObjectStoreError as exc:
+        raise InvalidParameter(str(exc)) from None
+    except OSError as exc:
+        raise InvalidParameter(f"cannot list {shown}: {exc.strerror}") from None
 
 
 class FileService:
@@ -127,20 +161,39 @@ class FileService:
         self.store = store
         self.settings = settings
 
-    def _roots(self, caller: Caller, cluster_id: str) -> InputRoots:
+    def _cluster(self, caller: Caller, cluster_id: str) -> ClusterSpec:
         with self.store.read() as conn:
             row = get_cluster(conn, caller.project_id, cluster_id)
         if row is None:
             raise ClusterNotFound(cluster_id)
-        return InputRoots.of(cluster_spec(row.id, row.kind, row.config, self.settings))
+        return cluster_spec(row.id, row.kind, row.config, self.settings)
 
     def list(self, caller: Caller, cluster_id: str, query: FileQuery) -> FileListing:
-        roots = self._roots(caller, cluster_id)
+        cluster = self._cluster(caller, cluster_id)
+        where = "object store" if is_object_uri(query.path) else "local"
+        with _listing_errors(query.path):
+            if where == "local":
+                found = self._local(cluster, query)
+            else:
+                found = self._objects(cluster, query)
+        log.info(
+            "files.listed",
+            extra={
+                "cluster_id": cluster_id,
+                "where": where,
+                "total": found.total,
+                "returned": len(found.files),
+            },
+        )
+        return found
+
+    def _local(self, cluster: ClusterSpec, query: FileQuery) -> FileListing:
+        roots = InputRoots.of(cluster)
         local = _local_path(query.path)
         if not roots.rooted:
             raise InvalidParameter(
-                f"cluster {cluster_id} has no input roots, so none of its local files can be "
-                "listed (an operator sets input_roots)."
+                f"cluster {cluster.cluster_id} has no input roots, so none of its local files "
+                "can be listed (an operator sets input_roots)."
             )
         real = Path(local).resolve()
         try:
@@ -151,26 +204,30 @@ class FileService:
         def allowed(p: Path) -> bool:
             return not roots.reserved(p) and any(p.is_relative_to(r) for r in roots.roots)
 
-        try:
-            entries = listing.local_entries(real, allowed)
-        except FileNotFoundError:
-            raise InvalidParameter(f"path does not exist: {query.path}") from None
-        except listing.ListingTooLarge:
-            raise InvalidParameter(
-                f"{query.path} holds more than {listing.MAX_ENTRIES} entries; list a "
-                "directory below it."
-            ) from None
-        except OSError as exc:
-            raise InvalidParameter(f"cannot list {query.path}: {exc.strerror}") from None
-        total, rows = listing.page(
-            entries,
-            sort_key=query.sort_key,
-            descending=query.descending,
-            number=query.page,
-            limit=query.limit,
-        )
-        log.info(
-            "files.listed",
-            extra={"cluster_id": cluster_id, "total": total, "returned": len(rows)},
-        )
+        total, rows = _page(listing.local_entries(real, allowed), query)
         return FileListing(total, listing.with_children(rows, allowed))
+
+    def _objects(self, cluster: ClusterSpec, query: FileQuery) -> FileListing:
+        """``obs://``/``s3a://``/``s3://`` with the cluster's object-store settings only: the
+        caller chooses no endpoint, so the cluster's keys go only to the cluster's store."""
+        ref = parse_uri(query.path)
+        _check_parts(ref.key.split("/") if ref.key else [])
+        creds = resolve_credentials({}, cluster.settings.object_store)
+        if creds.endpoint_url is None:
+            raise InvalidParameter(
+                f"cluster {cluster.cluster_id} names no object store (an operator sets "
+                "fs.obs.endpoint and its keys), so no object store is listed for it."
+            )
+        store = ObjectListing(creds)
+        total, rows = _page(store.entries(ref), query)
+        return FileListing(total, store.with_children(ref, rows))
+
+
+def _page(entries: list[listing.FileStatus], query: FileQuery) -> tuple[int, list]:
+    return listing.page(
+        entries,
+        sort_key=query.sort_key,
+        descending=query.descending,
+        number=query.page,
+        limit=query.limit,
+    )
