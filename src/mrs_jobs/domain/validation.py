@@ -16,6 +16,8 @@ from mrs_jobs.errors import InvalidParameter
 
 __all__ = [
     "ListQuery",
+    "check_query",
+    "query_int",
     "MAX_ARGUMENTS_CHARS",
     "MAX_BATCH_IDS",
     "MAX_NAME_SEARCH_CHARS",
@@ -132,6 +134,33 @@ def job_timeout_seconds(properties: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
+def check_query(params: Mapping[str, str], known: set[str] | frozenset[str]) -> None:
+    """InvalidParameter for a query parameter the route does not know or a value holding a
+    NUL or another control character."""
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise InvalidParameter(f"unknown query parameter(s): {', '.join(unknown)}.")
+    for name, raw in params.items():
+        if _CONTROL_RE.search(raw):
+            raise InvalidParameter(f"{name} must not contain NUL or other control characters.")
+
+
+def query_int(params: Mapping[str, str], name: str, lo: int, hi: int) -> int | None:
+    """The integer query parameter ``name`` (None when absent or empty), ASCII digits within
+    ``lo``-``hi``: bounded so every value fits the store's 64-bit integers (a 400, never a
+    500)."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    shown = raw if len(raw) <= 24 else raw[:20] + "..."
+    if not _INT_RE.fullmatch(raw):
+        raise InvalidParameter(f"{name} must be an integer; got {shown!r}.")
+    value = int(raw) if len(raw) <= 20 else hi + 1
+    if value < lo or value > hi:
+        raise InvalidParameter(f"{name} must be {lo}-{hi}; got {shown}.")
+    return value
+
+
 @dataclass(frozen=True)
 class ListQuery:
     """A validated list request (contract §6)."""
@@ -168,26 +197,10 @@ class ListQuery:
             "offset",
             "sort_by",
         }
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise InvalidParameter(f"unknown query parameter(s): {', '.join(unknown)}.")
-
-        for name, raw in params.items():
-            if _CONTROL_RE.search(raw):
-                raise InvalidParameter(f"{name} must not contain NUL or other control characters.")
+        check_query(params, known)
 
         def as_int(name: str, lo: int, hi: int) -> int | None:
-            # Bounded so every value fits the store's 64-bit integers (else a 500, not a 400).
-            raw = params.get(name)
-            if raw is None or raw == "":
-                return None
-            shown = raw if len(raw) <= 24 else raw[:20] + "..."
-            if not _INT_RE.fullmatch(raw):
-                raise InvalidParameter(f"{name} must be an integer; got {shown!r}.")
-            value = int(raw) if len(raw) <= 20 else hi + 1
-            if value < lo or value > hi:
-                raise InvalidParameter(f"{name} must be {lo}-{hi}; got {shown}.")
-            return value
+            return query_int(params, name, lo, hi)
 
         contains = params.get("job_name_contains") or None
         if contains is not None and len(contains) > MAX_NAME_SEARCH_CHARS:

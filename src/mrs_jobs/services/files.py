@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mrs_jobs.domain.validation import check_query, query_int
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused
 from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 from mrs_jobs.engines.registry import cluster_spec
@@ -58,15 +59,12 @@ class FileQuery:
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> FileQuery:
-        unknown = sorted(set(params) - _KNOWN)
-        if unknown:
-            raise InvalidParameter(f"unknown query parameter(s): {', '.join(unknown)}.")
-        for name, raw in params.items():
-            if _CONTROL_RE.search(raw):
-                raise InvalidParameter(f"{name} must not contain NUL or other control characters.")
+        check_query(params, _KNOWN)
         path = params.get("path") or ""
         if not path:
             raise InvalidParameter("path is required (the directory to list).")
+        if _CONTROL_RE.search(path):  # a tab or a newline is no part of a path either
+            raise InvalidParameter("path must not contain control characters.")
         if len(path) > MAX_PATH_CHARS:
             raise InvalidParameter(f"path must be at most {MAX_PATH_CHARS} characters.")
         sort_key = params.get("sort_key") or "path_suffix"
@@ -79,21 +77,11 @@ class FileQuery:
             raise InvalidParameter(f"order must be asc or desc; got {order[:40]!r}.")
         return cls(
             path=path,
-            page=max(1, _number(params, "offset", 1, 0, 2**31 - 1)),
-            limit=_number(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+            page=max(1, query_int(params, "offset", 0, 2**31 - 1) or 1),
+            limit=query_int(params, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
             sort_key=sort_key,
             descending=order == "desc",
         )
-
-
-def _number(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = params.get(name) or ""
-    if not raw:
-        return default
-    shown = raw if len(raw) <= 24 else raw[:20] + "..."
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or not lo <= int(raw) <= hi:
-        raise InvalidParameter(f"{name} must be an integer {lo}-{hi}; got {shown!r}.")
-    return int(raw)
 
 
 @dataclass(frozen=True)
