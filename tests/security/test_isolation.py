@@ -69,7 +69,7 @@ PUBLIC_ROUTES = {
     ("GET", "/console/"),
     ("GET", "/console/{name}"),
     ("GET", "/openapi.json"),
-    ("GET", "/spark-history/{cluster_id}/{app_id}"),  # a browser follows it (docs/API.md)
+    ("GET", "/spark-history/{cluster_id}/{app_id}"),  # a browser follows it (docs/api.md)
 }
 
 

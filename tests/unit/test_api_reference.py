@@ -1,4 +1,4 @@
-"""docs/API.md against the app: every route has its own section, every error code its row.
+"""docs/api.md against the app: every route has its own section, every error code its row.
 
 Routes come from ``create_app(...).routes`` (included routers flattened); each must appear as
 `` `METHOD /path` `` in a ``##`` section of the reference, not only in its index table at the
@@ -34,13 +34,13 @@ SRC = ROOT / "src" / "mrs_jobs"
 def _sections(text: str) -> tuple[str, str]:
     """(the index before the first ``##`` heading, everything from it on)."""
     at = text.find("\n## ")
-    assert at > 0, "docs/API.md has no ## sections"
+    assert at > 0, "docs/api.md has no ## sections"
     return text[:at], text[at:]
 
 
 def _errors_table(text: str) -> str:
     match = re.search(r"\n## Errors\n(.*?)(?=\n## |\Z)", text, re.S)
-    assert match, "docs/API.md has no '## Errors' section"
+    assert match, "docs/api.md has no '## Errors' section"
     return match.group(1)
 
 
@@ -57,13 +57,13 @@ def test_every_route_has_a_section(app: Any) -> None:
     assert ("POST", "/v2/{project_id}/clusters/{cluster_id}/job-executions") in routes
     _, body = _sections(DOC.read_text(encoding="utf-8"))
     missing = sorted(f"{m} {p}" for m, p in routes if f"`{m} {p}`" not in body)
-    assert not missing, f"routes without a section in docs/API.md: {missing}"
+    assert not missing, f"routes without a section in docs/api.md: {missing}"
 
 
 def test_every_route_is_in_the_index(app: Any) -> None:
     index, _ = _sections(DOC.read_text(encoding="utf-8"))
     missing = sorted(f"{m} {p}" for m, p in app_routes(app) if f"`{m} {p}`" not in index)
-    assert not missing, f"routes missing from the index of docs/API.md: {missing}"
+    assert not missing, f"routes missing from the index of docs/api.md: {missing}"
 
 
 def _domain_classes() -> Iterator[type[errors.DomainError]]:
@@ -108,6 +108,6 @@ def test_every_error_code_has_its_row() -> None:
     # The scan must find what is known to be there, or it has silently stopped working.
     assert {(400, "0176"), (401, "APIGW.0301"), (413, "12000002"), (503, "0202")} <= pairs
     missing = sorted(f"{s} {c}" for s, c in pairs if f"| {s} | {c} |" not in table)
-    assert not missing, f"(status, error_code) without a row in docs/API.md: {missing}"
+    assert not missing, f"(status, error_code) without a row in docs/api.md: {missing}"
     unlisted = sorted(c for c in codes | {c for _, c in pairs} if f"| {c} |" not in table)
-    assert not unlisted, f"error codes missing from docs/API.md: {unlisted}"
+    assert not unlisted, f"error codes missing from docs/api.md: {unlisted}"
