@@ -27,7 +27,7 @@ from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "API.md"
+DOC = ROOT / "docs" / "api.md"
 SRC = ROOT / "src" / "mrs_jobs"
 
 
