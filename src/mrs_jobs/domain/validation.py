@@ -22,6 +22,7 @@ __all__ = [
     "MAX_BATCH_IDS",
     "MAX_NAME_SEARCH_CHARS",
     "MAX_PROPERTIES_CHARS",
+    "STATE_SPELLINGS",
     "validate_cluster_id",
     "validate_project_id",
     "validate_submission",
@@ -43,6 +44,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Query integers: plain ASCII digits only (int() would also take "1_0", " 5" or "٣").
 _INT_RE = re.compile(r"-?[0-9]+")
 _MAX_BIGINT = 2**63 - 1
+#: MRS's list reference (and OTC's, and Airflow's MRS sensor) spells the first state ``New``;
+#: every other state filter is matched in MRS's upper case exactly, so only this spelling is
+#: read as well.
+STATE_SPELLINGS = {"New": JobState.NEW.value}
 #: (ours) The longest ``job_name_contains``: a job name is at most 64 characters.
 MAX_NAME_SEARCH_CHARS = 64
 
@@ -212,6 +217,7 @@ class ListQuery:
         if job_type is not None and job_type not in {t.value for t in JobType}:
             raise InvalidParameter(f"job_type {job_type!r} is not a job type.")
         job_state = params.get("job_state") or None
+        job_state = STATE_SPELLINGS.get(job_state or "", job_state)
         if job_state is not None and job_state not in {s.value for s in JobState}:
             raise InvalidParameter(f"job_state {job_state!r} is not a job state.")
         job_result = params.get("job_result") or None
