@@ -3,8 +3,12 @@ queue a job ran in, and arguments starting with ``@`` (sensitive) masked in ever
 
 from __future__ import annotations
 
+import pytest
 from api_helpers import assert_error
+from fastapi.testclient import TestClient
 from jobrows import insert_jobs, job_row
+
+from mrs_jobs.api.app import create_app
 
 
 def _ids(r) -> list[str]:  # type: ignore[no-untyped-def]
@@ -31,3 +35,47 @@ def test_job_state_new_as_mrs_spells_it(api) -> None:
         assert "job_state" in assert_error(
             api.client.get(api.base, params={"job_state": bad}), 400, "12000002"
         )
+
+
+
+@pytest.fixture
+def spark_api(api, settings):  # type: ignore[no-untyped-def]
+    """The API of a service whose Spark engine runs SparkPython jobs too (as the registry's
+    Spark engine declares)."""
+    app = create_app(
+        settings,
+        api.store,
+        runnable_types=frozenset({"SparkSubmit", "SparkPython"}),
+        wake=lambda: None,
+    )
+    client = TestClient(app, base_url="http://127.0.0.1:8080")
+    client.auth = api.client.auth
+    yield client
+    client.close()
+
+
+def test_spark_python_submitted_and_echoed_as_submitted(api, spark_api) -> None:
+    body = {"job_type": "SparkPython", "job_name": "py", "arguments": ["/opt/a.py", "1"]}
+    r = spark_api.post(api.base, json=body)
+    assert r.status_code == 200, r.text
+    job_id = r.json()["job_submit_result"]["job_id"]
+    other = api.submit("sub")
+    shown = spark_api.get(f"{api.base}/{job_id}")
+    assert shown.status_code == 202
+    assert shown.json()["job_detail"]["job_type"] == "SparkPython"
+    listed = spark_api.get(api.base, params={"job_type": "SparkPython"})
+    assert _ids(listed) == [job_id]
+    assert listed.json()["job_list"][0]["job_type"] == "SparkPython"
+    assert other in _ids(spark_api.get(api.base, params={"job_type": "SparkSubmit"}))
+
+
+def test_spark_python_refused_without_spark(api, spark_api) -> None:
+    """Like every Spark type: a cluster without Spark answers 0057."""
+    from api_helpers import new_cluster
+
+    bare = new_cluster(api, components=["Flink"])
+    r = spark_api.post(
+        f"/v2/{api.project_id}/clusters/{bare}/job-executions",
+        json={"job_type": "SparkPython", "job_name": "py", "arguments": ["/opt/a.py"]},
+    )
+    assert_error(r, 400, "0057")

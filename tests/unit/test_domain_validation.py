@@ -32,6 +32,7 @@ def test_job_types_and_components() -> None:
         "SparkScript",
         "SparkSql",
         "Flink",
+        "SparkPython",
     }
     assert {t.value for t in SQL_JOB_TYPES} == {"SparkSql", "SparkScript", "HiveSql", "HiveScript"}
     assert COMPONENT_ERRORS == {"Spark": "0057", "Hive": "0168", "Flink": "0169"}

@@ -58,6 +58,7 @@ JOB_TYPES = (
     "SparkScript",
     "SparkSql",
     "Flink",
+    "SparkPython",
 )
 _PANEL = "Connection"
 

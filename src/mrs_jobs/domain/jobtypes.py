@@ -16,6 +16,9 @@ class JobType(StrEnum):
     SPARK_SCRIPT = "SparkScript"
     SPARK_SQL = "SparkSql"
     FLINK = "Flink"
+    #: Older MRS's type for a Spark Python program: run as SparkSubmit of a .py application,
+    #: echoed as submitted (MRS's list reference: it is listed under ``SparkSubmit`` there).
+    SPARK_PYTHON = "SparkPython"
 
 
 SQL_JOB_TYPES: frozenset[JobType] = frozenset(
@@ -24,6 +27,7 @@ SQL_JOB_TYPES: frozenset[JobType] = frozenset(
 
 _COMPONENT: dict[JobType, str] = {
     JobType.SPARK_SUBMIT: "Spark",
+    JobType.SPARK_PYTHON: "Spark",
     JobType.SPARK_SQL: "Spark",
     JobType.SPARK_SCRIPT: "Spark",
     JobType.HIVE_SQL: "Hive",

@@ -70,7 +70,9 @@ def _check_text(field: str, value: str) -> None:
 
 
 # Job types whose arguments name files and URLs the engine opens (SQL types carry SQL text).
-_PATH_TYPES = frozenset({JobType.SPARK_SUBMIT, JobType.MAPREDUCE, JobType.DISTCP, JobType.FLINK})
+_PATH_TYPES = frozenset(
+    {JobType.SPARK_SUBMIT, JobType.SPARK_PYTHON, JobType.MAPREDUCE, JobType.DISTCP, JobType.FLINK}
+)
 _NAME_MAX = 255  # bytes in one path component (Linux NAME_MAX)
 
 

@@ -142,7 +142,8 @@ class SparkSubmitEngine(RemoteEngine):
     real paths, since the job runs in its own workdir.
     """
 
-    job_types = frozenset({"SparkSubmit"})
+    # SparkPython (older MRS): a SparkSubmit whose application must be a Python file.
+    job_types = frozenset({"SparkSubmit", "SparkPython"})
     secret_files = (CONF_DIR, INPUTS_DIR)
 
     def __init__(
@@ -171,6 +172,8 @@ class SparkSubmitEngine(RemoteEngine):
         java_home = require_java(cluster, self.java_home)
         spark_home = require_spark(cluster, self.spark_home)
         lowered = app.lower()
+        if job.job_type == "SparkPython" and not lowered.endswith(".py"):
+            raise EngineRefused(f"SparkPython needs a Python application (a .py file), not {app}")
         if not (lowered.endswith(".py") or lowered.endswith(".jar")):
             raise EngineRefused(f"SparkSubmit needs an application: a .py or .jar file, not {app}")
         asked = [v for n, v in options if n == "--deploy-mode"]

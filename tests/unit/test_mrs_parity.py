@@ -1,0 +1,61 @@
+"""MRS parity in the domain and the Spark engine: SparkPython jobs, the queue a job runs in,
+sensitive (``@``) arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mrs_jobs.domain.jobtypes import JobType, component_of
+from mrs_jobs.domain.validation import validate_submission
+from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec
+from mrs_jobs.engines.spark import SparkSubmitEngine
+
+CLUSTER = ClusterSpec(cluster_id="c1")
+
+
+def _spec(job_type: str, arguments: list[str]) -> JobSpec:
+    return JobSpec(job_id="j1", job_type=job_type, job_name="t", arguments=arguments, properties={})
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    p = tmp_path / "in" / "app.py"
+    p.parent.mkdir()
+    p.write_text("print('hi')\n")
+    return p
+
+
+# ---------------------------------------------------------------------------- SparkPython
+
+
+def test_spark_python_is_a_spark_job_type() -> None:
+    assert validate_submission("SparkPython", "n", ["/opt/a.py"], {}) is JobType.SPARK_PYTHON
+    assert component_of(JobType.SPARK_PYTHON) == "Spark"
+    # Its arguments are paths like SparkSubmit's: the same checks at submit.
+    with pytest.raises(Exception, match="path component"):
+        validate_submission("SparkPython", "n", ["/" + "a" * 300 + ".py"], {})
+
+
+def test_spark_python_runs_like_spark_submit_of_a_py_app(app: Path, tmp_path: Path) -> None:
+    engine = SparkSubmitEngine()
+    assert "SparkPython" in engine.job_types
+    args = ["--conf", "spark.x=1", str(app), "10"]
+    as_python = engine.build(_spec("SparkPython", args), CLUSTER, tmp_path / "w1").argv
+    as_submit = engine.build(_spec("SparkSubmit", args), CLUSTER, tmp_path / "w2").argv
+
+    def same(argv: list[str]) -> list[str]:  # the job directory and UI port differ per build
+        return [a for a in argv if "/w1" not in a and "/w2" not in a and "ui.port" not in a]
+
+    assert same(as_python) == same(as_submit)
+    assert as_python[-2:] == [str(app.resolve()), "10"]
+
+
+def test_spark_python_needs_a_python_application(tmp_path: Path) -> None:
+    jar = tmp_path / "a.jar"
+    jar.write_bytes(b"PK")
+    with pytest.raises(EngineRefused, match=r"SparkPython needs a Python application"):
+        SparkSubmitEngine().build(
+            _spec("SparkPython", ["--class", "x.Main", str(jar)]), CLUSTER, tmp_path / "w"
+        )
