@@ -59,3 +59,39 @@ def test_spark_python_needs_a_python_application(tmp_path: Path) -> None:
         SparkSubmitEngine().build(
             _spec("SparkPython", ["--class", "x.Main", str(jar)]), CLUSTER, tmp_path / "w"
         )
+
+
+# ---------------------------------------------------------------------- failed_job_state
+
+
+def test_failed_job_state_setting() -> None:
+    from mrs_jobs.domain.clusterconfig import settings_of, validate_cluster_config
+    from mrs_jobs.errors import InvalidParameter
+
+    assert settings_of("local", {}).failed_job_state == "FINISHED"  # MRS's behaviour
+    for kind in ("local", "yarn"):
+        config = {"failed_job_state": "FAILED"}
+        if kind == "yarn":
+            config["hadoop_conf_dir"] = "/etc/hadoop/conf"
+        assert validate_cluster_config(kind, config)["failed_job_state"] == "FAILED"
+        assert settings_of(kind, config).failed_job_state == "FAILED"
+    for bad in ("KILLED", "RUNNING", "yes"):
+        with pytest.raises(InvalidParameter, match="failed_job_state"):
+            validate_cluster_config("local", {"failed_job_state": bad})
+
+
+def test_decide_with_failed_job_state() -> None:
+    from mrs_jobs.domain.outcome import Outcome, decide
+    from mrs_jobs.domain.states import TRANSITIONS, JobResult, JobState
+
+    failing = Outcome(returncode=3)
+    assert decide(JobState.RUNNING, failing).state is JobState.FINISHED  # MRS's default
+    ending = decide(JobState.RUNNING, failing, failed_job_state=JobState.FAILED)
+    assert (ending.state, ending.result) == (JobState.FAILED, JobResult.FAILED)
+    assert JobState.RUNNING in TRANSITIONS[JobState.FAILED]  # the table allows that edge
+    # Nothing else changes: success, kills and never-ran endings are the same.
+    for state in (JobState.ACCEPTED, JobState.RUNNING):
+        for outcome in (Outcome(returncode=0), Outcome(kill_asked=True), Outcome.lost()):
+            assert decide(state, outcome, failed_job_state=JobState.FAILED) == decide(
+                state, outcome
+            )

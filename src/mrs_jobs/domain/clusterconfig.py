@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from mrs_jobs.errors import InvalidParameter
 
 __all__ = [
+    "FAILED_JOB_STATES",
     "KINDS",
     "ClusterSettings",
     "FlinkRemoteSettings",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 KINDS = ("local", "spark-standalone", "yarn", "k8s", "flink-remote")
+#: The job states a cluster may end a failed application in (``failed_job_state``).
+FAILED_JOB_STATES = ("FINISHED", "FAILED")
 
 _URL_RE = re.compile(r"^https?://[A-Za-z0-9._\-\[\]:]+(:\d{1,5})?(/[^\s]*)?$")
 _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
@@ -81,6 +84,9 @@ class ClusterSettings:
     limit_open_files: str = ""
     limit_processes: str = ""
     tags: Any = None
+    # How an application that failed after it ran ends: FINISHED (MRS: job_result FAILED) or
+    # FAILED (job_state FAILED too, for clients that read job_state only).
+    failed_job_state: str = "FINISHED"
     object_store: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -96,6 +102,8 @@ class ClusterSettings:
         object.__setattr__(self, "flink_jobmanager", jm)
         if self.flink_target == "remote" and not jm:
             raise _bad("flink_jobmanager", "is required with flink_target remote")
+        if self.failed_job_state not in FAILED_JOB_STATES:
+            raise _bad("failed_job_state", f"must be {' or '.join(FAILED_JOB_STATES)}")
 
 
 @dataclass(frozen=True)

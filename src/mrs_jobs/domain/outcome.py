@@ -11,7 +11,8 @@ The rules (contract §4, YARN's states and results):
 - a run its engine killed (a remote cancel, an operator) ends KILLED with that reason;
 - exit code 0 ends FINISHED/SUCCEEDED (through RUNNING if the application never said so);
 - a failure of an application that was RUNNING and left an exit status ends FINISHED/FAILED
-  (YARN: the application finished, unsuccessfully);
+  (YARN and MRS: the application finished, unsuccessfully), or FAILED/FAILED on a cluster
+  whose ``failed_job_state`` is FAILED (for clients that read job_state only);
 - everything else — it never ran, its exit is unknown (lost), it timed out — ends FAILED/FAILED.
 """
 
@@ -79,8 +80,13 @@ def exit_reason(outcome: Outcome) -> str:
     return f"the engine exited with code {outcome.returncode}"
 
 
-def decide(state: JobState, outcome: Outcome) -> Ending:
-    """The ending of a job now in ``state`` whose run ended as ``outcome`` says."""
+def decide(
+    state: JobState, outcome: Outcome, failed_job_state: JobState = JobState.FINISHED
+) -> Ending:
+    """The ending of a job now in ``state`` whose run ended as ``outcome`` says.
+
+    ``failed_job_state`` is the state an application that ran and then failed ends in: its
+    cluster's setting, FINISHED (MRS's) unless the cluster says FAILED."""
     if outcome.kill_asked:
         return Ending(JobState.KILLED, JobResult.KILLED, "killed on request")
     if outcome.killed_in_engine:
@@ -97,7 +103,8 @@ def decide(state: JobState, outcome: Outcome) -> Ending:
     if timed_out:
         reason = f"timed out after {outcome.timeout_seconds} s (mrs.job.timeout)"
     ran_to_an_end = state == JobState.RUNNING and outcome.exited and not timed_out
-    return Ending(JobState.FINISHED if ran_to_an_end else JobState.FAILED, JobResult.FAILED, reason)
+    ended_as = failed_job_state if ran_to_an_end else JobState.FAILED
+    return Ending(ended_as, JobResult.FAILED, reason)
 
 
 def killed_before_launch() -> Ending:

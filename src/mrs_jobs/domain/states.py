@@ -51,8 +51,11 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.SUBMITTED: frozenset({JobState.NEW_SAVING, JobState.ACCEPTED}),
     JobState.ACCEPTED: frozenset({JobState.SUBMITTED}),
     JobState.RUNNING: frozenset({JobState.ACCEPTED}),
+    # An application that ran ends FINISHED (result SUCCEEDED, or FAILED: MRS's way) ...
     JobState.FINISHED: frozenset({JobState.RUNNING}),
     JobState.KILLED: LIVE_STATES,
+    # ... FAILED when it never ran, was lost or timed out; and RUNNING -> FAILED is also how an
+    # application that ran and failed ends on a cluster whose ``failed_job_state`` is FAILED.
     JobState.FAILED: frozenset({JobState.SUBMITTED, JobState.ACCEPTED, JobState.RUNNING}),
 }
 

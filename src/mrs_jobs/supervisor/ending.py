@@ -17,6 +17,7 @@ from mrs_jobs.domain.outcome import Ending, Outcome, decide
 from mrs_jobs.domain.render import is_secret_key
 from mrs_jobs.domain.states import JobResult, JobState
 from mrs_jobs.engines.base import EngineRefused, JobSpec, call_hook
+from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.runtime.jobdir import read_launch, read_sql_results
 from mrs_jobs.runtime.process import ExitStatus
 from mrs_jobs.store import jobs as job_store
@@ -66,7 +67,7 @@ def killed_by(reason: str, record: Job) -> str:
     """A kill's diagnostics: the reason and who asked (a request, a batch delete, shutdown)."""
     if record.kill_requested_by:
         return f"{reason} ({record.kill_requested_by})"
-    if record.deleted_ms:
+    if record.deleted_ms > 0:
         return f"{reason} (batch delete)"
     return reason
 
@@ -100,13 +101,14 @@ class Finisher:
         engine_words = self._engine_words(job, spec) if _engine_to_blame(outcome) else None
         secrets = [v for k, v in (spec or job).properties.items() if is_secret_key(k)]
         kept_url = self._ended_url(job)
+        failed_state = self._failed_job_state(job)
         with self.ctx.store.write() as conn:
-            if results is not None and not job.deleted_ms:
+            if results is not None and job.deleted_ms <= 0:  # < 0: an SQL execution
                 cap = self.ctx.settings.sql_result_row_cap
                 job_store.save_sql_results(conn, job.id, results, cap)
             current = job_store.get_job(conn, job.id)
             state = current.state if current is not None else job.state
-            ending = decide(JobState(state), outcome)
+            ending = decide(JobState(state), outcome, failed_state)
             supervisor = f"supervisor {self.ctx.id}"
             if ending.via_running:
                 job_store.transition(
@@ -132,6 +134,15 @@ class Finisher:
         fields = {"job_id": job.id, "state": ending.state, "reason": ending.reason}
         log.info("job.ended", extra=fields)
 
+    def _failed_job_state(self, job: Job) -> JobState:
+        """Where an application that ran and failed ends: its cluster's ``failed_job_state``
+        (FINISHED, MRS's, when the cluster is gone or its config no longer parses)."""
+        try:
+            cluster = self.clusters.of(job)
+        except InvalidParameter:
+            return JobState.FINISHED
+        return JobState(cluster.settings.failed_job_state if cluster else JobState.FINISHED)
+
     def _spec(self, job: Job) -> JobSpec | None:
         """The job with its secret values opened; None when they do not open."""
         try:
@@ -153,7 +164,7 @@ class Finisher:
         ``ended_tracking_url`` hook: a local Spark job's history page); not for a deleted
         job, whose files are about to go."""
         engine = self.ctx.registry.for_type(job.job_type)
-        launch = read_launch(Path(job.workdir)) if job.workdir and not job.deleted_ms else None
+        launch = read_launch(Path(job.workdir)) if job.workdir and job.deleted_ms <= 0 else None
         if engine is None or launch is None:
             return None
         args = (job.id, Path(job.workdir or ""), launch, job.app_id or None, self.clusters.of(job))
