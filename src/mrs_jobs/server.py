@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -57,12 +58,26 @@ def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
     raise _Terminated()
 
 
+def _cli_command(data_dir: Path) -> str:
+    """How to run this installation's CLI against this service's data directory."""
+    exe = Path(sys.executable).parent / "mrs-jobs"
+    cli = str(exe) if exe.exists() else "mrs-jobs"
+    if data_dir.expanduser().resolve() != (Path.home() / ".mrs-jobs").resolve():
+        cli = f"MRS_JOBS_DATA_DIR={shlex.quote(str(data_dir))} {cli}"
+    return cli
+
+
 def _snippet(endpoint: str, project_id: str, cluster_id: str, bootstrap: Path) -> str:
+    cli = _cli_command(bootstrap.parent)
     return f"""
 mrs-jobs is running at {endpoint}
-  project_id: {project_id}
-  cluster_id: {cluster_id}
-  credentials: {bootstrap} (ak, sk; mode 0600)
+  project_id:   {project_id}
+  cluster_id:   {cluster_id}
+  credentials:  {bootstrap} (ak, sk; mode 0600)
+  web console:  {endpoint}/console/
+                sign in with a token: {cli} admin create-token {project_id}
+  command line: {cli} list   (submit, show, logs, wait, kill, delete; --help)
+  API:          docs/api.md; a token works with curl: -H "X-Auth-Token: $TOKEN"
 
 Call it with MRS's official Python SDK (pip install huaweicloudsdkmrs):
 
