@@ -37,7 +37,6 @@ def test_job_state_new_as_mrs_spells_it(api) -> None:
         )
 
 
-
 @pytest.fixture
 def spark_api(api, settings):  # type: ignore[no-untyped-def]
     """The API of a service whose Spark engine runs SparkPython jobs too (as the registry's
@@ -79,3 +78,45 @@ def test_spark_python_refused_without_spark(api, spark_api) -> None:
         json={"job_type": "SparkPython", "job_name": "py", "arguments": ["/opt/a.py"]},
     )
     assert_error(r, 400, "0057")
+
+
+def test_queue_echoes_the_queue_the_job_runs_in(api, spark_api) -> None:
+    def submit(job_type: str, arguments: list[str], **props: str) -> str:
+        body = {"job_type": job_type, "job_name": "q", "arguments": arguments}
+        if props:
+            body["properties"] = props
+        r = spark_api.post(api.base, json=body)
+        assert r.status_code == 200, r.text
+        return r.json()["job_submit_result"]["job_id"]
+
+    plain = submit("SparkSubmit", ["/opt/a.py"])
+    by_option = submit("SparkSubmit", ["--queue", "etl", "/opt/a.py", "1"])
+    by_conf = submit("SparkPython", ["--conf", "spark.yarn.queue=adhoc", "/opt/a.py"])
+    by_prop = submit("SparkSubmit", ["/opt/a.py"], **{"spark.yarn.queue": "props"})
+    expected = {plain: "default", by_option: "etl", by_conf: "adhoc", by_prop: "props"}
+    for job_id, queue in expected.items():
+        shown = spark_api.get(f"{api.base}/{job_id}").json()["job_detail"]
+        assert shown["queue"] == queue
+    listed = spark_api.get(api.base, params={"limit": 100}).json()["job_list"]
+    assert {j["job_id"]: j["queue"] for j in listed} == expected
+    # The list's queue filter finds them by the queue they run in.
+    assert _ids(spark_api.get(api.base, params={"queue": "etl"})) == [by_option]
+
+
+def test_queue_of_a_yarn_cluster_with_a_queue(api, spark_api) -> None:
+    yarn = api.clusters.create_cluster(
+        api.project_id,
+        "yarn",
+        kind="yarn",
+        components=["Spark"],
+        config={"hadoop_conf_dir": "/etc/hadoop/conf", "yarn_queue": "etl"},
+        max_running=10,
+        max_queued=100,
+    )
+    base = f"/v2/{api.project_id}/clusters/{yarn}/job-executions"
+    queues = []
+    for arguments in (["/opt/a.py"], ["--queue", "mine", "/opt/a.py"]):
+        body = {"job_type": "SparkSubmit", "job_name": "y", "arguments": arguments}
+        job_id = spark_api.post(base, json=body).json()["job_submit_result"]["job_id"]
+        queues.append(spark_api.get(f"{base}/{job_id}").json()["job_detail"]["queue"])
+    assert queues == ["etl", "mine"]

@@ -95,3 +95,45 @@ def test_decide_with_failed_job_state() -> None:
             assert decide(state, outcome, failed_job_state=JobState.FAILED) == decide(
                 state, outcome
             )
+
+
+# --------------------------------------------------------------------------------- queue
+
+YQ = "spark.yarn.queue"
+
+
+@pytest.mark.parametrize(
+    ("job_type", "arguments", "properties", "cluster_queue", "queue"),
+    [
+        ("SparkSubmit", ["/a.py", "1"], {}, "", "default"),
+        ("SparkSubmit", ["--queue", "etl", "/a.py"], {}, "", "etl"),
+        ("SparkSubmit", ["--queue=etl", "/a.py"], {}, "", "etl"),
+        ("SparkPython", ["--conf", "spark.yarn.queue=q1", "/a.py"], {}, "", "q1"),
+        ("SparkSubmit", ["--conf=spark.yarn.queue=q1", "/a.py"], {}, "", "q1"),
+        ("SparkSubmit", ["-c", "spark.yarn.queue=q1", "/a.py"], {}, "", "q1"),
+        # spark-submit's --queue wins over a --conf, wherever it stands
+        ("SparkSubmit", ["--queue", "q2", "--conf", "spark.yarn.queue=q1", "/a.py"], {}, "", "q2"),
+        # the last --conf of a key wins; a job property comes before the arguments' confs
+        ("SparkSubmit", ["-c", f"{YQ}=a", "-c", f"{YQ}=b", "/a.py"], {}, "", "b"),
+        ("SparkSubmit", ["/a.py"], {"spark.yarn.queue": "p"}, "", "p"),
+        ("SparkSubmit", ["-c", "spark.yarn.queue=a", "/a.py"], {"spark.yarn.queue": "p"}, "", "a"),
+        # the cluster's yarn_queue when the job names none; the job's own choice wins
+        ("SparkSubmit", ["/a.py"], {}, "yq", "yq"),
+        ("SparkSubmit", ["--queue", "etl", "/a.py"], {}, "yq", "etl"),
+        # after the application, arguments are the application's own
+        ("SparkSubmit", ["/a.py", "--queue", "nope"], {}, "", "default"),
+        ("SparkSubmit", ["-v", "--class", "a.B", "/a.jar", "--queue", "x"], {}, "", "default"),
+        ("MapReduce", ["/a.jar", "wordcount", "-Dmapreduce.job.queuename=mq", "/in"], {}, "", "mq"),
+        ("MapReduce", ["/a.jar", "wc", "-D", "mapreduce.job.queuename=mq", "/in"], {}, "", "mq"),
+        ("MapReduce", ["/a.jar", "x"], {"mapreduce.job.queuename": "pq"}, "", "pq"),
+        ("MapReduce", ["/a.jar", "x"], {"mapreduce.job.queuename": "pq"}, "yq", "yq"),
+        ("MapReduce", ["/a.jar", "x", "-Dmapreduce.job.queuename=mq"], {}, "yq", "mq"),
+        # SQL jobs run on the cluster's SQL server: its queue, not one a statement names
+        ("SparkSql", ["--conf", "spark.yarn.queue=q", "select 1"], {}, "", "default"),
+        ("SparkSubmit", ["--queue", "", "/a.py"], {}, "", "default"),
+    ],
+)
+def test_queue_the_job_runs_in(job_type, arguments, properties, cluster_queue, queue) -> None:
+    from mrs_jobs.domain.queues import queue_of
+
+    assert queue_of(JobType(job_type), arguments, properties, cluster_queue) == queue

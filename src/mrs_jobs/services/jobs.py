@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from mrs_jobs.domain.job import Job, JobEvent
 from mrs_jobs.domain.jobtypes import COMPONENT_ERRORS, SQL_JOB_TYPES, JobType, component_of
 from mrs_jobs.domain.outcome import killed_before_launch
+from mrs_jobs.domain.queues import DEFAULT_QUEUE, queue_of
 from mrs_jobs.domain.states import TERMINAL_STATES, JobResult, JobState
 from mrs_jobs.domain.validation import ListQuery, job_timeout_seconds, validate_submission
 from mrs_jobs.errors import (
@@ -88,6 +89,7 @@ def _new_job_row(
     arguments: Sequence[str],
     properties: Mapping[str, str],
     at: int,
+    queue: str = DEFAULT_QUEUE,
 ) -> dict[str, object]:
     """The complete ``jobs`` row of a job just queued (the returned Job is built from it)."""
     return {
@@ -97,7 +99,7 @@ def _new_job_row(
         "job_name": job_name,
         "job_type": job_type.value,
         "user_name": caller.user_name,
-        "queue": "default",
+        "queue": queue,
         "state": JobState.SUBMITTED.value,
         "result": JobResult.UNDEFINED.value,
         "progress": 0.0,
@@ -120,6 +122,13 @@ def _new_job_row(
         "workdir": None,
         "deadline_ms": 0,  # set when the engine is launched (mrs.job.timeout)
     }
+
+
+def _yarn_queue(cluster: Cluster) -> str:
+    """The queue a YARN cluster sends its jobs to unless they name one ("" otherwise)."""
+    if cluster.kind != "yarn":
+        return ""
+    return str(cluster.config.get("yarn_queue") or "").strip()
 
 
 def _submit_events(job_id: str, at: int, actor: str) -> list[dict[str, object]]:
@@ -251,8 +260,9 @@ class JobService:
             if queued >= cluster.max_queued:
                 raise QueueFull(cluster.id, cluster.max_queued)
             at = job_store.now_ms()
+            queue = queue_of(parsed, arguments, properties, _yarn_queue(cluster))
             values = _new_job_row(
-                job_id, caller, cluster.id, parsed, job_name, arguments, properties, at
+                job_id, caller, cluster.id, parsed, job_name, arguments, properties, at, queue
             )
             # Inserted straight into SUBMITTED: NEW -> NEW_SAVING -> SUBMITTED happen in this
             # one transaction, so no reader could see the states between; the events record
