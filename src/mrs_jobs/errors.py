@@ -16,6 +16,7 @@ __all__ = [
     "JobNotFound",
     "ProjectMismatch",
     "QueueFull",
+    "SqlExecutionNotFound",
     "StoreFailure",
     "StoreUnavailable",
     "WrongJobType",
@@ -52,6 +53,13 @@ class JobNotFound(DomainError):
         ids = [job_ids] if isinstance(job_ids, str) else job_ids
         super().__init__("The job does not exist: " + ", ".join(ids))
         self.job_ids = ids
+
+
+class SqlExecutionNotFound(DomainError):
+    """No SQL execution (MRS ``sql-execution``) of that id in the project and cluster."""
+
+    def __init__(self, sql_id: str) -> None:
+        super().__init__(f"The SQL execution does not exist: {sql_id}")
 
 
 class JobAlreadyEnded(DomainError):

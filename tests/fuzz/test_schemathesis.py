@@ -69,6 +69,7 @@ from mrs_jobs.store import Store
 PREFIX = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
 V11 = "/v1.1/{project_id}/cluster_infos"
 FILES = "/v2/{project_id}/clusters/{cluster_id}/files"
+SQL = "/v2/{project_id}/clusters/{cluster_id}/sql-execution"
 OPERATIONS = [
     ("POST", PREFIX),
     ("GET", PREFIX),
@@ -80,6 +81,9 @@ OPERATIONS = [
     ("GET", V11),
     ("GET", V11 + "/{cluster_id}"),
     ("GET", FILES),
+    ("POST", SQL),
+    ("GET", SQL + "/{sql_id}"),
+    ("POST", SQL + "/{sql_id}/cancel"),
     ("POST", PREFIX + "/batch-delete"),  # last: it deletes seeded jobs the others aim at
 ]
 #: Operations whose OpenAPI entry does not declare the error statuses yet (so the status code
@@ -95,7 +99,11 @@ def _negated(case: Any, location: ParameterLocation) -> bool:
 
 
 def _short(path: str) -> str:
-    return path.replace(PREFIX, "job-executions").replace(V11, "v1.1/cluster_infos")
+    return (
+        path.replace(PREFIX, "job-executions")
+        .replace(V11, "v1.1/cluster_infos")
+        .replace(SQL, "sql-execution")
+    )
 
 
 EMPTY_202 = {("POST", PREFIX + "/batch-delete"), ("POST", PREFIX + "/{job_execution_id}/kill")}
@@ -165,6 +173,23 @@ def _seed(store: Store, p: str, c: str, other_p: str, other_c: str, logs: Path) 
     (logs / "stderr.log").write_bytes("\u00e9rr\u00f6r \xff\n".encode("utf-8", "replace") * 10)
     ids.append(insert_job(store, p, c, id=seeded_id("logs"), state="RUNNING", workdir=str(logs)))
     ids.append(insert_job(store, p, c, id=seeded_id("deleted"), state="KILLED", deleted_ms=1))
+    # SQL executions (deleted_ms -1, store/sql_executions.py): the sql-execution routes' ids,
+    # and ids every job route must answer as missing.
+    for state in ("SUBMITTED", "RUNNING", "FINISHED"):
+        sql_id = seeded_id(f"sql-execution-{state}")
+        ids.append(
+            insert_job(
+                store,
+                p,
+                c,
+                id=sql_id,
+                job_type="SparkSql",
+                state=state,
+                deleted_ms=-1,
+                arguments=["--database", "default", "-e", "SELECT 1"],
+            )
+        )
+    add_sql_results(store, seeded_id("sql-execution-FINISHED"), {0: [{"a": "1", "b": "NULL"}]})
     ids.append(insert_job(store, other_p, other_c, id=seeded_id("foreign"), state="RUNNING"))
     return ids
 
@@ -252,6 +277,25 @@ def submit_bodies() -> st.SearchStrategy[dict[str, Any]]:
                 st.one_of(_PRINTABLE, st.text(max_size=30), _SURROGATES), max_size=5
             ),
             "properties": props,
+        },
+    )
+
+
+def sql_bodies() -> st.SearchStrategy[dict[str, Any]]:
+    statements = ["SELECT 1", "SELECT 1; SELECT 2", "SELECT ';'", "", "-- c", "SHOW TABLES;"]
+    return st.fixed_dictionaries(
+        {
+            "sql_type": st.one_of(
+                st.sampled_from(["spark", "hive", "presto", "Spark"]), st.text(max_size=8)
+            ),
+            "sql_content": st.one_of(st.sampled_from(statements), _PRINTABLE, _SURROGATES),
+        },
+        optional={
+            "database": st.one_of(st.sampled_from(["default", "a-b", ""]), _PRINTABLE),
+            "archive_path": st.one_of(
+                st.sampled_from(["obs://b/x", "s3a://b/../x", "/tmp", "hdfs://n/x", "rel"]),
+                _PRINTABLE,
+            ),
         },
     )
 
@@ -353,6 +397,8 @@ def test_operation(world: World, method: str, path: str, mode: str) -> None:
     tokens = {world.token: 85, "": 5, "mrsj_not-a-token": 5, world.other_token: 5}
     # The seeded jobs this operation is most about weigh more; 20%: no seeded job at all.
     first = {"/sql-result": ["sql", "sql-running"], "/log": ["logs"], "/kill": ["SUBMITTED"]}
+    executions = [f"sql-execution-{s}" for s in ("SUBMITTED", "RUNNING", "FINISHED")]
+    first |= {"/{sql_id}": executions, "/cancel": executions}
     wanted = {seeded_id(n) for k, v in first.items() if path.endswith(k) for n in v}
     jobs = {j: 5 if j in wanted else 1 for j in world.job_ids}
     jobs[""] = sum(jobs.values()) // 4
@@ -396,6 +442,8 @@ def test_operation(world: World, method: str, path: str, mode: str) -> None:
                 params["cluster_id"] = cluster
             if "job_execution_id" in params and job:
                 params["job_execution_id"] = job
+            if "sql_id" in params and job:
+                params["sql_id"] = job
         elif route == "any-project" and "cluster_id" in params:
             params["cluster_id"] = world.cluster_id
         case.path_parameters = params
@@ -415,6 +463,8 @@ def test_operation(world: World, method: str, path: str, mode: str) -> None:
             key = data.draw(IDEMPOTENCY_KEYS) if rnd.random() < 0.3 else None
             if key is not None:
                 headers["X-Idempotency-Key"] = key
+        elif (method, path) == ("POST", SQL) and mode == "positive" and ours:
+            case.body = data.draw(sql_bodies())
         elif (method, path) == ("POST", PREFIX + "/batch-delete") and mode == "positive" and ours:
             case.body = data.draw(batch_bodies(world.job_ids))
 

@@ -29,6 +29,7 @@ from mrs_jobs.store import tables
 
 V2 = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
 V11 = "/v1.1/{project_id}/cluster_infos"
+SQL = "/v2/{project_id}/clusters/{cluster_id}/sql-execution"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class Case:
     names: str  # "job" (a job id in the path or body), "cluster" or "list" (nothing to name)
     body: Callable[[str], Any] | None = None  # job id -> JSON body
     query: str = ""
+    missing: str = "0176"  # the error_code of an id that names nothing here
+
+
+def _sql_body(_job: str) -> dict[str, Any]:
+    return {"sql_type": "spark", "sql_content": "SELECT 1"}
 
 
 def _submit_body(_job: str) -> dict[str, Any]:
@@ -54,6 +60,9 @@ TENANT_ROUTES: dict[tuple[str, str], Case] = {
     ("GET", V2 + "/{job_execution_id}/events"): Case("job"),
     ("GET", V2 + "/{job_execution_id}/log"): Case("job", query="?type=stdout"),
     ("GET", "/v2/{project_id}/clusters/{cluster_id}/files"): Case("cluster", query="?path=/tmp"),
+    ("POST", SQL): Case("cluster", body=_sql_body),
+    ("GET", SQL + "/{sql_id}"): Case("job", missing="12000002"),
+    ("POST", SQL + "/{sql_id}/cancel"): Case("job", missing="12000002"),
     ("GET", V11): Case("list"),
     ("GET", V11 + "/{cluster_id}"): Case("cluster"),
 }
@@ -78,6 +87,7 @@ def _url(template: str, project: str, cluster: str, job: str) -> str:
         template.replace("{project_id}", project)
         .replace("{cluster_id}", cluster)
         .replace("{job_execution_id}", job)
+        .replace("{sql_id}", job)
     )
 
 
@@ -167,7 +177,7 @@ def test_foreign_ids_look_exactly_like_missing_ones(api, two_projects) -> None:
         if case.names == "job":
             # B's own cluster, A's job id vs a job id that never existed.
             probes = [(b.cluster_id, a_job), (b.cluster_id, str(uuid.uuid4()))]
-            code = "0176"
+            code = case.missing
         else:
             # A's cluster id on B's path vs a cluster id that never existed.
             probes = [(api.cluster_id, a_job), (str(uuid.uuid4()), a_job)]
@@ -215,7 +225,7 @@ def test_a_jobs_in_one_cluster_are_invisible_from_another_of_the_same_project(ap
         if case.names != "job":
             continue
         r = _call(api.client, method, template, case, api.project_id, c2, a_job)
-        assert_error(r, 400, "0176")
+        assert_error(r, 400, case.missing)
     r = api.client.get(_url(V2, api.project_id, c2, ""))
     assert r.status_code == 202 and r.json()["total_record"] == 0
     assert _snapshot(api.store, a_job) == before

@@ -19,9 +19,9 @@ from mrs_jobs.api.routes import clusters as cluster_routes
 from mrs_jobs.api.routes import files as file_routes
 from mrs_jobs.api.routes import history as history_routes
 from mrs_jobs.api.routes import jobs as job_routes
-from mrs_jobs.api.routes import jobs_v11 as job_v11_routes
 from mrs_jobs.api.routes import logs as log_routes
 from mrs_jobs.api.routes import ops as ops_routes
+from mrs_jobs.api.routes import sql_execution as sql_routes
 from mrs_jobs.secretbox import load_secret_box
 from mrs_jobs.services.authn import Authenticator
 from mrs_jobs.services.batch_delete import BatchDeleteService
@@ -29,11 +29,11 @@ from mrs_jobs.services.clusters import ClusterService
 from mrs_jobs.services.context import Waker
 from mrs_jobs.services.files import FileService
 from mrs_jobs.services.jobs import JobService
-from mrs_jobs.services.jobs_v11 import JobsV11Service
 from mrs_jobs.services.logs import LogService
 from mrs_jobs.services.metrics import Metrics
 from mrs_jobs.services.observability import ObservabilityService
 from mrs_jobs.services.spark_history import SparkHistoryService
+from mrs_jobs.services.sql_execution import SqlExecutionService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.web import routes as web_routes
@@ -57,7 +57,7 @@ class AppContext:
     observability: ObservabilityService
     metrics: Metrics
     history: SparkHistoryService
-    jobs_v11: JobsV11Service
+    sql: SqlExecutionService
 
 
 def create_app(
@@ -86,21 +86,19 @@ def create_app(
     )
     metrics = Metrics(observability, version=__version__)
     box = load_secret_box(settings)  # seals SKs and the secret properties of submits
-    jobs = JobService(store, runnable_types=runnable_types, wake=wake, secrets=box)
-    batch_delete = BatchDeleteService(store, wake=wake)
     app.state.ctx = AppContext(
         settings=settings,
         store=store,
         authn=Authenticator(store, box),
-        jobs=jobs,
-        batch_delete=batch_delete,
+        jobs=JobService(store, runnable_types=runnable_types, wake=wake, secrets=box),
+        batch_delete=BatchDeleteService(store, wake=wake),
         logs=LogService(store),
         clusters=ClusterService(store, settings),
         files=FileService(store, settings),
         observability=observability,
         metrics=metrics,
         history=SparkHistoryService(history),
-        jobs_v11=JobsV11Service(store, jobs, batch_delete),
+        sql=SqlExecutionService(store, settings, runnable_types=runnable_types, wake=wake),
     )
     install_error_handlers(app)
     # Abuse limits, read by api/auth.py (docs/security.md).
@@ -128,8 +126,8 @@ def create_app(
     app.include_router(log_routes.router)
     app.include_router(job_routes.router)
     app.include_router(cluster_routes.router)
-    app.include_router(job_v11_routes.router)
     app.include_router(file_routes.router)
+    app.include_router(sql_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(history_routes.router)
     app.include_router(web_routes.router)

@@ -15,6 +15,9 @@ __all__ = [
     "JobDetailResponse",
     "JobListResponse",
     "JobModel",
+    "SqlCancelResponse",
+    "SqlExecutionRequest",
+    "SqlExecutionResponse",
     "SqlResultResponse",
     "SubmitRequest",
     "SubmitResponse",
@@ -116,6 +119,35 @@ class FileListResponse(BaseModel):
 
 class SqlResultResponse(BaseModel):
     sql_results: dict[str, list[dict[str, str]]]
+
+
+class SqlExecutionRequest(BaseModel):
+    """MRS's SqlExecutionReq."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sql_type: StrictStr
+    sql_content: StrictStr
+    database: StrictStr | None = None
+    archive_path: StrictStr | None = None
+
+
+class SqlExecutionResponse(BaseModel):
+    """MRS's ExecuteSqlResponse and ShowSqlResultResponse (fields absent when not known)."""
+
+    id: str
+    statement: str
+    status: str
+    message: str | None = None
+    result_location: str | None = None
+    content: list[list[str]] | None = None
+
+
+class SqlCancelResponse(BaseModel):
+    """MRS's CancelSqlResponse."""
+
+    status: str
+    message: str | None = None
 
 
 class ErrorBody(BaseModel):

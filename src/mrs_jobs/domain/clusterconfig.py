@@ -73,6 +73,9 @@ class ClusterSettings:
     distcp_max_maps: int | None = None
     sql_thrift_endpoint: str = ""
     sql_driver_memory: str = ""
+    # A Presto/Trino coordinator (host:port) for sql_type presto: recorded, not used yet
+    # (the SQL execution API answers that presto is not supported here).
+    presto_coordinator: str = ""
     flink_home: str = ""
     flink_python: str = ""
     flink_target: str = "local"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, union, update
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import LIVE_STATES, JobState
@@ -143,12 +143,16 @@ def queued_clusters(conn: Connection) -> list[tuple[str, str]]:
     nothing. Queued jobs come from ``job_counts`` (a few rows, not the queue); launched jobs
     are counted as :func:`claim` counts them, a deleted one still holding its slot.
     """
-    queued = (
-        select(job_counts.c.project_id, job_counts.c.cluster_id)
-        .where(job_counts.c.state == JobState.SUBMITTED.value, job_counts.c.n > 0)
-        .distinct()
-        .subquery()
-    )
+    # SQL executions (deleted_ms < 0, store/sql_executions.py) are not in job_counts: their
+    # queued rows come from the state index.
+    queued = union(
+        select(job_counts.c.project_id, job_counts.c.cluster_id).where(
+            job_counts.c.state == JobState.SUBMITTED.value, job_counts.c.n > 0
+        ),
+        select(jobs.c.project_id, jobs.c.cluster_id).where(
+            jobs.c.state == JobState.SUBMITTED.value, jobs.c.deleted_ms < 0
+        ),
+    ).subquery()
     launched = (
         select(func.count())
         .select_from(jobs)
@@ -199,7 +203,7 @@ def claim(
             and_(
                 jobs.c.cluster_id == cluster_id,
                 jobs.c.state == JobState.SUBMITTED.value,
-                jobs.c.deleted_ms == 0,
+                jobs.c.deleted_ms <= 0,  # < 0: an SQL execution (store/sql_executions.py)
                 jobs.c.kill_requested_ms == 0,
             )
         )
@@ -216,7 +220,7 @@ def claim(
             JobState.ACCEPTED,
             reason=f"launching on {sup_id}",
             values={"owner": sup_id, "started_ms": at_ms, "workdir": str(workdir_of(job_id))},
-            where=and_(jobs.c.deleted_ms == 0, jobs.c.kill_requested_ms == 0),
+            where=and_(jobs.c.deleted_ms <= 0, jobs.c.kill_requested_ms == 0),
             actor=f"supervisor {sup_id}",
         )
         if ok:
