@@ -19,6 +19,7 @@ from mrs_jobs.api.routes import clusters as cluster_routes
 from mrs_jobs.api.routes import files as file_routes
 from mrs_jobs.api.routes import history as history_routes
 from mrs_jobs.api.routes import jobs as job_routes
+from mrs_jobs.api.routes import jobs_v11 as job_v11_routes
 from mrs_jobs.api.routes import logs as log_routes
 from mrs_jobs.api.routes import ops as ops_routes
 from mrs_jobs.api.routes import sql_execution as sql_routes
@@ -29,6 +30,7 @@ from mrs_jobs.services.clusters import ClusterService
 from mrs_jobs.services.context import Waker
 from mrs_jobs.services.files import FileService
 from mrs_jobs.services.jobs import JobService
+from mrs_jobs.services.jobs_v11 import JobsV11Service
 from mrs_jobs.services.logs import LogService
 from mrs_jobs.services.metrics import Metrics
 from mrs_jobs.services.observability import ObservabilityService
@@ -57,6 +59,7 @@ class AppContext:
     observability: ObservabilityService
     metrics: Metrics
     history: SparkHistoryService
+    jobs_v11: JobsV11Service
     sql: SqlExecutionService
 
 
@@ -86,18 +89,21 @@ def create_app(
     )
     metrics = Metrics(observability, version=__version__)
     box = load_secret_box(settings)  # seals SKs and the secret properties of submits
+    jobs = JobService(store, runnable_types=runnable_types, wake=wake, secrets=box)
+    batch_delete = BatchDeleteService(store, wake=wake)
     app.state.ctx = AppContext(
         settings=settings,
         store=store,
         authn=Authenticator(store, box),
-        jobs=JobService(store, runnable_types=runnable_types, wake=wake, secrets=box),
-        batch_delete=BatchDeleteService(store, wake=wake),
+        jobs=jobs,
+        batch_delete=batch_delete,
         logs=LogService(store),
         clusters=ClusterService(store, settings),
         files=FileService(store, settings),
         observability=observability,
         metrics=metrics,
         history=SparkHistoryService(history),
+        jobs_v11=JobsV11Service(store, jobs, batch_delete),
         sql=SqlExecutionService(store, settings, runnable_types=runnable_types, wake=wake),
     )
     install_error_handlers(app)
@@ -126,6 +132,7 @@ def create_app(
     app.include_router(log_routes.router)
     app.include_router(job_routes.router)
     app.include_router(cluster_routes.router)
+    app.include_router(job_v11_routes.router)
     app.include_router(file_routes.router)
     app.include_router(sql_routes.router)
     app.include_router(ops_routes.router)
