@@ -29,6 +29,7 @@ from mrs_jobs.store import tables
 
 V2 = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
 V11 = "/v1.1/{project_id}/cluster_infos"
+V11_JOBS = "/v1.1/{project_id}"
 SQL = "/v2/{project_id}/clusters/{cluster_id}/sql-execution"
 
 
@@ -38,12 +39,19 @@ class Case:
 
     names: str  # "job" (a job id in the path or body), "cluster" or "list" (nothing to name)
     body: Callable[[str], Any] | None = None  # job id -> JSON body
-    query: str = ""
+    query: str = ""  # may name {cluster_id}
+    # v1.1 submit: cluster id -> JSON body. Case "project-job": a job id with no cluster in
+    # the path (v1.1), answered like "job".
+    cluster_body: Callable[[str], Any] | None = None
     missing: str = "0176"  # the error_code of an id that names nothing here
 
 
 def _sql_body(_job: str) -> dict[str, Any]:
     return {"sql_type": "spark", "sql_content": "SELECT 1"}
+
+
+def _v1_submit_body(cluster: str) -> dict[str, Any]:
+    return {"job_type": 2, "job_name": "probe", "cluster_id": cluster, "jar_path": "/x.py"}
 
 
 def _submit_body(_job: str) -> dict[str, Any]:
@@ -65,6 +73,10 @@ TENANT_ROUTES: dict[tuple[str, str], Case] = {
     ("POST", SQL + "/{sql_id}/cancel"): Case("job", missing="12000002"),
     ("GET", V11): Case("list"),
     ("GET", V11 + "/{cluster_id}"): Case("cluster"),
+    ("POST", V11_JOBS + "/jobs/submit-job"): Case("cluster", cluster_body=_v1_submit_body),
+    ("GET", V11_JOBS + "/job-exes"): Case("cluster", query="?cluster_id={cluster_id}"),
+    ("GET", V11_JOBS + "/job-exes/{job_exe_id}"): Case("project-job"),
+    ("DELETE", V11_JOBS + "/job-executions/{job_execution_id}"): Case("project-job"),
 }
 
 # Not tenant data: liveness, metrics (documented in docs/security.md), the console's static
@@ -87,6 +99,7 @@ def _url(template: str, project: str, cluster: str, job: str) -> str:
         template.replace("{project_id}", project)
         .replace("{cluster_id}", cluster)
         .replace("{job_execution_id}", job)
+        .replace("{job_exe_id}", job)
         .replace("{sql_id}", job)
     )
 
@@ -94,10 +107,14 @@ def _url(template: str, project: str, cluster: str, job: str) -> str:
 def _call(
     client: Any, method: str, template: str, case: Case, project: str, cluster: str, job: str
 ):
-    url = _url(template, project, cluster, job) + case.query
+    url = _url(template + case.query, project, cluster, job)
     if method == "GET":
         return client.get(url)
+    if method == "DELETE":
+        return client.delete(url)
     body = case.body(job) if case.body else None
+    if case.cluster_body is not None:
+        body = case.cluster_body(cluster)
     return client.post(url, json=body) if body is not None else client.post(url)
 
 
@@ -174,7 +191,7 @@ def test_foreign_ids_look_exactly_like_missing_ones(api, two_projects) -> None:
     for (method, template), case in TENANT_ROUTES.items():
         if case.names == "list":
             continue
-        if case.names == "job":
+        if case.names in ("job", "project-job"):
             # B's own cluster, A's job id vs a job id that never existed.
             probes = [(b.cluster_id, a_job), (b.cluster_id, str(uuid.uuid4()))]
             code = case.missing
