@@ -137,3 +137,29 @@ def test_queue_the_job_runs_in(job_type, arguments, properties, cluster_queue, q
     from mrs_jobs.domain.queues import queue_of
 
     assert queue_of(JobType(job_type), arguments, properties, cluster_queue) == queue
+
+
+# ------------------------------------------------------------------ sensitive arguments
+
+
+def test_sensitive_argument_rule() -> None:
+    from mrs_jobs.domain.render import (
+        ARGUMENT_MASK,
+        engine_arguments,
+        is_sensitive_argument,
+        java_list,
+        mask_arguments,
+        mask_text,
+    )
+
+    assert ARGUMENT_MASK == "@******"
+    args = ["a", "@pw=abc123", "@", "b@c", "@@x"]
+    assert [is_sensitive_argument(a) for a in args] == [False, True, True, False, True]
+    assert mask_arguments(args) == ["a", ARGUMENT_MASK, ARGUMENT_MASK, "b@c", ARGUMENT_MASK]
+    assert java_list(args) == f"[a, {ARGUMENT_MASK}, {ARGUMENT_MASK}, b@c, {ARGUMENT_MASK}]"
+    assert engine_arguments(args) == ["a", "pw=abc123", "", "b@c", "@x"]
+    # Free text (a reason, a note) is masked where it quotes a sensitive value, with or
+    # without its @; values under 4 characters are not searched for (they would mangle text).
+    text = "bad value pw=abc123 in @pw=abc123; see b@c and x"
+    assert mask_text(text, args) == "bad value ****** in @******; see b@c and x"
+    assert mask_text("x y", ["@x"]) == "x y"

@@ -6,7 +6,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mrs_jobs.domain.job import Job, to_mrs
-from mrs_jobs.domain.render import MASK, is_secret_key, java_list, java_map, mask_properties
+from mrs_jobs.domain.render import (
+    ARGUMENT_MASK,
+    MASK,
+    is_secret_key,
+    java_list,
+    java_map,
+    mask_arguments,
+    mask_properties,
+)
 from mrs_jobs.engines.spark import is_secret_key as spark_is_secret_key
 
 PROFILE = settings(max_examples=300, deadline=None, derandomize=True, database=None)
@@ -120,10 +128,13 @@ def test_java_map_reads_back_in_order(props: dict[str, str]) -> None:
 @given(st.lists(PLAIN.filter(lambda s: ", " not in s), min_size=1, max_size=10))
 @example(["a,", " b"])
 @example([""])
+@example(["@secret", "a@b"])
 def test_java_list_reads_back(items: list[str]) -> None:
     rendered = java_list(items)
-    assert rendered == "[" + ", ".join(items) + "]"
-    assert rendered[1:-1].split(", ") == items
+    shown = mask_arguments(items)  # a sensitive (@) argument reads back as @******
+    assert rendered == "[" + ", ".join(shown) + "]"
+    assert rendered[1:-1].split(", ") == shown
+    assert all(s == ARGUMENT_MASK for s, i in zip(shown, items, strict=True) if i[:1] == "@")
 
 
 @PROFILE
@@ -131,7 +142,8 @@ def test_java_list_reads_back(items: list[str]) -> None:
 def test_java_list_shape(items: list[str]) -> None:
     rendered = java_list(items)
     assert rendered[0] == "[" and rendered[-1] == "]"
-    assert len(rendered) == 2 + sum(map(len, items)) + 2 * max(0, len(items) - 1)
+    shown = mask_arguments(items)
+    assert len(rendered) == 2 + sum(map(len, shown)) + 2 * max(0, len(items) - 1)
     assert java_list([]) == "[]"
 
 

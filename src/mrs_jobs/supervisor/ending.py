@@ -14,7 +14,7 @@ from pathlib import Path
 from mrs_jobs.domain.diagnostics import compose
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.outcome import Ending, Outcome, decide
-from mrs_jobs.domain.render import is_secret_key
+from mrs_jobs.domain.render import argument_secrets, is_secret_key
 from mrs_jobs.domain.states import JobResult, JobState
 from mrs_jobs.engines.base import EngineRefused, JobSpec, call_hook
 from mrs_jobs.errors import InvalidParameter
@@ -100,6 +100,7 @@ class Finisher:
         spec = None if outcome.succeeded else self._spec(job)
         engine_words = self._engine_words(job, spec) if _engine_to_blame(outcome) else None
         secrets = [v for k, v in (spec or job).properties.items() if is_secret_key(k)]
+        secrets += argument_secrets(job.arguments)  # sensitive (@) arguments, as MRS marks them
         kept_url = self._ended_url(job)
         failed_state = self._failed_job_state(job)
         with self.ctx.store.write() as conn:

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from mrs_jobs.domain.job import Job
+from mrs_jobs.domain.render import engine_arguments
 from mrs_jobs.domain.validation import job_timeout_seconds
 from mrs_jobs.engines.base import EngineAdapter, EngineRefused, JobSpec
 from mrs_jobs.errors import InvalidParameter
@@ -35,7 +36,8 @@ def handle_of(job: Job) -> ProcessHandle | None:
 
 
 def spec_of(job: Job, secrets: SecretBox) -> JobSpec:
-    """The job as its engine sees it: the one place its sealed secret values are opened.
+    """The job as its engine sees it: the one place its sealed secret values are opened and
+    its sensitive arguments (``@...``) lose their marker.
 
     A value that does not open (the configured key is not the one that sealed it) refuses
     the launch; the details go to the service log, not to the job's reason."""
@@ -50,7 +52,7 @@ def spec_of(job: Job, secrets: SecretBox) -> JobSpec:
         job_id=job.id,
         job_type=job.job_type,
         job_name=job.job_name,
-        arguments=list(job.arguments),
+        arguments=engine_arguments(job.arguments),  # a sensitive one without its "@"
         properties=properties,
     )
 

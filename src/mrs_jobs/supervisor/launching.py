@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from mrs_jobs.domain.job import Job
-from mrs_jobs.domain.render import MASK, is_secret_key
+from mrs_jobs.domain.render import MASK, is_secret_key, mask_text
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec
 from mrs_jobs.engines.registry import cluster_spec
 from mrs_jobs.runtime import jobdir
@@ -65,7 +65,8 @@ class Launcher:
             return
         spec, cluster, options = built
         env = {**spec.env, INSTANCE_VARIABLE: self.ctx.instance, JOB_ID_VARIABLE: job.id}
-        spec = dataclasses.replace(spec, env=env)
+        notes = [mask_text(n, job.arguments) for n in spec.notes]  # written to the job's log
+        spec = dataclasses.replace(spec, env=env, notes=notes)
         policy = self.ctx.boxes.policy
         box = None
         if policy is not None:
@@ -131,6 +132,7 @@ class Launcher:
                 plain = job_spec.properties if job_spec is not None else {}
                 detail = _without_secrets(f"{type(exc).__name__}: {exc}", plain)
                 reason = f"could not launch: the job's arguments are not usable ({detail})"
+        reason = mask_text(reason, job.arguments)  # an engine's refusal may quote them
         with open(workdir / jobdir.STDERR, "a", encoding="utf-8") as fh:
             fh.write(f"[mrs-jobs] {reason}\n")
         self.finisher.fail(job.id, reason)
