@@ -69,6 +69,7 @@ from mrs_jobs.store import Store
 PREFIX = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
 V11 = "/v1.1/{project_id}/cluster_infos"
 FILES = "/v2/{project_id}/clusters/{cluster_id}/files"
+V11_JOBS = "/v1.1/{project_id}"
 SQL = "/v2/{project_id}/clusters/{cluster_id}/sql-execution"
 OPERATIONS = [
     ("POST", PREFIX),
@@ -84,6 +85,10 @@ OPERATIONS = [
     ("POST", SQL),
     ("GET", SQL + "/{sql_id}"),
     ("POST", SQL + "/{sql_id}/cancel"),
+    ("POST", V11_JOBS + "/jobs/submit-job"),
+    ("GET", V11_JOBS + "/job-exes"),
+    ("GET", V11_JOBS + "/job-exes/{job_exe_id}"),
+    ("DELETE", V11_JOBS + "/job-executions/{job_execution_id}"),  # deletes seeded jobs too
     ("POST", PREFIX + "/batch-delete"),  # last: it deletes seeded jobs the others aim at
 ]
 #: Operations whose OpenAPI entry does not declare the error statuses yet (so the status code
@@ -102,6 +107,7 @@ def _short(path: str) -> str:
     return (
         path.replace(PREFIX, "job-executions")
         .replace(V11, "v1.1/cluster_infos")
+        .replace(V11_JOBS, "v1.1")
         .replace(SQL, "sql-execution")
     )
 
@@ -368,6 +374,62 @@ def file_queries(root: str) -> st.SearchStrategy[dict[str, str]]:
     return st.fixed_dictionaries({"path": path}, optional=optional)
 
 
+def v1_submit_bodies(cluster: str) -> st.SearchStrategy[dict[str, Any]]:
+    """MRS v1.1 submit-job: numeric types (4 and 7 refused), v1 fields, Terraform's flags."""
+    paths = st.one_of(
+        st.sampled_from(["/opt/a.py", "/j/x.jar", "/s/q.sql", "obs://b/in", "s3a://b/o/", ""]),
+        _PRINTABLE,
+    )
+    # Half of them well formed (the MRS reference's examples), so that submits get through.
+    formed = st.sampled_from(
+        [
+            {"job_type": 2, "jar_path": "/opt/a.py", "arguments": "10 org.x.Y"},
+            {"job_type": 1, "jar_path": "/j/x.jar", "arguments": "wordcount", "input": "/i"},
+            {"job_type": 3, "hive_script_path": "/s/q.sql", "job_log": "obs://b/log"},
+            {"job_type": 6, "jar_path": "/s/q.sql", "arguments": "--hivevar x=1"},
+            {"job_type": 5, "input": "obs://b/in", "output": "/o", "file_action": "import"},
+        ]
+    ).map(lambda b: {"job_name": "fuzz-v1", "cluster_id": cluster, **b})
+    return formed | st.fixed_dictionaries(
+        {
+            "job_type": st.one_of(st.integers(-1, 8), st.sampled_from(["2", True, None])),
+            "job_name": st.one_of(
+                st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True), st.text(max_size=70)
+            ),
+            "cluster_id": st.one_of(st.just(cluster), st.text(max_size=8)),
+        },
+        optional={
+            "jar_path": paths,
+            "arguments": st.one_of(
+                st.sampled_from(["", "org.apache.Pi 10", "--hivevar x=1", "-update"]), _PRINTABLE
+            ),
+            "input": paths,
+            "output": paths,
+            "job_log": paths,
+            "hive_script_path": paths,
+            "file_action": st.sampled_from(["import", "export", "", "copy"]),
+            "hql": st.sampled_from(["", "gc2hvdyB0YWLsZXM7"]),
+            "is_protected": st.sampled_from([False, True, None]),
+            "is_public": st.sampled_from([False, True, None]),
+        },
+    )
+
+
+def v1_list_queries(cluster: str) -> st.SearchStrategy[dict[str, str]]:
+    optional = {
+        "page_size": _INTS,
+        "current_page": _INTS,
+        "job_name": st.text(max_size=8),
+        "id": st.one_of(st.just(seeded_id("RUNNING")), st.text(max_size=12)),
+        "state": st.one_of(st.sampled_from(["-1", "1", "2", "3", "4", "5"]), st.text(max_size=3)),
+        "clusterId": st.sampled_from([cluster, "x"]),
+        "bogus": st.text(max_size=5),
+    }
+    return st.fixed_dictionaries(
+        {"cluster_id": st.one_of(st.just(cluster), st.text(max_size=8))}, optional=optional
+    )
+
+
 IDEMPOTENCY_KEYS = st.one_of(
     st.none(),
     st.sampled_from(["k-1", "k-2", "", "x" * 129, "caf\u00e9"]),
@@ -442,6 +504,8 @@ def test_operation(world: World, method: str, path: str, mode: str) -> None:
                 params["cluster_id"] = cluster
             if "job_execution_id" in params and job:
                 params["job_execution_id"] = job
+            if "job_exe_id" in params and job:
+                params["job_exe_id"] = job
             if "sql_id" in params and job:
                 params["sql_id"] = job
         elif route == "any-project" and "cluster_id" in params:
@@ -457,6 +521,11 @@ def test_operation(world: World, method: str, path: str, mode: str) -> None:
             query = data.draw(cluster_queries())
         elif (method, path) == ("GET", FILES):
             query = data.draw(file_queries(world.files_root))
+        elif (method, path) == ("GET", V11_JOBS + "/job-exes"):
+            query = data.draw(v1_list_queries(cluster))
+        elif (method, path) == ("POST", V11_JOBS + "/jobs/submit-job"):
+            if mode == "positive" and ours:
+                case.body = data.draw(v1_submit_bodies(cluster))
         elif (method, path) == ("POST", PREFIX):
             if mode == "positive" and ours:
                 case.body = data.draw(submit_bodies())
