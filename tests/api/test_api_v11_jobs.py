@@ -189,6 +189,11 @@ def test_arguments_are_echoed_as_v2_echoes_them(v1, api, monkeypatch) -> None:  
     arguments) is hidden in v1 too."""
     job_id = submit(v1, api, jar_path="/a.py", arguments="user=admin @password=admin_123")["id"]
 
+    # As shown now: the v1 arguments are the v2 echo's items, whatever it masks.
+    exe = v1.get(f"{exes_url(api)}/{job_id}").json()["job_execution"]
+    shown = v2_job(api, job_id)["arguments"]
+    assert shown == "[/a.py, " + ", ".join(exe["arguments"].split(" ")) + "]"
+
     def masking(items):  # type: ignore[no-untyped-def]
         return "[" + ", ".join("@password=******" if i.startswith("@") else i for i in items) + "]"
 
@@ -416,3 +421,22 @@ def test_unsigned_calls_are_401_and_long_ids_missing(api) -> None:  # type: igno
     assert_error(anon.post(submit_url(api), json=body(api)), 401, "APIGW.0301")
     assert_error(api.client.get(f"{exes_url(api)}/{'a' * 65}"), 400, "0176")
     assert_error(api.client.delete(f"/v1.1/{api.project_id}/job-executions/%00"), 400, "0176")
+
+
+def test_types_v1_cannot_submit_are_still_shown(api) -> None:  # type: ignore[no-untyped-def]
+    p, c = api.project_id, api.cluster_id
+    sql = insert_job(api.store, p, c, job_type="HiveSql", arguments=["--database", "d", "SHOW 1"])
+    flink = insert_job(api.store, p, c, job_type="Flink", arguments=["run", "/f.jar"])
+    opts = insert_job(api.store, p, c, arguments=["--conf", "k=v", "/a.py", "1"])
+    shown = {
+        j: api.client.get(f"{exes_url(api)}/{j}").json()["job_execution"]
+        for j in (sql, flink, opts)
+    }
+    assert (shown[sql]["job_type"], shown[sql]["hql"], shown[sql]["arguments"]) == (
+        4,
+        "SHOW 1",
+        "--database d",
+    )
+    assert (shown[flink]["job_type"], shown[flink]["jar_path"]) == (0, "")
+    assert shown[flink]["arguments"] == "run /f.jar"
+    assert (shown[opts]["jar_path"], shown[opts]["arguments"]) == ("", "--conf k=v /a.py 1")
