@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "installation_id"]
@@ -99,7 +99,11 @@ class Settings(BaseSettings):
         description="Log lines as text, or one JSON object per line (time, level, logger, "
         "message, event, request_id, project_id, job_id, and the message's key=value fields).",
     )
-    access_log: bool = Field(False, description="Log one http.request line per API request.")
+    access_log: bool | None = Field(
+        None,
+        description="Log one http.request line per API request (method, route template, "
+        "status, duration_ms, request_id). Default: on with log_format json, off with text.",
+    )
     job_user: str | None = Field(
         None,
         description="OS user (name or uid) engine processes run as; needs the service to run "
@@ -186,6 +190,13 @@ class Settings(BaseSettings):
         description="Comma-separated key files of earlier keys, so SKs sealed before a key "
         "rotation still open (until `mrs-jobs admin reencrypt-secrets` reseals them).",
     )
+
+    @model_validator(mode="after")
+    def _access_log_default(self) -> Settings:
+        """An access log by default where logs are read by machines (JSON), not in text."""
+        if self.access_log is None:
+            self.access_log = self.log_format == "json"
+        return self
 
     @property
     def effective_database_url(self) -> str:

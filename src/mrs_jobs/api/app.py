@@ -140,6 +140,10 @@ def create_app(
     app.include_router(web_routes.router)
 
     # Inside RequestContextMiddleware (added after it), so the request id already exists.
-    app.add_middleware(InstrumentMiddleware, metrics=metrics, access_log=settings.access_log)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(InstrumentMiddleware, metrics=metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        access_log=bool(settings.access_log),
+    )
     return app

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request metrics by route template, and the log context of a request.
+"""Pure ASGI middleware: request metrics by route template, and the log context of a request
+(the access log line is written by ``api/middleware.py``, outermost).
 
 It sits inside ``RequestContextMiddleware`` (so the request id exists) and binds
 ``request_id``, plus ``project_id`` / ``cluster_id`` / ``job_id`` read from the path, to every
@@ -7,7 +8,6 @@ log record written while the request is handled (threadpool calls inherit the co
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 
@@ -17,8 +17,6 @@ from mrs_jobs.logging_setup import log_context
 from mrs_jobs.services.metrics import Metrics
 
 __all__ = ["InstrumentMiddleware", "UNMATCHED_ROUTE", "path_context"]
-
-log = logging.getLogger("mrs_jobs.api.access")
 
 UNMATCHED_ROUTE = "<unmatched>"
 
@@ -45,10 +43,9 @@ def path_context(path: str) -> dict[str, str | None]:
 
 
 class InstrumentMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,11 +68,3 @@ class InstrumentMiddleware:
                 seconds = time.perf_counter() - started
                 route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
                 self.metrics.observe_request(scope["method"], route, status, seconds)
-                if self.access_log:
-                    fields = {
-                        "method": scope["method"],
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 1),
-                    }
-                    log.info("http.request", extra=fields)

@@ -1,14 +1,28 @@
-"""Pure ASGI middleware: a request id on every response and the body size limit."""
+"""Pure ASGI middleware: a request id on every response, the body size limit, and the access
+log.
+
+The access log is written here, outermost, so every request has its line, those this
+middleware answers itself (413, the last-resort 500) included: method, route template (never
+the raw path or its query string, which may carry ids or secrets), status, duration and
+request id; credentials are headers, which it never reads.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mrs_jobs.api.instrument import UNMATCHED_ROUTE, path_context
+from mrs_jobs.logging_setup import log_context
+
 __all__ = ["BodyTooLarge", "RequestContextMiddleware"]
+
+access_log = logging.getLogger("mrs_jobs.api.access")
 
 
 class BodyTooLarge(Exception):
@@ -16,9 +30,10 @@ class BodyTooLarge(Exception):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, access_log: bool = False) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -26,6 +41,20 @@ class RequestContextMiddleware:
             return
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        if not self.access_log:
+            await self._handle(scope, receive, send, request_id, [])
+            return
+        began = time.perf_counter()
+        status = [500]  # what the client gets if nothing answers (the server's own 500)
+        try:
+            await self._handle(scope, receive, send, request_id, status)
+        finally:
+            _log_access(scope, request_id, status[-1], time.perf_counter() - began)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, status: list[int]
+    ) -> None:
+        """Answer the request with its id; ``status`` gets the status sent."""
         rid_header = (b"x-request-id", request_id.encode())
         started = False
 
@@ -33,6 +62,7 @@ class RequestContextMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                status.append(message["status"])
                 message["headers"] = [*message.get("headers", []), rid_header]
             await send(message)
 
@@ -72,6 +102,20 @@ class RequestContextMiddleware:
                     {"error_code": "0193", "error_msg": "Internal error; nothing was changed."},
                 )
             raise
+
+
+def _log_access(scope: Scope, request_id: str, status: int, seconds: float) -> None:
+    """The request's access line, with the ids its path names (as every line of the request)."""
+    route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+    fields = {
+        "method": scope["method"],
+        "route": route,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 1),
+        "request_id": request_id,
+    }
+    with log_context(request_id=request_id, **path_context(scope.get("path", ""))):
+        access_log.info("http.request", extra=fields)
 
 
 def _content_length(scope: Scope) -> int | None:
