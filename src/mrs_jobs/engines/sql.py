@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from mrs_jobs.domain.render import is_secret_key
+from mrs_jobs.domain.sqlexecution import ARCHIVE_PROPERTY, archive_location
 from mrs_jobs.domain.sqlpaths import UncheckableSql, local_path, statement_paths
 from mrs_jobs.domain.sqlsplit import split_statements
 from mrs_jobs.domain.sqlwrites import written_tables
@@ -27,9 +28,15 @@ from mrs_jobs.engines.base import (
     Observation,
 )
 from mrs_jobs.engines.kit import launch_env, read_option
-from mrs_jobs.engines.paths import InputRoots
+from mrs_jobs.engines.paths import InputRoots, file_url_path
 from mrs_jobs.engines.thrift import ThriftEndpoint, ThriftServers
 from mrs_jobs.runtime import jobdir
+from mrs_jobs.storage.objectstore import (
+    ObjectStoreError,
+    is_object_uri,
+    parse_uri,
+    resolve_credentials,
+)
 
 __all__ = ["SQL_TYPES", "SqlEngine", "parse_sql_arguments"]
 
@@ -104,6 +111,34 @@ def _secret_values(
     return sorted({v for k, v in pairs if v and is_secret_key(k)})
 
 
+def _archive(
+    job: JobSpec, cluster: ClusterSpec, statements: list[str]
+) -> tuple[dict[str, object] | None, list[str]]:
+    """(the runner's archive spec, its secret values) of a run asked to archive its result
+    (:data:`ARCHIVE_PROPERTY`): an object-store URI with the cluster's object-store settings,
+    or a local directory under the cluster's output roots; (None, []) when not asked."""
+    path = job.properties.get(ARCHIVE_PROPERTY)
+    if not path:
+        return None, []
+    if len(statements) != 1:
+        raise EngineRefused(
+            f"{ARCHIVE_PROPERTY} archives one statement's result; the SQL holds "
+            f"{len(statements)} statements"
+        )
+    location = archive_location(path, job.job_id)
+    if is_object_uri(path):
+        try:
+            parse_uri(location)
+            creds = resolve_credentials(job.properties, cluster.settings.object_store)
+        except ObjectStoreError as exc:
+            raise EngineRefused(f"archive_path: {exc}") from None
+        return {"location": location, "creds": creds.to_json()}, creds.secret_values()
+    local = file_url_path(path)
+    _check_local(InputRoots.of(cluster), local, path, "archive_path", write=True)
+    target = Path(local).resolve() / f"{job.job_id}.csv"
+    return {"location": location, "local": str(target)}, []
+
+
 class SqlEngine(EngineAdapter):
     job_types = SQL_TYPES
     secret_files = (jobdir.SQL_SPEC,)
@@ -135,7 +170,8 @@ class SqlEngine(EngineAdapter):
                     continue
                 settings.append((key, value))
         self._check_paths(statements, settings, cluster)
-        secrets = _secret_values(settings, variables, job.properties)
+        archive, archive_secrets = _archive(job, cluster, statements)
+        secrets = _secret_values(settings, variables, job.properties) + archive_secrets
         setup = [f"SET {k}={v}" for k, v in settings]
         if database:
             setup.append(f"USE {database}")
@@ -163,6 +199,9 @@ class SqlEngine(EngineAdapter):
             **({"password": endpoint.password} if endpoint.password else {}),
             # Secret values an error text must not show (runners/sql.py masks them).
             "mask": secrets,
+            # Where the result set goes as CSV (the SQL execution API's archive_path); an
+            # object store's keys only in this 0600 file.
+            **({"archive": archive} if archive else {}),
         }
         spec_path = workdir / jobdir.SQL_SPEC
         jobdir.write_private(spec_path, json.dumps(spec))

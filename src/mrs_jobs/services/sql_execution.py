@@ -148,7 +148,9 @@ class SqlExecutionService:
         rows = results.get("0")
         if rows is not None:
             content, message = content_of(rows)
-        if status == "FAILED" and not message:
+        if job.state == JobState.KILLED and not job.reason.startswith("The statement was"):
+            message = f"The statement was cancelled: {job.reason or 'killed'}"
+        elif status == "FAILED" and not message:
             message = job.reason or "The statement failed."
         location = None
         archive = job.properties.get(ARCHIVE_PROPERTY)

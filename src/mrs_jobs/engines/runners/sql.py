@@ -4,7 +4,9 @@
 one session; after each, its result rows (capped) are written to ``sql_results.json`` and
 progress to ``progress.json`` (both atomically), so the supervisor can store them when the
 process ends. The job fails on the first failing statement: its entry holds the engine's
-error (:func:`failed_record`, secrets masked) and the log names its index.
+error (:func:`failed_record`, secrets masked) and the log names its index. With an
+``archive`` (the SQL execution API's archive_path) the first statement's whole result set is
+also written as CSV (runners/sqlarchive.py).
 SIGTERM cancels the running statement on the server and exits 143. The server's user and
 password (its CUSTOM authentication) come in ``sql.json`` too, which the job directory keeps
 0600 and the supervisor deletes when the job ends.
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mrs_jobs.domain.render import MASK
+from mrs_jobs.engines.runners.sqlarchive import archive_result
 from mrs_jobs.runtime import jobdir
 
 __all__ = [
@@ -263,7 +266,11 @@ def run_statements(cursor: Any, spec: dict[str, Any], workdir: Path) -> int:
         try:
             locks.acquire(index)
             _run(cursor, stmt)
-            rows = cursor.fetchmany(cap) if cursor.description else []
+            archive = spec.get("archive") if index == 0 else None
+            if archive and cursor.description:  # the SQL execution API's archive_path
+                rows, _ = archive_result(cursor, archive, cap, workdir, _text)
+            else:
+                rows = cursor.fetchmany(cap) if cursor.description else []
             results[str(index)] = render_rows(cursor.description, rows)
         except Exception as exc:
             text = mask_secrets(_error_text(exc.args[0] if exc.args else exc), secrets)
