@@ -236,6 +236,7 @@ def test_arguments_are_echoed_as_v2_echoes_them(v1, api, monkeypatch) -> None:  
         ({"job_type": 6, "hive_script_path": "/s/a.sql", "jar_path": "/s/b.sql"}, "different"),
         ({"job_type": 6, "hive_script_path": "/s/a.sql", "input": "/in"}, "not passed"),
         ({"job_name": "bad name", "jar_path": "/a.py"}, "job_name"),
+        ({"cluster_id": "a/b\x00", "jar_path": "/a.py"}, "cluster_id must be"),
         ({"jar_path": "/a.py", "arguments": "a\x01b"}, "control"),
     ],
 )
@@ -343,6 +344,7 @@ def test_state_filter(api) -> None:  # type: ignore[no-untyped-def]
         {"cluster_id": "{c}", "page_size": "0"},
         {"cluster_id": "{c}", "current_page": "-1"},
         {"cluster_id": "{c}", "limit": "10"},
+        {"cluster_id": "a" * 65},
     ],
 )
 def test_bad_list_queries_are_400(api, query) -> None:  # type: ignore[no-untyped-def]

@@ -57,6 +57,13 @@ _MAX_ARGUMENTS = 2047
 _CLASS_NAME = re.compile(r"[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+")
 _OBJECT_STORE = ("obs://", "s3a://", "s3://")
 _FILE_ACTIONS = ("import", "export")
+_CLUSTER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as in the v2 paths
+
+
+def _check_cluster_id(value: str) -> str:
+    if not _CLUSTER_ID.fullmatch(value):
+        raise InvalidParameter("cluster_id must be 1-64 characters of [A-Za-z0-9_-].")
+    return value
 
 
 def v1_type(job_type: str) -> int:
@@ -140,6 +147,7 @@ class V1Submission:
         return "SparkSubmit", [self.jar_path, *tokens, *data]
 
     def _check_common(self) -> None:
+        _check_cluster_id(self.cluster_id)
         if self.job_type in _UNSUPPORTED_TYPES:
             raise InvalidParameter(
                 f"job_type {self.job_type} ({_UNSUPPORTED_TYPES[self.job_type]}) is not supported "
@@ -227,7 +235,7 @@ def parse_list_query(params: Mapping[str, str]) -> tuple[str, ListQuery]:
         limit=10 if size is None else size,
         page=max(1, page or 1),
     )
-    return given.pop(), query
+    return _check_cluster_id(given.pop()), query
 
 
 # -- our job -> v1 ---------------------------------------------------------------------------
