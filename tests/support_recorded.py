@@ -152,3 +152,14 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         timeout=60,
     )
     return cert, key
+
+
+def write_conf(directory: Path, core: dict[str, str], hdfs: dict[str, str]) -> str:
+    """A Hadoop configuration directory with these core-site.xml and hdfs-site.xml properties."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, props in (("core-site.xml", core), ("hdfs-site.xml", hdfs)):
+        body = "".join(
+            f"<property><name>{k}</name><value>{v}</value></property>" for k, v in props.items()
+        )
+        (directory / name).write_text(f"<?xml version='1.0'?><configuration>{body}</configuration>")
+    return str(directory)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import httpx
 
@@ -19,13 +18,13 @@ from mrs_jobs.domain.clusterconfig import YarnSettings
 from mrs_jobs.domain.diagnostics import scrub
 from mrs_jobs.engines.base import ENGINE_LOG_CAP, ClusterSpec, EngineRefused, RemoteStatus
 from mrs_jobs.engines.kit import http_request
+from mrs_jobs.storage.hadoopconf import read_site_xml
 
 __all__ = [
     "YarnClient",
     "app_id_from_output",
     "client_of",
     "map_yarn_state",
-    "read_site_xml",
     "rm_url_of",
     "submit_env",
 ]
@@ -37,7 +36,6 @@ _LOG_NAME_RE = re.compile(r"^[\w.\-]+$")
 _SUBMITTED_RE = re.compile(r"Submitted application (application_\d+_\d+)")
 _REPORT_RE = re.compile(r"Application report for (application_\d+_\d+)")
 _JOB_RE = re.compile(r"Running job: job_(\d+_\d+)\b")
-_VAR_RE = re.compile(r"\$\{([^}]+)\}")
 _PENDING = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED"})
 _FINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "KILLED": "killed", "UNDEFINED": "failed"}
 _SITE_FILE = "yarn-site.xml"
@@ -70,27 +68,6 @@ def app_id_from_output(text: str) -> str | None:
             if best is None or m.start() > best[0]:
                 best = (m.start(), prefix + m.group(1))
     return best[1] if best else None
-
-
-def read_site_xml(path: Path) -> dict[str, str]:
-    """A Hadoop ``*-site.xml`` as ``name → value`` (``${var}`` references resolved against
-    the same file); {} when the file is missing or not XML."""
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
-        return {}
-    props: dict[str, str] = {}
-    for prop in root.iter("property"):
-        name = (prop.findtext("name") or "").strip()
-        if name:
-            props[name] = (prop.findtext("value") or "").strip()
-
-    def resolve(value: str, depth: int = 0) -> str:
-        if depth > 8:
-            return value
-        return _VAR_RE.sub(lambda m: resolve(props.get(m.group(1), m.group(0)), depth + 1), value)
-
-    return {k: resolve(v) for k, v in props.items()}
 
 
 def _address(props: dict[str, str], key: str, rm_id: str | None) -> str | None:

@@ -1,7 +1,8 @@
 """The MRS v2 files API (``ShowHdfsFileList``): one directory level of a cluster's files.
 
 Object stores (``obs://``, ``s3a://``, ``s3://``) are listed with the cluster's own object-store
-settings. Local paths are listed only under the cluster's roots, checked as a job's inputs are
+settings, ``hdfs://`` through the NameNodes of the cluster's own Hadoop configuration. Local
+paths are listed only under the cluster's roots, checked as a job's inputs are
 (``engines/paths.py`` ``InputRoots``: resolved, never the service's own files); a cluster with
 no roots lists nothing, since "any path" would be the whole host. Entries that are the
 service's files, and symlinks leading out of the roots, are left out of a listing.
@@ -24,6 +25,8 @@ from mrs_jobs.errors import ClusterNotFound, InvalidParameter
 from mrs_jobs.services.context import Caller
 from mrs_jobs.settings import Settings
 from mrs_jobs.storage import files as listing
+from mrs_jobs.storage.hadoopconf import HdfsConfigError, hdfs_config
+from mrs_jobs.storage.hdfsfiles import HdfsError, HdfsListing, hdfs_path
 from mrs_jobs.storage.objectfiles import ObjectListing
 from mrs_jobs.storage.objectstore import (
     ObjectStoreError,
@@ -94,15 +97,10 @@ def _local_path(path: str) -> str:
     """The absolute local path ``path`` names (a path or a ``file://`` URL), with MRS's rules
     for each component; InvalidParameter otherwise."""
     m = URL_RE.match(path)
-    if m and m.group(1).lower() == "hdfs":
-        raise InvalidParameter(
-            "hdfs:// paths cannot be listed on this cluster yet; list a local path under the "
-            "cluster's roots."
-        )
     if m and m.group(1).lower() != "file":
         raise InvalidParameter(
-            f"path must be a local path, a file:// URL or an obs://, s3a:// or s3:// URI; "
-            f"got {m.group(0)}"
+            f"path must be a local path, a file:// URL, an hdfs:// URI or an obs://, s3a:// or "
+            f"s3:// URI; got {m.group(0)}"
         )
     try:
         local = file_url_path(path) if m else path
@@ -138,7 +136,7 @@ def _listing_errors(shown: str) -> Iterator[None]:
         raise InvalidParameter(
             f"{shown} holds more than {listing.MAX_ENTRIES} entries; list a directory below it."
         ) from None
-    except ObjectStoreError as exc:
+    except (ObjectStoreError, HdfsError, HdfsConfigError) as exc:
         raise InvalidParameter(str(exc)) from None
     except OSError as exc:
         raise InvalidParameter(f"cannot list {shown}: {exc.strerror}") from None
@@ -158,10 +156,12 @@ class FileService:
 
     def list(self, caller: Caller, cluster_id: str, query: FileQuery) -> FileListing:
         cluster = self._cluster(caller, cluster_id)
-        where = "object store" if is_object_uri(query.path) else "local"
+        where = _where(query.path)
         with _listing_errors(query.path):
             if where == "local":
                 found = self._local(cluster, query)
+            elif where == "hdfs":
+                found = self._hdfs(cluster, query)
             else:
                 found = self._objects(cluster, query)
         log.info(
@@ -209,6 +209,28 @@ class FileService:
         store = ObjectListing(creds)
         total, rows = _page(store.entries(ref), query)
         return FileListing(total, store.with_children(ref, rows))
+
+    def _hdfs(self, cluster: ClusterSpec, query: FileQuery) -> FileListing:
+        """``hdfs://`` through the NameNodes of the cluster's own Hadoop configuration (WebHDFS,
+        simple authentication); the caller names a path, never a host."""
+        conf_dir = cluster.settings.hadoop_conf_dir
+        if not conf_dir:
+            raise InvalidParameter(
+                f"cluster {cluster.cluster_id} has no Hadoop configuration (an operator sets "
+                "hadoop_conf_dir), so it has no HDFS to list."
+            )
+        config = hdfs_config(conf_dir)
+        path = hdfs_path(query.path, config)
+        _check_parts([p for p in path.split("/") if p])
+        total, rows = _page(HdfsListing(config).entries(path), query)
+        return FileListing(total, rows)
+
+
+def _where(path: str) -> str:
+    if is_object_uri(path):
+        return "object store"
+    m = URL_RE.match(path)
+    return "hdfs" if m and m.group(1).lower() == "hdfs" else "local"
 
 
 def _page(entries: list[listing.FileStatus], query: FileQuery) -> tuple[int, list]:
