@@ -29,11 +29,15 @@ _V11 = re.compile(
     r"^/v1\.1/(?P<project_id>[A-Za-z0-9]{1,64})/cluster_infos"
     r"(?:/(?P<cluster_id>[A-Za-z0-9_-]{1,64})(?:/|$))?"
 )
+_V11_JOBS = re.compile(
+    r"^/v1\.1/(?P<project_id>[A-Za-z0-9]{1,64})/(?:jobs/submit-job|job-exes|job-executions)"
+    r"(?:/(?P<job_id>[A-Za-z0-9-]{1,64})(?:/|$))?"
+)
 
 
 def path_context(path: str) -> dict[str, str | None]:
     """project_id / cluster_id / job_id named by an API path (``batch-delete`` is no job)."""
-    m = _V2.match(path) or _V11.match(path)
+    m = _V2.match(path) or _V11.match(path) or _V11_JOBS.match(path)
     if m is None:
         return {}
     found = m.groupdict()
