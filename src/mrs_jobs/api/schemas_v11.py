@@ -36,10 +36,7 @@ class SubmitJobV11Request(BaseModel):
     is_public: StrictBool | None = None
 
     def submission(self) -> V1Submission:
-        fields = self.model_dump()
-        return V1Submission(
-            **{k: v for k, v in fields.items() if v is not None},  # type: ignore[arg-type]
-        )
+        return V1Submission(**{k: v for k, v in self.model_dump().items() if v is not None})
 
 
 class JobExeModel(BaseModel):
