@@ -210,6 +210,23 @@ def test_executions_are_not_in_the_job_list_or_its_counts(sql, api) -> None:
         assert job_store.count_states(conn, api.cluster_id, [JobState.SUBMITTED]) == 1
 
 
+def test_metrics_count_executions_as_such_not_as_sql_jobs(sql, api) -> None:
+    for _ in range(2):
+        execute(sql, api)
+    text = client_for(sql.app).get("/metrics").text
+    lines = [line for line in text.splitlines() if line.startswith("mrs_jobs_jobs{")]
+    ours = [line for line in lines if f'cluster_id="{api.cluster_id}"' in line]
+    assert any('job_type="SqlExecution"' in x and 'state="SUBMITTED"' in x for x in ours), ours
+    assert [x.rsplit(" ", 1)[1] for x in ours if 'job_type="SqlExecution"' in x] == ["2.0"]
+    assert not [x for x in ours if 'job_type="SparkSql"' in x and not x.endswith(" 0.0")], ours
+    depth = [
+        x
+        for x in text.splitlines()
+        if x.startswith("mrs_jobs_queue_depth{") and api.cluster_id in x
+    ]
+    assert depth and depth[0].endswith(" 2.0"), depth  # executions wait for slots like jobs
+
+
 def test_the_supervisor_claims_a_queued_execution(sql, api, tmp_path) -> None:
     sql_id = execute(sql, api)["id"]
     with api.store.read() as conn:

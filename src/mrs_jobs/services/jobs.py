@@ -42,7 +42,14 @@ from mrs_jobs.store.audit import record_audit
 from mrs_jobs.store.idempotency import claim_key, find_key
 from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
 
-__all__ = ["JobService", "Submitted", "mask_ended_job_secrets", "seal_live_job_secrets"]
+__all__ = [
+    "JobService",
+    "Submitted",
+    "mask_ended_job_secrets",
+    "new_job_row",
+    "seal_live_job_secrets",
+    "submit_events",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +87,7 @@ class Submitted:
     job: Job | None
 
 
-def _new_job_row(
+def new_job_row(
     job_id: str,
     caller: Caller,
     cluster_id: str,
@@ -131,7 +138,7 @@ def _yarn_queue(cluster: Cluster) -> str:
     return str(cluster.config.get("yarn_queue") or "").strip()
 
 
-def _submit_events(job_id: str, at: int, actor: str) -> list[dict[str, object]]:
+def submit_events(job_id: str, at: int, actor: str) -> list[dict[str, object]]:
     """The three transitions of a submit, as ``transition()`` would have recorded them."""
     steps = [
         (None, JobState.NEW, "submitted"),
@@ -261,7 +268,7 @@ class JobService:
                 raise QueueFull(cluster.id, cluster.max_queued)
             at = job_store.now_ms()
             queue = queue_of(parsed, arguments, properties, _yarn_queue(cluster))
-            values = _new_job_row(
+            values = new_job_row(
                 job_id, caller, cluster.id, parsed, job_name, arguments, properties, at, queue
             )
             # Inserted straight into SUBMITTED: NEW -> NEW_SAVING -> SUBMITTED happen in this
@@ -273,7 +280,7 @@ class JobService:
             ):
                 # A concurrent submit with the same key won; this transaction adds nothing.
                 raise _Retry()
-            events_store.record_events(conn, _submit_events(job_id, at, caller.actor))
+            events_store.record_events(conn, submit_events(job_id, at, caller.actor))
             record_audit(
                 conn,
                 at_ms=at,

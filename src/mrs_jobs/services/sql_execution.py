@@ -38,7 +38,7 @@ from mrs_jobs.errors import (
     SqlExecutionNotFound,
 )
 from mrs_jobs.services.context import Caller, Waker
-from mrs_jobs.services.jobs import _new_job_row, _submit_events
+from mrs_jobs.services.jobs import new_job_row, submit_events
 from mrs_jobs.settings import Settings
 from mrs_jobs.storage.objectstore import ObjectStoreError, is_object_uri, parse_uri
 from mrs_jobs.store import Store
@@ -116,12 +116,12 @@ class SqlExecutionService:
             if sql_store.count_queued(conn, cluster.id) >= cluster.max_queued:
                 raise QueueFull(cluster.id, cluster.max_queued)
             at = job_store.now_ms()
-            row = _new_job_row(
+            row = new_job_row(
                 sql_id, caller, cluster.id, job_type, _NAME, arguments, properties, at
             )
             row["deleted_ms"] = sql_store.SQL_EXECUTION
             job_store.insert_job(conn, row)
-            events_store.record_events(conn, _submit_events(sql_id, at, caller.actor))
+            events_store.record_events(conn, submit_events(sql_id, at, caller.actor))
             record_audit(
                 conn,
                 at_ms=at,

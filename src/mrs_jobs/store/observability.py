@@ -61,18 +61,26 @@ def heartbeat_ms(conn: Connection, supervisor_id: str) -> int | None:
     ).scalar_one_or_none()
 
 
+# How SQL executions (``deleted_ms`` negative, store/sql_executions.py) are counted: under this
+# job type, not as the SparkSql/HiveSql jobs they run as; they take queue places and slots.
+SQL_EXECUTION_TYPE = "SqlExecution"
+
+
 def job_counts(conn: Connection) -> list[JobCount]:
     """Every job row counted once, by scope, type, state and whether it was batch-deleted."""
     deleted = case((jobs.c.deleted_ms > 0, 1), else_=0).label("deleted")
+    job_type = case(
+        (jobs.c.deleted_ms < 0, literal(SQL_EXECUTION_TYPE)), else_=jobs.c.job_type
+    ).label("job_type")
     rows = conn.execute(
         select(
             jobs.c.project_id,
             jobs.c.cluster_id,
-            jobs.c.job_type,
+            job_type,
             jobs.c.state,
             deleted,
             func.count().label("n"),
-        ).group_by(jobs.c.project_id, jobs.c.cluster_id, jobs.c.job_type, jobs.c.state, deleted)
+        ).group_by(jobs.c.project_id, jobs.c.cluster_id, job_type, jobs.c.state, deleted)
     ).all()
     return [
         JobCount(r.project_id, r.cluster_id, r.job_type, r.state, bool(r.deleted), int(r.n))
