@@ -54,7 +54,7 @@ def test_every_v1_job_call_on_a_distcp(server: RunningServer, tmp_path) -> None:
                 input=str(src),
                 output=str(dst),
                 file_action="import",
-                job_log="",
+                job_log="obs://logs/v1/",
             )
         )
     )
@@ -73,6 +73,7 @@ def test_every_v1_job_call_on_a_distcp(server: RunningServer, tmp_path) -> None:
     exe = client.show_job_exes(ShowJobExesRequest(job_exe_id=job_id)).job_execution
     assert (exe.id, exe.job_type, exe.job_state, exe.job_final_status) == (job_id, 5, 3, 2)
     assert (exe.input, exe.output, exe.job_name) == (str(src), str(dst), "v1-copy")
+    assert (exe.file_action, exe.job_log) == ("import", "obs://logs/v1/")  # as sent
     assert exe.create_at > 10**12 and exe.end_time >= exe.start_time > 0  # milliseconds
     assert exe.progress == "100%"
 

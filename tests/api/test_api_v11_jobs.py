@@ -92,7 +92,7 @@ def test_submit_answers_the_job_execution_both_wrapped_and_flat(api) -> None:  #
 
 
 @pytest.mark.parametrize(
-    ("fields", "job_type", "arguments"),
+    ("fields", "job_type", "arguments", "properties"),
     [
         (
             {
@@ -105,18 +105,21 @@ def test_submit_answers_the_job_execution_both_wrapped_and_flat(api) -> None:  #
             },
             "MapReduce",
             ["/j/ex.jar", "wordcount", "/in", "/out"],
+            {"mrs.v1.data": "input output", "mrs.v1.job_log": "/logs"},
         ),
         (
             {"job_type": 2, "jar_path": "/j/spark.jar", "arguments": "org.apache.Pi 10"},
             "SparkSubmit",
             ["--class", "org.apache.Pi", "/j/spark.jar", "10"],
+            {},
         ),
         (
             {"job_type": 2, "jar_path": "/j/app.py", "arguments": " a   b ", "output": "/o"},
             "SparkSubmit",
             ["/j/app.py", "a", "b", "/o"],
+            {"mrs.v1.data": "output"},
         ),
-        ({"job_type": 3, "hive_script_path": "/s/q.SQL"}, "HiveScript", ["/s/q.SQL"]),
+        ({"job_type": 3, "hive_script_path": "/s/q.SQL"}, "HiveScript", ["/s/q.SQL"], {}),
         (
             {
                 "job_type": 6,
@@ -126,6 +129,7 @@ def test_submit_answers_the_job_execution_both_wrapped_and_flat(api) -> None:  #
             },
             "SparkScript",
             ["--hivevar", "x=1", "/s/q.sql"],
+            {},
         ),
         (
             {
@@ -137,25 +141,38 @@ def test_submit_answers_the_job_execution_both_wrapped_and_flat(api) -> None:  #
             },
             "DistCp",
             ["-update", "obs://b/in", "/data"],
+            {"mrs.v1.file_action": "import"},
         ),
     ],
 )
-def test_v1_fields_become_the_v2_job(v1, api, fields, job_type, arguments) -> None:  # type: ignore[no-untyped-def]
+def test_v1_fields_become_the_v2_job(  # type: ignore[no-untyped-def]
+    v1, api, fields, job_type, arguments, properties
+) -> None:  # type: ignore[no-untyped-def]
     job_id = submit(v1, api, **fields)["id"]
     with api.store.read() as conn:
         row = conn.execute(sa.select(tables.jobs).where(tables.jobs.c.id == job_id)).one()
     assert row.job_type == job_type
     assert json.loads(row.arguments) == arguments
-    assert json.loads(row.properties) == {}
+    assert json.loads(row.properties) == properties
 
 
 def test_show_reads_the_v1_fields_back(v1, api) -> None:  # type: ignore[no-untyped-def]
     spark = submit(v1, api, jar_path="/j/spark.jar", arguments="org.apache.Pi 10")["id"]
     script = submit(v1, api, job_type=3, hive_script_path="/s/q.sql")["id"]
     copy = submit(v1, api, job_type=5, input="/a", output="obs://b/x", file_action="export")["id"]
-    mr = submit(v1, api, job_type=1, jar_path="/j/e.jar", arguments="wc", input="/i", output="/o")
+    mr = submit(
+        v1,
+        api,
+        job_type=1,
+        jar_path="/j/e.jar",
+        arguments="wc",
+        input="/i",
+        output="/o",
+        job_log="/l",
+    )
+    local = submit(v1, api, job_type=5, input="/a", output="/b", file_action="import")["id"]
     got = {}
-    for job_id in (spark, script, copy, mr["id"]):
+    for job_id in (spark, script, copy, mr["id"], local):
         r = v1.get(f"{exes_url(api)}/{job_id}")
         assert r.status_code == 200, r.text
         assert set(r.json()) == {"job_execution"}
@@ -170,18 +187,22 @@ def test_show_reads_the_v1_fields_back(v1, api) -> None:  # type: ignore[no-unty
         "export",
         5,
     )
-    # MapReduce's input and output were appended to its arguments: read back as arguments.
+    # MapReduce's input and output were appended to its arguments, and are read back apart.
     m = got[mr["id"]]
     assert (m["jar_path"], m["arguments"], m["input"], m["output"]) == (
         "/j/e.jar",
-        "wc /i /o",
-        "",
-        "",
+        "wc",
+        "/i",
+        "/o",
     )
     for exe in got.values():
         for name in INT_FIELDS:
             assert isinstance(exe[name], int), (name, exe[name])
-        assert isinstance(exe["progress"], str) and exe["job_log"] == ""
+        assert isinstance(exe["progress"], str)
+    assert got[mr["id"]]["job_log"] == "/l" and got[spark]["job_log"] == ""
+    assert got[local]["file_action"] == "import"  # as given, though both paths are local
+    # The v2 view shows where the v1 fields went.
+    assert v2_job(api, mr["id"])["properties"] == "{mrs.v1.data=input output, mrs.v1.job_log=/l}"
 
 
 def test_arguments_are_echoed_as_v2_echoes_them(v1, api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -237,7 +258,8 @@ def test_arguments_are_echoed_as_v2_echoes_them(v1, api, monkeypatch) -> None:  
         ({"job_type": 6, "hive_script_path": "/s/a.sql", "input": "/in"}, "not passed"),
         ({"job_name": "bad name", "jar_path": "/a.py"}, "job_name"),
         ({"cluster_id": "a/b\x00", "jar_path": "/a.py"}, "cluster_id must be"),
-        ({"jar_path": "/a.py", "arguments": "a\x01b"}, "control"),
+        ({"jar_path": "/a.py", "arguments": "a\x01b"}, "arguments must not contain control"),
+        ({"jar_path": "/a.py", "job_log": "/l\x00"}, "job_log must not contain control"),
     ],
 )
 def test_refusals_are_400_and_change_nothing(v1, api, fields, says) -> None:  # type: ignore[no-untyped-def]

@@ -48,7 +48,7 @@ def test_a_submission_names_what_it_refuses() -> None:
     with pytest.raises(InvalidParameter, match="hql"):
         sub.to_v2()
     ok = V1Submission(job_type=2, job_name="n", cluster_id="c", jar_path="/x.JAR", arguments="a.B")
-    assert ok.to_v2() == ("SparkSubmit", ["--class", "a.B", "/x.JAR"])
+    assert ok.to_v2() == ("SparkSubmit", ["--class", "a.B", "/x.JAR"], {})
 
 
 def test_v11_job_paths_bind_the_log_context() -> None:

@@ -20,6 +20,9 @@ from mrs_jobs.domain.validation import ListQuery, check_query, query_int
 from mrs_jobs.errors import InvalidParameter
 
 __all__ = [
+    "DATA_PROPERTY",
+    "FILE_ACTION_PROPERTY",
+    "JOB_LOG_PROPERTY",
     "V1_STATE_FILTERS",
     "V1_TYPES",
     "V1Submission",
@@ -54,9 +57,16 @@ _V1_CODES: dict[str, int] = {
 }
 _MAX_PATH = 1023  # MRS: jar_path, input, output, job_log, hive_script_path
 _MAX_ARGUMENTS = 2047
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CLASS_NAME = re.compile(r"[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+")
 _OBJECT_STORE = ("obs://", "s3a://", "s3://")
 _FILE_ACTIONS = ("import", "export")
+#: Properties (the service's own ``mrs.`` namespace, which no engine reads) that keep what v1
+#: gave and the argument list cannot tell: which trailing arguments were ``input``/``output``,
+#: ``job_log``, ``file_action``. Shown in the v2 ``properties`` like any other.
+DATA_PROPERTY = "mrs.v1.data"
+JOB_LOG_PROPERTY = "mrs.v1.job_log"
+FILE_ACTION_PROPERTY = "mrs.v1.file_action"
 _CLUSTER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as in the v2 paths
 
 
@@ -126,11 +136,23 @@ class V1Submission:
     is_protected: bool = False
     is_public: bool = False
 
-    def to_v2(self) -> tuple[str, list[str]]:
-        """(our job type, our argument list), or InvalidParameter naming what v1 asked for
-        that has no equivalent here. Nothing is looked up: the job service checks the rest."""
+    def to_v2(self) -> tuple[str, list[str], dict[str, str]]:
+        """(our job type, our argument list, our properties), or InvalidParameter naming what
+        v1 asked for that has no equivalent here. Nothing is looked up: the job service checks
+        the rest."""
         self._check_common()
-        tokens = self.arguments.split()
+        job_type, arguments = self._arguments(self.arguments.split())
+        props: dict[str, str] = {}
+        if self.job_type == 5:
+            props[FILE_ACTION_PROPERTY] = self.file_action
+        elif self.job_type in (1, 2) and (self.input or self.output):
+            names = [n for n in ("input", "output") if getattr(self, n)]
+            props[DATA_PROPERTY] = " ".join(names)
+        if self.job_log:
+            props[JOB_LOG_PROPERTY] = self.job_log
+        return job_type, arguments, props
+
+    def _arguments(self, tokens: list[str]) -> tuple[str, list[str]]:
         if self.job_type == 5:
             return "DistCp", self._distcp(tokens)
         if self.job_type in (3, 6):
@@ -167,6 +189,9 @@ class V1Submission:
         for name in ("jar_path", "input", "output", "job_log", "hive_script_path"):
             if len(getattr(self, name)) > _MAX_PATH:
                 raise InvalidParameter(f"{name} must be at most {_MAX_PATH} characters.")
+        for name in ("jar_path", "arguments", "input", "output", "job_log", "hive_script_path"):
+            if _CONTROL.search(getattr(self, name)):
+                raise InvalidParameter(f"{name} must not contain control characters.")
         if len(self.arguments) > _MAX_ARGUMENTS:
             raise InvalidParameter(f"arguments must be at most {_MAX_ARGUMENTS} characters.")
 
@@ -245,15 +270,30 @@ def _echo(items: Sequence[str]) -> list[str]:
     return [render.java_list([item])[1:-1] for item in items]
 
 
+def _data(job: Job, args: list[str], out: dict[str, str]) -> list[str]:
+    """The arguments without the trailing ``input``/``output`` a v1 submit appended (its
+    ``mrs.v1.data`` property names them), which go back to ``out``."""
+    names = job.properties.get(DATA_PROPERTY, "").split()
+    if not names or len(names) > 2 or not set(names) <= {"input", "output"}:
+        return args
+    if len(args) < len(names) + 1:
+        return args
+    out.update(zip(names, args[-len(names) :], strict=True))
+    return args[: -len(names)]
+
+
 def _program(job: Job) -> dict[str, str]:
     """jar_path, arguments, input, output, file_action, hive_script_path, hql of any job, read
-    back from its argument list (the inverse of ``to_v2`` where one exists)."""
+    back from its argument list (the inverse of ``to_v2``: exact for a v1 submit, whose
+    ``mrs.v1.*`` properties say what the list cannot)."""
     args = _echo(job.arguments)
     out = dict.fromkeys(
         ("jar_path", "arguments", "input", "output", "file_action", "hive_script_path", "hql"),
         "",
     )
     kind = str(job.job_type)
+    if kind in ("MapReduce", "SparkSubmit", "SparkPython"):
+        args = _data(job, args, out)
     if kind == "MapReduce" and args:
         out.update(jar_path=args[0], arguments=" ".join(args[1:]))
     elif kind in ("SparkSubmit", "SparkPython") and args:
@@ -269,7 +309,7 @@ def _program(job: Job) -> dict[str, str]:
         out.update(hql=args[-1], arguments=" ".join(args[:-1]))
     elif kind == "DistCp" and len(args) >= 2:
         src, dst = args[-2], args[-1]
-        action = (
+        action = job.properties.get(FILE_ACTION_PROPERTY) or (
             "export"
             if dst.startswith(_OBJECT_STORE)
             else "import"
@@ -301,7 +341,7 @@ def to_job_execution(job: Job, now_ms: int) -> dict[str, object]:
         "cluster_id": job.cluster_id,
         "group_id": job.id,
         **_program(job),
-        "job_log": "",
+        "job_log": job.properties.get(JOB_LOG_PROPERTY, ""),
         "job_type": v1_type(job.job_type),
         "job_state": v1_state(job.state, job.result),
         "job_final_status": final_status(job.state, job.result),

@@ -29,14 +29,14 @@ class JobsV11Service:
 
     def submit(self, caller: Caller, body: V1Submission) -> Job:
         """Queue the v2 job a v1 body describes; returns the job as recorded."""
-        job_type, arguments = body.to_v2()
+        job_type, arguments, properties = body.to_v2()
         submitted = self.jobs.submit(
             caller,
             body.cluster_id,
             job_type=job_type,
             job_name=body.job_name,
             arguments=arguments,
-            properties={},
+            properties=properties,
         )
         if submitted.job is None:  # only an idempotent retry of a purged job; v1 has no keys
             raise JobNotFound(submitted.id)
