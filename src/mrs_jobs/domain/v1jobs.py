@@ -61,8 +61,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CLASS_NAME = re.compile(r"[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+")
 _OBJECT_STORE = ("obs://", "s3a://", "s3://")
 _FILE_ACTIONS = ("import", "export")
-#: Properties (the service's own ``mrs.`` namespace, which no engine reads) that keep what v1
-#: gave and the argument list cannot tell: which trailing arguments were ``input``/``output``,
+#: Properties (the service's own ``mrs.`` namespace, which no engine acts on) that keep what
+#: v1 gave and the argument list cannot tell: which trailing arguments were ``input``/``output``,
 #: ``job_log``, ``file_action``. Shown in the v2 ``properties`` like any other.
 DATA_PROPERTY = "mrs.v1.data"
 JOB_LOG_PROPERTY = "mrs.v1.job_log"
