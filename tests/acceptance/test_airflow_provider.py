@@ -33,7 +33,8 @@ from support_airflow import install_airflow
 from mrs_jobs.domain.clusterconfig import ClusterSettings
 from mrs_jobs.engines.install import EngineInstallError
 
-pytestmark = [pytest.mark.airflow, pytest.mark.spark]
+# The first test also installs Airflow on a fresh machine (about two minutes).
+pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "docs" / "recipes" / "airflow.md"
