@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from mrs_jobs.api.signing import canonical_request, compute_signature, format_sdk_date
@@ -373,40 +374,85 @@ def kestra_ok(r: httpx.Response) -> httpx.Response:
     return r
 
 
+def kestra_flow() -> dict[str, Any]:
+    """The flow of docs/recipes/kestra.md, as Kestra reads it."""
+    blocks = re.findall(r"```yaml\n(.*?)```", KESTRA_RECIPE.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1, "docs/recipes/kestra.md must hold one yaml block (the flow)"
+    flow: dict[str, Any] = yaml.safe_load(blocks[0])
+    return flow
+
+
+def jq_path(template: str) -> list[str]:
+    """The ``jq('.a.b')`` path a template reads (the flow uses plain dot paths only)."""
+    found = re.findall(r"jq\('\.([\w.]+)'\)", template)
+    assert len(found) == 1, template
+    return str(found[0]).split(".")
+
+
+def dig(body: dict[str, Any], path: list[str]) -> Any:
+    for key in path:
+        body = body[key]
+    return body
+
+
 def test_kestra_flow_submit_poll_check(api) -> None:  # type: ignore[no-untyped-def]
-    """The recipe's flow: ``submit`` (POST job-executions, JSON body, X-Auth-Token,
-    X-Idempotency-Key = the execution id), ``wait`` (LoopUntil over ``poll``: GET the job until
-    ``.job_detail.job_state`` is FINISHED, FAILED or KILLED), ``check`` (Fail unless
-    ``.job_detail.job_result`` is SUCCEEDED)."""
-    flow = KESTRA_RECIPE.read_text(encoding="utf-8")
-    for piece in (
-        "/job-executions",
-        "X-Auth-Token",
-        "X-Idempotency-Key",
-        ".job_submit_result.job_id",
-        ".job_detail.job_state",
-        ".job_detail.job_result",
-    ):
-        assert piece in flow, piece
+    """The recipe's flow, its calls taken from its YAML: ``submit`` (Request POST of the JSON
+    body with the inputs' defaults filled in, X-Auth-Token, X-Idempotency-Key = the execution
+    id), ``wait`` (LoopUntil over ``poll``, a GET of the id read from submit's body, until the
+    state its condition reads is one of those it lists), ``check`` (Fail unless the result it
+    reads is SUCCEEDED)."""
+    flow = kestra_flow()
+    tasks = {t["id"]: t for t in flow["tasks"]}
+    submit, wait, check = tasks["submit"], tasks["wait"], tasks["check"]
+    (poll,) = wait["tasks"]
+    assert submit["type"] == poll["type"] == "io.kestra.plugin.core.http.Request"
+    assert wait["type"] == "io.kestra.plugin.core.flow.LoopUntil"
+    assert check["type"] == "io.kestra.plugin.core.execution.Fail"
+    assert (submit["method"], submit["contentType"], poll["method"]) == (
+        "POST",
+        "application/json",
+        "GET",
+    )
+    assert submit["uri"].endswith("/job-executions")
+    assert poll["uri"].startswith(submit["uri"] + "/{{ outputs.submit.body")
+    assert set(submit["headers"]) == {"X-Auth-Token", "X-Idempotency-Key"}
+    assert set(poll["headers"]) == {"X-Auth-Token"}
+
+    defaults = {i["id"]: i["defaults"] for i in flow["inputs"]}
+    body = re.sub(r"\{\{\s*inputs\.(\w+)\s*\}\}", lambda m: defaults[m[1]], submit["body"])
     token = api.credentials.create_token(api.project_id, "kestra", 3600)
-    headers = {"X-Auth-Token": token, "X-Idempotency-Key": "6Qx1b2C3d4E5f6G7h8I9j0"}
+    execution_id = "6Qx1b2C3d4E5f6G7h8I9j0"  # Kestra's execution ids: 22 base62 characters
     client = TestClient(api.client.app, base_url="http://127.0.0.1:8080")
-    body = '{"job_type": "SparkSubmit", "job_name": "kestra_count", "arguments": ["/a.py"]}'
-    post = {"headers": {**headers, "Content-Type": "application/json"}, "content": body}
+    post = {
+        "headers": {
+            "X-Auth-Token": token,
+            "X-Idempotency-Key": execution_id,
+            "Content-Type": submit["contentType"],
+        },
+        "content": body,
+    }
     submitted = kestra_ok(client.post(api.base, **post))  # type: ignore[arg-type]
-    job_id = submitted.json()["job_submit_result"]["job_id"]
+    job_id = dig(submitted.json(), jq_path(poll["uri"]))
     # A retried execution (same execution id) gets the same job, not a second one.
     again = kestra_ok(client.post(api.base, **post))  # type: ignore[arg-type]
-    assert again.json()["job_submit_result"]["job_id"] == job_id
+    assert dig(again.json(), jq_path(poll["uri"])) == job_id
 
-    poll = kestra_ok(client.get(f"{api.base}/{job_id}", headers={"X-Auth-Token": token}))
-    assert poll.json()["job_detail"]["job_state"] not in {"FINISHED", "FAILED", "KILLED"}
+    ended = set(re.findall(r"'([A-Z]+)'", wait["condition"]))
+    assert ended == {"FINISHED", "FAILED", "KILLED"}
+    state_path, result_path = jq_path(wait["condition"]), jq_path(check["condition"])
 
+    def polled() -> dict[str, Any]:
+        r = kestra_ok(client.get(f"{api.base}/{job_id}", headers={"X-Auth-Token": token}))
+        return dict(r.json())
+
+    assert dig(polled(), state_path) not in ended  # the loop goes on
     end_job(api, job_id, JobState.FINISHED, JobResult.FAILED)
-    poll = kestra_ok(client.get(f"{api.base}/{job_id}", headers={"X-Auth-Token": token}))
-    detail = poll.json()["job_detail"]
-    assert detail["job_state"] in {"FINISHED", "FAILED", "KILLED"}  # the loop ends
-    assert detail["job_result"] != "SUCCEEDED"  # so `check` fails the execution
+    answer = polled()
+    assert dig(answer, state_path) in ended  # the loop ends
+    assert dig(answer, result_path) != "SUCCEEDED"  # so `check` fails the execution
+    for template in re.findall(r"jq\('([^']+)'\)", check["errorMessage"]):
+        source = submitted.json() if "job_submit_result" in template else answer
+        assert dig(source, template[1:].split(".")) is not None, template
 
 
 def test_kestra_tasks_fail_on_mrs_errors(api) -> None:  # type: ignore[no-untyped-def]
