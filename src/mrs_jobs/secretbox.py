@@ -25,14 +25,14 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from mrs_jobs.domain.render import is_secret_key
+from mrs_jobs.domain.render import SENSITIVE_PREFIX, is_secret_key, is_sensitive_argument
 
 if TYPE_CHECKING:
     from mrs_jobs.settings import Settings
@@ -44,8 +44,10 @@ __all__ = [
     "is_sealed",
     "key_id",
     "load_secret_box",
+    "open_job_arguments",
     "open_job_properties",
     "reseal_job_properties",
+    "seal_job_arguments",
     "seal_job_properties",
 ]
 
@@ -227,3 +229,32 @@ def reseal_job_properties(
             changed = True
         out[k] = v
     return out if changed else None
+
+
+def _argument_aad(job_id: str, index: int) -> str:
+    """Bind a sealed argument to its job and position."""
+    return f"job-argument\0{job_id}\0{index}"
+
+
+def seal_job_arguments(box: SecretBox, job_id: str, arguments: Sequence[str]) -> list[str]:
+    """The arguments as stored: each sensitive one (MRS's ``@`` mark) kept as ``@`` + its
+    sealed value, so echoes still know it is sensitive and the database never holds it."""
+    return [
+        SENSITIVE_PREFIX + box.seal(a[len(SENSITIVE_PREFIX) :], aad=_argument_aad(job_id, i))
+        if is_sensitive_argument(a)
+        else a
+        for i, a in enumerate(arguments)
+    ]
+
+
+def open_job_arguments(box: SecretBox, job_id: str, arguments: Sequence[str]) -> list[str]:
+    """The arguments as submitted (``@`` kept). A sensitive argument that is not sealed (a row
+    stored before they were) is returned as it is; a sealed one that does not open raises
+    :class:`SecretKeyError`."""
+    out = []
+    for i, a in enumerate(arguments):
+        rest = a[len(SENSITIVE_PREFIX) :]
+        if is_sensitive_argument(a) and is_sealed(rest):
+            a = SENSITIVE_PREFIX + box.open(rest, aad=_argument_aad(job_id, i))
+        out.append(a)
+    return out

@@ -7,6 +7,8 @@
   read as bytes, the properties column queried) while the job is queued or running; the engine
   still receives it; once the job ends the record holds the mask, not a sealed value. On
   SQLite and PostgreSQL.
+- A sensitive argument (MRS's ``@`` mark) is sealed the same way while the job lives and
+  masked (``@******``) once it ends; the engine gets its real value.
 - Rows stored before values were sealed still run, are resealed at start-up when live and
   masked when ended; the idempotency hash and the API answers are those of the plain request.
 """
@@ -218,6 +220,34 @@ def test_secret_values_are_sealed_while_the_job_lives_and_masked_once_it_ends(
     if world.store.url.startswith("sqlite"):
         raw = _raw_store_bytes(world.store)
         assert not any(v.encode() in raw for v in secrets.values())
+
+
+def _stored_arguments(store: Store, job_id: str) -> list[str]:
+    with store.read() as conn:
+        text = conn.execute(select(jobs.c.arguments).where(jobs.c.id == job_id)).scalar_one()
+    return json.loads(text)
+
+
+def test_sensitive_arguments_are_sealed_while_the_job_lives_and_masked_once_it_ends(
+    world: World,
+) -> None:
+    value = "db.password=Zq8-at-rest"
+    sup = Supervisor(world.store, world.settings, EngineRegistry([EnvEngine()]))
+    job_id = _submit(world, {}, "--echo-args", "plain", "@" + value)
+    stored = _stored_arguments(world.store, job_id)  # queued
+    assert stored[:2] == ["--echo-args", "plain"]
+    assert stored[2].startswith("@") and is_sealed(stored[2][1:]), stored
+    assert value not in json.dumps(stored)
+    if world.store.url.startswith("sqlite"):
+        assert value.encode() not in _raw_store_bytes(world.store)
+    assert spec_of(world.show(job_id), load_secret_box(world.settings)).arguments[-1] == value
+
+    drive(sup, lambda: world.show(job_id).state in ENDED)
+    job = world.show(job_id)
+    assert job.result == "SUCCEEDED"
+    out = (Path(job.workdir) / "stdout.log").read_text().strip().splitlines()[-1]
+    assert json.loads(out) == ["plain", value]  # the engine got the real value
+    assert _stored_arguments(world.store, job_id) == ["--echo-args", "plain", "@" + MASK]
 
 
 def test_every_way_of_ending_masks_the_values(world: World) -> None:

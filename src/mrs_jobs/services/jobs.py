@@ -32,6 +32,7 @@ from mrs_jobs.secretbox import (
     SecretBox,
     SecretKeyError,
     reseal_job_properties,
+    seal_job_arguments,
     seal_job_properties,
 )
 from mrs_jobs.services.context import Caller, Waker
@@ -255,6 +256,9 @@ class JobService:
         job_id = str(uuid.uuid4())
         if self.secrets is not None:  # bound to the job id: sealed before the write lock
             properties = seal_job_properties(self.secrets, job_id, properties)
+            stored_arguments = seal_job_arguments(self.secrets, job_id, arguments)
+        else:
+            stored_arguments = list(arguments)
         with self.store.write() as conn:
             cluster = self._cluster(conn, caller, cluster_id, lock=True)
             if idempotency_key is not None:
@@ -269,7 +273,15 @@ class JobService:
             at = job_store.now_ms()
             queue = queue_of(parsed, arguments, properties, _yarn_queue(cluster))
             values = new_job_row(
-                job_id, caller, cluster.id, parsed, job_name, arguments, properties, at, queue
+                job_id,
+                caller,
+                cluster.id,
+                parsed,
+                job_name,
+                stored_arguments,
+                properties,
+                at,
+                queue,
             )
             # Inserted straight into SUBMITTED: NEW -> NEW_SAVING -> SUBMITTED happen in this
             # one transaction, so no reader could see the states between; the events record

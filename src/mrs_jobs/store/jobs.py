@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.jobtypes import JobType
-from mrs_jobs.domain.render import MASK, is_secret_key
+from mrs_jobs.domain.render import ARGUMENT_MASK, MASK, is_secret_key, is_sensitive_argument
 from mrs_jobs.domain.states import (
     LIVE_STATES,
     ON_REQUEST_ONLY,
@@ -57,6 +57,7 @@ __all__ = [
     "live_properties",
     "load_sql_results",
     "mark_deleted",
+    "masked_arguments",
     "masked_properties",
     "now_ms",
     "purge",
@@ -147,7 +148,9 @@ def transition(
     if not allowed:
         return None
     row = conn.execute(
-        select(jobs.c.state, jobs.c.properties).where(jobs.c.id == job_id).with_for_update()
+        select(jobs.c.state, jobs.c.properties, jobs.c.arguments)
+        .where(jobs.c.id == job_id)
+        .with_for_update()
     ).first()
     if row is None or row.state not in allowed:
         return None
@@ -160,6 +163,9 @@ def transition(
         masked = masked_properties(row.properties)
         if masked is not None:
             changes["properties"] = masked
+        masked = masked_arguments(row.arguments)
+        if masked is not None:
+            changes["arguments"] = masked
     res = conn.execute(update(jobs).where(cond).values(state=target.value, **changes))
     if res.rowcount != 1:
         return None
@@ -181,25 +187,49 @@ def masked_properties(stored: str) -> str | None:
     return json.dumps({k: MASK if is_secret_key(k) else v for k, v in props.items()})
 
 
+def masked_arguments(stored: str) -> str | None:
+    """``stored`` (an arguments column) with every sensitive argument (``@``, sealed or not)
+    replaced by ``@`` and the mask; None when there is nothing to replace."""
+    try:
+        args = json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(args, list):
+        return None
+    masked = [ARGUMENT_MASK if isinstance(a, str) and is_sensitive_argument(a) else a for a in args]
+    return None if masked == args else json.dumps(masked)
+
+
 def scrub_secrets(conn: Connection, job_id: str) -> bool:
-    """Replace the secret values of an ended job by the mask (sealed values, and plain ones of
-    rows stored before values were sealed); False if there was nothing to replace.
+    """Replace the secret values and sensitive arguments of an ended job by the mask (sealed
+    values, and plain ones of rows stored before values were sealed); False if there was
+    nothing to replace.
 
     :func:`transition` does this for every job it ends; this is for rows ended before."""
     row = conn.execute(
-        select(jobs.c.properties)
+        select(jobs.c.properties, jobs.c.arguments)
         .where(jobs.c.id == job_id, jobs.c.state.in_([s.value for s in TERMINAL_STATES]))
         .with_for_update()
     ).first()
     if row is None:
         return False
+    changes = {}
     masked = masked_properties(row.properties)
-    if masked is None:
+    if masked is not None:
+        changes["properties"] = masked
+    masked = masked_arguments(row.arguments)
+    if masked is not None:
+        changes["arguments"] = masked
+    if not changes:
         return False
     res = conn.execute(
         update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.properties == row.properties)
-        .values(properties=masked)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.properties == row.properties,
+            jobs.c.arguments == row.arguments,
+        )
+        .values(**changes)
     )
     return res.rowcount == 1
 

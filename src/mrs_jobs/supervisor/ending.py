@@ -23,7 +23,7 @@ from mrs_jobs.runtime.process import ExitStatus
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.supervisor.clusters import ClusterCache
 from mrs_jobs.supervisor.context import SupervisorContext
-from mrs_jobs.supervisor.jobfiles import drop_secret_files, spec_of, timeout_of
+from mrs_jobs.supervisor.jobfiles import drop_secret_files, plain_arguments, spec_of, timeout_of
 
 __all__ = ["Finisher", "killed_by", "run_outcome", "with_record"]
 
@@ -100,7 +100,8 @@ class Finisher:
         spec = None if outcome.succeeded else self._spec(job)
         engine_words = self._engine_words(job, spec) if _engine_to_blame(outcome) else None
         secrets = [v for k, v in (spec or job).properties.items() if is_secret_key(k)]
-        secrets += argument_secrets(job.arguments)  # sensitive (@) arguments, as MRS marks them
+        # Sensitive (@) arguments, as MRS marks them.
+        secrets += argument_secrets(plain_arguments(job, self.ctx.secrets))
         kept_url = self._ended_url(job)
         failed_state = self._failed_job_state(job)
         with self.ctx.store.write() as conn:

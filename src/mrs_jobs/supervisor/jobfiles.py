@@ -15,11 +15,17 @@ from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.runtime import jobdir
 from mrs_jobs.runtime.jobdir import read_launch, read_sql_results
 from mrs_jobs.runtime.process import ProcessHandle
-from mrs_jobs.secretbox import SecretBox, SecretKeyError, open_job_properties
+from mrs_jobs.secretbox import (
+    SecretBox,
+    SecretKeyError,
+    open_job_arguments,
+    open_job_properties,
+)
 
 __all__ = [
     "drop_secret_files",
     "handle_of",
+    "plain_arguments",
     "read_launch",
     "read_sql_results",
     "spec_of",
@@ -43,6 +49,7 @@ def spec_of(job: Job, secrets: SecretBox) -> JobSpec:
     the launch; the details go to the service log, not to the job's reason."""
     try:
         properties = open_job_properties(secrets, job.id, job.properties)
+        arguments = open_job_arguments(secrets, job.id, job.arguments)
     except SecretKeyError as exc:
         log.error("job.secrets_unreadable", extra={"job_id": job.id, "error": exc})
         raise EngineRefused(
@@ -52,9 +59,18 @@ def spec_of(job: Job, secrets: SecretBox) -> JobSpec:
         job_id=job.id,
         job_type=job.job_type,
         job_name=job.job_name,
-        arguments=engine_arguments(job.arguments),  # a sensitive one without its "@"
+        arguments=engine_arguments(arguments),  # a sensitive one without its "@"
         properties=properties,
     )
+
+
+def plain_arguments(job: Job, secrets: SecretBox) -> list[str]:
+    """The job's arguments as submitted (sensitive ones opened, ``@`` kept), for masking free
+    text; the stored form when they do not open (then the engine never got them either)."""
+    try:
+        return open_job_arguments(secrets, job.id, job.arguments)
+    except SecretKeyError:
+        return list(job.arguments)
 
 
 def timeout_of(job: Job) -> int | None:

@@ -21,7 +21,7 @@ from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.store.tenants import get_cluster
 from mrs_jobs.supervisor.context import INSTANCE_VARIABLE, SupervisorContext
 from mrs_jobs.supervisor.ending import Finisher
-from mrs_jobs.supervisor.jobfiles import spec_of, timeout_of
+from mrs_jobs.supervisor.jobfiles import plain_arguments, spec_of, timeout_of
 from mrs_jobs.supervisor.limits import JobProcessOptions, job_process_options
 
 __all__ = ["Launcher"]
@@ -65,7 +65,8 @@ class Launcher:
             return
         spec, cluster, options = built
         env = {**spec.env, INSTANCE_VARIABLE: self.ctx.instance, JOB_ID_VARIABLE: job.id}
-        notes = [mask_text(n, job.arguments) for n in spec.notes]  # written to the job's log
+        plain = plain_arguments(job, self.ctx.secrets)
+        notes = [mask_text(n, plain) for n in spec.notes]  # written to the job's log
         spec = dataclasses.replace(spec, env=env, notes=notes)
         policy = self.ctx.boxes.policy
         box = None
@@ -132,7 +133,8 @@ class Launcher:
                 plain = job_spec.properties if job_spec is not None else {}
                 detail = _without_secrets(f"{type(exc).__name__}: {exc}", plain)
                 reason = f"could not launch: the job's arguments are not usable ({detail})"
-        reason = mask_text(reason, job.arguments)  # an engine's refusal may quote them
+        # An engine's refusal may quote them.
+        reason = mask_text(reason, plain_arguments(job, self.ctx.secrets))
         with open(workdir / jobdir.STDERR, "a", encoding="utf-8") as fh:
             fh.write(f"[mrs-jobs] {reason}\n")
         self.finisher.fail(job.id, reason)
