@@ -264,6 +264,41 @@ def test_with_failed_job_state_failed_the_trigger_fails_the_deferred_task(
     assert f"Job {count.job_id} failed" in run["log"]
 
 
+HOOK_CALLS = """\
+import json, sys
+from airflow.providers.huawei.cloud.hooks.mrs import MRSHook
+from airflow.providers.huawei.cloud.sensors.mrs import MRSShowClusterStateSensor
+
+cluster_id, app = sys.argv[1], sys.argv[2]
+sensor = MRSShowClusterStateSensor(task_id="cluster", cluster_id=cluster_id)
+hook = MRSHook()
+job = hook.create_execute_job("SparkSubmit", "to_kill", cluster_id, [app, "/none"])
+job_id = job.job_submit_result.job_id
+hook.stop_job(cluster_id, job_id)  # what MRSCreateExecuteJobOperator.on_kill calls
+print("HOOK-RESULT " + json.dumps({"cluster_running": sensor.poke({}), "job_id": job_id}))
+"""
+
+
+def test_the_cluster_sensor_and_the_kill_the_operator_uses_on_kill(airflow, server, files) -> None:
+    """``MRSShowClusterStateSensor`` (v1.1 show_cluster_details through the same region
+    override) sees the cluster running; ``MRSHook.stop_job``, which the operator's ``on_kill``
+    calls for the job it submitted, kills the job."""
+    done = subprocess.run(
+        [str(airflow.python), "-c", HOOK_CALLS, server.cluster_id, str(files / "count_events.py")],
+        env=airflow.env(server.cluster_id),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("HOOK-RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(lines[-1].removeprefix("HOOK-RESULT "))
+    assert result["cluster_running"] is True
+    server.submitted.add(result["job_id"])
+    detail = server.wait_state(result["job_id"], {"KILLED"}, 60)
+    assert detail.job_result == "KILLED"
+
+
 def test_airflow_never_enters_the_project_venv(airflow_python: Path) -> None:
     """Its pins (SQLAlchemy 1.4, Flask 2.2) would clash with the service's."""
     assert Path(sys.prefix).resolve() not in airflow_python.resolve().parents
