@@ -44,6 +44,10 @@ class Job:
     pid_start: int | None = None
     workdir: str | None = None
     deadline_ms: int = 0
+    attempt: int = 1  # 1-based; a retry queues the job again (mrs.job.retries)
+    retry_at_ms: int = 0  # a queued retry is not claimed before this
+    cpu_seconds: float | None = None  # what it used; None where unknown
+    peak_memory_mb: int | None = None
 
 
 @dataclass(frozen=True)

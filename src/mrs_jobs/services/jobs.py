@@ -129,6 +129,10 @@ def new_job_row(
         "pid_start": None,
         "workdir": None,
         "deadline_ms": 0,  # set when the engine is launched (mrs.job.timeout)
+        "attempt": 1,
+        "retry_at_ms": 0,
+        "cpu_seconds": None,
+        "peak_memory_mb": None,
     }
 
 

@@ -101,6 +101,10 @@ _PLAIN_COLUMNS = (
     "pid_start",
     "workdir",
     "deadline_ms",
+    "attempt",
+    "retry_at_ms",
+    "cpu_seconds",
+    "peak_memory_mb",
 )
 
 

@@ -111,6 +111,12 @@ jobs = Table(
     Column("workdir", String(1024), nullable=True),
     # epoch ms after which a launched job is stopped and FAILED (property mrs.job.timeout); 0 = none
     Column("deadline_ms", BigInteger, nullable=False, default=0),
+    # 1-based attempt; a retried job is queued again and not claimed before retry_at_ms
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    Column("retry_at_ms", BigInteger, nullable=False, server_default="0"),
+    # what the job used (its process tree, or its application's report); NULL where unknown
+    Column("cpu_seconds", Float, nullable=True),
+    Column("peak_memory_mb", Integer, nullable=True),
     # The list indexes are led by the visibility scope (project, cluster, deleted_ms = 0), so a
     # filtered COUNT is answered from the index alone and a page comes in sort order. They are
     # the only indexes with project_id first, so no query without it can choose them.
@@ -137,6 +143,8 @@ jobs = Table(
         "id",
     ),
     Index("ix_jobs_state_cluster", "state", "cluster_id"),
+    # Retention: a cluster's ended jobs, oldest first (live jobs have finished_ms 0).
+    Index("ix_jobs_ended", "cluster_id", "finished_ms"),
     # Partial: only jobs awaiting purge. SQLite (no statistics) would otherwise take a full
     # index on deleted_ms for every "deleted_ms = 0" and walk all visible jobs.
     Index(
