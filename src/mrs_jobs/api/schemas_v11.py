@@ -39,16 +39,9 @@ class SubmitJobV11Request(BaseModel):
         return V1Submission(**{k: v for k, v in self.model_dump().items() if v is not None})
 
 
-class JobExeModel(BaseModel):
-    id: str
-    create_at: int
-    update_at: int
-    tenant_id: str
-    job_id: str
-    job_name: str
-    start_time: int | None
-    end_time: int | None
-    cluster_id: str
+class _JobExeFields(BaseModel):
+    """The fields a v1.1 job execution has in both the submit answer and the job-exes reads."""
+
     group_id: str
     jar_path: str
     input: str
@@ -70,6 +63,18 @@ class JobExeModel(BaseModel):
     step_num: int
     task_num: int
     update_by: str
+
+
+class JobExeModel(_JobExeFields):
+    id: str
+    create_at: int
+    update_at: int
+    tenant_id: str
+    job_id: str
+    job_name: str
+    start_time: int | None
+    end_time: int | None
+    cluster_id: str
     spend_time: float | None
     step_seq: int
     progress: str
@@ -84,7 +89,7 @@ class JobExeResponse(BaseModel):
     job_execution: JobExeModel
 
 
-class _SubmittedJobExecution(BaseModel):
+class _SubmittedJobExecution(_JobExeFields):
     templated: bool
     created_at: int
     updated_at: int
@@ -101,27 +106,6 @@ class _SubmittedJobExecution(BaseModel):
     return_code: str | None
     is_public: bool
     is_protected: bool
-    group_id: str
-    jar_path: str
-    input: str
-    output: str
-    job_log: str
-    job_type: int
-    file_action: str
-    arguments: str
-    hql: str
-    job_state: int
-    job_final_status: int
-    hive_script_path: str
-    create_by: str
-    finished_step: int
-    job_main_id: str
-    job_step_id: str
-    postpone_at: int
-    step_name: str
-    step_num: int
-    task_num: int
-    update_by: str
     credentials: str
     user_id: str
     job_configs: dict[str, object] | None
