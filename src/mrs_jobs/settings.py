@@ -190,6 +190,27 @@ class Settings(BaseSettings):
         description="Comma-separated key files of earlier keys, so SKs sealed before a key "
         "rotation still open (until `mrs-jobs admin reencrypt-secrets` reseals them).",
     )
+    retention_days: int = Field(
+        30,
+        ge=0,
+        description="Days an ended job (and an ended SQL execution) is kept after it ended, "
+        "unless its cluster's retention_days says otherwise; 0 keeps them forever.",
+    )
+    retention_max_jobs: int = Field(
+        0,
+        ge=0,
+        description="Ended jobs a cluster keeps at most (its newest), unless its cluster's "
+        "retention_max_jobs says otherwise; 0: no limit by count.",
+    )
+    audit_retention_days: int = Field(
+        365, ge=0, description="Days an audit record is kept; 0 keeps them forever."
+    )
+    retention_interval_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds between the supervisor's retention checks (sooner while a "
+        "backlog of expired jobs is being removed).",
+    )
 
     @model_validator(mode="after")
     def _access_log_default(self) -> Settings:

@@ -90,6 +90,10 @@ class ClusterSettings:
     # How an application that failed after it ran ends: FINISHED (MRS: job_result FAILED) or
     # FAILED (job_state FAILED too, for clients that read job_state only).
     failed_job_state: str = "FINISHED"
+    # Retention of ended jobs (supervisor/retention.py): days after the end, and how many of
+    # the newest ended jobs to keep; None = the service-wide default, 0 = keep forever.
+    retention_days: int | None = None
+    retention_max_jobs: int | None = None
     object_store: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -186,6 +190,8 @@ def settings_of(kind: str, config: Mapping[str, Any]) -> ClusterSettings:
                 values[key] = tuple(str(v) for v in value)
             elif key == "distcp_max_maps":
                 values[key] = _positive(key, value)
+            elif key in ("retention_days", "retention_max_jobs"):
+                values[key] = _not_negative(key, value)
             elif str(value).strip():
                 values[key] = str(value).strip()
     for key, what in model.required.items():
@@ -201,6 +207,16 @@ def _positive(key: str, value: Any) -> int:
         raise _bad(key, "must be a positive integer") from None
     if number < 1:
         raise _bad(key, "must be a positive integer")
+    return number
+
+
+def _not_negative(key: str, value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise _bad(key, "must be a whole number, 0 or more (0: keep forever)") from None
+    if number < 0:
+        raise _bad(key, "must be a whole number, 0 or more (0: keep forever)")
     return number
 
 

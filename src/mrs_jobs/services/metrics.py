@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -22,6 +22,7 @@ from mrs_jobs.domain.states import JobState
 from mrs_jobs.services.observability import JobSnapshot, ObservabilityService
 from mrs_jobs.store.jobs import now_ms
 from mrs_jobs.store.observability import StartEvent
+from mrs_jobs.supervisor.retention import COUNTS as RETENTION_COUNTS
 
 __all__ = ["AUTH_FAILURE_REASONS", "JobCollector", "Metrics"]
 
@@ -135,6 +136,7 @@ class JobCollector(Collector):
         if snap is not None:
             yield from _job_families(snap)
         yield from histograms
+        yield _retention_family()
 
     def _observe(self, events: Iterable[StartEvent]) -> None:
         for ev in events:
@@ -164,6 +166,16 @@ class JobCollector(Collector):
         for job_type, h in sorted(self._engine_start.items()):
             startup.add_metric([job_type], h.buckets(), h.sum)
         return [launch, startup]
+
+
+def _retention_family() -> Metric:
+    purged = CounterMetricFamily(
+        "mrs_jobs_retention_purged_jobs",
+        "Ended jobs and SQL executions this process's supervisor handed to the purge because "
+        "they were past their cluster's retention.",
+    )
+    purged.add_metric([], float(RETENTION_COUNTS.jobs))
+    return purged
 
 
 def _job_families(snap: JobSnapshot) -> Iterator[Metric]:

@@ -2,8 +2,9 @@
 
 One pass (:meth:`Supervisor.run_once`) does, in order: heartbeat (and take over the jobs of
 supervisors that stopped); kills asked for (kills.py); watch the launched jobs (watch.py, which
-ends them through ending.py and follows detached ones through detached.py); purge deleted jobs
-whose processes are dead (purge.py); claim queued jobs into free slots and launch them
+ends them through ending.py and follows detached ones through detached.py); mark ended jobs
+past their retention deleted (retention.py); purge deleted jobs whose processes are dead
+(purge.py); claim queued jobs into free slots and launch them
 (launching.py); engine housekeeping. Every state change is a guarded transition in the store,
 so the API and several supervisors can race on a job without corrupting it. A pass never
 raises: errors are logged and retried next pass. Restart recovery is recovery.py.
@@ -37,6 +38,7 @@ from mrs_jobs.supervisor.marks import Marks
 from mrs_jobs.supervisor.observe import Observer
 from mrs_jobs.supervisor.purge import Purger
 from mrs_jobs.supervisor.recovery import Recovery
+from mrs_jobs.supervisor.retention import Retention
 from mrs_jobs.supervisor.watch import Watcher
 
 __all__ = ["INSTANCE_VARIABLE", "Supervisor"]
@@ -82,6 +84,7 @@ class Supervisor:
             recovery=self.recovery,
         )
         self.purger = Purger(self.ctx, self.marks)
+        self.retention = Retention(self.ctx)
         self.launcher = Launcher(self.ctx, finisher)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -169,6 +172,7 @@ class Supervisor:
             ("heartbeat", self._heartbeat),
             ("kills", self.killer.step),
             ("watch", self.watcher.step),
+            ("retention", self.retention.step),
             ("purge", self.purger.step),
             ("claim", self.launcher.step),
             ("housekeeping", self._housekeeping),

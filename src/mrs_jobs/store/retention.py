@@ -1,0 +1,98 @@
+"""Queries of retention: a cluster's expired ended jobs, old audit rows, stale submit keys.
+
+Retention removes nothing itself: it marks expired ended jobs deleted (``deleted_ms`` > 0), the
+way a batch delete does, and the supervisor's purge (``supervisor/purge.py``) removes their
+rows and files. Only ended jobs (a terminal state with ``finished_ms`` > 0) are ever marked,
+in the UPDATE itself, so a job that is live when the statement runs is never touched. Jobs and
+SQL executions (``deleted_ms`` = -1) of a cluster are read together, in the order of the
+``ix_jobs_ended (cluster_id, finished_ms)`` index.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, delete, select, update
+
+from mrs_jobs.domain.states import TERMINAL_STATES
+from mrs_jobs.store.tables import audit, jobs, submit_keys
+
+__all__ = [
+    "delete_old_audit",
+    "delete_old_submit_keys",
+    "expired_job_ids",
+    "keep_newest_cutoff",
+    "mark_expired",
+]
+
+_TERMINAL = sorted(s.value for s in TERMINAL_STATES)
+
+
+def _ended() -> tuple[object, ...]:
+    """Not yet marked (0: a job, -1: an SQL execution), ended, with an end time."""
+    return (jobs.c.deleted_ms <= 0, jobs.c.finished_ms > 0, jobs.c.state.in_(_TERMINAL))
+
+
+def expired_job_ids(conn: Connection, cluster_id: str, before_ms: int, limit: int) -> list[str]:
+    """The oldest ended jobs of a cluster that ended before ``before_ms`` (at most ``limit``)."""
+    rows = conn.execute(
+        select(jobs.c.id)
+        .where(jobs.c.cluster_id == cluster_id, jobs.c.finished_ms < before_ms, *_ended())
+        .order_by(jobs.c.finished_ms)
+        .limit(limit)
+    ).all()
+    return [r.id for r in rows]
+
+
+def keep_newest_cutoff(conn: Connection, cluster_id: str, keep: int) -> int:
+    """The end time of the ``keep``-th newest ended job of a cluster (older ones are past a
+    retention_max_jobs of ``keep``); 0 when it has no more than ``keep``. Jobs ending in the
+    same millisecond as that one are kept too, so at least ``keep`` stay."""
+    row = conn.execute(
+        select(jobs.c.finished_ms)
+        .where(jobs.c.cluster_id == cluster_id, *_ended())
+        .order_by(jobs.c.finished_ms.desc())
+        .offset(keep - 1)
+        .limit(1)
+    ).first()
+    return int(row.finished_ms) if row is not None else 0
+
+
+def mark_expired(conn: Connection, ids: list[str], at_ms: int) -> int:
+    """Mark these jobs deleted for the purge, re-checking in the UPDATE that each has ended
+    and is not marked yet. Returns how many were marked."""
+    if not ids:
+        return 0
+    res = conn.execute(update(jobs).where(jobs.c.id.in_(ids), *_ended()).values(deleted_ms=at_ms))
+    return int(res.rowcount)
+
+
+def delete_old_audit(conn: Connection, before_ms: int, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest audit rows written before ``before_ms``."""
+    ids = [
+        r.id
+        for r in conn.execute(
+            select(audit.c.id).where(audit.c.at_ms < before_ms).order_by(audit.c.at_ms).limit(limit)
+        ).all()
+    ]
+    if not ids:
+        return 0
+    return int(conn.execute(delete(audit).where(audit.c.id.in_(ids))).rowcount)
+
+
+def delete_old_submit_keys(conn: Connection, before_ms: int, limit: int) -> int:
+    """Delete up to ``limit`` idempotency keys recorded before ``before_ms``."""
+    rows = conn.execute(
+        select(submit_keys.c.project_id, submit_keys.c.idem_key)
+        .where(submit_keys.c.created_ms < before_ms)
+        .order_by(submit_keys.c.created_ms)
+        .limit(limit)
+    ).all()
+    gone = 0
+    for r in rows:
+        gone += conn.execute(
+            delete(submit_keys).where(
+                submit_keys.c.project_id == r.project_id,
+                submit_keys.c.idem_key == r.idem_key,
+                submit_keys.c.created_ms < before_ms,
+            )
+        ).rowcount
+    return gone
