@@ -67,6 +67,15 @@ class JobModel(BaseModel):
 class SubmitResult(BaseModel):
     job_id: str
     state: str
+    cpu_seconds: float | None = Field(
+        default=None,
+        description="Ours: CPU seconds the ended job used (YARN: vcore-seconds); null if unknown.",
+    )
+    peak_memory_mb: int | None = Field(
+        default=None,
+        description="Ours: the largest resident size (MB) of one of its processes (YARN: its "
+        "average allocation); null if unknown.",
+    )
 
 
 class SubmitResponse(BaseModel):

@@ -89,3 +89,5 @@ def to_mrs(job: Job, now_ms: int) -> dict[str, object]:
         "tracking_url": job.tracking_url,
         "diagnostics": job.reason,  # ours: why it ended as it did ("" while nothing is wrong)
     }
+        "cpu_seconds": job.cpu_seconds,  # ours: what it used, once ended (None: not known)
+        "peak_memory_mb": job.peak_memory_mb,

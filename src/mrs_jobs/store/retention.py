@@ -10,12 +10,19 @@ SQL executions (``deleted_ms`` = -1) of a cluster are read together, in the orde
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, select, update
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select, update
 
 from mrs_jobs.domain.states import TERMINAL_STATES
 from mrs_jobs.store.tables import audit, jobs, submit_keys
 
 __all__ = [
+    "EndedFilter",
+    "count_matching",
+    "matching_ids",
+    "sample_matching",
     "delete_old_audit",
     "delete_old_submit_keys",
     "expired_job_ids",
@@ -96,3 +103,53 @@ def delete_old_submit_keys(conn: Connection, before_ms: int, limit: int) -> int:
             )
         ).rowcount
     return gone
+
+
+@dataclass(frozen=True)
+class EndedFilter:
+    """Which ended, visible jobs an operator's ``admin purge`` takes (None: any)."""
+
+    cluster_id: str | None = None
+    states: tuple[str, ...] = ()  # terminal states only; empty: all of them
+    ended_before_ms: int | None = None
+    name_contains: str | None = None
+
+
+def _matching(f: EndedFilter) -> list[Any]:
+    states = list(f.states) or _TERMINAL
+    conds: list[Any] = [
+        jobs.c.deleted_ms == 0,  # visible jobs (SQL executions are retention's alone)
+        jobs.c.finished_ms > 0,
+        jobs.c.state.in_(states),
+    ]
+    if f.cluster_id is not None:
+        conds.append(jobs.c.cluster_id == f.cluster_id)
+    if f.ended_before_ms is not None:
+        conds.append(jobs.c.finished_ms < f.ended_before_ms)
+    if f.name_contains is not None:
+        conds.append(jobs.c.job_name.icontains(f.name_contains, autoescape=True))
+    return conds
+
+
+def count_matching(conn: Connection, f: EndedFilter) -> int:
+    return int(
+        conn.execute(select(func.count()).select_from(jobs).where(*_matching(f))).scalar_one()
+    )
+
+
+def sample_matching(conn: Connection, f: EndedFilter, limit: int) -> list[dict[str, Any]]:
+    """The oldest few matching jobs (id, name, state, cluster, end time) to show first."""
+    rows = conn.execute(
+        select(jobs.c.id, jobs.c.job_name, jobs.c.state, jobs.c.cluster_id, jobs.c.finished_ms)
+        .where(*_matching(f))
+        .order_by(jobs.c.finished_ms, jobs.c.id)
+        .limit(limit)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def matching_ids(conn: Connection, f: EndedFilter, limit: int) -> list[str]:
+    rows = conn.execute(
+        select(jobs.c.id).where(*_matching(f)).order_by(jobs.c.finished_ms).limit(limit)
+    ).all()
+    return [r.id for r in rows]
