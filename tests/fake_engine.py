@@ -9,9 +9,7 @@ session, an empty environment; TOKEN in its argv so a test can find it in /proc)
 (exit 1) when one of them did not end cleanly: a job whose processes outside its group were
 killed (a restart that ended them) then ends FAILED, as PySpark's does;
 ``--spawn-until-failure N`` forks up to N sleeping children, stopping at the first failure, and
-records how many it got in the dump; ``--burn-cpu`` spins until killed; ``--count-file PATH``
-appends a line to PATH at each start and ``--fail-times N`` then exits 1 on the first N starts
-(a job that fails twice, then succeeds, on its retries).
+records how many it got in the dump; ``--burn-cpu`` spins until killed.
 """
 
 from __future__ import annotations
@@ -130,18 +128,8 @@ def main(argv: list[str]) -> int:
     child_env = {k: v for k, v in os.environ.items() if k != "FAKE_ENGINE_LAUNCH_LOG"}
     if args.spawn_child:
         child = [sys.executable, os.path.abspath(__file__), "--sleep", "30"]
-    parser.add_argument("--burn-for", type=float, default=0.0, help="spend this much CPU time")
-    parser.add_argument(
-        "--burn-child", type=float, default=0.0, help="a child spends this much CPU; waited for"
-    )
         if args.ignore_term:
             child.append("--ignore-term")
-    if args.burn_child:
-        burner = [sys.executable, os.path.abspath(__file__), "--burn-for", str(args.burn_child)]
-        subprocess.run(burner, stdin=subprocess.DEVNULL, check=True)
-    while time.process_time() < args.burn_for:
-        pass
-
         if args.ready_file:
             child += ["--ready-file", args.ready_file + ".child"]
         subprocess.Popen(child, stdin=subprocess.DEVNULL, env=child_env)

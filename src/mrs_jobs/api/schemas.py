@@ -62,11 +62,6 @@ class JobModel(BaseModel):
         description="Ours: why the job ended as it did (empty while nothing is wrong), "
         "at most 4 KB, secrets masked."
     )
-
-
-class SubmitResult(BaseModel):
-    job_id: str
-    state: str
     cpu_seconds: float | None = Field(
         default=None,
         description="Ours: CPU seconds the ended job used (YARN: vcore-seconds); null if unknown.",
@@ -76,6 +71,11 @@ class SubmitResult(BaseModel):
         description="Ours: the largest resident size (MB) of one of its processes (YARN: its "
         "average allocation); null if unknown.",
     )
+
+
+class SubmitResult(BaseModel):
+    job_id: str
+    state: str
 
 
 class SubmitResponse(BaseModel):

@@ -87,7 +87,8 @@ def to_mrs(job: Job, now_ms: int) -> dict[str, object]:
         "properties": java_map(job.properties),
         "app_id": job.app_id,
         "tracking_url": job.tracking_url,
+        "attempt": int(job.attempt),  # ours: 1-based, above 1 once retried (mrs.job.retries)
         "diagnostics": job.reason,  # ours: why it ended as it did ("" while nothing is wrong)
-    }
         "cpu_seconds": job.cpu_seconds,  # ours: what it used, once ended (None: not known)
         "peak_memory_mb": job.peak_memory_mb,
+    }

@@ -23,15 +23,7 @@ from mrs_jobs.runtime.process import ExitStatus
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.supervisor.clusters import ClusterCache
 from mrs_jobs.supervisor.context import SupervisorContext
-from mrs_jobs.supervisor.jobfiles import (
-    clear_run_results,
-    drop_secret_files,
-    plain_arguments,
-    retry_policy_of,
-    spec_of,
-    timeout_of,
-)
-from mrs_jobs.supervisor.usage import usage_values
+from mrs_jobs.supervisor.jobfiles import drop_secret_files, plain_arguments, spec_of, timeout_of
 
 __all__ = ["Finisher", "killed_by", "run_outcome", "with_record"]
 
@@ -126,13 +118,6 @@ class Finisher:
                 )
             values: dict[str, object] = {"result": ending.result.value, "finished_ms": at}
             if ending.result == JobResult.SUCCEEDED:
-        used = usage_values(self.ctx, self.clusters, job)  # what it used (supervisor/usage.py)
-        policy = retry_policy_of(job)
-        likely = plan_retry(decide(job.state, outcome, failed_state), outcome, job.attempt, policy)
-        if likely is not None and job.workdir:  # before the commit: never read as the next's
-            clear_run_results(Path(job.workdir))
-        kept_url = None if likely is not None else self._ended_url(job)
-        supervisor = f"supervisor {self.ctx.id}"
                 values["progress"] = 100.0
             actor = supervisor  # a kill is done here, but caused by whoever asked for it
             if outcome.kill_asked and current is not None and current.kill_requested_by:
