@@ -113,7 +113,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dump", help="write identity, rlimits and environment as JSON here")
     parser.add_argument("--spawn-until-failure", type=int, default=0)
     parser.add_argument("--burn-cpu", action="store_true", help="spin until killed")
+    parser.add_argument("--burn-for", type=float, default=0.0, help="spend this much CPU time")
+    parser.add_argument(
+        "--burn-child", type=float, default=0.0, help="a child spends this much CPU; waited for"
+    )
     args = parser.parse_args(argv)
+
+    if args.burn_child:
+        burner = [sys.executable, os.path.abspath(__file__), "--burn-for", str(args.burn_child)]
+        subprocess.run(burner, stdin=subprocess.DEVNULL, check=True)
+    while time.process_time() < args.burn_for:
+        pass
 
     if args.dump:
         _dump(args.dump, args.spawn_until_failure)

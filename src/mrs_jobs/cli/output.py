@@ -157,6 +157,8 @@ _DETAIL_FIELDS = [
     ("Launcher id", "launcher_id"),
     ("App id", "app_id"),
     ("Tracking URL", "tracking_url"),
+    ("CPU seconds", "cpu_seconds"),
+    ("Peak memory MB", "peak_memory_mb"),
 ]
 
 

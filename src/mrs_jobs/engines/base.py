@@ -126,10 +126,14 @@ class RemoteStatus:
 
 @dataclass(frozen=True)
 class Usage:
-    """What a job consumed in its engine, as far as the engine can tell (None: not known)."""
+    """What a job consumed, as far as can be told (None: not known). ``cpu_seconds``: CPU time
+    its processes used (on YARN: the vcore-seconds allocated to its application);
+    ``peak_memory_mb``: the largest resident size one of its processes reached (on YARN, which
+    reports no peak: the application's average allocation, memory MB-seconds over elapsed
+    seconds). docs/api.md "What a job used" says where each figure comes from."""
 
-    vcore_seconds: float | None = None
-    memory_mb_seconds: float | None = None
+    cpu_seconds: float | None = None
+    peak_memory_mb: int | None = None
 
 
 class EngineAdapter:
@@ -227,9 +231,20 @@ class EngineAdapter:
         """Drop what the engine kept of a purged job outside its directory (a history link);
         called before the job's directory is removed."""
 
-    def usage(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Usage:
-        """What the job consumed in its engine."""
-        return Usage()
+    def usage(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None = None,
+        cluster: ClusterSpec | None = None,
+        local: Usage | None = None,
+    ) -> Usage:
+        """What the job consumed, asked once as it ends. ``local`` is what its processes here
+        used (the shim measured it); by default that is the answer. An engine whose
+        application runs on a cluster answers with the cluster's figures (Usage() when the
+        cluster tells none)."""
+        return local or Usage()
 
     @property
     def follows_detached(self) -> bool:

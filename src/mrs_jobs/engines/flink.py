@@ -26,6 +26,7 @@ from mrs_jobs.engines.base import (
     LaunchSpec,
     Observation,
     RemoteStatus,
+    Usage,
 )
 from mrs_jobs.engines.flink_args import (
     Translated,
@@ -344,6 +345,11 @@ class _RemoteFlinkJob:
         """The exceptions the jobmanager recorded for the job (its history, newest first)."""
         job_id = app_id if app_id and _HEX32_RE.match(app_id) else self.printed
         return None if job_id is None else job_exceptions(self.jobmanager, job_id)
+
+    def usage(self, app_id: str | None) -> Usage:
+        """Unknown: Flink's REST API reports no CPU or memory per job (a session cluster's
+        taskmanagers, and their metrics, are shared by its jobs)."""
+        return Usage()
 
     def cancel(self) -> bool:
         """``PATCH /jobs/<id>?mode=cancel``; True when the jobmanager accepted it."""

@@ -23,6 +23,7 @@ from mrs_jobs.engines.base import (
     JobSpec,
     LaunchSpec,
     RemoteStatus,
+    Usage,
 )
 from mrs_jobs.engines.java import find_java_home, find_spark_home
 
@@ -109,6 +110,11 @@ class RemoteApplication(Protocol):
 
     def logs(self, app_id: str | None) -> str | None: ...
 
+    def usage(self, app_id: str | None) -> Usage | None:
+        """What the application used on its cluster (Usage() when the cluster tells nothing);
+        None when it ran here, in the job's own processes."""
+        ...
+
 
 class RemoteEngine(EngineAdapter):
     """An engine whose applications may live on a cluster: ``status`` and ``cancel`` ask the
@@ -147,6 +153,19 @@ class RemoteEngine(EngineAdapter):
     ) -> str | None:
         app = self.application(job, Path(workdir), launch, cluster)
         return None if app is None else app.logs(app_id)
+
+    def usage(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None = None,
+        cluster: ClusterSpec | None = None,
+        local: Usage | None = None,
+    ) -> Usage:
+        app = self.application(job, Path(workdir), launch, cluster)
+        used = None if app is None else app.usage(app_id)
+        return local or Usage() if used is None else used
 
 
 def http_request(

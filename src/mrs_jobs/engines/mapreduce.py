@@ -31,6 +31,7 @@ from mrs_jobs.engines.base import (
     LaunchSpec,
     Observation,
     RemoteStatus,
+    Usage,
 )
 from mrs_jobs.engines.hadoop import (
     CLASSPATH_JARS,
@@ -218,6 +219,12 @@ class _YarnApp:
         """The MapReduce application master's log (``syslog``: MRAppMaster logs there)."""
         app = self._app_id(app_id)
         return None if app is None else self.client.am_log(app, "syslog")
+
+    def usage(self, app_id: str | None) -> Usage:
+        """What YARN allocated to the job's application (the ``hadoop jar`` client here is
+        not counted: the work ran in the cluster's containers)."""
+        app = self._app_id(app_id)
+        return Usage() if app is None else self.client.usage(app)
 
     def _app_id(self, recorded: str | None) -> str | None:
         if recorded:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrs_jobs.domain.render import is_secret_key
-from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec, Observation
+from mrs_jobs.engines.base import (
+    ClusterSpec,
+    EngineRefused,
+    JobSpec,
+    LaunchSpec,
+    Observation,
+    Usage,
+)
 from mrs_jobs.engines.java import spark_submit_path
 from mrs_jobs.engines.k8s import driver_pod_name as k8s_driver_pod
 from mrs_jobs.engines.kit import (
@@ -132,6 +139,9 @@ class _SparkApp:
 
     def logs(self, app_id: str | None) -> str | None:
         return self.remote(self.info).logs(self.info, self.workdir, app_id)
+
+    def usage(self, app_id: str | None) -> Usage | None:
+        return self.remote(self.info).usage(self.info, self.workdir, app_id)
 
 
 class SparkSubmitEngine(RemoteEngine):

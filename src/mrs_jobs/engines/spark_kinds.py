@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from mrs_jobs.domain.clusterconfig import K8sSettings, StandaloneSettings, YarnSettings
 from mrs_jobs.engines import k8s, yarn
-from mrs_jobs.engines.base import ClusterSpec, EngineRefused, Observation, RemoteStatus
+from mrs_jobs.engines.base import ClusterSpec, EngineRefused, Observation, RemoteStatus, Usage
 from mrs_jobs.engines.kit import conf_args
 from mrs_jobs.engines.spark_progress import EVENTS_DIR, find_event_log_app
 from mrs_jobs.engines.spark_standalone import (
@@ -119,6 +119,11 @@ class SparkTarget:
         """The ended driver's log from its cluster (None: none is reachable)."""
         return None
 
+    def usage(self, info: dict, workdir: Path, app_id: str | None) -> Usage | None:
+        """What the application used on its cluster; None: it ran in the launcher's process
+        (a local master), which the shim measured."""
+        return None
+
 
 class LocalTarget(SparkTarget):
     kind = "local"
@@ -177,6 +182,10 @@ class StandaloneTarget(SparkTarget):
         if driver is None:
             return RemoteStatus("unknown", message="spark-submit printed no driver id")
         return self.client(info).status(driver, app_id)
+
+    def usage(self, info: dict, workdir: Path, app_id: str | None) -> Usage | None:
+        """Unknown: a standalone master reports cores and memory granted, not used."""
+        return Usage()
 
     def cancel(self, info: dict, workdir: Path) -> bool:
         if info.get("deploy_mode") == "cluster":
@@ -243,6 +252,11 @@ class YarnTarget(SparkTarget):
         app = app_id or yarn.app_id_from_output(launcher_output(workdir))
         return None if app is None else self.client(info).am_log(app)
 
+    def usage(self, info: dict, workdir: Path, app_id: str | None) -> Usage | None:
+        """The application report's vcore and memory seconds (yarn.usage_of_report)."""
+        app = app_id or yarn.app_id_from_output(launcher_output(workdir))
+        return Usage() if app is None else self.client(info).usage(app)
+
 
 class K8sTarget(SparkTarget):
     """``k8s://`` masters: always a driver pod (cluster mode), followed through the API."""
@@ -293,6 +307,11 @@ class K8sTarget(SparkTarget):
     def logs(self, info: dict, workdir: Path, app_id: str | None) -> str | None:
         pod = info.get("driver_pod")
         return self.client(info).driver_log(str(pod)) if pod else None
+
+    def usage(self, info: dict, workdir: Path, app_id: str | None) -> Usage | None:
+        """Unknown: the API server keeps no CPU or memory totals of a pod (metrics-server
+        samples live pods only, and the executors' pods are gone when the job ends)."""
+        return Usage()
 
 
 TARGETS: dict[str, type[SparkTarget]] = {

@@ -16,7 +16,7 @@ import httpx
 
 from mrs_jobs.domain.clusterconfig import YarnSettings
 from mrs_jobs.domain.diagnostics import scrub
-from mrs_jobs.engines.base import ENGINE_LOG_CAP, ClusterSpec, EngineRefused, RemoteStatus
+from mrs_jobs.engines.base import ENGINE_LOG_CAP, ClusterSpec, EngineRefused, RemoteStatus, Usage
 from mrs_jobs.engines.kit import http_request
 from mrs_jobs.storage.hadoopconf import read_site_xml
 
@@ -27,6 +27,7 @@ __all__ = [
     "map_yarn_state",
     "rm_url_of",
     "submit_env",
+    "usage_of_report",
 ]
 
 _APP_ID_RE = re.compile(r"^application_\d+_\d+$")
@@ -194,6 +195,20 @@ class YarnClient:
             else None,
         )
 
+    def usage(self, app_id: str) -> Usage:
+        """What the application was allocated (:func:`usage_of_report`); Usage() when the RM
+        cannot tell."""
+        try:
+            url = self._app_url(app_id)
+        except ValueError:
+            return Usage()
+        resp = http_request(self._client, "GET", url)
+        try:
+            app = resp.json()["app"] if resp is not None and resp.status_code == 200 else None
+        except (ValueError, KeyError, TypeError):
+            return Usage()
+        return usage_of_report(app) if isinstance(app, dict) else Usage()
+
     def am_log(self, app_id: str, name: str = "stderr") -> str | None:
         """The end of the application master container's log ``name`` (its stderr: a Spark
         driver's in cluster deploy mode), at most :data:`ENGINE_LOG_CAP` bytes, from the
@@ -237,6 +252,28 @@ def client_of(cluster: ClusterSpec, *, transport: httpx.BaseTransport | None = N
     Kerberos); raises EngineRefused when the RM address is not known."""
     user = cluster.settings_as(YarnSettings).yarn_user or None
     return YarnClient(rm_url_of(cluster), transport=transport, user=user)
+
+
+def usage_of_report(app: dict[str, Any]) -> Usage:
+    """An application report's resource figures: ``vcoreSeconds`` (vcores allocated × seconds)
+    as the CPU seconds, and ``memorySeconds`` (MB allocated × seconds) over the elapsed
+    seconds as the memory: the average allocation, since YARN reports no peak (its
+    ``allocatedMB`` is only what is allocated now, -1 once the application ended)."""
+    vcores, memory = _number(app.get("vcoreSeconds")), _number(app.get("memorySeconds"))
+    elapsed = _number(app.get("elapsedTime"))
+    average = None
+    if memory is not None and elapsed:
+        average = round(memory / max(1.0, elapsed / 1000))
+    return Usage(cpu_seconds=vcores, peak_memory_mb=average)
+
+
+def _number(value: Any) -> float | None:
+    """A non-negative finite figure of a report (None when missing or not one)."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        return None
+    return n if 0 <= n < 1e15 else None
 
 
 def _text(value: Any) -> str | None:

@@ -63,12 +63,16 @@ class ExitStatus:
 
     ``returncode`` is None when the engine was killed by a signal; ``signal`` then holds the
     signal number. ``error`` is set when the engine could not be started (returncode 127).
+    ``cpu_seconds`` and ``peak_memory_mb``: what the run's process tree used (``shim.py``
+    says exactly what); None when the engine never ran or the record is older.
     """
 
     returncode: int | None
     signal: int | None
     finished_ms: int
     error: str | None = None
+    cpu_seconds: float | None = None
+    peak_memory_mb: int | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -161,12 +165,25 @@ def read_exit(job_dir: Path) -> ExitStatus | None:
     if not isinstance(raw, dict):
         return ExitStatus(None, None, int(time.time() * 1000), "unreadable exit.json")
     error = raw.get("error")
+    cpu, peak = _usage(raw.get("usage"))
     return ExitStatus(
         returncode=_int("returncode"),
         signal=_int("signal"),
         finished_ms=_int("finished_ms") or 0,
         error=str(error) if error is not None else None,
+        cpu_seconds=cpu,
+        peak_memory_mb=peak,
     )
+
+
+def _usage(raw: object) -> tuple[float | None, int | None]:
+    """The exit record's ``usage`` (cpu seconds, peak MB); None for what is missing or odd."""
+    if not isinstance(raw, dict):
+        return None, None
+    cpu, peak = raw.get("cpu_seconds"), raw.get("peak_memory_mb")
+    good_cpu = isinstance(cpu, int | float) and not isinstance(cpu, bool) and 0 <= cpu < 1e12
+    good_peak = isinstance(peak, int) and not isinstance(peak, bool) and 0 <= peak < 2**31
+    return (float(cpu) if good_cpu else None), (peak if good_peak else None)
 
 
 def find_marked_processes(marker_key: str, marker_value: str) -> dict[int, str]:

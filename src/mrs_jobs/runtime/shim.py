@@ -24,6 +24,14 @@ writes there is opened without following symlinks.
 ``exit.json`` semantics: ``returncode`` is the engine's exit code when it exited normally and
 null when it was killed by a signal, in which case ``signal`` holds the signal number (never a
 negative returncode). A run that could not start gets returncode 127 and an ``error`` string.
+``usage`` (when the engine ran) is what the run's process tree used, from
+``getrusage(RUSAGE_CHILDREN)`` once the engine was waited for: ``cpu_seconds``, user + system
+CPU of every process of the tree that ended and was reaped (the shim is a child subreaper:
+the box's init, which reaps the box's orphans, is left to it when bwrap exits, and is waited
+for before measuring; without a box, an orphan that ended before the engine did counts, one
+still running then does not), and
+``peak_memory_mb``, the largest resident size one process of the tree reached (not a sum over
+processes; at least the shim's own size, as a forked child starts as a copy of it).
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ PREFIX = "[mrs-jobs] "
 NOT_STARTED = 127
 RLIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_NPROC")
 CPU_KILL_GRACE = 5
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+REAP_SECONDS = 5.0
 ENGINE_UMASK = 0o077
 _SIGNALS = frozenset(int(s) for s in signal.Signals)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -105,6 +115,7 @@ def _write_exit(
     sig: int | None,
     error: str | None = None,
     engine_pid: int | None = None,
+    usage: dict[str, float | int] | None = None,
 ) -> None:
     record = {
         "returncode": returncode,
@@ -112,6 +123,7 @@ def _write_exit(
         "finished_ms": _now_ms(),
         "error": error,
         "engine_pid": engine_pid,
+        "usage": usage,
     }
     _write_atomic(os.path.join(job_dir, "exit.json"), json.dumps(record).encode() + b"\n")
 
@@ -171,6 +183,46 @@ class _Forwarder:
                 os.kill(self._pid, signal.SIGTERM)
         except OSError:
             pass  # already gone
+
+
+def _become_subreaper() -> None:
+    """Orphans of the run (the box's init once bwrap exits) become the shim's children, so
+    their resource usage reaches ``RUSAGE_CHILDREN`` when the shim reaps them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: orphans go to init, and their usage with them
+
+
+def _reap(box_init: int | None) -> None:
+    """Reap what the run left to the shim: the box's init (killed by bwrap's exit; bounded
+    wait, as its end waits for the box's processes) and orphans that already ended."""
+    deadline = time.monotonic() + REAP_SECONDS
+    while box_init is not None and time.monotonic() < deadline:
+        try:
+            if os.waitpid(box_init, os.WNOHANG)[0] == box_init:
+                break
+        except ChildProcessError:
+            break  # not ours (no subreaper here) or already reaped
+        time.sleep(0.005)
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
+def _tree_usage() -> dict[str, float | int]:
+    """What the waited-for process tree used (see the module's ``usage``): one system call,
+    after the engine ended, so measuring costs the run nothing while it runs."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "cpu_seconds": round(used.ru_utime + used.ru_stime, 3),
+        "peak_memory_mb": -(-used.ru_maxrss // 1024),  # ru_maxrss is in KiB on Linux
+    }
 
 
 def _pid_namespace(pid: int) -> int | None:
@@ -297,6 +349,7 @@ def run(job_dir: str) -> int:
     """Start the engine described in launch.json, wait for it and write exit.json."""
     forwarder = _Forwarder()
     forwarder.install()
+    _become_subreaper()
     try:
         launch = _read_launch(job_dir)
     except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -323,6 +376,7 @@ def run(job_dir: str) -> int:
     forwarder.detach()
     if status_r >= 0:
         os.close(status_r)
+    _reap(box[1] if box is not None else None)
     _record_end(job_dir, launch, child.pid, code, box)
     return 0
 
@@ -403,12 +457,12 @@ def _record_end(
         _log(job_dir, [error])
         _write_exit(job_dir, NOT_STARTED, None, error, engine_pid=pid)
     elif code < 0:
-        _write_exit(job_dir, None, -code, engine_pid=pid)
+        _write_exit(job_dir, None, -code, engine_pid=pid, usage=_tree_usage())
     elif box is not None and code > 128 and code - 128 in _SIGNALS:
         # bwrap reports a command killed by signal N as exit code 128 + N.
-        _write_exit(job_dir, None, code - 128, engine_pid=pid)
+        _write_exit(job_dir, None, code - 128, engine_pid=pid, usage=_tree_usage())
     else:
-        _write_exit(job_dir, code, None, engine_pid=pid)
+        _write_exit(job_dir, code, None, engine_pid=pid, usage=_tree_usage())
 
 
 def main(argv: list[str]) -> int:

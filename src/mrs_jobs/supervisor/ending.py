@@ -24,6 +24,7 @@ from mrs_jobs.store import jobs as job_store
 from mrs_jobs.supervisor.clusters import ClusterCache
 from mrs_jobs.supervisor.context import SupervisorContext
 from mrs_jobs.supervisor.jobfiles import drop_secret_files, plain_arguments, spec_of, timeout_of
+from mrs_jobs.supervisor.usage import usage_values
 
 __all__ = ["Finisher", "killed_by", "run_outcome", "with_record"]
 
@@ -104,6 +105,7 @@ class Finisher:
         secrets += argument_secrets(plain_arguments(job, self.ctx.secrets))
         kept_url = self._ended_url(job)
         failed_state = self._failed_job_state(job)
+        used = usage_values(self.ctx, self.clusters, job)  # what it used (supervisor/usage.py)
         with self.ctx.store.write() as conn:
             if results is not None and job.deleted_ms <= 0:  # < 0: an SQL execution
                 cap = self.ctx.settings.sql_result_row_cap
@@ -123,6 +125,7 @@ class Finisher:
             if outcome.kill_asked and current is not None and current.kill_requested_by:
                 actor = current.kill_requested_by
             values["reason"] = _diagnostics(ending, engine_words, secrets, current or job)
+            values.update(used)
             if kept_url:  # the live UI is gone: where the application can still be seen
                 values["tracking_url"] = kept_url
             moved = job_store.transition(
