@@ -1,7 +1,8 @@
 """Replay recorded REST exchanges (tests/fixtures/recorded/) and assert every request.
 
 A fixture is ``{"source", "request": {method, path, query, headers, json}, "response": {status,
-headers, body}}`` (``text`` instead of ``body`` for a plain-text answer). :class:`Replay`
+headers, body}}`` (``text`` instead of ``body`` for a plain-text answer or request body; neither
+in a response without a body). :class:`Replay`
 serves fixtures in order, either as an ``httpx.MockTransport`` or from a real local HTTP
 server, and fails the test when a request differs from the recorded one in method, path,
 query, any recorded header, or JSON body.
@@ -61,7 +62,9 @@ class Replay:
             assert lower.get(key.lower()) == value, f"header {key}: {lower.get(key.lower())!r}"
         for key in self.absent_headers:
             assert key.lower() not in lower, f"header {key} must not be sent"
-        if want["json"] is None:
+        if "text" in want:  # a plain-text body (a Trino statement)
+            assert body.decode("utf-8") == want["text"], body
+        elif want["json"] is None:
             assert body == b"", body
         else:
             assert json.loads(body) == want["json"], body
@@ -69,12 +72,20 @@ class Replay:
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         resp = self.check(request.method, str(request.url), dict(request.headers), request.read())
-        body = resp["text"].encode() if "text" in resp else json.dumps(resp["body"]).encode()
+        if "text" in resp:
+            body = resp["text"].encode()
+        else:  # no body at all: e.g. 204 No Content
+            body = json.dumps(resp["body"]).encode() if "body" in resp else b""
         return httpx.Response(resp["status"], headers=resp["headers"], content=body)
 
     @property
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handler)
+
+    def rebase(self, placeholder: str, base: str) -> None:
+        """Put ``base`` (a replay server's URL) where the pending responses say
+        ``placeholder``: for documents that name the server's own URLs (Trino's nextUri)."""
+        self.pending = [json.loads(json.dumps(x).replace(placeholder, base)) for x in self.pending]
 
     def done(self) -> None:
         assert not self.errors, self.errors
@@ -110,7 +121,10 @@ def serve(
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            data = json.dumps(resp["body"]).encode()
+            if "text" in resp:
+                data = resp["text"].encode()
+            else:
+                data = b"" if "body" not in resp else json.dumps(resp["body"]).encode()
             self.send_response(resp["status"])
             for key, value in resp["headers"].items():
                 self.send_header(key, value)
@@ -118,7 +132,7 @@ def serve(
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_PUT = do_DELETE = _any
+        do_GET = do_PUT = do_DELETE = do_POST = _any
 
         def log_message(self, *args: object) -> None:  # keep test output quiet
             pass

@@ -13,9 +13,12 @@ from fastapi.testclient import TestClient
 from support import SigV4Auth
 
 from mrs_jobs.api.app import create_app
+from mrs_jobs.domain.sqlexecution import ENGINE_PROPERTY
 from mrs_jobs.domain.states import JobResult, JobState
+from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import jobs as job_store
+from mrs_jobs.store import sql_executions as sql_store
 from mrs_jobs.store import supervision as sup_store
 
 RUNNABLE = frozenset({"SparkSubmit", "SparkSql", "HiveSql"})
@@ -148,12 +151,36 @@ def test_local_archive_must_be_under_the_output_roots(sql, api, tmp_path) -> Non
     assert "output root" in assert_error(r, 400, "12000002")
 
 
-def test_presto_is_refused_clearly(sql, api) -> None:
+def test_presto_without_a_coordinator_is_refused_clearly(sql, api) -> None:
     r = sql.post(url(api), json={"sql_type": "presto", "sql_content": "SELECT 1"})
-    assert "presto is not supported here" in assert_error(r, 400, "12000002")
+    message = assert_error(r, 400, "12000002")
+    assert "presto is not supported here without a Presto/Trino coordinator" in message
+    assert "no presto_coordinator setting" in message
+
+
+def test_presto_with_a_coordinator_is_queued_for_it(sql, api) -> None:
     api.clusters.update_cluster(api.cluster_id, settings={"presto_coordinator": "p:8080"})
-    r = sql.post(url(api), json={"sql_type": "PRESTO", "sql_content": "SELECT 1"})
-    assert "presto_coordinator setting, but" in assert_error(r, 400, "12000002")
+    body = execute(sql, api, sql_type="PRESTO", sql_content="SELECT 1")
+    assert body["status"] == "QUEUED" and show(sql, api, body["id"])["status"] == "QUEUED"
+    with api.store.read() as conn:
+        run = sql_store.get_execution(conn, api.project_id, api.cluster_id, body["id"])
+    assert run is not None and run.properties == {ENGINE_PROPERTY: "presto"}
+    assert list(run.arguments) == ["-e", "SELECT 1"]  # no database asked: presto_schema's
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"presto_coordinator": "ftp://p:21"}, "presto_coordinator"),
+        ({"presto_coordinator": "no-port"}, "presto_coordinator"),
+        ({"presto_dialect": "hive"}, "presto_dialect"),
+        ({"presto_schema": "tiny"}, "presto_catalog"),
+        ({"presto_user": "a b"}, "presto_user"),
+    ],
+)
+def test_presto_settings_are_checked_when_saved(api, config, words) -> None:
+    with pytest.raises(InvalidParameter, match=words):
+        api.clusters.update_cluster(api.cluster_id, settings=config)
 
 
 def test_a_cluster_without_hive_refuses_hive_sql(sql, api) -> None:

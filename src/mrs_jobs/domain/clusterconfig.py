@@ -24,6 +24,7 @@ from mrs_jobs.errors import InvalidParameter
 __all__ = [
     "FAILED_JOB_STATES",
     "KINDS",
+    "PRESTO_DIALECTS",
     "ClusterSettings",
     "FlinkRemoteSettings",
     "K8sSettings",
@@ -38,6 +39,9 @@ __all__ = [
 KINDS = ("local", "spark-standalone", "yarn", "k8s", "flink-remote")
 #: The job states a cluster may end a failed application in (``failed_job_state``).
 FAILED_JOB_STATES = ("FINISHED", "FAILED")
+#: The client protocol's header family a Presto/Trino coordinator speaks (``presto_dialect``).
+PRESTO_DIALECTS = ("trino", "presto")
+_PRESTO_NAME_RE = re.compile(r"^([A-Za-z0-9_.@-]{1,128})?$")
 
 _URL_RE = re.compile(r"^https?://[A-Za-z0-9._\-\[\]:]+(:\d{1,5})?(/[^\s]*)?$")
 _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
@@ -73,9 +77,14 @@ class ClusterSettings:
     distcp_max_maps: int | None = None
     sql_thrift_endpoint: str = ""
     sql_driver_memory: str = ""
-    # A Presto/Trino coordinator (host:port) for sql_type presto: recorded, not used yet
-    # (the SQL execution API answers that presto is not supported here).
+    # A Presto/Trino coordinator for the SQL execution API's sql_type presto: host:port (plain
+    # HTTP) or an http(s):// URL, kept as a URL without a trailing "/". Its client REST
+    # protocol speaks X-Trino-* headers (presto_dialect trino) or X-Presto-* (presto).
     presto_coordinator: str = ""
+    presto_dialect: str = "trino"
+    presto_user: str = ""
+    presto_catalog: str = ""
+    presto_schema: str = ""
     flink_home: str = ""
     flink_python: str = ""
     flink_target: str = "local"
@@ -111,6 +120,24 @@ class ClusterSettings:
             raise _bad("flink_jobmanager", "is required with flink_target remote")
         if self.failed_job_state not in FAILED_JOB_STATES:
             raise _bad("failed_job_state", f"must be {' or '.join(FAILED_JOB_STATES)}")
+        self._check_presto()
+
+    def _check_presto(self) -> None:
+        coordinator = self.presto_coordinator.rstrip("/")
+        if coordinator and "://" not in coordinator:
+            if not _HOSTPORT_RE.match(coordinator):
+                raise _bad("presto_coordinator", "must be host:port or an http(s):// URL")
+            coordinator = f"http://{coordinator}"
+        if coordinator and not _URL_RE.match(coordinator):
+            raise _bad("presto_coordinator", "must be host:port or an http(s):// URL")
+        object.__setattr__(self, "presto_coordinator", coordinator)
+        if self.presto_dialect not in PRESTO_DIALECTS:
+            raise _bad("presto_dialect", f"must be {' or '.join(PRESTO_DIALECTS)}")
+        for key in ("presto_user", "presto_catalog", "presto_schema"):
+            if not _PRESTO_NAME_RE.match(getattr(self, key)):
+                raise _bad(key, "must be 1-128 letters, digits or _ . @ -")
+        if self.presto_schema and not self.presto_catalog:
+            raise _bad("presto_schema", "needs presto_catalog (a schema is named in a catalog)")
 
 
 @dataclass(frozen=True)

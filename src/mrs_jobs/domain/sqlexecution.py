@@ -1,7 +1,8 @@
 """MRS's SQL execution API (``/v2/.../sql-execution``): the request's rules and its statuses.
 
 MRS runs ``presto`` SQL only; here ``spark`` and ``hive`` run on the cluster's Spark Thrift
-Server as a one-statement SparkSql/HiveSql run (services/sql_execution.py), and ``presto`` is
+Server as a one-statement SparkSql/HiveSql run (services/sql_execution.py), and ``presto`` on
+the cluster's Presto/Trino coordinator when it has one (engines/presto.py), else it is
 refused. One statement, no ``;`` between statements (MRS's rule, judged by the splitter the
 SQL jobs use). The status is MRS's (Presto's query states), read from the run's job state:
 MRS has no CANCELLED, so a cancelled statement is FAILED with the cancel as its message.
@@ -19,6 +20,7 @@ from mrs_jobs.errors import InvalidParameter
 
 __all__ = [
     "ARCHIVE_PROPERTY",
+    "ENGINE_PROPERTY",
     "PRESTO",
     "SQL_CONTENT_CAP",
     "SQL_TYPES",
@@ -29,7 +31,8 @@ __all__ = [
     "validate_sql_request",
 ]
 
-#: sql_type -> the job type that runs it here (presto: none, refused by the service).
+#: sql_type -> the job type that runs it here (presto: none of its own; the service runs it
+#: as a SparkSql run marked with :data:`ENGINE_PROPERTY` when the cluster has a coordinator).
 SQL_TYPES: dict[str, JobType | None] = {
     "spark": JobType.SPARK_SQL,
     "hive": JobType.HIVE_SQL,
@@ -39,6 +42,8 @@ PRESTO = "presto"
 SQL_CONTENT_CAP = 64 * 1024  # characters of sql_content
 #: The run's property naming where a result set is archived as CSV (engines/sql.py).
 ARCHIVE_PROPERTY = "mrs.sql.archive_path"
+#: The run's property naming the engine of a ``presto`` execution (engines/presto.py).
+ENGINE_PROPERTY = "mrs.sql.engine"
 _DATABASE_RE = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 _ARCHIVE_CAP = 1024
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")

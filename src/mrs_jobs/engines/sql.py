@@ -29,6 +29,7 @@ from mrs_jobs.engines.base import (
 )
 from mrs_jobs.engines.kit import launch_env, read_option
 from mrs_jobs.engines.paths import InputRoots, file_url_path
+from mrs_jobs.engines.presto import build_presto, is_presto, observe_presto
 from mrs_jobs.engines.thrift import ThriftEndpoint, ThriftServers
 from mrs_jobs.runtime import jobdir
 from mrs_jobs.storage.objectstore import (
@@ -163,6 +164,16 @@ class SqlEngine(EngineAdapter):
         statements = split_statements(_substitute(text, variables))
         if not statements:
             raise EngineRefused("the SQL text holds no statement")
+        if is_presto(job):  # an SQL execution's presto statement (engines/presto.py)
+            return build_presto(
+                job,
+                cluster,
+                workdir,
+                statements=statements,
+                database=database,
+                row_cap=self.row_cap,
+                archive=_archive(job, cluster, statements),
+            )
         for key, value in job.properties.items():
             if key.startswith(("spark.", "hive.")):
                 if is_secret_key(key):
@@ -276,6 +287,8 @@ class SqlEngine(EngineAdapter):
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
         info = jobdir.read_engine_record(Path(workdir))
+        if is_presto(job):
+            return observe_presto(Path(workdir))
         progress = jobdir.read_sql_progress(Path(workdir))
         if progress is None or "host" not in info:
             return Observation()

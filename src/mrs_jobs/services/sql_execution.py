@@ -3,7 +3,9 @@
 An execution is run as a one-statement SparkSql (``spark``) or HiveSql (``hive``) job on the
 cluster's Spark Thrift Server, by the supervisor like any job (box, kill = cancel on the
 server, restart survival, the failed statement's message), stored as a ``jobs`` row the job
-APIs never show (store/sql_executions.py). ``presto`` is refused: no Presto engine here.
+APIs never show (store/sql_executions.py). ``presto`` runs the same way on a cluster with a
+``presto_coordinator`` (a SparkSql run marked with :data:`ENGINE_PROPERTY`, which
+engines/presto.py sends to the coordinator); on a cluster without one it is refused.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
+from mrs_jobs.domain.clusterconfig import settings_of
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.jobtypes import JobType, component_of
 from mrs_jobs.domain.outcome import killed_before_launch
 from mrs_jobs.domain.sqlexecution import (
     ARCHIVE_PROPERTY,
+    ENGINE_PROPERTY,
     PRESTO,
     SQL_TYPES,
     archive_location,
@@ -111,6 +115,10 @@ class SqlExecutionService:
         sql_id = str(uuid.uuid4())
         arguments = ["--database", request.database, "-e", request.statement]
         properties = {ARCHIVE_PROPERTY: request.archive_path} if request.archive_path else {}
+        if request.sql_type == PRESTO:
+            properties[ENGINE_PROPERTY] = PRESTO
+            if not database:  # no database asked: the cluster's presto_schema, else none
+                arguments = arguments[2:]
         with self.store.write() as conn:
             cluster = self._cluster(conn, caller, cluster_id, lock=True)
             if sql_store.count_queued(conn, cluster.id) >= cluster.max_queued:
@@ -232,17 +240,15 @@ class SqlExecutionService:
         """The job type that runs ``sql_type`` on the cluster; ComponentMissing otherwise."""
         job_type = SQL_TYPES[sql_type]
         if sql_type == PRESTO or job_type is None:
-            has = (
-                "has a presto_coordinator setting, but"
-                if cluster.config.get("presto_coordinator")
-                else "has no Presto, and"
-            )
-            raise ComponentMissing(
-                "Presto",
-                f"sql_type presto is not supported here: the cluster {cluster.id} {has} this "
-                "service runs SQL on the cluster's Spark SQL server only (sql_type spark or "
-                "hive).",
-            )
+            if not settings_of(cluster.kind, cluster.config).presto_coordinator:
+                raise ComponentMissing(
+                    "Presto",
+                    "sql_type presto is not supported here without a Presto/Trino "
+                    f"coordinator: the cluster {cluster.id} has no presto_coordinator setting "
+                    "(an administrator sets it among the cluster's settings). sql_type spark "
+                    "and hive run on the cluster's Spark SQL server.",
+                )
+            return JobType.SPARK_SQL  # carried by engines/presto.py, not the Thrift server
         component = component_of(job_type)
         if component not in cluster.components:
             raise ComponentMissing(
