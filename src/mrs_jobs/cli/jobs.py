@@ -29,6 +29,17 @@ from mrs_jobs.cli.common import (
     stdin_is_tty,
     with_api,
 )
+from mrs_jobs.cli.filters import (
+    Before,
+    DryRun,
+    NameContainsFilter,
+    NameFilter,
+    QueueFilter,
+    Since,
+    StateFilter,
+    TypeFilter,
+    UserFilter,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -242,13 +253,72 @@ def _print(data: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]
 @with_api
 def kill(
     api: ApiClient,
-    job_ids: Annotated[list[str], typer.Argument(help="Job ids.", show_default=False)],
+    job_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Job ids (or select live jobs by filter).", show_default=False),
+    ] = None,
     wait_: Annotated[
         bool, typer.Option("--wait", "-w", help="Wait until the jobs have really ended.")
     ] = False,
     interval: Interval = 1.0,
+    state: StateFilter = None,
+    before: Before = None,
+    since: Since = None,
+    name: NameFilter = None,
+    name_contains: NameContainsFilter = None,
+    job_type: TypeFilter = None,
+    user: UserFilter = None,
+    queue: QueueFilter = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="By filter: do not ask for confirmation.")
+    ] = False,
+    dry_run: DryRun = False,
 ) -> None:
-    """Kill live jobs (asynchronous: they reach KILLED once their processes are gone)."""
+    """Kill live jobs (asynchronous: they reach KILLED once their processes are gone).
+
+    By filter (no ids): the live jobs it selects (--state: a live state or LIVE, the default),
+    after a look at them and a confirmation. Example: mrs-jobs kill --state RUNNING --before 2h
+    """
+    from mrs_jobs.cli.filters import build_filters
+
+    filters = build_filters(
+        states=state,
+        before=before,
+        since=since,
+        name=name,
+        name_contains=name_contains,
+        job_type=job_type,
+        user=user,
+        queue=queue,
+        kill=True,
+    )
+    _ids_or_filters(job_ids, filters, dry_run)
+    if filters is not None:
+        from mrs_jobs.cli.cleanup import kill_by_filter
+
+        code, killed = kill_by_filter(api, filters, yes=yes, dry_run=dry_run)
+    else:
+        code, killed = _kill_ids(api, job_ids or [])
+    if wait_:
+        from mrs_jobs.cli.watch import wait_for_job
+
+        for job_id in killed:
+            job = wait_for_job(api, job_id, interval=interval, show=False)
+            typer.echo(f"{job_id} {job.get('job_state')} {job.get('job_result')}")
+    raise typer.Exit(code)
+
+
+def _ids_or_filters(job_ids: list[str] | None, filters: Any, dry_run: bool) -> None:
+    """Ids and filters are two ways to choose; one of them, not both."""
+    if job_ids and filters is not None:
+        raise UsageError(f"give job ids or filters ({filters.describe()}), not both")
+    if not job_ids and filters is None:
+        raise UsageError("no job ids given (or filters such as --state FAILED --before 7d)")
+    if dry_run and filters is None:
+        raise UsageError("--dry-run goes with filters")
+
+
+def _kill_ids(api: ApiClient, job_ids: list[str]) -> tuple[int, list[str]]:
     from mrs_jobs.cli.client import ApiError
 
     code = EXIT_OK
@@ -262,28 +332,58 @@ def kill(
             continue
         killed.append(job_id)
         typer.echo(f"Kill requested for job {job_id}")
-    if wait_:
-        from mrs_jobs.cli.watch import wait_for_job
-
-        for job_id in killed:
-            job = wait_for_job(api, job_id, interval=interval, show=False)
-            typer.echo(f"{job_id} {job.get('job_state')} {job.get('job_result')}")
-    raise typer.Exit(code)
+    return code, killed
 
 
 @with_api
 def delete(
     api: ApiClient,
     job_ids: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
-            help="Job ids (up to 1000); `-` reads them from stdin (needs --yes).",
+            help="Job ids (up to 1000); `-` reads them from stdin (needs --yes). Or filters.",
             show_default=False,
         ),
-    ],
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    state: StateFilter = None,
+    before: Before = None,
+    since: Since = None,
+    name: NameFilter = None,
+    name_contains: NameContainsFilter = None,
+    job_type: TypeFilter = None,
+    user: UserFilter = None,
+    queue: QueueFilter = None,
+    dry_run: DryRun = False,
 ) -> None:
-    """Delete jobs in one all-or-nothing batch; live ones are killed first."""
+    """Delete jobs in one all-or-nothing batch; live ones are killed first.
+
+    By filter (no ids): every job it selects, read first through the list API, shown, then
+    deleted in batches of 1,000 after a confirmation. Example: mrs-jobs delete --state FAILED
+    --before 7d
+    """
+    from mrs_jobs.cli.filters import build_filters
+
+    filters = build_filters(
+        states=state,
+        before=before,
+        since=since,
+        name=name,
+        name_contains=name_contains,
+        job_type=job_type,
+        user=user,
+        queue=queue,
+    )
+    _ids_or_filters(job_ids, filters, dry_run)
+    if filters is not None:
+        from mrs_jobs.cli.cleanup import delete_by_filter
+
+        raise typer.Exit(delete_by_filter(api, filters, yes=yes, dry_run=dry_run))
+    _delete_ids(api, job_ids or [], yes)
+
+
+def _delete_ids(api: ApiClient, job_ids: list[str], yes: bool) -> None:
+    """One all-or-nothing batch of the ids given (or read from stdin)."""
     if job_ids == ["-"]:
         job_ids = sys.stdin.read().split()
     ids = list(dict.fromkeys(job_ids))  # the API counts repeats once; so does the prompt
