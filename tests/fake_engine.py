@@ -9,7 +9,9 @@ session, an empty environment; TOKEN in its argv so a test can find it in /proc)
 (exit 1) when one of them did not end cleanly: a job whose processes outside its group were
 killed (a restart that ended them) then ends FAILED, as PySpark's does;
 ``--spawn-until-failure N`` forks up to N sleeping children, stopping at the first failure, and
-records how many it got in the dump; ``--burn-cpu`` spins until killed.
+records how many it got in the dump; ``--burn-cpu`` spins until killed; ``--count-file PATH``
+appends a line to PATH at each start and ``--fail-times N`` then exits 1 on the first N starts
+(a job that fails twice, then succeeds, on its retries).
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ def _write_atomic(path: str, text: str) -> None:
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(path + ".tmp", path)
+
+
+def _count_start(path: str) -> int:
+    """Append this start to ``path``; how many starts it now holds."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(os.environ.get("MRS_JOBS_JOB_ID", "?") + "\n")
+    with open(path, encoding="utf-8") as fh:
+        return sum(1 for _ in fh)
 
 
 def _dump(path: str, spawn_limit: int) -> None:
@@ -92,6 +102,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--print", dest="out", action="append", default=[])
     parser.add_argument("--eprint", dest="err", action="append", default=[])
     parser.add_argument("--exit", dest="code", type=int, default=0)
+    parser.add_argument("--count-file", help="a line appended here at each start (attempts)")
+    parser.add_argument(
+        "--fail-times",
+        type=int,
+        default=0,
+        help="with --count-file: exit 1 while the file holds at most this many lines",
+    )
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--spawn-child", action="store_true")
     parser.add_argument(
@@ -131,6 +148,7 @@ def main(argv: list[str]) -> int:
         while True:
             pass
 
+    start = _count_start(args.count_file) if args.count_file else 0
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     waited: list[subprocess.Popen[bytes]] = []
@@ -171,6 +189,9 @@ def main(argv: list[str]) -> int:
             if child.wait() != 0:
                 print(f"child {child.pid} ended with {child.returncode}", file=sys.stderr)
                 return 1
+    if start and start <= args.fail_times:
+        print(f"fake failure at start {start}", file=sys.stderr, flush=True)
+        return 1
     return args.code
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mrs_jobs.domain.states import (
     LIVE_STATES,
+    ON_REQUEST_ONLY,
     TERMINAL_STATES,
     TRANSITIONS,
     JobResult,
@@ -51,6 +52,8 @@ def test_transition_table_is_the_contracts() -> None:
             ("RUNNING", "FINISHED"),
             # ours: a claim whose engine provably never started returns to the queue
             ("ACCEPTED", "SUBMITTED"),
+            # ours: a failed attempt with retries left is queued again (mrs.job.retries)
+            ("RUNNING", "SUBMITTED"),
         }
         | {(s, "KILLED") for s in live}
         | {(s, "FAILED") for s in ("SUBMITTED", "ACCEPTED", "RUNNING")}
@@ -58,3 +61,10 @@ def test_transition_table_is_the_contracts() -> None:
     assert sources_of(JobState.NEW) == frozenset()
     for terminal in TERMINAL_STATES:
         assert all(terminal not in srcs for srcs in TRANSITIONS.values())
+
+
+def test_requeue_and_retry_edges_are_taken_only_by_name() -> None:
+    """ACCEPTED | RUNNING -> SUBMITTED (the requeue of a claim that never started, the retry of
+    a failed attempt) are the supervisor's alone: a plain move to SUBMITTED never takes them."""
+    assert ON_REQUEST_ONLY[JobState.SUBMITTED] == {JobState.ACCEPTED, JobState.RUNNING}
+    assert ON_REQUEST_ONLY[JobState.SUBMITTED] <= sources_of(JobState.SUBMITTED)

@@ -58,6 +58,11 @@ class JobModel(BaseModel):
     properties: str
     app_id: str
     tracking_url: str
+    attempt: int = Field(
+        default=1,
+        description="Ours: the job's attempt, 1-based; above 1 once a failed attempt was retried "
+        "(mrs.job.retries).",
+    )
     diagnostics: str = Field(
         description="Ours: why the job ended as it did (empty while nothing is wrong), "
         "at most 4 KB, secrets masked."

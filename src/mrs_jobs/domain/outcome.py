@@ -14,15 +14,30 @@ The rules (contract §4, YARN's states and results):
   (YARN and MRS: the application finished, unsuccessfully), or FAILED/FAILED on a cluster
   whose ``failed_job_state`` is FAILED (for clients that read job_state only);
 - everything else — it never ran, its exit is unknown (lost), it timed out — ends FAILED/FAILED.
+
+(ours) A failed ending is then weighed against the job's retries (:func:`plan_retry`): an
+attempt that exited non-zero, was lost or timed out, with retries left, goes back to the queue
+instead; a kill (asked for, or in the engine) never retries, nor does an engine that could not
+even start (it would not start the next time either).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mrs_jobs.domain.retries import RetryPolicy
 from mrs_jobs.domain.states import JobResult, JobState
 
-__all__ = ["Ending", "Outcome", "decide", "exit_reason", "killed_before_launch"]
+__all__ = [
+    "Ending",
+    "Outcome",
+    "Retry",
+    "attempt_label",
+    "decide",
+    "exit_reason",
+    "killed_before_launch",
+    "plan_retry",
+]
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,40 @@ def decide(
     return Ending(ended_as, JobResult.FAILED, reason)
 
 
-def killed_before_launch() -> Ending:
-    """A queued job killed (or deleted) before any engine started: nothing ran."""
-    return Ending(JobState.KILLED, JobResult.KILLED, "killed before launch")
+def killed_before_launch(attempt: int = 1) -> Ending:
+    """A queued job killed (or deleted) before any engine started: nothing ran (or, queued
+    for a retry, nothing of the next attempt)."""
+    reason = f"killed while queued for attempt {attempt}" if attempt > 1 else "killed before launch"
+    return Ending(JobState.KILLED, JobResult.KILLED, reason)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A failed attempt that goes back to the queue instead of ending the job."""
+
+    failed_attempt: int  # 1-based
+    attempts: int  # in all, the first included
+    delay_seconds: int
+    reason: str  # the failed attempt's own reason
+
+    @property
+    def summary(self) -> str:
+        """The event's reason: which attempt failed, why, and when the next one starts."""
+        return (
+            f"{attempt_label(self.failed_attempt, self.attempts)} failed: {self.reason}; "
+            f"retrying in {self.delay_seconds} s"
+        )
+
+
+def attempt_label(attempt: int, attempts: int) -> str:
+    return f"attempt {attempt} of {attempts}"
+
+
+def plan_retry(ending: Ending, outcome: Outcome, attempt: int, policy: RetryPolicy) -> Retry | None:
+    """The retry of attempt ``attempt`` (1-based) that ended as ``ending``; None when the job
+    ends now: it did not fail, it was killed, its engine could not start, or no retry is left."""
+    if ending.result != JobResult.FAILED or outcome.kill_asked or outcome.killed_in_engine:
+        return None
+    if outcome.start_error or attempt >= policy.attempts:
+        return None
+    return Retry(attempt, policy.attempts, policy.backoff_seconds(attempt), ending.reason)

@@ -48,7 +48,9 @@ TERMINAL_STATES: frozenset[JobState] = frozenset(
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.NEW_SAVING: frozenset({JobState.NEW}),
     # ACCEPTED -> SUBMITTED: a claim whose engine provably never started goes back to the queue.
-    JobState.SUBMITTED: frozenset({JobState.NEW_SAVING, JobState.ACCEPTED}),
+    # (ours) ACCEPTED | RUNNING -> SUBMITTED: a failed attempt with retries left (mrs.job.retries)
+    # is queued again; the job stays live until its last attempt ends.
+    JobState.SUBMITTED: frozenset({JobState.NEW_SAVING, JobState.ACCEPTED, JobState.RUNNING}),
     JobState.ACCEPTED: frozenset({JobState.SUBMITTED}),
     JobState.RUNNING: frozenset({JobState.ACCEPTED}),
     # An application that ran ends FINISHED (result SUCCEEDED, or FAILED: MRS's way) ...
@@ -61,9 +63,11 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 
 
 #: Edges of the table taken only when asked for by name (``transition(..., only_from=...)``),
-#: never by a plain move to the target: the requeue of a claim whose engine never started.
+#: never by a plain move to the target: the requeue of a claim whose engine never started and
+#: the retry of a failed attempt, both taken by the supervisor alone (``store/supervision.py``
+#: ``requeue`` and ``retry``, each guarded by the job's owner and no kill asked).
 ON_REQUEST_ONLY: dict[JobState, frozenset[JobState]] = {
-    JobState.SUBMITTED: frozenset({JobState.ACCEPTED}),
+    JobState.SUBMITTED: frozenset({JobState.ACCEPTED, JobState.RUNNING}),
 }
 
 

@@ -15,6 +15,7 @@ from mrs_jobs.domain.job import Job, JobEvent
 from mrs_jobs.domain.jobtypes import COMPONENT_ERRORS, SQL_JOB_TYPES, JobType, component_of
 from mrs_jobs.domain.outcome import killed_before_launch
 from mrs_jobs.domain.queues import DEFAULT_QUEUE, queue_of
+from mrs_jobs.domain.retries import retry_policy
 from mrs_jobs.domain.states import TERMINAL_STATES, JobResult, JobState
 from mrs_jobs.domain.validation import ListQuery, job_timeout_seconds, validate_submission
 from mrs_jobs.errors import (
@@ -220,6 +221,7 @@ class JobService:
         hash of the request as sent, before its secret values are sealed)."""
         parsed = validate_submission(job_type, job_name, arguments, properties)
         timeout_s = job_timeout_seconds(properties)
+        retry_policy(properties)  # (ours) mrs.job.retries / mrs.job.retry.delay in range
         request_hash = _request_hash(cluster_id, job_type, job_name, arguments, properties)
         if idempotency_key is not None:
             validate_idempotency_key(idempotency_key)
@@ -391,7 +393,7 @@ class JobService:
         if job.state in TERMINAL_STATES:
             raise JobAlreadyEnded(job.id, job.state)
         at = job_store.now_ms()
-        ending = killed_before_launch()
+        ending = killed_before_launch(job.attempt)
         if job_store.transition(
             conn,
             job.id,

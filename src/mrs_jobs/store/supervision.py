@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, union, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, union, update
 
 from mrs_jobs.domain.job import Job
-from mrs_jobs.domain.states import LIVE_STATES, JobState
+from mrs_jobs.domain.states import LIVE_STATES, JobResult, JobState
 from mrs_jobs.store.jobs import job_from_row, transition
-from mrs_jobs.store.tables import clusters, job_counts, jobs, supervisors
+from mrs_jobs.store.tables import clusters, job_counts, jobs, sql_results, supervisors
 from mrs_jobs.store.tenants import lock_cluster
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "is_live",
     "live_supervisors",
     "requeue",
+    "retry",
     "kill_pending",
     "live_types_by_cluster",
     "live_owned",
@@ -110,6 +111,60 @@ def requeue(conn: Connection, job_id: str, sup_id: str) -> bool:
         )
         is not None
     )
+
+
+def retry(
+    conn: Connection,
+    job: Job,
+    *,
+    retry_at_ms: int,
+    reason: str,
+    diagnostics: str,
+    actor: str,
+) -> bool:
+    """Queue a job whose attempt failed again for its next attempt (mrs.job.retries); False
+    when that was refused: a kill or delete was asked meanwhile, another writer moved or took
+    the job, or this attempt was already settled.
+
+    The run's traces go with it (owner, pid, application, progress, deadline, result, any SQL
+    rows), so the next attempt starts as a fresh run and a stale one cannot be taken for it;
+    its directory stays (its logs go on with the next attempt's).
+    """
+    owner = jobs.c.owner.is_(None) if job.owner is None else jobs.c.owner == job.owner
+    moved = transition(
+        conn,
+        job.id,
+        JobState.SUBMITTED,
+        reason=reason,
+        values={
+            "attempt": job.attempt + 1,
+            "retry_at_ms": retry_at_ms,
+            "reason": diagnostics,
+            "result": JobResult.UNDEFINED.value,
+            "owner": None,
+            "pid": None,
+            "pid_start": None,
+            "started_ms": 0,
+            "finished_ms": 0,
+            "app_id": "",
+            "tracking_url": "",
+            "progress": 0.0,
+            "deadline_ms": 0,
+            "kill_sent_ms": 0,
+        },
+        only_from=[JobState.ACCEPTED, JobState.RUNNING],
+        where=and_(
+            owner,
+            jobs.c.attempt == job.attempt,
+            jobs.c.kill_requested_ms == 0,
+            jobs.c.deleted_ms == 0,  # deleted, or an SQL execution (< 0): never retried
+        ),
+        actor=actor,
+    )
+    if moved is None:
+        return False
+    conn.execute(delete(sql_results).where(sql_results.c.job_id == job.id))
+    return True
 
 
 def kill_pending(conn: Connection, sup_id: str, now_ms: int) -> list[Job]:
@@ -205,6 +260,7 @@ def claim(
                 jobs.c.state == JobState.SUBMITTED.value,
                 jobs.c.deleted_ms <= 0,  # < 0: an SQL execution (store/sql_executions.py)
                 jobs.c.kill_requested_ms == 0,
+                jobs.c.retry_at_ms <= at_ms,  # a retry waits out its backoff in the queue
             )
         )
         .order_by(jobs.c.submitted_ms, jobs.c.id)

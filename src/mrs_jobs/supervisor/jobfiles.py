@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.render import engine_arguments
+from mrs_jobs.domain.retries import RetryPolicy, retry_policy
 from mrs_jobs.domain.validation import job_timeout_seconds
 from mrs_jobs.engines.base import EngineAdapter, EngineRefused, JobSpec
 from mrs_jobs.errors import InvalidParameter
@@ -23,11 +24,13 @@ from mrs_jobs.secretbox import (
 )
 
 __all__ = [
+    "clear_run_results",
     "drop_secret_files",
     "handle_of",
     "plain_arguments",
     "read_launch",
     "read_sql_results",
+    "retry_policy_of",
     "spec_of",
     "timeout_of",
 ]
@@ -85,3 +88,28 @@ def drop_secret_files(workdir: Path, engine: EngineAdapter | None) -> None:
     environment) and what its engine declares (runner configs, Hadoop site files...)."""
     names = (jobdir.LAUNCH, *(engine.secret_files if engine is not None else ()))
     jobdir.drop_secret_files(workdir, names)
+
+
+def retry_policy_of(job: Job) -> RetryPolicy:
+    """The job's retries; none for an SQL execution (``deleted_ms < 0``), which never retries,
+    or an old record whose values no longer parse (validated at submit)."""
+    if job.deleted_ms < 0:
+        return RetryPolicy()
+    try:
+        return retry_policy(job.properties)
+    except InvalidParameter:
+        return RetryPolicy()
+
+
+#: What a run leaves that must not be taken for the next attempt's (its logs stay).
+_RUN_RESULTS = (jobdir.EXIT, jobdir.SQL_RESULTS, jobdir.PROGRESS)
+
+
+def clear_run_results(workdir: Path) -> None:
+    """Remove the exit status, SQL rows and progress a failed attempt left in its directory,
+    so a retry starts from none (a symlink is removed, never followed)."""
+    for name in _RUN_RESULTS:
+        try:
+            (workdir / name).unlink()
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            continue

@@ -21,7 +21,13 @@ from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.store.tenants import get_cluster
 from mrs_jobs.supervisor.context import INSTANCE_VARIABLE, SupervisorContext
 from mrs_jobs.supervisor.ending import Finisher
-from mrs_jobs.supervisor.jobfiles import plain_arguments, spec_of, timeout_of
+from mrs_jobs.supervisor.jobfiles import (
+    clear_run_results,
+    plain_arguments,
+    retry_policy_of,
+    spec_of,
+    timeout_of,
+)
 from mrs_jobs.supervisor.limits import JobProcessOptions, job_process_options
 
 __all__ = ["Launcher"]
@@ -60,6 +66,11 @@ class Launcher:
     def launch(self, job: Job) -> None:
         workdir = self.ctx.workdir(job.id)
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if job.attempt > 1:  # a retry: a fresh run, its logs marked where it starts
+            clear_run_results(workdir)
+            marker = f"[mrs-jobs] attempt {job.attempt} of {retry_policy_of(job).attempts}\n"
+            for name in jobdir.JOB_LOGS:
+                jobdir.append_log(workdir, name, marker)
         built = self._build(job, workdir)
         if built is None:
             return

@@ -64,8 +64,8 @@ class Recovery:
                     f"the supervisor {job.owner} on {owner_host} stopped heartbeating; "
                     "its engine process was lost"
                 )
-                self.finisher.fail(job.id, reason)
                 log.warning("job.lost", extra={"job_id": job.id, "owner": job.owner})
+                self.finisher.lost(job, reason)  # a failed attempt: retried if it may be
         return adopted
 
     def reconcile(self) -> int:
