@@ -273,6 +273,34 @@ def test_selection_is_read_first_and_what_changes_meanwhile_is_counted(env: Env)
         assert raw_job(env.store, job_id)["deleted_ms"] == 0  # type: ignore[index]
 
 
+def test_a_failed_batch_is_reported_and_the_others_go_on(env: Env) -> None:
+    ids = insert_jobs(env.store, [env.row(state="FAILED") for _ in range(2100)])
+
+    def busy_then_broken(call: int) -> None:
+        if call == 1:  # a rate limit is waited out
+            raise client.ApiError(429, "0202", "Too many requests.")
+        if call == 3:
+            raise client.ApiError(500, "0161", "Failed to delete jobs in batches.")
+
+    env.hooks = {"batch_delete": busy_then_broken}
+    result = env.cli("delete", "--state", "FAILED", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "Deleted 1100 job(s); 0 already gone; 1000 failed." in result.stdout
+    assert "Failed: 1000 job(s) (" in result.stderr
+    assert "Error 0161: Failed to delete jobs in batches. (HTTP 500)" in result.stderr
+    assert len(env.deleted()) == 1100 and env.deleted() < set(ids)
+
+    def interrupted(call: int) -> None:
+        raise KeyboardInterrupt
+
+    env.hooks = {"batch_delete": interrupted}
+    stopped = env.cli("delete", "--state", "FAILED", "--yes")
+    assert stopped.exit_code == 130, stopped.output
+    assert "Deleted 0 job(s); 0 already gone; 0 failed." in stopped.stdout
+    assert "Interrupted: 1000 job(s) not done or not confirmed." in stopped.stderr
+    assert len(env.deleted()) == 1100
+
+
 def test_kill_by_filter(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     queued = insert_jobs(env.store, [env.row(job_name="etl", state="SUBMITTED") for _ in range(4)])
     running = insert_jobs(env.store, [env.row(job_name="etl", state="RUNNING") for _ in range(2)])

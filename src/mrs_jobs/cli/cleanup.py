@@ -97,10 +97,15 @@ class Tally:
     def failed_count(self) -> int:
         return sum(len(ids) for ids in self.failed.values())
 
-    def report_failures(self) -> None:
+    def report(self, total: int, done: str) -> None:
+        """The summary line on stdout; failures and, after Ctrl-C, what is unknown on stderr."""
+        typer.echo(f"{done}; {self.failed_count} failed.")
         for reason, ids in self.failed.items():
             shown = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
             typer.echo(f"Failed: {len(ids)} job(s) ({shown}): {reason}", err=True)
+        untried = total - len(self.done) - len(self.gone) - len(self.ended) - self.failed_count
+        if untried > 0:
+            typer.echo(f"Interrupted: {untried} job(s) not done or not confirmed.", err=True)
 
 
 def _announce(jobs: dict[str, dict[str, Any]], filters: Filters, live_note: str) -> None:
@@ -181,18 +186,16 @@ def delete_by_filter(api: ApiClient, filters: Filters, *, yes: bool, dry_run: bo
     if not yes:
         _confirm(f"Delete these {len(jobs)} job(s)?", "delete", "Nothing deleted.")
     ids, tally = list(jobs), Tally()
-    with _progress("Deleting", len(ids)) as advance:
-        for start in range(0, len(ids), BATCH):
-            batch = ids[start : start + BATCH]
-            if not _delete_batch(api, batch, tally):
-                tally.fail("not tried: the service could not be reached", ids[start + BATCH :])
-                break
-            advance(len(batch))
-    typer.echo(
-        f"Deleted {len(tally.done)} job(s); {len(tally.gone)} already gone; "
-        f"{tally.failed_count} failed."
-    )
-    tally.report_failures()
+    try:
+        with _progress("Deleting", len(ids)) as advance:
+            for start in range(0, len(ids), BATCH):
+                batch = ids[start : start + BATCH]
+                if not _delete_batch(api, batch, tally):
+                    tally.fail("not tried: the service could not be reached", ids[start + BATCH :])
+                    break
+                advance(len(batch))
+    finally:  # also after Ctrl-C: what was done so far
+        tally.report(len(ids), f"Deleted {len(tally.done)} job(s); {len(tally.gone)} already gone")
     return EXIT_ERROR if tally.failed else EXIT_OK
 
 
@@ -230,15 +233,17 @@ def kill_by_filter(
     if not yes:
         _confirm(f"Kill these {len(jobs)} job(s)?", "kill", "Nothing killed.")
     ids, tally = list(jobs), Tally()
-    with _progress("Killing", len(ids)) as advance:
-        for index, job_id in enumerate(ids):
-            if not _kill_one(api, job_id, tally):
-                tally.fail("not tried: the service could not be reached", ids[index + 1 :])
-                break
-            advance(1)
-    typer.echo(
-        f"Kill requested for {len(tally.done)} job(s); {len(tally.ended)} already ended; "
-        f"{len(tally.gone)} already gone; {tally.failed_count} failed."
-    )
-    tally.report_failures()
+    try:
+        with _progress("Killing", len(ids)) as advance:
+            for index, job_id in enumerate(ids):
+                if not _kill_one(api, job_id, tally):
+                    tally.fail("not tried: the service could not be reached", ids[index + 1 :])
+                    break
+                advance(1)
+    finally:  # also after Ctrl-C: what was done so far
+        tally.report(
+            len(ids),
+            f"Kill requested for {len(tally.done)} job(s); {len(tally.ended)} already ended; "
+            f"{len(tally.gone)} already gone",
+        )
     return (EXIT_ERROR if tally.failed else EXIT_OK), tally.done
