@@ -21,13 +21,14 @@ import typer
 from mrs_jobs.cli.common import JOB_TYPES, UsageError, parse_time
 
 __all__ = [
-    "KILLABLE",
     "Before",
     "DryRun",
     "Filters",
+    "LIVE_STATES",
     "NameContainsFilter",
     "NameFilter",
     "QueueFilter",
+    "STATES",
     "Since",
     "StateFilter",
     "TypeFilter",
@@ -46,7 +47,6 @@ STATES: dict[str, list[dict[str, str]]] = {
     "LIVE": [{"job_state": s} for s in LIVE_STATES],
     "ENDED": [{"job_state": s} for s in ("FINISHED", "FAILED", "KILLED")],
 }
-KILLABLE = frozenset({*LIVE_STATES, "LIVE"})
 _AGE = re.compile(r"\d+[smhdw]")
 _AGE_LIKE = re.compile(r"\d+[A-Za-z]+")
 _NAME_CONTAINS_MAX = 64
