@@ -6,6 +6,7 @@ reaches the coordinator as ``DELETE nextUri``."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -20,13 +21,14 @@ import pytest
 from api_helpers import assert_error, client_for
 from fastapi.testclient import TestClient
 from support import SigV4Auth
-from support_recorded import Replay, load, serve
+from support_recorded import Replay, load, self_signed, serve
 from support_supervisor import drive, marked_pids
 
 from mrs_jobs.api.app import create_app
 from mrs_jobs.engines.registry import EngineRegistry
 from mrs_jobs.engines.sql import SqlEngine
 from mrs_jobs.engines.thrift import ThriftServers
+from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.settings import Settings, installation_id
 from mrs_jobs.store import sql_executions as sql_store
 from mrs_jobs.supervisor.loop import Supervisor
@@ -109,6 +111,40 @@ def test_the_presto_dialect_and_the_clusters_schema(sql, api, sup) -> None:
         shown = until(sup, sql, api, sql_id, "FINISHED", "FAILED")
     replay.done()
     assert shown["status"] == "FINISHED" and shown["content"] == [["orders"], ["visits"]]
+
+
+def test_https_with_basic_authentication(sql, api, sup, tmp_path) -> None:
+    """A coordinator behind TLS with a private CA (``presto_ca_file``) and a password
+    (``presto_password_file``): every request carries HTTP basic authentication."""
+    password = "s3cret-Pw_77"
+    secret = tmp_path / "presto.password"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    cert, key = self_signed(tmp_path)
+    basic = "Basic " + base64.b64encode(f"analyst:{password}".encode()).decode()
+    replay = Replay(
+        *(load(f"trino/{name}.json") for name in ("ddl_post", "ddl_finished")),
+        extra_headers={"Authorization": basic},
+    )
+    with serve(replay, tls=(cert, key)) as base:
+        replay.rebase(BASE, base)
+        assert base.startswith("https://")
+        coordinator(
+            api,
+            base,
+            presto_schema="tiny",
+            presto_password_file=str(secret),
+            presto_ca_file=str(cert),
+        )
+        sql_id = execute(sql, api, load("trino/ddl_post.json")["request"]["text"])
+        shown = until(sup, sql, api, sql_id, "FINISHED", "FAILED")
+    replay.done()
+    assert shown["status"] == "FINISHED" and shown["content"] == [], shown
+
+
+def test_a_password_needs_https(api) -> None:
+    with pytest.raises(InvalidParameter, match="presto_password_file"):
+        coordinator(api, "http://127.0.0.1:8080", presto_password_file="/etc/presto.pw")
 
 
 def test_a_failing_statement_fails_with_the_coordinators_message(sql, api, sup) -> None:

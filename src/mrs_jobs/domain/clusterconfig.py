@@ -85,6 +85,12 @@ class ClusterSettings:
     presto_user: str = ""
     presto_catalog: str = ""
     presto_schema: str = ""
+    # A file holding the password for HTTP basic authentication (HTTPS coordinators only):
+    # read when a statement is launched, handed to its runner in its 0600 sql.json only.
+    presto_password_file: str = ""
+    # The CA certificate(s) (PEM) an https:// coordinator's certificate is checked against;
+    # unset: the public CAs httpx trusts.
+    presto_ca_file: str = ""
     flink_home: str = ""
     flink_python: str = ""
     flink_target: str = "local"
@@ -138,6 +144,13 @@ class ClusterSettings:
                 raise _bad(key, "must be 1-128 letters, digits or _ . @ -")
         if self.presto_schema and not self.presto_catalog:
             raise _bad("presto_schema", "needs presto_catalog (a schema is named in a catalog)")
+        if self.presto_password_file:
+            if not PurePosixPath(self.presto_password_file).is_absolute():
+                raise _bad("presto_password_file", "must be an absolute path")
+            if not coordinator.startswith("https://"):
+                raise _bad("presto_password_file", "needs an https:// presto_coordinator")
+        if self.presto_ca_file and not PurePosixPath(self.presto_ca_file).is_absolute():
+            raise _bad("presto_ca_file", "must be an absolute path")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def build_presto(
             f"database {schema} needs the cluster's presto_catalog (a schema is in a catalog)"
         )
     spec_archive, archive_secrets = archive
+    password = _password(settings.presto_password_file)
+    ca = _read(settings.presto_ca_file, "presto_ca_file") if settings.presto_ca_file else None
     spec: dict[str, Any] = {
         "coordinator": settings.presto_coordinator,
         "dialect": settings.presto_dialect,
@@ -65,6 +67,10 @@ def build_presto(
         "row_cap": row_cap,
         "mask": archive_secrets,
         **({"archive": spec_archive} if spec_archive else {}),
+        # HTTP basic authentication's password: only in this 0600 file (masked in errors).
+        **({"password": password} if password else {}),
+        # The CA's PEM itself: the box may not show the file (a cluster with roots).
+        **({"ca_pem": ca} if ca else {}),
     }
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +85,25 @@ def build_presto(
         f"{settings.presto_coordinator}" + (f" ({where})" if where else "")
     ]
     return LaunchSpec(argv=argv, env=env, cwd=str(workdir), notes=notes)
+
+
+def _password(path: str) -> str | None:
+    """The coordinator's password from the cluster's ``presto_password_file`` (its first
+    line), None without one; EngineRefused when it cannot be read."""
+    if not path:
+        return None
+    text = _read(path, "presto_password_file")
+    password = text.splitlines()[0].strip() if text.strip() else ""
+    if not password:
+        raise EngineRefused("the cluster's presto_password_file is empty")
+    return password
+
+
+def _read(path: str, key: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EngineRefused(f"cannot read the cluster's {key}: {exc.__class__.__name__}") from None
 
 
 def observe_presto(workdir: Path) -> Observation:

@@ -75,6 +75,7 @@ def client_of(spec: dict[str, Any]) -> TrinoClient:
         session,
         timeout=float(spec.get("http_timeout", 60)),
         auth=auth,
+        ca_pem=spec.get("ca_pem") or None,
     )
 
 

@@ -16,6 +16,7 @@ Used inside the presto runner process (runners/presto.py), so it knows nothing o
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,10 +144,14 @@ class TrinoClient:
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         auth: tuple[str, str] | None = None,
+        ca_pem: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
-        self.http = httpx.Client(timeout=timeout, transport=transport, auth=auth)
+        verify: ssl.SSLContext | bool = True
+        if ca_pem:
+            verify = ssl.create_default_context(cadata=ca_pem)
+        self.http = httpx.Client(timeout=timeout, transport=transport, auth=auth, verify=verify)
 
     def close(self) -> None:
         self.http.close()
