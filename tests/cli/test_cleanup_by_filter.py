@@ -83,14 +83,14 @@ def env(
     for name in ("ENDPOINT", "PROJECT_ID", "CLUSTER_ID", "AK", "SK", "TOKEN", "DATA_DIR"):
         monkeypatch.delenv(f"MRS_JOBS_{name}", raising=False)
     the_env = Env(sqlite_store, settings)
-    transport = the_env.http._transport
+    app_transport = the_env.http._transport
     calls: dict[str, int] = {}
 
     class AppClient(client.ApiClient):
         """The CLI's own client, over the in-process app, recording and hooking calls."""
 
-        def __init__(self, conn: Any, timeout: float = 30.0, transport_: Any = None) -> None:
-            super().__init__(conn, timeout, transport)
+        def __init__(self, conn: Any, timeout: float = 30.0, transport: Any = None) -> None:
+            super().__init__(conn, timeout, transport or app_transport)
 
         def _request(self, method: str, url: str, **kw: Any) -> Any:
             the_env.requests.append(f"{method} {url.rsplit('/', 1)[-1]}")

@@ -25,7 +25,9 @@ def srv(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     server.stop()
 
 
-def run(srv: ServerProcess, *args: str, answer: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    srv: ServerProcess, *args: str, answer: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """``mrs-jobs ARGS`` with the server's bootstrap as the connection; stdin is /dev/null or
     a terminal with ``answer`` typed already."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MRS_JOBS_")}
@@ -47,7 +49,7 @@ def run(srv: ServerProcess, *args: str, answer: str | None = None) -> subprocess
         os.close(master)
 
 
-def ok(proc: subprocess.CompletedProcess) -> str:
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
     return str(proc.stdout)
 
