@@ -69,6 +69,7 @@ from mrs_jobs.store import Store
 PREFIX = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
 V11 = "/v1.1/{project_id}/cluster_infos"
 FILES = "/v2/{project_id}/clusters/{cluster_id}/files"
+USAGE = "/v2/{project_id}/clusters/{cluster_id}/job-usage"
 V11_JOBS = "/v1.1/{project_id}"
 SQL = "/v2/{project_id}/clusters/{cluster_id}/sql-execution"
 OPERATIONS = [
@@ -82,6 +83,7 @@ OPERATIONS = [
     ("GET", V11),
     ("GET", V11 + "/{cluster_id}"),
     ("GET", FILES),
+    ("GET", USAGE),
     ("POST", SQL),
     ("GET", SQL + "/{sql_id}"),
     ("POST", SQL + "/{sql_id}/cancel"),
@@ -342,6 +344,22 @@ _LIST_PARAMS: dict[str, st.SearchStrategy[str]] = {
 }
 
 
+def usage_queries() -> st.SearchStrategy[dict[str, str]]:
+    """The job-usage roll-up: epoch ms, ages, and what is neither."""
+    moment = st.one_of(
+        _INTS,
+        st.sampled_from(["7d", "12h", "30m", "2w", "0d", "999999w", "7x", "d7", "-1d", "1e3"]),
+        st.text(max_size=6),
+    )
+    optional = {
+        "since": moment,
+        "until": moment,
+        "group_by": st.sampled_from(["user", "job_type", "day", "queue", ""]),
+        "bogus": st.text(max_size=5),
+    }
+    return st.fixed_dictionaries({}, optional=optional)
+
+
 def list_queries() -> st.SearchStrategy[dict[str, str]]:
     return st.fixed_dictionaries({}, optional=_LIST_PARAMS)
 
@@ -521,6 +539,8 @@ def test_operation(world: World, method: str, path: str, mode: str) -> None:
             query = data.draw(cluster_queries())
         elif (method, path) == ("GET", FILES):
             query = data.draw(file_queries(world.files_root))
+        elif (method, path) == ("GET", USAGE):
+            query = data.draw(usage_queries())
         elif (method, path) == ("GET", V11_JOBS + "/job-exes"):
             query = data.draw(v1_list_queries(cluster))
         elif (method, path) == ("POST", V11_JOBS + "/jobs/submit-job"):

@@ -23,6 +23,7 @@ from mrs_jobs.api.routes import jobs_v11 as job_v11_routes
 from mrs_jobs.api.routes import logs as log_routes
 from mrs_jobs.api.routes import ops as ops_routes
 from mrs_jobs.api.routes import sql_execution as sql_routes
+from mrs_jobs.api.routes import usage as usage_routes
 from mrs_jobs.secretbox import load_secret_box
 from mrs_jobs.services.authn import Authenticator
 from mrs_jobs.services.batch_delete import BatchDeleteService
@@ -36,6 +37,7 @@ from mrs_jobs.services.metrics import Metrics
 from mrs_jobs.services.observability import ObservabilityService
 from mrs_jobs.services.spark_history import SparkHistoryService
 from mrs_jobs.services.sql_execution import SqlExecutionService
+from mrs_jobs.services.usage import UsageService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.web import routes as web_routes
@@ -61,6 +63,7 @@ class AppContext:
     history: SparkHistoryService
     jobs_v11: JobsV11Service
     sql: SqlExecutionService
+    usage: UsageService
 
 
 def create_app(
@@ -105,6 +108,7 @@ def create_app(
         history=SparkHistoryService(history),
         jobs_v11=JobsV11Service(store, jobs, batch_delete),
         sql=SqlExecutionService(store, settings, runnable_types=runnable_types, wake=wake),
+        usage=UsageService(store),
     )
     install_error_handlers(app)
     # Abuse limits, read by api/auth.py (docs/security.md).
@@ -134,6 +138,7 @@ def create_app(
     app.include_router(cluster_routes.router)
     app.include_router(job_v11_routes.router)
     app.include_router(file_routes.router)
+    app.include_router(usage_routes.router)
     app.include_router(sql_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(history_routes.router)
