@@ -7,13 +7,7 @@ reaches the coordinator as ``DELETE nextUri``."""
 from __future__ import annotations
 
 import base64
-import json
 import os
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +17,7 @@ from fastapi.testclient import TestClient
 from support import SigV4Auth
 from support_recorded import Replay, load, self_signed, serve
 from support_supervisor import drive, marked_pids
+from support_trino import BASE, SELECT, long_query
 
 from mrs_jobs.api.app import create_app
 from mrs_jobs.engines.registry import EngineRegistry
@@ -32,9 +27,6 @@ from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.settings import Settings, installation_id
 from mrs_jobs.store import sql_executions as sql_store
 from mrs_jobs.supervisor.loop import Supervisor
-
-BASE = "http://coordinator.example:8080"  # the host the recorded documents name
-SELECT = ["select_post", "select_queued", "select_page_1", "select_page_2", "select_finished"]
 
 
 @pytest.fixture
@@ -157,56 +149,6 @@ def test_a_failing_statement_fails_with_the_coordinators_message(sql, api, sup) 
     replay.done()
     assert shown["status"] == "FAILED"
     assert shown["message"].startswith("SYNTAX_ERROR: line 1:1: mismatched input 'SELEC'")
-
-
-@contextmanager
-def long_query() -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    """A coordinator whose query runs until it is deleted: the recorded documents of
-    ``long_*.json``, the running one served again for every poll (after a long-poll pause, as
-    a coordinator waits for data before it answers). Yields its URL and the requests seen."""
-    post = load("trino/long_post.json")
-    running = load("trino/long_running.json")
-    cancel = load("trino/long_cancel.json")["request"]["path"]
-    seen: list[tuple[str, str]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, status: int, doc: dict | None) -> None:
-            data = b"" if doc is None else json.dumps(doc).replace(BASE, base).encode()
-            self.send_response(status)
-            if doc is not None:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            seen.append(("POST", self.rfile.read(length).decode()))
-            self._answer(200, post["response"]["body"])
-
-        def do_GET(self) -> None:
-            seen.append(("GET", self.path))
-            if self.path != running["request"]["path"]:
-                time.sleep(0.2)  # the coordinator's long poll
-            self._answer(200, running["response"]["body"])
-
-        def do_DELETE(self) -> None:
-            seen.append(("DELETE", self.path))
-            self._answer(204 if self.path == cancel else 404, None)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield base, seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def test_cancel_deletes_the_query_on_the_coordinator(sql, api, sup) -> None:
