@@ -172,6 +172,12 @@ class ApiClient:
     def sql_result(self, job_id: str) -> dict[str, Any]:
         return dict(self._request("GET", self._url(job_id, "/sql-result")).json())
 
+    def job_usage(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """What the cluster's ended jobs used (``GET .../job-usage``, ours)."""
+        url = self.conn.base_url.rsplit("/", 1)[0] + "/job-usage"
+        query = {k: str(v) for k, v in params.items() if v is not None}
+        return dict(self._request("GET", url, params=query).json())
+
     def log(self, job_id: str, kind: str, offset: int, limit: int) -> LogChunk:
         response = self._request(
             "GET",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mrs_jobs.cli import admin, jobs
+from mrs_jobs.cli import admin, jobs, usage
 
 __all__ = ["app", "main"]
 
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(admin.app, name="admin")
 jobs.register(app)
+usage.register(app)
 
 
 @app.command()
