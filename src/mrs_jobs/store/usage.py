@@ -97,13 +97,15 @@ class EndedUsage:
     memory_mb_seconds: float
 
 
-def ended_usage(conn: Connection, after_id: int, upto_id: int) -> list[EndedUsage]:
+def ended_usage(conn: Connection, after_id: int, upto_id: int, since_ms: int) -> list[EndedUsage]:
     """Jobs whose ending (a transition to FINISHED, FAILED or KILLED) has an event id in
-    ``(after_id, upto_id]``, summed by scope and job type. Their usage is written in the
-    ending's own transaction, so it is there when the event is."""
+    ``(after_id, upto_id]`` and a time at or after ``since_ms``, summed by scope and job
+    type. Their usage is written in the ending's own transaction, so it is there when the
+    event is."""
     ended = select(job_events.c.job_id).where(
         job_events.c.id > after_id,
         job_events.c.id <= upto_id,
+        job_events.c.at_ms >= since_ms,
         job_events.c.to_state.in_(_ENDED),
     )
     rows = conn.execute(
