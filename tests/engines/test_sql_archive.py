@@ -36,7 +36,7 @@ def test_every_row_is_written_and_the_cap_kept(monkeypatch, tmp_path: Path) -> N
     cursor = Cursor(["t.id", "s"], rows)
     target = tmp_path / "out" / "x.csv"
     spec = {"location": str(target), "local": str(target)}
-    kept, written = sqlarchive.archive_result(cursor, spec, 5, tmp_path, runner._text)
+    kept, written = sqlarchive.archive_result(cursor, spec, 5, tmp_path, runner.cell_text)
     assert written and kept == rows[:5] and cursor.fetches == 6  # 5 batches of 7, one empty
     with open(target, newline="", encoding="utf-8") as f:
         lines = list(csv.reader(f))

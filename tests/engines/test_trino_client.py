@@ -219,3 +219,14 @@ def test_the_runner_archives_the_whole_result_as_csv(tmp_path) -> None:
         ["17", "PERU", ""],
         ["24", "UNITED STATES", ""],
     ]
+
+
+def test_the_password_and_secret_values_are_masked_in_a_failure(tmp_path) -> None:
+    replay = Replay(*exchanges("syntax_error_post", "syntax_error_failed"))
+    # Stand-ins that the coordinator's message happens to quote.
+    code, results = run(
+        replay, tmp_path, statements=["SELEC 1"], password="mismatched", mask=["ANALYZE"]
+    )
+    message = results["0"][0]["message"]
+    assert code == 1 and "mismatched" not in message and "ANALYZE" not in message
+    assert message.startswith("SYNTAX_ERROR: line 1:1: ****** input 'SELEC'")

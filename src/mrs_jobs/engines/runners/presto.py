@@ -24,7 +24,7 @@ from typing import Any
 
 from mrs_jobs.engines.runners.sql import (
     SUCCEED,
-    _text,
+    cell_text,
     failed_record,
     mask_secrets,
     render_rows,
@@ -105,7 +105,7 @@ def run_statement(
             cursor = ResultCursor(query, read)
             archive = spec.get("archive")
             if archive:
-                rows, _ = archive_result(cursor, archive, cap, workdir, _text)
+                rows, _ = archive_result(cursor, archive, cap, workdir, cell_text)
             else:
                 rows = cursor.fetchmany(cap)
                 if query.next_uri is not None:

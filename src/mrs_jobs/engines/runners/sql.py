@@ -35,6 +35,8 @@ from mrs_jobs.runtime import jobdir
 __all__ = [
     "FAILED",
     "MESSAGE_CAP",
+    "SUCCEED",
+    "cell_text",
     "failed_record",
     "main",
     "mask_secrets",
@@ -54,7 +56,8 @@ def _log(message: str) -> None:
     print(f"[mrs-jobs] {message}", file=sys.stderr, flush=True)
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A value as a result row shows it (NULL for None, ISO dates, booleans in lower case)."""
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -83,7 +86,7 @@ def render_rows(description: list[tuple] | None, rows: list[tuple]) -> list[dict
     # Spark's Thrift server answers DDL/DML with one STRING column "Result" and no rows.
     if not rows and len(names) == 1 and names[0] == "Result":
         return list(SUCCEED)
-    return [{k: _text(v) for k, v in zip(names, row, strict=False)} for row in rows]
+    return [{k: cell_text(v) for k, v in zip(names, row, strict=False)} for row in rows]
 
 
 def _wait_for_server(host: str, port: int, timeout: float) -> None:
@@ -268,7 +271,7 @@ def run_statements(cursor: Any, spec: dict[str, Any], workdir: Path) -> int:
             _run(cursor, stmt)
             archive = spec.get("archive") if index == 0 else None
             if archive and cursor.description:  # the SQL execution API's archive_path
-                rows, _ = archive_result(cursor, archive, cap, workdir, _text)
+                rows, _ = archive_result(cursor, archive, cap, workdir, cell_text)
             else:
                 rows = cursor.fetchmany(cap) if cursor.description else []
             results[str(index)] = render_rows(cursor.description, rows)
