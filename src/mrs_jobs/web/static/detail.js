@@ -103,6 +103,11 @@ function isMissing(err) {
   return err instanceof ApiError && err.status === 400 && err.code === "0176";
 }
 
+// What the ended job used (ours; docs/api.md "What a job used"); "—" while unknown.
+function usageText(value, unit, digits) {
+  return typeof value === "number" ? `${value.toFixed(digits)} ${unit}` : "—";
+}
+
 function renderDetail(job) {
   const live = LIVE.has(job.job_state);
   $("detail-title").textContent = job.job_name || job.job_id;
@@ -128,6 +133,8 @@ function renderDetail(job) {
     ["Submitted", timeNode(job.submitted_time)],
     ["Started", timeNode(job.started_time)],
     ["Finished", timeNode(job.finished_time)],
+    ["CPU time", usageText(job.cpu_seconds, "s", 1)],
+    ["Peak memory", usageText(job.peak_memory_mb, "MB", 0)],
     ["Launcher ID", job.launcher_id],
     ["App ID", job.app_id],
     ["Tracking URL", trackingNode],
