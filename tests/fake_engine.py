@@ -33,11 +33,12 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def _count_start(path: str) -> int:
-    """Append this start to ``path``; how many starts it now holds."""
+    """Append this start (the job's id) to ``path``; how many starts of this job it holds."""
+    line = os.environ.get("MRS_JOBS_JOB_ID", "?") + "\n"
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(os.environ.get("MRS_JOBS_JOB_ID", "?") + "\n")
+        fh.write(line)
     with open(path, encoding="utf-8") as fh:
-        return sum(1 for _ in fh)
+        return sum(1 for seen in fh if seen == line)
 
 
 def _dump(path: str, spawn_limit: int) -> None:

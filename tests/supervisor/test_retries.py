@@ -21,10 +21,21 @@ from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.store.tables import jobs as jobs_table
-from mrs_jobs.supervisor.jobfiles import retry_policy_of
+from mrs_jobs.supervisor.jobfiles import fresh_run_dir, retry_policy_of
 
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
-COUNT = "starts"  # relative: in the job's directory
+COUNT = "starts"  # in the test's directory, an output root of the cluster
+
+
+@pytest.fixture(autouse=True)
+def _output_root(world: World) -> None:
+    """Jobs may write the count file in the test's directory (their box shows it)."""
+    root = str(Path(world.settings.data_dir).parent)
+    ClusterAdmin(world.store).update_cluster(world.cluster_id, settings={"output_roots": [root]})
+
+
+def _count(world: World) -> str:
+    return str(Path(world.settings.data_dir).parent / COUNT)
 
 
 def _submit(world: World, *args: str, **properties: str) -> str:
@@ -43,11 +54,11 @@ def _retrying(retries: int, delay: int = 0) -> dict[str, str]:
 
 
 def _starts(world: World, job_id: str) -> int:
-    """The engine's starts, from its count file in the job's directory (the one place of the
-    host a boxed run writes that outlives its attempt)."""
-    workdir = world.show(job_id).workdir
-    path = Path(workdir or "/nonexistent") / COUNT
-    return len(path.read_text().splitlines()) if path.exists() else 0
+    """The engine's starts of this job, from the count file it appends to in an output root
+    (outside the job's directory, which each attempt finds empty but for its logs)."""
+    path = Path(world.settings.data_dir).parent / COUNT
+    lines = path.read_text().splitlines() if path.exists() else []
+    return lines.count(job_id)
 
 
 def _events(world: World, job_id: str):  # type: ignore[no-untyped-def]
@@ -63,7 +74,7 @@ def test_a_job_that_fails_twice_then_succeeds_ends_succeeded_after_three_attempt
     world: World, tmp_path: Path
 ) -> None:
     job_id = _submit(
-        world, "--count-file", COUNT, "--fail-times", "2", "--print", "out", **_retrying(3)
+        world, "--count-file", _count(world), "--fail-times", "2", "--print", "out", **_retrying(3)
     )
     drive(world.supervisor(), lambda: _ended(world, job_id), timeout=30)
     job = world.show(job_id)
@@ -85,7 +96,7 @@ def test_a_job_that_fails_twice_then_succeeds_ends_succeeded_after_three_attempt
 
 
 def test_a_failed_attempt_waits_in_the_queue_for_its_backoff(world: World, tmp_path: Path) -> None:
-    job_id = _submit(world, "--count-file", COUNT, "--fail-times", "1", **_retrying(2, 2))
+    job_id = _submit(world, "--count-file", _count(world), "--fail-times", "1", **_retrying(2, 2))
     sup = world.supervisor()
     drive(sup, lambda: world.show(job_id).attempt == 2)
     queued = world.show(job_id)
@@ -124,10 +135,11 @@ def test_when_retries_run_out_the_last_failure_ends_the_job(
     world: World, tmp_path: Path, setting: str | None, state: str
 ) -> None:
     if setting is not None:
+        root = str(Path(world.settings.data_dir).parent)
         ClusterAdmin(world.store).update_cluster(
-            world.cluster_id, settings={"failed_job_state": setting}
+            world.cluster_id, settings={"failed_job_state": setting, "output_roots": [root]}
         )
-    job_id = _submit(world, "--count-file", COUNT, "--exit", "3", **_retrying(1))
+    job_id = _submit(world, "--count-file", _count(world), "--exit", "3", **_retrying(1))
     drive(world.supervisor(), lambda: _ended(world, job_id), timeout=20)
     job = world.show(job_id)
     assert (job.state, job.result, job.attempt) == (state, "FAILED", 2)
@@ -139,7 +151,7 @@ def test_when_retries_run_out_the_last_failure_ends_the_job(
 
 def test_a_timed_out_attempt_is_a_failed_attempt(world: World, tmp_path: Path) -> None:
     props = {**_retrying(1), "mrs.job.timeout": "1"}
-    job_id = _submit(world, "--count-file", COUNT, "--sleep", "30", **props)
+    job_id = _submit(world, "--count-file", _count(world), "--sleep", "30", **props)
     drive(world.supervisor(), lambda: _ended(world, job_id), timeout=30)
     job = world.show(job_id)
     assert (job.state, job.result, job.attempt) == ("FAILED", "FAILED", 2)
@@ -149,7 +161,7 @@ def test_a_timed_out_attempt_is_a_failed_attempt(world: World, tmp_path: Path) -
 
 
 def test_a_job_killed_during_an_attempt_is_not_retried(world: World, tmp_path: Path) -> None:
-    job_id = _submit(world, "--count-file", COUNT, "--sleep", "30", **_retrying(3))
+    job_id = _submit(world, "--count-file", _count(world), "--sleep", "30", **_retrying(3))
     sup = world.supervisor()
     drive(sup, lambda: world.show(job_id).state == "RUNNING" and _starts(world, job_id) == 1)
     world.jobs.kill(world.caller, world.cluster_id, job_id)
@@ -166,7 +178,7 @@ def test_a_job_killed_during_an_attempt_is_not_retried(world: World, tmp_path: P
 def test_a_job_killed_while_queued_for_a_retry_is_not_run_again(
     world: World, tmp_path: Path
 ) -> None:
-    job_id = _submit(world, "--count-file", COUNT, "--exit", "1", **_retrying(3, 1))
+    job_id = _submit(world, "--count-file", _count(world), "--exit", "1", **_retrying(3, 1))
     sup = world.supervisor()
     drive(sup, lambda: world.show(job_id).attempt == 2)
     assert world.show(job_id).state == "SUBMITTED"
@@ -241,3 +253,44 @@ def test_sql_executions_never_retry(world: World) -> None:
     assert retry_policy_of(job).retries == 3
     execution = job.__class__(**{**job.__dict__, "deleted_ms": -1})
     assert retry_policy_of(execution).retries == 0
+
+
+def test_each_attempt_finds_its_directory_empty_but_for_its_logs(tmp_path: Path) -> None:
+    workdir = tmp_path / "job"
+    (workdir / "events").mkdir(parents=True)
+    (workdir / "events" / "local-1").write_text("{}")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    (workdir / "link").symlink_to(outside, target_is_directory=True)
+    for name in ("stdout.log", "stderr.log", "exit.json", "sql_results.json", "engine.json"):
+        (workdir / name).write_text(name)
+    fresh_run_dir(workdir)
+    assert sorted(p.name for p in workdir.iterdir()) == ["stderr.log", "stdout.log"]
+    assert (workdir / "stdout.log").read_text() == "stdout.log"
+    assert (outside / "keep").read_text() == "x", "a symlink is removed, never followed"
+
+
+def test_the_retry_edge_is_refused_once_a_kill_or_delete_is_asked(world: World) -> None:
+    job_id = _submit(world, "--sleep", "0", **_retrying(2))
+    with world.store.write() as conn:
+        job_store.transition(conn, job_id, _state("ACCEPTED"), values={"owner": "s1", "pid": 1})
+        job_store.transition(conn, job_id, _state("RUNNING"))
+        assert job_store.request_kill(conn, job_id, job_store.now_ms(), by="request r1")
+    job = world.show(job_id)
+    args = {"retry_at_ms": 0, "reason": "attempt 1 of 3 failed", "diagnostics": "", "actor": "s"}
+    with world.store.write() as conn:
+        assert not sup_store.retry(conn, job, **args)  # type: ignore[arg-type]
+        sup_store.set_fields(conn, job_id, kill_requested_ms=0, deleted_ms=job_store.now_ms())
+    with world.store.write() as conn:
+        assert not sup_store.retry(conn, world.show(job_id), **args)  # type: ignore[arg-type]
+        sup_store.set_fields(conn, job_id, deleted_ms=0)
+    with world.store.write() as conn:  # nothing asked: the supervisor's edge is taken once
+        assert sup_store.retry(conn, job, **args)  # type: ignore[arg-type]
+        assert not sup_store.retry(conn, job, **args)  # type: ignore[arg-type]
+    assert (world.show(job_id).state, world.show(job_id).attempt) == ("SUBMITTED", 2)
+    # A plain move to SUBMITTED never takes it (only the supervisor's retry, by name).
+    with world.store.write() as conn:
+        job_store.transition(conn, job_id, _state("ACCEPTED"), values={"owner": "s1"})
+        job_store.transition(conn, job_id, _state("RUNNING"))
+        assert job_store.transition(conn, job_id, _state("SUBMITTED")) is None

@@ -5,6 +5,8 @@ directory (launch record, SQL results, the secret files its engine declares)."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from pathlib import Path
 
 from mrs_jobs.domain.job import Job
@@ -26,6 +28,7 @@ from mrs_jobs.secretbox import (
 __all__ = [
     "clear_run_results",
     "drop_secret_files",
+    "fresh_run_dir",
     "handle_of",
     "plain_arguments",
     "read_launch",
@@ -113,3 +116,24 @@ def clear_run_results(workdir: Path) -> None:
             (workdir / name).unlink()
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             continue
+
+
+def fresh_run_dir(workdir: Path) -> None:
+    """Empty a retried job's directory of everything its failed attempt left but its logs
+    (which go on): engine records, event logs, staged files, results. So the next attempt is
+    a fresh run, and nothing of the last one (a Spark event log, an application id, SQL rows)
+    is read as the new one's. A symlink is removed, never followed."""
+    try:
+        entries = list(os.scandir(workdir))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name in jobdir.JOB_LOGS:
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            log.warning("job.retry_leftover", extra={"path": entry.path})

@@ -22,7 +22,7 @@ from mrs_jobs.store.tenants import get_cluster
 from mrs_jobs.supervisor.context import INSTANCE_VARIABLE, SupervisorContext
 from mrs_jobs.supervisor.ending import Finisher
 from mrs_jobs.supervisor.jobfiles import (
-    clear_run_results,
+    fresh_run_dir,
     plain_arguments,
     retry_policy_of,
     spec_of,
@@ -67,7 +67,7 @@ class Launcher:
         workdir = self.ctx.workdir(job.id)
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if job.attempt > 1:  # a retry: a fresh run, its logs marked where it starts
-            clear_run_results(workdir)
+            fresh_run_dir(workdir)
             marker = f"[mrs-jobs] attempt {job.attempt} of {retry_policy_of(job).attempts}\n"
             for name in jobdir.JOB_LOGS:
                 jobdir.append_log(workdir, name, marker)
