@@ -8,6 +8,7 @@ host does not change the amount) in itself and in a child it waits for: the job'
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from support_supervisor import drive
@@ -53,6 +54,25 @@ def test_a_killed_job_still_reports_what_it_used(world) -> None:
     job = world.show(job_id)
     assert job.state == "KILLED"
     assert job.cpu_seconds is not None and job.cpu_seconds >= 0.5
+
+
+def test_a_job_that_ended_while_the_service_was_down_keeps_its_usage(world) -> None:
+    first = world.supervisor()
+    job_id = world.submit("--burn-for", "0.8")
+    drive(first, lambda: world.show(job_id).state == "RUNNING")
+    workdir = Path(world.show(job_id).workdir)
+    first.stop()  # the engine runs on, and ends while no service watches it
+    deadline = time.monotonic() + 30
+    while not (workdir / jobdir.EXIT).exists():
+        assert time.monotonic() < deadline, "the run did not end"
+        time.sleep(0.05)
+    assert world.show(job_id).state == "RUNNING"
+    second = world.supervisor()
+    second.reconcile()
+    drive(second, lambda: _ended(world, job_id))
+    job = world.show(job_id)
+    assert job.result == "SUCCEEDED"
+    assert 0.6 <= job.cpu_seconds <= 2.0, job.cpu_seconds
 
 
 def test_a_job_that_never_started_has_no_usage(world) -> None:
