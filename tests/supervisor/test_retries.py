@@ -123,6 +123,10 @@ def test_the_claim_skips_a_retry_before_its_time(world: World) -> None:
     with world.store.write() as conn:
         sup_store.set_fields(conn, job_id, retry_at_ms=later, attempt=2)
     args = (world.boot.project_id, world.cluster_id, "sup-test", None, lambda i: f"/tmp/{i}", False)
+    pair = (world.boot.project_id, world.cluster_id)
+    with world.store.read() as conn:  # no write transaction per pass for a waiting retry
+        assert pair not in sup_store.queued_clusters(conn, later - 1)
+        assert pair in sup_store.queued_clusters(conn, later)
     with world.store.write() as conn:
         assert sup_store.claim(conn, args[0], args[1], args[2], later - 1, args[4], False) == []
     with world.store.write() as conn:

@@ -190,13 +190,15 @@ def deleted_jobs(conn: Connection, limit: int = 500) -> list[Job]:
     return [job_from_row(r) for r in rows]
 
 
-def queued_clusters(conn: Connection) -> list[tuple[str, str]]:
+def queued_clusters(conn: Connection, now_ms: int | None = None) -> list[tuple[str, str]]:
     """(project_id, cluster_id) pairs with jobs waiting in SUBMITTED *and* a free running slot.
 
     The supervisor opens a write transaction per pair to claim, so a full cluster must not be
     listed: each pass (and each wake after a submit) would otherwise take the write lock for
     nothing. Queued jobs come from ``job_counts`` (a few rows, not the queue); launched jobs
-    are counted as :func:`claim` counts them, a deleted one still holding its slot.
+    are counted as :func:`claim` counts them, a deleted one still holding its slot. With
+    ``now_ms``, a cluster whose queued jobs all wait out a retry's backoff is not listed either
+    (an EXISTS on the state index: its first queued row is due unless it is a retry).
     """
     # SQL executions (deleted_ms < 0, store/sql_executions.py) are not in job_counts: their
     # queued rows come from the state index.
@@ -214,7 +216,7 @@ def queued_clusters(conn: Connection) -> list[tuple[str, str]]:
         .where(jobs.c.cluster_id == clusters.c.id, jobs.c.state.in_(_LAUNCHED))
         .scalar_subquery()
     )
-    rows = conn.execute(
+    q = (
         select(clusters.c.project_id, clusters.c.id)
         .join(
             queued,
@@ -223,7 +225,15 @@ def queued_clusters(conn: Connection) -> list[tuple[str, str]]:
             ),
         )
         .where(clusters.c.max_running > launched)
-    ).all()
+    )
+    if now_ms is not None:
+        due = select(jobs.c.id).where(
+            jobs.c.state == JobState.SUBMITTED.value,
+            jobs.c.cluster_id == clusters.c.id,
+            jobs.c.retry_at_ms <= now_ms,
+        )
+        q = q.where(due.exists())
+    rows = conn.execute(q).all()
     return [(r.project_id, r.id) for r in rows]
 
 

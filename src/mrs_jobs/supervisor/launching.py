@@ -43,7 +43,7 @@ class Launcher:
     def step(self) -> None:
         """Claim queued jobs of every cluster into its free slots, and launch them."""
         with self.ctx.store.read() as conn:
-            pending = sup_store.queued_clusters(conn)
+            pending = sup_store.queued_clusters(conn, job_store.now_ms())
         for project_id, cluster_id in pending:
             with self.ctx.store.write() as conn:
                 claimed = sup_store.claim(
