@@ -315,3 +315,15 @@ def test_unsigned_calls_learn_nothing(sql, api) -> None:
     anon = client_for(sql.app)
     assert_error(anon.get(f"{url(api)}/{sql_id}"), 401, "APIGW.0301")
     assert_error(anon.post(url(api), json={"bogus": 1}), 401, "APIGW.0301")
+
+
+def test_a_job_cannot_claim_the_sql_execution_engine_property(sql, api) -> None:
+    body = {
+        "job_type": "SparkSql",
+        "job_name": "sneaky",
+        "arguments": ["SELECT 1"],
+        "properties": {"mrs.sql.engine": "presto"},
+    }
+    msg = assert_error(sql.post(api.base, json=body), 400, "12000002")
+    assert "reserved" in msg
+    assert api.client.get(api.base).json()["total_record"] == 0  # nothing stored

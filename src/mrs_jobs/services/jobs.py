@@ -16,6 +16,7 @@ from mrs_jobs.domain.jobtypes import COMPONENT_ERRORS, SQL_JOB_TYPES, JobType, c
 from mrs_jobs.domain.outcome import killed_before_launch
 from mrs_jobs.domain.queues import DEFAULT_QUEUE, queue_of
 from mrs_jobs.domain.retries import retry_policy
+from mrs_jobs.domain.sqlexecution import ENGINE_PROPERTY
 from mrs_jobs.domain.states import TERMINAL_STATES, JobResult, JobState
 from mrs_jobs.domain.validation import ListQuery, job_timeout_seconds, validate_submission
 from mrs_jobs.errors import (
@@ -220,6 +221,10 @@ class JobService:
         first job, and the same key with a different request is refused (both judged by a
         hash of the request as sent, before its secret values are sealed)."""
         parsed = validate_submission(job_type, job_name, arguments, properties)
+        if ENGINE_PROPERTY in properties:  # only the SQL execution API says where SQL runs
+            raise InvalidParameter(
+                f"properties key {ENGINE_PROPERTY} is reserved for the SQL execution API."
+            )
         timeout_s = job_timeout_seconds(properties)
         retry_policy(properties)  # (ours) mrs.job.retries / mrs.job.retry.delay in range
         request_hash = _request_hash(cluster_id, job_type, job_name, arguments, properties)
