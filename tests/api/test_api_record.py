@@ -26,7 +26,9 @@ STRING_FIELDS = {
     "diagnostics",  # ours
 }
 TIME_FIELDS = {"submitted_time", "started_time", "finished_time", "elapsed_time"}
-ALL_FIELDS = STRING_FIELDS | TIME_FIELDS | {"job_progress"}
+#: ours: the attempt (retries), and what the job used (null until known)
+OURS_FIELDS = {"attempt", "cpu_seconds", "peak_memory_mb"}
+ALL_FIELDS = STRING_FIELDS | TIME_FIELDS | {"job_progress"} | OURS_FIELDS
 
 
 def check_types(job: dict[str, object]) -> None:
@@ -36,6 +38,7 @@ def check_types(job: dict[str, object]) -> None:
     for f in TIME_FIELDS:
         assert isinstance(job[f], int) and not isinstance(job[f], bool), (f, job[f])
         assert job[f] >= 0
+    assert type(job["attempt"]) is int and job["attempt"] >= 1
     p = job["job_progress"]
     assert isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 100
 
