@@ -87,7 +87,10 @@ def test_to_mrs_shape_and_types() -> None:
         "properties": "{x.secret.key=******, k=v}",
         "app_id": "",
         "tracking_url": "",
+        "attempt": 1,  # ours
         "diagnostics": "",
+        "cpu_seconds": None,  # ours: null until known
+        "peak_memory_mb": None,
     }
     for f in ("started_time", "submitted_time", "finished_time", "elapsed_time"):
         assert type(d[f]) is int
