@@ -106,6 +106,10 @@ def test_a_failed_attempt_waits_in_the_queue_for_its_backoff(world: World, tmp_p
     assert queued.reason.endswith("; retrying in 2 s")
     assert (queued.pid, queued.app_id, queued.progress, queued.finished_ms) == (None, "", 0.0, 0)
     assert queued.retry_at_ms > job_store.now_ms() + 1000
+    # Nothing of the failed run can be taken for the next one's, even after a crash between
+    # the next claim and its launch (no launch record: it is requeued, not lost).
+    workdir = Path(queued.workdir or "")
+    assert not (workdir / "exit.json").exists() and not (workdir / "launch.json").exists()
     until = time.monotonic() + 1.0
     while time.monotonic() < until:  # passes before the backoff ends do not claim it
         sup.run_once()
@@ -298,3 +302,22 @@ def test_the_retry_edge_is_refused_once_a_kill_or_delete_is_asked(world: World) 
         job_store.transition(conn, job_id, _state("ACCEPTED"), values={"owner": "s1"})
         job_store.transition(conn, job_id, _state("RUNNING"))
         assert job_store.transition(conn, job_id, _state("SUBMITTED")) is None
+
+
+def test_a_crash_between_the_claim_of_a_retry_and_its_launch_requeues_it(world: World) -> None:
+    """The claim of the last attempt committed, then the service died before launching it:
+    that attempt never ran, so it is requeued and runs once, never counted as failed."""
+    job_id = _submit(world, "--count-file", _count(world), "--fail-times", "1", **_retrying(1, 2))
+    sup = world.supervisor()
+    drive(sup, lambda: world.show(job_id).attempt == 2)
+    with world.store.write() as conn:  # the claim a crash interrupted: no pid, no launch
+        sup_store.set_fields(conn, job_id, retry_at_ms=0)
+        pair = (world.boot.project_id, world.cluster_id)
+        claimed = sup_store.claim(conn, *pair, sup.id, job_store.now_ms(), sup.ctx.workdir, False)
+    assert [j.id for j in claimed] == [job_id]
+    drive(sup, lambda: _ended(world, job_id), timeout=20)
+    job = world.show(job_id)
+    assert (job.state, job.result, job.attempt) == ("FINISHED", "SUCCEEDED", 2)
+    assert _starts(world, job_id) == 2
+    reasons = [e.reason for e in _events(world, job_id)]
+    assert "back to the queue: the engine was never started" in reasons

@@ -104,13 +104,15 @@ def retry_policy_of(job: Job) -> RetryPolicy:
         return RetryPolicy()
 
 
-#: What a run leaves that must not be taken for the next attempt's (its logs stay).
-_RUN_RESULTS = (jobdir.EXIT, jobdir.SQL_RESULTS, jobdir.PROGRESS)
+#: What a run leaves that must not be taken for the next attempt's (its logs stay). The
+#: launch record too: a claim of the next attempt that a crash stops before its launch must
+#: look never started (requeued), not started and lost.
+_RUN_RESULTS = (jobdir.EXIT, jobdir.LAUNCH, jobdir.SQL_RESULTS, jobdir.PROGRESS)
 
 
 def clear_run_results(workdir: Path) -> None:
-    """Remove the exit status, SQL rows and progress a failed attempt left in its directory,
-    so a retry starts from none (a symlink is removed, never followed)."""
+    """Remove the exit status, launch record, SQL rows and progress a failed attempt left in
+    its directory, so a retry starts from none (a symlink is removed, never followed)."""
     for name in _RUN_RESULTS:
         try:
             (workdir / name).unlink()
