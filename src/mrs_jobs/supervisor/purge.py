@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 
 from mrs_jobs.domain.job import Job
@@ -20,12 +21,18 @@ from mrs_jobs.supervisor.context import SupervisorContext
 from mrs_jobs.supervisor.jobfiles import handle_of
 from mrs_jobs.supervisor.marks import Marks
 
-__all__ = ["Purger"]
+__all__ = ["Purger", "pause"]
 
 log = logging.getLogger(__name__)
 
 _PURGE_BATCH = 500
 _PURGE_BATCHES_PER_PASS = 20
+#: Jobs removed per transaction: a short hold of the write lock, so the API's own writes (a
+#: submit) wait for at most one of them (bench/p9_retention_purge.py measures it).
+_PURGE_TX = 100
+#: After each transaction the purge pauses half as long as the transaction took (at most this),
+#: so it holds the database (and the interpreter) at most about two thirds of the time.
+_MAX_PAUSE_S = 0.1
 
 
 class Purger:
@@ -61,12 +68,16 @@ class Purger:
         return True
 
     def _purge(self, done: list[Job]) -> None:
-        for job in done:  # files first: a crash after this leaves a row, purged next time
-            workdir = Path(job.workdir or self.ctx.workdir(job.id))
-            self._forget(job, workdir)
-            shutil.rmtree(workdir, ignore_errors=True)
-        with self.ctx.store.write() as conn:
-            job_store.purge(conn, [j.id for j in done])
+        for start in range(0, len(done), _PURGE_TX):
+            chunk = done[start : start + _PURGE_TX]
+            for job in chunk:  # files first: a crash after this leaves a row, purged next time
+                workdir = Path(job.workdir or self.ctx.workdir(job.id))
+                self._forget(job, workdir)
+                shutil.rmtree(workdir, ignore_errors=True)
+            began = time.monotonic()
+            with self.ctx.store.write() as conn:
+                job_store.purge(conn, [j.id for j in chunk])
+            pause(began)
         log.info("job.purged", extra={"count": len(done)})
 
     def _forget(self, job: Job, workdir: Path) -> None:
@@ -83,3 +94,9 @@ class Purger:
         since = job_store.now_ms() - int(self.ctx.settings.heartbeat_seconds * 3000)
         with self.ctx.store.read() as conn:
             return sup_store.live_supervisors(conn, since) - {self.ctx.id}
+
+
+def pause(began: float) -> None:
+    """Let the API's writers in: sleep half as long as the transaction since ``began`` took
+    (capped), so a purge of a million jobs is many short holds, never one long one."""
+    time.sleep(min((time.monotonic() - began) / 2, _MAX_PAUSE_S))
