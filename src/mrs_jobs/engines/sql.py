@@ -26,6 +26,7 @@ from mrs_jobs.engines.base import (
     JobSpec,
     LaunchSpec,
     Observation,
+    Usage,
 )
 from mrs_jobs.engines.kit import launch_env, read_option
 from mrs_jobs.engines.paths import InputRoots, file_url_path
@@ -284,6 +285,20 @@ class SqlEngine(EngineAdapter):
         """Stop cluster SQL servers that have had no live SQL job for ``idle_seconds``."""
         busy = {c for c, types in live_jobs.items() if types & SQL_TYPES}
         self.servers.stop_idle(busy, idle_seconds)
+
+    def usage(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        launch: LaunchSpec,
+        app_id: str | None = None,
+        cluster: ClusterSpec | None = None,
+        local: Usage | None = None,
+    ) -> Usage:
+        """Unknown: the statements run in the cluster's shared SQL server (Spark Thrift,
+        Presto/Trino), whose work is not told apart per job; the job's own process only
+        sends them."""
+        return Usage()
 
     def observe(self, job: JobSpec, workdir: Path, launch: LaunchSpec) -> Observation:
         info = jobdir.read_engine_record(Path(workdir))
