@@ -114,6 +114,8 @@ def test_expired_ended_jobs_go_with_their_files_and_live_and_recent_ones_stay(
         state="SUBMITTED",
         submitted_ms=long_ago,
     )
+    # queued again for another attempt, an end time left from the one before: still live
+    requeued = _ended(world, 10, state="SUBMITTED")
     before = retention.COUNTS.jobs
 
     _settle(_supervisor(world))
@@ -126,7 +128,7 @@ def test_expired_ended_jobs_go_with_their_files_and_live_and_recent_ones_stay(
                 select(func.count()).select_from(table).where(table.c.job_id.in_([*old, execution]))
             ).scalar_one()
             assert left == 0
-    for kept in (recent, running, queued):
+    for kept in (recent, running, queued, requeued):
         row = raw_job(world.store, kept)
         assert row is not None and row["deleted_ms"] == 0
     assert retention.COUNTS.jobs - before == 4
