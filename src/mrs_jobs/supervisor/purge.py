@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _PURGE_BATCH = 500
 _PURGE_BATCHES_PER_PASS = 20
 #: Jobs removed per transaction: a short hold of the write lock, so the API's own writes (a
-#: submit) wait for at most one of them (bench/p9_retention_purge.py measures it).
+#: submit) wait for at most one of them (bench/p10_retention_purge.py measures it).
 _PURGE_TX = 100
 #: After each transaction the purge pauses half as long as the transaction took (at most this),
 #: so it holds the database (and the interpreter) at most about two thirds of the time.

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 #: Idempotency keys of submits are kept a day: a client retries within minutes, not days.
 SUBMIT_KEY_TTL_MS = DAY_MS
-BATCH = 200  # rows per transaction: a short hold of the write lock (bench P9)
+BATCH = 200  # rows per transaction: a short hold of the write lock (bench P10)
 BATCHES_PER_PASS = 10
 
 

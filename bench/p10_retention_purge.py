@@ -1,4 +1,4 @@
-"""P9: purging 1,000,000 expired jobs while the API serves: p99 during the purge vs idle.
+"""P10: purging 1,000,000 expired jobs while the API serves: p99 during the purge vs idle.
 
 One store, one ``mrs-jobs serve`` process (its own supervisor), one run:
   1. seed ``--jobs`` ended jobs that ended 30 days ago (with ``--events`` state-change events
@@ -15,8 +15,8 @@ One store, one ``mrs-jobs serve`` process (its own supervisor), one run:
 The figure: p99 of the purge window over p99 of the idle window (target <= 2), and the purge's
 rate.
 
-    .venv/bin/python bench/p9_retention_purge.py --jobs 1000000
-    .venv/bin/python bench/p9_retention_purge.py --quick   # 50,000 jobs, a smoke test
+    .venv/bin/python bench/p10_retention_purge.py --jobs 1000000
+    .venv/bin/python bench/p10_retention_purge.py --quick   # 50,000 jobs, a smoke test
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def seed(bs: BenchStore, n: int, ended_ms: int, events: int, rng: random.Random)
         done += k
         hour += 1
         if done % 200_000 == 0 or done == n:
-            log(f"P9 seeded {done:,} jobs")
+            log(f"P10 seeded {done:,} jobs")
     return ids
 
 
@@ -110,7 +110,7 @@ class Client(threading.Thread):
             return signed_request(t, host, port, "GET", prefix)
         if kind == "show":
             return signed_request(t, host, port, "GET", f"{prefix}/{self.rng.choice(self.recent)}")
-        body = json.dumps({**SUBMIT, "job_name": f"p9-{self.i}-{k}"}).encode()
+        body = json.dumps({**SUBMIT, "job_name": f"p10-{self.i}-{k}"}).encode()
         return signed_request(t, host, port, "POST", prefix, "", body)
 
     def run(self) -> None:
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         while left > 0 and time.monotonic() - started < args.timeout:
             time.sleep(1.0)
             left = old_left(bs, cutoff)
-            log(f"P9 old jobs left: {left:,}")
+            log(f"P10 old jobs left: {left:,}")
         purge = (started, time.monotonic())
         time.sleep(2.0)
     finally:
@@ -250,7 +250,7 @@ def table(r: dict[str, Any]) -> str:
             )
         )  # fmt: skip
     out = print_table(
-        f"P9: purging {r['jobs']:,} expired jobs ({r['events_per_job']} events each) in "
+        f"P10: purging {r['jobs']:,} expired jobs ({r['events_per_job']} events each) in "
         f"{r['purge_s']:.0f} s ({r['purge_jobs_per_s']:,.0f} jobs/s) while the API serves",
         ["requests", "idle n", "purge n", "idle p50 ms", "purge p50 ms", "idle p99 ms",
          "purge p99 ms", "p99 purge/idle"],
@@ -283,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args)
     text = table(result)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "p9_retention_purge.json").write_text(json.dumps(result, indent=1))
-    (OUT / "p9_retention_purge.txt").write_text(text)
+    (OUT / "p10_retention_purge.json").write_text(json.dumps(result, indent=1))
+    (OUT / "p10_retention_purge.txt").write_text(text)
     return 0
 
 
