@@ -272,7 +272,9 @@ def table(kind: str, figures: list[dict[str, Any]], after_day: int) -> str:
     return out + "\n" + text_ + "\n"
 
 
-def plot(results: dict[str, list[dict[str, Any]]], path: Path, keep_days: int) -> bool:
+def plot(
+    results: dict[str, list[dict[str, Any]]], path: Path, keep_days: int, per_day: int
+) -> bool:
     try:
         import matplotlib
 
@@ -291,7 +293,7 @@ def plot(results: dict[str, list[dict[str, Any]]], path: Path, keep_days: int) -
     size_ax.set_ylabel("database size (MB)")
     size_ax.set_ylim(bottom=0)
     size_ax.legend()
-    size_ax.set_title(f"100,000 jobs/day, retention {keep_days} days")
+    size_ax.set_title(f"{per_day:,} jobs/day, retention {keep_days} days (bench P8)")
     lat_ax.set_ylabel("median (ms), in process")
     lat_ax.set_xlabel("simulated day")
     lat_ax.set_ylim(bottom=0)
@@ -311,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=30, help="calls per median")
     ap.add_argument("--png", type=Path, default=OUT / "p8_retention.png")
     ap.add_argument("--quick", action="store_true", help="10 days of 5,000 jobs (smoke test)")
+    ap.add_argument("--replot", type=Path, help="only draw the PNG from a run's JSON")
     ap.add_argument(
         "--tmp-root",
         type=Path,
@@ -320,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.days, args.jobs_per_day = 10, 5_000
+    if args.replot:
+        saved = json.loads(args.replot.read_text())
+        return 0 if plot(saved, args.png, args.retention_days, args.jobs_per_day) else 1
     kinds = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     if "postgres" in kinds and not pg_available():
         log("PostgreSQL not reachable: skipped")
@@ -334,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "p8_retention.json").write_text(json.dumps(results, indent=1))
     (OUT / "p8_retention.txt").write_text("\n".join(texts))
-    if plot(results, args.png, args.retention_days):
+    if plot(results, args.png, args.retention_days, args.jobs_per_day):
         log(f"plot: {args.png}")
     return 0
 
