@@ -10,11 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support_recorded import Replay, load
+from support_recorded import Replay, load, serve
 
 from mrs_jobs.engines.base import ClusterSpec, JobSpec, LaunchSpec, Usage
 from mrs_jobs.engines.kit import RemoteEngine
 from mrs_jobs.engines.mapreduce import MapReduceEngine
+from mrs_jobs.engines.spark import SparkSubmitEngine
 from mrs_jobs.engines.yarn import YarnClient, usage_of_report
 from mrs_jobs.runtime import jobdir
 
@@ -95,3 +96,20 @@ def test_a_local_mapreduce_job_keeps_what_its_processes_used(tmp_path: Path) -> 
     cluster = ClusterSpec("c-1")
     got = MapReduceEngine().usage(JOB, tmp_path, LAUNCH, None, cluster, local)
     assert got == local
+
+
+@pytest.mark.parametrize("engine", ["mapreduce", "spark"])
+def test_a_yarn_job_is_counted_from_its_applications_report(tmp_path: Path, engine: str) -> None:
+    """The engines' own hooks ask the RM their records name (a real local HTTP server
+    replaying the report), for the application id the supervisor recorded."""
+    replay = Replay(load("yarn/app_finished_succeeded.json"))
+    local = Usage(cpu_seconds=3.0, peak_memory_mb=200)  # the launcher's: not the job's
+    with serve(replay) as rm:
+        jobdir.write_engine_record(tmp_path, engine, kind="yarn", rm_url=rm)
+        if engine == "mapreduce":
+            got = MapReduceEngine().usage(JOB, tmp_path, LAUNCH, APP, None, local)
+        else:
+            spark = JobSpec("j-2", "SparkSubmit", "pi", ["/x.py"], {})
+            got = SparkSubmitEngine().usage(spark, tmp_path, LAUNCH, APP, None, local)
+    replay.done()
+    assert got == Usage(cpu_seconds=118.0, peak_memory_mb=1669)
