@@ -61,7 +61,9 @@ print(json.dumps(out))
 """
 
 NO_USAGE = {
-    "    _become_subreaper()\n": "",
+    "        _become_subreaper()  # the box's init is left to us when bwrap exits: reap it\n": (
+        "        pass\n"
+    ),
     "    _reap(box[1] if box is not None else None)\n": "",
     "usage=_tree_usage()": "usage=None",
 }

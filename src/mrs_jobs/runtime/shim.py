@@ -26,10 +26,10 @@ null when it was killed by a signal, in which case ``signal`` holds the signal n
 negative returncode). A run that could not start gets returncode 127 and an ``error`` string.
 ``usage`` (when the engine ran) is what the run's process tree used, from
 ``getrusage(RUSAGE_CHILDREN)`` once the engine was waited for: ``cpu_seconds``, user + system
-CPU of every process of the tree that ended and was reaped (the shim is a child subreaper:
-the box's init, which reaps the box's orphans, is left to it when bwrap exits, and is waited
-for before measuring; without a box, an orphan that ended before the engine did counts, one
-still running then does not), and
+CPU of every process of the tree that ended and was reaped (with a box the shim is a child
+subreaper: the box's init, which reaps the box's orphans, is left to it when bwrap exits, and
+is waited for before measuring; without a box, a process that outlived its parent is reaped
+by the host's init and does not count), and
 ``peak_memory_mb``, the largest resident size one process of the tree reached (not a sum over
 processes; at least the shim's own size, as a forked child starts as a copy of it).
 """
@@ -349,7 +349,6 @@ def run(job_dir: str) -> int:
     """Start the engine described in launch.json, wait for it and write exit.json."""
     forwarder = _Forwarder()
     forwarder.install()
-    _become_subreaper()
     try:
         launch = _read_launch(job_dir)
     except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -360,6 +359,8 @@ def run(job_dir: str) -> int:
         _log(job_dir, [error])
         _write_exit(job_dir, None, signal.SIGTERM, error)
         return 0
+    if launch.box is not None:
+        _become_subreaper()  # the box's init is left to us when bwrap exits: reap it
     started = _start(job_dir, launch)
     if started is None:
         return 0
