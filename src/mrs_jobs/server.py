@@ -68,6 +68,8 @@ def _cli_command(data_dir: Path) -> str:
 
 
 def _snippet(endpoint: str, project_id: str, cluster_id: str, bootstrap: Path) -> str:
+    """What serve prints once up. Only the SDK snippet is indented 4 spaces: tests run the
+    lines so indented as the snippet."""
     cli = _cli_command(bootstrap.parent)
     return f"""
 mrs-jobs is running at {endpoint}
@@ -75,7 +77,7 @@ mrs-jobs is running at {endpoint}
   cluster_id:   {cluster_id}
   credentials:  {bootstrap} (ak, sk; mode 0600)
   web console:  {endpoint}/console/
-                sign in with a token: {cli} admin create-token {project_id}
+  a token:      {cli} admin create-token {project_id}
   command line: {cli} list   (submit, show, logs, wait, kill, delete; --help)
   API:          docs/api.md; a token works with curl: -H "X-Auth-Token: $TOKEN"
 

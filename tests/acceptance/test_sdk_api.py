@@ -190,14 +190,15 @@ def test_sql_result_of_a_spark_submit_job_is_0179(server: RunningServer) -> None
         400,
         "0179",
     )
-    # The route show_sql_result calls is not served: a JSON 404, which the SDK reads.
-    expect_error(
+    # show_sql_result is the SQL execution API: a job's id is no SQL execution's id.
+    exc = expect_error(
         lambda: client.show_sql_result(
             ShowSqlResultRequest(cluster_id=server.cluster_id, sql_id=job_id)
         ),
-        404,
+        400,
         "12000002",
     )
+    assert "SQL execution does not exist" in exc.error_msg
 
 
 def test_nul_in_an_argument_and_unknown_cluster(server: RunningServer) -> None:
