@@ -35,3 +35,27 @@ def test_script_file() -> None:
 def test_refused(args: list[str], script: bool, needle: str) -> None:
     with pytest.raises(EngineRefused, match=needle):
         parse_sql_arguments(args, script)
+
+
+def test_session_properties_apply_spark_and_hive_keys_but_never_a_secret() -> None:
+    from mrs_jobs.engines.sql import _session_properties
+
+    settings = [("spark.sql.shuffle.partitions", "4")]
+    notes = _session_properties(
+        {
+            "spark.executor.memory": "1g",
+            "hive.exec.dynamic.partition": "true",
+            "fs.obs.secret.key": "s3cr3t",
+            "spark.hadoop.fs.s3a.secret.key": "s3cr3t",
+            "mrs.job.timeout": "60",
+        },
+        settings,
+    )
+    assert settings == [
+        ("spark.sql.shuffle.partitions", "4"),
+        ("spark.executor.memory", "1g"),
+        ("hive.exec.dynamic.partition", "true"),
+    ]
+    assert notes == [
+        "secret property spark.hadoop.fs.s3a.secret.key not applied to the SQL session"
+    ]

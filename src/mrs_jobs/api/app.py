@@ -66,6 +66,20 @@ class AppContext:
     usage: UsageService
 
 
+_ROUTES = (
+    log_routes,
+    job_routes,
+    cluster_routes,
+    job_v11_routes,
+    file_routes,
+    usage_routes,
+    sql_routes,
+    ops_routes,
+    history_routes,
+    web_routes,
+)
+
+
 def create_app(
     settings: Settings,
     store: Store,
@@ -133,16 +147,8 @@ def create_app(
             413, "12000002", f"The request body is over {settings.max_body_bytes} bytes."
         )
 
-    app.include_router(log_routes.router)
-    app.include_router(job_routes.router)
-    app.include_router(cluster_routes.router)
-    app.include_router(job_v11_routes.router)
-    app.include_router(file_routes.router)
-    app.include_router(usage_routes.router)
-    app.include_router(sql_routes.router)
-    app.include_router(ops_routes.router)
-    app.include_router(history_routes.router)
-    app.include_router(web_routes.router)
+    for routes in _ROUTES:  # in this order: the first route that matches a path answers
+        app.include_router(routes.router)
 
     # Inside RequestContextMiddleware (added after it), so the request id already exists.
     app.add_middleware(InstrumentMiddleware, metrics=metrics)

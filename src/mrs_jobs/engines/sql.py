@@ -12,6 +12,7 @@ import json
 import posixpath
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from mrs_jobs.domain.render import is_secret_key
@@ -175,12 +176,7 @@ class SqlEngine(EngineAdapter):
                 row_cap=self.row_cap,
                 archive=_archive(job, cluster, statements),
             )
-        for key, value in job.properties.items():
-            if key.startswith(("spark.", "hive.")):
-                if is_secret_key(key):
-                    notes.append(f"secret property {key} not applied to the SQL session")
-                    continue
-                settings.append((key, value))
+        notes += _session_properties(job.properties, settings)
         self._check_paths(statements, settings, cluster)
         archive, archive_secrets = _archive(job, cluster, statements)
         secrets = _secret_values(settings, variables, job.properties) + archive_secrets
@@ -329,3 +325,18 @@ class SqlEngine(EngineAdapter):
             if isinstance(first, dict) and first.get("result") == "failed":
                 return f"statement {index} failed: {first.get('message', '')}"
         return super().diagnostics(job, workdir, launch)
+
+
+def _session_properties(
+    properties: Mapping[str, str], settings: list[tuple[str, str]]
+) -> list[str]:
+    """Add the job's ``spark.*``/``hive.*`` properties to the session's settings; a secret
+    one is left out (a SET would echo it in the server's logs), with a note saying so."""
+    notes = []
+    for key, value in properties.items():
+        if key.startswith(("spark.", "hive.")):
+            if is_secret_key(key):
+                notes.append(f"secret property {key} not applied to the SQL session")
+                continue
+            settings.append((key, value))
+    return notes

@@ -3,8 +3,9 @@
 All reads for the API are scoped by project *and* cluster and skip batch-deleted jobs, so a
 job of another project is indistinguishable from one that does not exist.
 
-Secret property values are stored sealed (services/jobs.py) and replaced by the mask when the
-job ends: :func:`transition` to an end state does it in the same UPDATE.
+Secret property values and sensitive (``@``) arguments are stored sealed (services/jobs.py)
+and replaced by the mask when the job ends: :func:`transition` to an end state does it in the
+same UPDATE.
 """
 
 from __future__ import annotations
@@ -14,19 +15,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Row,
-    and_,
-    asc,
-    delete,
-    desc,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Row, and_, asc, delete, desc, func, insert, or_, select, update
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.jobtypes import JobType
