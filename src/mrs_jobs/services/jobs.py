@@ -48,6 +48,7 @@ from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
 __all__ = [
     "JobService",
     "Submitted",
+    "kill_or_request",
     "mask_ended_job_secrets",
     "new_job_row",
     "seal_live_job_secrets",
@@ -59,6 +60,30 @@ log = logging.getLogger(__name__)
 
 class _Retry(Exception):
     """Lost an idempotency-key race: roll back and answer with the winner's job."""
+
+
+def kill_or_request(conn: Connection, job: Job, actor: str, reason: str | None = None) -> bool:
+    """Kill ``job`` in this transaction: a queued one ends KILLED at once (True; ``reason``
+    or "killed before launch (<actor>)"), a launched one gets a kill request the supervisor
+    carries out (False)."""
+    at = job_store.now_ms()
+    ending = killed_before_launch(job.attempt)
+    if job_store.transition(
+        conn,
+        job.id,
+        ending.state,
+        reason=ending.reason,
+        only_from=[JobState.NEW, JobState.NEW_SAVING, JobState.SUBMITTED],
+        values={
+            "result": ending.result.value,
+            "finished_ms": at,
+            "reason": reason or f"{ending.reason} ({actor})",
+        },
+        actor=actor,
+    ):
+        return True
+    job_store.request_kill(conn, job.id, at, by=actor)
+    return False
 
 
 def validate_idempotency_key(key: str) -> None:
@@ -397,24 +422,7 @@ class JobService:
             return "already-killed"
         if job.state in TERMINAL_STATES:
             raise JobAlreadyEnded(job.id, job.state)
-        at = job_store.now_ms()
-        ending = killed_before_launch(job.attempt)
-        if job_store.transition(
-            conn,
-            job.id,
-            ending.state,
-            reason=ending.reason,
-            only_from=[JobState.NEW, JobState.NEW_SAVING, JobState.SUBMITTED],
-            values={
-                "result": ending.result.value,
-                "finished_ms": at,
-                "reason": f"{ending.reason} ({actor})",
-            },
-            actor=actor,
-        ):
-            return "killed"
-        job_store.request_kill(conn, job.id, at, by=actor)
-        return "kill-requested"
+        return "killed" if kill_or_request(conn, job, actor) else "kill-requested"
 
     def sql_result(self, caller: Caller, cluster_id: str, job_id: str) -> dict[str, list]:
         with self.store.read() as conn:

@@ -19,7 +19,6 @@ from sqlalchemy import Connection
 from mrs_jobs.domain.clusterconfig import settings_of
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.jobtypes import JobType, component_of
-from mrs_jobs.domain.outcome import killed_before_launch
 from mrs_jobs.domain.sqlexecution import (
     ARCHIVE_PROPERTY,
     ENGINE_PROPERTY,
@@ -30,7 +29,7 @@ from mrs_jobs.domain.sqlexecution import (
     status_of,
     validate_sql_request,
 )
-from mrs_jobs.domain.states import TERMINAL_STATES, JobResult, JobState
+from mrs_jobs.domain.states import TERMINAL_STATES, JobState
 from mrs_jobs.engines.base import EngineRefused
 from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 from mrs_jobs.engines.registry import cluster_spec
@@ -42,7 +41,7 @@ from mrs_jobs.errors import (
     SqlExecutionNotFound,
 )
 from mrs_jobs.services.context import Caller, Waker
-from mrs_jobs.services.jobs import new_job_row, submit_events
+from mrs_jobs.services.jobs import kill_or_request, new_job_row, submit_events
 from mrs_jobs.settings import Settings
 from mrs_jobs.storage.objectstore import ObjectStoreError, is_object_uri, parse_uri
 from mrs_jobs.store import Store
@@ -199,24 +198,8 @@ class SqlExecutionService:
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
     def _cancel_in_tx(conn: Connection, job: Job, actor: str) -> str:
-        ending = killed_before_launch()
-        at = job_store.now_ms()
-        if job_store.transition(
-            conn,
-            job.id,
-            ending.state,
-            reason=ending.reason,
-            only_from=[JobState.NEW, JobState.NEW_SAVING, JobState.SUBMITTED],
-            values={
-                "result": JobResult.KILLED.value,
-                "finished_ms": at,
-                "reason": f"The statement was cancelled before it ran ({actor}).",
-            },
-            actor=actor,
-        ):
-            return "cancelled"
-        job_store.request_kill(conn, job.id, at, by=actor)
-        return "cancel-requested"
+        reason = f"The statement was cancelled before it ran ({actor})."
+        return "cancelled" if kill_or_request(conn, job, actor, reason) else "cancel-requested"
 
     @staticmethod
     def _cluster(conn: Connection, caller: Caller, cluster_id: str, lock: bool = False) -> Cluster:
