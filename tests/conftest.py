@@ -56,6 +56,17 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", port=0, poll_interval=0.05, kill_grace_seconds=2.0)
 
 
+@pytest.fixture(autouse=True)
+def _umask_restored() -> Iterator[None]:
+    """Admin commands run in-process (typer's CliRunner) call secure_data_dir, which sets the
+    process umask to 0077 as the real command does; later tests' directories must not inherit
+    it (a 0700 jobs directory keeps the job user out)."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield
+    os.umask(old)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _jobs_may_write_under_the_test_temp_root(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Servers the tests start give their first cluster the tests' temp root as an output root.
