@@ -48,6 +48,7 @@ from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
 __all__ = [
     "JobService",
     "Submitted",
+    "cluster_of",
     "kill_or_request",
     "mask_ended_job_secrets",
     "new_job_row",
@@ -60,6 +61,18 @@ log = logging.getLogger(__name__)
 
 class _Retry(Exception):
     """Lost an idempotency-key race: roll back and answer with the winner's job."""
+
+
+def cluster_of(conn: Connection, caller: Caller, cluster_id: str, lock: bool = False) -> Cluster:
+    """The caller's cluster (locked for a submit when ``lock``); ClusterNotFound otherwise."""
+    cluster = (
+        lock_cluster(conn, caller.project_id, cluster_id)
+        if lock
+        else get_cluster(conn, caller.project_id, cluster_id)
+    )
+    if cluster is None:
+        raise ClusterNotFound(cluster_id)
+    return cluster
 
 
 def kill_or_request(conn: Connection, job: Job, actor: str, reason: str | None = None) -> bool:
@@ -212,14 +225,7 @@ class JobService:
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
     def _cluster(conn: Connection, caller: Caller, cluster_id: str, lock: bool = False) -> Cluster:
-        cluster = (
-            lock_cluster(conn, caller.project_id, cluster_id)
-            if lock
-            else get_cluster(conn, caller.project_id, cluster_id)
-        )
-        if cluster is None:
-            raise ClusterNotFound(cluster_id)
-        return cluster
+        return cluster_of(conn, caller, cluster_id, lock)
 
     def _visible(self, conn: Connection, caller: Caller, cluster_id: str, job_id: str) -> Job:
         # The job first: it is scoped by project and cluster, so when it is found the cluster

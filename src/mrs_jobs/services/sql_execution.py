@@ -34,14 +34,13 @@ from mrs_jobs.engines.base import EngineRefused
 from mrs_jobs.engines.paths import URL_RE, InputRoots, file_url_path
 from mrs_jobs.engines.registry import cluster_spec
 from mrs_jobs.errors import (
-    ClusterNotFound,
     ComponentMissing,
     InvalidParameter,
     QueueFull,
     SqlExecutionNotFound,
 )
 from mrs_jobs.services.context import Caller, Waker
-from mrs_jobs.services.jobs import kill_or_request, new_job_row, submit_events
+from mrs_jobs.services.jobs import cluster_of, kill_or_request, new_job_row, submit_events
 from mrs_jobs.settings import Settings
 from mrs_jobs.storage.objectstore import ObjectStoreError, is_object_uri, parse_uri
 from mrs_jobs.store import Store
@@ -49,7 +48,7 @@ from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import sql_executions as sql_store
 from mrs_jobs.store.audit import record_audit
-from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
+from mrs_jobs.store.tenants import Cluster
 
 __all__ = ["SqlExecution", "SqlExecutionService"]
 
@@ -203,14 +202,7 @@ class SqlExecutionService:
 
     @staticmethod
     def _cluster(conn: Connection, caller: Caller, cluster_id: str, lock: bool = False) -> Cluster:
-        found = (
-            lock_cluster(conn, caller.project_id, cluster_id)
-            if lock
-            else get_cluster(conn, caller.project_id, cluster_id)
-        )
-        if found is None:
-            raise ClusterNotFound(cluster_id)
-        return found
+        return cluster_of(conn, caller, cluster_id, lock)
 
     def _execution(self, conn: Connection, caller: Caller, cluster_id: str, sql_id: str) -> Job:
         job = sql_store.get_execution(conn, caller.project_id, cluster_id, sql_id)
