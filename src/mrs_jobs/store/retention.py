@@ -1,11 +1,12 @@
 """Queries of retention: a cluster's expired ended jobs, old audit rows, stale submit keys.
 
-Retention removes nothing itself: it marks expired ended jobs deleted (``deleted_ms`` > 0), the
-way a batch delete does, and the supervisor's purge (``supervisor/purge.py``) removes their
-rows and files. Only ended jobs (a terminal state with ``finished_ms`` > 0) are ever marked,
-in the UPDATE itself, so a job that is live when the statement runs is never touched. Jobs and
-SQL executions (``deleted_ms`` = -1) of a cluster are read together, in the order of the
-``ix_jobs_ended (cluster_id, finished_ms)`` index.
+Retention reads a cluster's expired ended jobs (a terminal state with ``finished_ms`` > 0,
+not deleted yet) and the supervisor's purge (``supervisor/purge.py``) removes their rows and
+files. Jobs and SQL executions (``deleted_ms`` = -1) of a cluster are read together, in the
+order of the ``ix_jobs_ended (cluster_id, finished_ms)`` index. An operator's ``admin purge``
+(another process) marks the ended jobs it matches deleted (``deleted_ms`` > 0) instead, the
+way a batch delete does, re-checking in the UPDATE that each has ended, and the server's purge
+removes them.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
+from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import TERMINAL_STATES
+from mrs_jobs.store.jobs import job_from_row
 from mrs_jobs.store.tables import audit, jobs, submit_keys
 
 __all__ = [
@@ -25,7 +28,7 @@ __all__ = [
     "sample_matching",
     "delete_old_audit",
     "delete_old_submit_keys",
-    "expired_job_ids",
+    "expired_jobs",
     "keep_newest_cutoff",
     "mark_expired",
 ]
@@ -38,15 +41,26 @@ def _ended() -> tuple[object, ...]:
     return (jobs.c.deleted_ms <= 0, jobs.c.finished_ms > 0, jobs.c.state.in_(_TERMINAL))
 
 
-def expired_job_ids(conn: Connection, cluster_id: str, before_ms: int, limit: int) -> list[str]:
-    """The oldest ended jobs of a cluster that ended before ``before_ms`` (at most ``limit``)."""
+def expired_jobs(
+    conn: Connection,
+    cluster_id: str,
+    before_ms: int,
+    limit: int,
+    *,
+    after: tuple[int, str] | None = None,
+) -> list[Job]:
+    """The oldest ended jobs of a cluster that ended before ``before_ms`` (at most ``limit``),
+    in (end time, id) order, after the job at ``after`` (an end time and an id) if given."""
+    conds = [jobs.c.cluster_id == cluster_id, jobs.c.finished_ms < before_ms, *_ended()]
+    if after is not None:
+        at, job_id = after
+        conds.append(
+            or_(jobs.c.finished_ms > at, and_(jobs.c.finished_ms == at, jobs.c.id > job_id))
+        )
     rows = conn.execute(
-        select(jobs.c.id)
-        .where(jobs.c.cluster_id == cluster_id, jobs.c.finished_ms < before_ms, *_ended())
-        .order_by(jobs.c.finished_ms)
-        .limit(limit)
+        select(jobs).where(*conds).order_by(jobs.c.finished_ms, jobs.c.id).limit(limit)
     ).all()
-    return [r.id for r in rows]
+    return [job_from_row(r) for r in rows]
 
 
 def keep_newest_cutoff(conn: Connection, cluster_id: str, keep: int) -> int:

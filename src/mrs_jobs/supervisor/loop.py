@@ -2,8 +2,8 @@
 
 One pass (:meth:`Supervisor.run_once`) does, in order: heartbeat (and take over the jobs of
 supervisors that stopped); kills asked for (kills.py); watch the launched jobs (watch.py, which
-ends them through ending.py and follows detached ones through detached.py); mark ended jobs
-past their retention deleted (retention.py); purge deleted jobs whose processes are dead
+ends them through ending.py and follows detached ones through detached.py); purge ended jobs
+past their retention (retention.py, through purge.py) and deleted jobs whose processes are dead
 (purge.py); claim queued jobs into free slots and launch them
 (launching.py); engine housekeeping. Every state change is a guarded transition in the store,
 so the API and several supervisors can race on a job without corrupting it. A pass never
@@ -84,7 +84,7 @@ class Supervisor:
             recovery=self.recovery,
         )
         self.purger = Purger(self.ctx, self.marks)
-        self.retention = Retention(self.ctx)
+        self.retention = Retention(self.ctx, self.purger.remove)
         self.launcher = Launcher(self.ctx, finisher)
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -21,7 +21,7 @@ from mrs_jobs.supervisor.context import SupervisorContext
 from mrs_jobs.supervisor.jobfiles import handle_of
 from mrs_jobs.supervisor.marks import Marks
 
-__all__ = ["Purger", "pause"]
+__all__ = ["Purger"]
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,10 @@ _PURGE_BATCH = 500
 _PURGE_BATCHES_PER_PASS = 20
 #: Jobs removed per transaction: a short hold of the write lock, so the API's own writes (a
 #: submit) wait for at most one of them (bench/p10_retention_purge.py measures it).
-_PURGE_TX = 100
-#: After each transaction the purge pauses half as long as the transaction took (at most this),
-#: so it holds the database (and the interpreter) at most about two thirds of the time.
+_PURGE_TX = 50
+#: After each chunk (its files and its transaction) the purge pauses half as long as the chunk
+#: took (at most this), so it holds the database and the interpreter (the API's threads share
+#: both in ``serve``) at most about two thirds of the time.
 _MAX_PAUSE_S = 0.1
 
 
@@ -54,6 +55,15 @@ class Purger:
             if len(deleted) < _PURGE_BATCH or len(done) < len(deleted) // 2:
                 return
 
+    def remove(self, jobs: list[Job]) -> int:
+        """Purge these jobs now (retention's expired ones) where :meth:`_purgeable`; returns how
+        many went. A job skipped is left as it is for its peer or a later pass."""
+        peers = self._live_peers()
+        done = [job for job in jobs if self._purgeable(job, peers)]
+        if done:
+            self._purge(done)
+        return len(done)
+
     def _purgeable(self, job: Job, peers: set[str]) -> bool:
         if job.state in (JobState.ACCEPTED, JobState.RUNNING):
             return False  # its owner kills and finalises it first (taken over if gone)
@@ -70,14 +80,14 @@ class Purger:
     def _purge(self, done: list[Job]) -> None:
         for start in range(0, len(done), _PURGE_TX):
             chunk = done[start : start + _PURGE_TX]
+            began = time.monotonic()
             for job in chunk:  # files first: a crash after this leaves a row, purged next time
                 workdir = Path(job.workdir or self.ctx.workdir(job.id))
                 self._forget(job, workdir)
                 shutil.rmtree(workdir, ignore_errors=True)
-            began = time.monotonic()
             with self.ctx.store.write() as conn:
                 job_store.purge(conn, [j.id for j in chunk])
-            pause(began)
+            _pause(began)
         log.info("job.purged", extra={"count": len(done)})
 
     def _forget(self, job: Job, workdir: Path) -> None:
@@ -96,7 +106,7 @@ class Purger:
             return sup_store.live_supervisors(conn, since) - {self.ctx.id}
 
 
-def pause(began: float) -> None:
-    """Let the API's writers in: sleep half as long as the transaction since ``began`` took
-    (capped), so a purge of a million jobs is many short holds, never one long one."""
+def _pause(began: float) -> None:
+    """Let the API in: sleep half as long as the work since ``began`` took (capped), so a purge
+    of a million jobs is many short holds, never one long one."""
     time.sleep(min((time.monotonic() - began) / 2, _MAX_PAUSE_S))
