@@ -77,8 +77,8 @@ def test_purge_removes_every_row_of_the_job_but_not_the_audit(store) -> None:
     a = insert_job(store, P, C)
     b = insert_job(store, P, C)
     with store.write() as conn:
-        events_store.record_event(conn, a, None, "NEW", "submitted", 1)
-        events_store.record_event(conn, b, None, "NEW", "submitted", 1)
+        events_store.record_event(conn, a, None, "NEW", "submitted", 1, project_id=P, cluster_id=C)
+        events_store.record_event(conn, b, None, "NEW", "submitted", 1, project_id=P, cluster_id=C)
         record_audit(
             conn,
             at_ms=1,

@@ -183,8 +183,11 @@ def _yarn_queue(cluster: Cluster) -> str:
     return str(cluster.config.get("yarn_queue") or "").strip()
 
 
-def submit_events(job_id: str, at: int, actor: str) -> list[dict[str, object]]:
-    """The three transitions of a submit, as ``transition()`` would have recorded them."""
+def submit_events(
+    job_id: str, at: int, actor: str, project_id: str | None, cluster_id: str
+) -> list[dict[str, object]]:
+    """The three transitions of a submit, as ``transition()`` would have recorded them
+    (``project_id`` None: not in the project's event stream, as an SQL execution's)."""
     steps = [
         (None, JobState.NEW, "submitted"),
         (JobState.NEW, JobState.NEW_SAVING, ""),
@@ -198,6 +201,8 @@ def submit_events(job_id: str, at: int, actor: str) -> list[dict[str, object]]:
             "reason": reason,
             "at_ms": at,
             "actor": actor,
+            "project_id": project_id,
+            "cluster_id": cluster_id,
         }
         for src, dst, reason in steps
     ]
@@ -334,7 +339,9 @@ class JobService:
             ):
                 # A concurrent submit with the same key won; this transaction adds nothing.
                 raise _Retry()
-            events_store.record_events(conn, submit_events(job_id, at, caller.actor))
+            events_store.record_events(
+                conn, submit_events(job_id, at, caller.actor, caller.project_id, cluster.id)
+            )
             record_audit(
                 conn,
                 at_ms=at,

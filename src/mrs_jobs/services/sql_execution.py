@@ -127,7 +127,9 @@ class SqlExecutionService:
             )
             row["deleted_ms"] = sql_store.SQL_EXECUTION
             job_store.insert_job(conn, row)
-            events_store.record_events(conn, submit_events(sql_id, at, caller.actor))
+            events_store.record_events(
+                conn, submit_events(sql_id, at, caller.actor, None, cluster.id)
+            )
             record_audit(
                 conn,
                 at_ms=at,

@@ -141,7 +141,14 @@ def transition(
     if not allowed:
         return None
     row = conn.execute(
-        select(jobs.c.state, jobs.c.properties, jobs.c.arguments)
+        select(
+            jobs.c.state,
+            jobs.c.properties,
+            jobs.c.arguments,
+            jobs.c.project_id,
+            jobs.c.cluster_id,
+            jobs.c.deleted_ms,
+        )
         .where(jobs.c.id == job_id)
         .with_for_update()
     ).first()
@@ -162,7 +169,18 @@ def transition(
     res = conn.execute(update(jobs).where(cond).values(state=target.value, **changes))
     if res.rowcount != 1:
         return None
-    record_event(conn, job_id, prev.value, target.value, reason, now_ms(), actor)
+    record_event(
+        conn,
+        job_id,
+        prev.value,
+        target.value,
+        reason,
+        now_ms(),
+        actor,
+        project_id=row.project_id if row.deleted_ms >= 0 else None,  # < 0: an SQL execution
+        cluster_id=row.cluster_id,
+        result=changes.get("result") if target is JobState.FINISHED else None,
+    )
     return prev
 
 

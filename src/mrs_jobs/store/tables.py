@@ -21,6 +21,7 @@ __all__ = [
     "audit",
     "clusters",
     "credentials",
+    "event_cursors",
     "job_counts",
     "job_events",
     "jobs",
@@ -28,6 +29,9 @@ __all__ = [
     "projects",
     "sql_results",
     "submit_keys",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhooks",
     "supervisors",
 ]
 
@@ -179,6 +183,75 @@ job_events = Table(
     Column("reason", Text, nullable=False, default=""),
     # who caused it: "request <id> by <user>", "supervisor <id>", "service shutdown"...
     Column("actor", String(160), nullable=True),
+    # The project's event stream (store/events.py): where the job was and the project-wide
+    # cursor, taken from event_cursors in the event's own transaction. NULL only on rows
+    # written before migration 0005 whose job was already gone.
+    Column("project_id", String(64), nullable=True),
+    Column("cluster_id", String(64), nullable=True),
+    Column("seq", BigInteger, nullable=True),
+    Column("result", String(16), nullable=True),  # of a change to FINISHED: SUCCEEDED|FAILED
+    Index("ix_job_events_feed", "project_id", "seq", unique=True),
+)
+
+#: The last ``job_events.seq`` of each project: one row, bumped (and so locked until commit)
+#: by each transaction that records events, so a project's events commit in cursor order.
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+)
+
+#: Webhook subscriptions of a project (or of one of its clusters).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("project_id", String(64), nullable=False, index=True),
+    Column("cluster_id", String(64), nullable=True),  # NULL: every cluster of the project
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of event types
+    Column("secret", Text, nullable=False),  # the signing secret, sealed (secretbox)
+    Column("over_duration_s", Integer, nullable=True),  # job.over_duration after this long
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("description", String(200), nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+#: The outbox: one row per (event, subscription), written with the event, delivered by the
+#: supervisor at least once (``msg_id`` is the ``webhook-id`` every attempt carries).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("msg_id", String(80), nullable=False, unique=True),
+    Column("webhook_id", String(36), nullable=False),
+    Column("project_id", String(64), nullable=False),
+    Column("job_id", String(36), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=True),  # the event's cursor (none for over_duration)
+    Column("payload", Text, nullable=False),  # the JSON body, as sent
+    Column("state", String(12), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("finished_ms", BigInteger, nullable=True),  # delivered or dead-lettered at
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_webhook_deliveries_due", "state", "next_at_ms"),
+    Index("ix_webhook_deliveries_order", "webhook_id", "job_id", "id"),
+)
+
+#: Each attempt of a delivery: when, the answer's status (NULL: none), what went wrong.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", Integer, nullable=False, index=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
 )
 
 sql_results = Table(
