@@ -212,6 +212,37 @@ class Settings(BaseSettings):
         "backlog of expired jobs is being removed).",
     )
 
+    webhook_allow_private: bool = Field(
+        False,
+        description="Let webhooks target loopback, private, link-local and reserved addresses "
+        "(checked when a webhook is created and again before each attempt). Off: the service "
+        "must not be a way into its own network.",
+    )
+    webhook_retry_base_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="First wait after a failed webhook attempt; each next one doubles (at most "
+        "an hour), with ±20 % jitter.",
+    )
+    webhook_max_age_hours: float = Field(
+        24.0,
+        gt=0,
+        description="A webhook delivery not delivered this long after its event is "
+        "dead-lettered (kept, listed by `admin list-deliveries --state dead`, not retried).",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time a webhook receiver has to answer one attempt."
+    )
+    webhook_workers: int = Field(
+        8, ge=1, description="Webhook attempts the supervisor has in flight at once."
+    )
+    webhook_retention_days: float = Field(
+        7.0,
+        gt=0,
+        description="Days a delivered or dead-lettered webhook delivery (and its attempts) is "
+        "kept after it finished.",
+    )
+
     @model_validator(mode="after")
     def _access_log_default(self) -> Settings:
         """An access log by default where logs are read by machines (JSON), not in text."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mrs_jobs.cli import admin_clusters, admin_purge
+from mrs_jobs.cli import admin_clusters, admin_purge, admin_webhooks
 from mrs_jobs.cli.admin_common import admin_store, admin_store_and_key, fail, when
 
 if TYPE_CHECKING:
@@ -215,3 +215,4 @@ def audit(
 
 admin_clusters.register(app)
 admin_purge.register(app)
+admin_webhooks.register(app)

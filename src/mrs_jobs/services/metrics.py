@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from mrs_jobs.domain.states import JobState
 from mrs_jobs.services.observability import JobSnapshot, ObservabilityService
 from mrs_jobs.services.usage_metrics import UsageCollector
+from mrs_jobs.services.webhook_metrics import WebhookCollector
 from mrs_jobs.store.jobs import now_ms
 from mrs_jobs.store.observability import StartEvent
 from mrs_jobs.supervisor.retention import COUNTS as RETENTION_COUNTS
@@ -68,6 +69,7 @@ class Metrics:
         self.jobs = JobCollector(observability)
         r.register(self.jobs)
         r.register(UsageCollector(observability.store))  # what jobs used (usage_metrics.py)
+        r.register(WebhookCollector(observability.store))  # webhook_metrics.py
         ProcessCollector(registry=r)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -5,7 +5,8 @@ supervisors that stopped); kills asked for (kills.py); watch the launched jobs (
 ends them through ending.py and follows detached ones through detached.py); purge ended jobs
 past their retention (retention.py, through purge.py) and deleted jobs whose processes are dead
 (purge.py); claim queued jobs into free slots and launch them
-(launching.py); engine housekeeping. Every state change is a guarded transition in the store,
+(launching.py); send due webhook deliveries (webhooks.py, on its own small thread pool);
+engine housekeeping. Every state change is a guarded transition in the store,
 so the API and several supervisors can race on a job without corrupting it. A pass never
 raises: errors are logged and retried next pass. Restart recovery is recovery.py.
 """
@@ -40,6 +41,7 @@ from mrs_jobs.supervisor.purge import Purger
 from mrs_jobs.supervisor.recovery import Recovery
 from mrs_jobs.supervisor.retention import Retention
 from mrs_jobs.supervisor.watch import Watcher
+from mrs_jobs.supervisor.webhooks import WebhookDispatcher
 
 __all__ = ["INSTANCE_VARIABLE", "Supervisor"]
 
@@ -86,6 +88,7 @@ class Supervisor:
         self.purger = Purger(self.ctx, self.marks)
         self.retention = Retention(self.ctx, self.purger.remove)
         self.launcher = Launcher(self.ctx, finisher)
+        self.webhooks = WebhookDispatcher(self.ctx, self.wake)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -141,6 +144,7 @@ class Supervisor:
         if self.settings.kill_jobs_on_shutdown:
             self._kill_all_owned()
         self._housekeeping(idle_seconds=0.0)
+        self.webhooks.close()
         if self.table.exit_watcher is not None:
             self.table.exit_watcher.close()
 
@@ -175,6 +179,7 @@ class Supervisor:
             ("retention", self.retention.step),
             ("purge", self.purger.step),
             ("claim", self.launcher.step),
+            ("webhooks", self.webhooks.step),
             ("housekeeping", self._housekeeping),
         )
         for name, step in steps:

@@ -1,0 +1,89 @@
+"""One webhook attempt over HTTP, and the target check it and a new subscription share.
+
+The target's host is resolved and every address it has is checked (``domain/webhooks.py``
+``refused_address``) when a subscription is created and again before each attempt: a name
+that pointed at a public address may point inside the network later. Redirects are not
+followed (a 3xx is a failed attempt), so a receiver cannot send the service elsewhere.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from mrs_jobs.domain.webhooks import Target, headers, parse_target, refused_address
+from mrs_jobs.errors import InvalidParameter
+
+__all__ = ["Result", "check_target", "send"]
+
+_ERROR_CHARS = 300
+
+
+def _addresses(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidParameter(f"the webhook host {host} does not resolve ({exc}).") from None
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_target(url: str, allow_private: bool) -> Target:
+    """The parsed URL, if it may be called; InvalidParameter says why not."""
+    target = parse_target(url)
+    if allow_private:
+        return target
+    for address in _addresses(target.host, target.port):
+        why = refused_address(address)
+        if why is not None:
+            raise InvalidParameter(
+                f"the webhook target {target.host} is refused: {why} (private targets need "
+                "MRS_JOBS_WEBHOOK_ALLOW_PRIVATE=true)."
+            )
+    return target
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one attempt got: the status (None: no answer) and what went wrong."""
+
+    status: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def send(
+    client: httpx.Client,
+    url: str,
+    secret: str,
+    msg_id: str,
+    body: str,
+    *,
+    allow_private: bool,
+) -> Result:
+    """POST the body, signed for this attempt; never raises for the receiver's failures."""
+    started = time.monotonic()
+
+    def took() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        check_target(url, allow_private)
+    except InvalidParameter as exc:
+        return Result(None, exc.message[:_ERROR_CHARS], took())
+    sent = headers(secret, msg_id, int(time.time()), body)
+    try:
+        answer = client.post(url, content=body.encode(), headers=sent)
+    except httpx.TimeoutException:
+        return Result(None, "timed out", took())
+    except httpx.HTTPError as exc:
+        return Result(None, f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS], took())
+    if 200 <= answer.status_code < 300:
+        return Result(answer.status_code, None, took())
+    return Result(answer.status_code, f"HTTP {answer.status_code}", took())
