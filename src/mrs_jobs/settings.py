@@ -221,8 +221,11 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(
         5.0,
         gt=0,
-        description="First wait after a failed webhook attempt; each next one doubles (at most "
-        "an hour), with ±20 % jitter.",
+        description="First wait after a failed webhook attempt; each next one doubles (up to "
+        "webhook_retry_max_seconds), with ±20 % jitter.",
+    )
+    webhook_retry_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts of a webhook delivery."
     )
     webhook_max_age_hours: float = Field(
         24.0,

@@ -49,7 +49,7 @@ __all__ = [
 
 SECRET_PREFIX = "whsec_"
 _KEY_BYTES = 24
-#: The longest wait between two attempts (the backoff stops doubling here).
+#: The longest wait between two attempts by default (the backoff stops doubling there).
 MAX_DELAY_S = 3600.0
 _JITTER = 0.2  # each delay is drawn within ±20 % of its nominal value
 
@@ -160,12 +160,13 @@ def next_attempt_ms(
     *,
     base_s: float,
     max_age_s: float,
+    max_delay_s: float = MAX_DELAY_S,
     rand: random.Random | None = None,
 ) -> int | None:
     """When to try again after ``attempts`` failed attempts: ``base × 2^(attempts-1)`` seconds
-    (at most :data:`MAX_DELAY_S`), ±20 % jitter so receivers that failed together are not hit
+    (at most ``max_delay_s``), ±20 % jitter so receivers that failed together are not hit
     together again; None when that is past the delivery's maximum age (dead-lettered)."""
-    nominal = min(MAX_DELAY_S, base_s * 2 ** max(0, attempts - 1))
+    nominal = min(max_delay_s, base_s * 2 ** min(40, max(0, attempts - 1)))
     draw = (rand or random).uniform(1 - _JITTER, 1 + _JITTER)
     at = now_ms + int(nominal * draw * 1000)
     if at > created_ms + int(max_age_s * 1000):

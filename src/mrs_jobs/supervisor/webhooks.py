@@ -183,6 +183,7 @@ class WebhookDispatcher:
                     at,
                     base_s=self.settings.webhook_retry_base_seconds,
                     max_age_s=self.settings.webhook_max_age_hours * 3600,
+                    max_delay_s=self.settings.webhook_retry_max_seconds,
                 )
                 if nxt is None:
                     wh_store.mark_dead(conn, item.id, at, result.status, result.error)
