@@ -197,6 +197,8 @@ def test_follow_reads_until_the_job_ended_and_drains_the_rest() -> None:
     reads: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/job-events"):
+            return OLD_SERVER
         if request.url.path.endswith("/log"):
             offset = int(request.url.params["offset"])
             reads.append(offset)
@@ -252,12 +254,19 @@ def test_narrow_terminals_drop_columns_never_ids() -> None:
         assert max(len(line.rstrip()) for line in text.splitlines()) <= width
 
 
+#: What a server older than the event stream answers for ``.../job-events``.
+OLD_SERVER = httpx.Response(404, json={"error_code": "12000002", "error_msg": "Not Found"})
+
+
 def _job_api(states: list[str], log: bytes = b"") -> httpx.MockTransport:
-    """A service whose job goes through ``states`` (one per show) with a fixed log."""
+    """An older service (no event stream) whose job goes through ``states`` (one per show)
+    with a fixed log."""
     seen = iter(states)
     last = {"job_state": states[0]}
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/job-events"):
+            return OLD_SERVER
         if request.url.path.endswith("/log"):
             return httpx.Response(
                 200,
@@ -290,3 +299,58 @@ def test_wait_prints_a_line_while_nothing_changes(
     err = capsys.readouterr().err
     assert err.count("j1: n RUNNING 0%") >= 3  # the first line, then "still" lines
     assert "(still, after" in err
+
+
+def _streaming_api(calls: list[str], changes: list[str], log: bytes = b"") -> httpx.MockTransport:
+    """A service with the event stream: the job is RUNNING, then each long-poll brings the
+    next state of ``changes``; ``calls`` records what was asked."""
+    state = {"job_state": "RUNNING", "job_name": "n", "job_result": "UNDEFINED"}
+    todo = iter(changes)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/job-events"):
+            after = request.url.params["after"]
+            calls.append(f"events after={after} wait={request.url.params['wait']}")
+            to = next(todo, None) if after != "now" else None
+            if to is None:
+                return httpx.Response(200, json={"events": [], "next_cursor": "7"})
+            other = {"job_id": "other", "to_state": "KILLED"}
+            data = {"job_id": "j1", "from_state": state["job_state"], "to_state": to}
+            state.update(job_state=to, job_result="SUCCEEDED" if to == "FINISHED" else "x")
+            events = [{"data": other}, {"data": data}]
+            return httpx.Response(200, json={"events": events, "next_cursor": "9"})
+        if path.endswith("/log"):
+            data = log[int(request.url.params["offset"]) :]
+            headers = {"X-Log-Next-Offset": str(len(log)), "X-Log-Size": str(len(log))}
+            return httpx.Response(200, content=data, headers=headers)
+        calls.append("show")
+        return httpx.Response(202, json={"job_detail": dict(state)})
+
+    return httpx.MockTransport(handler)
+
+
+def test_wait_long_polls_the_stream_instead_of_asking_for_the_job() -> None:
+    calls: list[str] = []
+    with ApiClient(CONN, transport=_streaming_api(calls, [None, "FINISHED"])) as api:  # type: ignore[list-item]
+        job = wait_for_job(api, "j1", show=False)
+    assert job["job_state"] == "FINISHED" and exit_code_for(job) == 0
+    # The cursor first, the job once, long-polls (the first empty), the job once it ended.
+    assert calls == [
+        "events after=now wait=0",
+        "show",
+        "events after=7 wait=25",
+        "events after=7 wait=25",
+        "show",
+    ]
+
+
+def test_follow_waits_on_the_stream_between_reads_of_the_log() -> None:
+    calls: list[str] = []
+    sink = io.BytesIO()
+    transport = _streaming_api(calls, [None, None, "KILLED"], log=b"hello\n")
+    with ApiClient(CONN, transport=transport) as api:
+        follow_log(api, "j1", "stdout", sink, follow=True, interval=1.0)  # type: ignore[arg-type]
+    assert sink.getvalue() == b"hello\n"
+    assert calls.count("show") == 1  # where the job is at first; then only the stream
+    assert calls[-1] == "events after=7 wait=1"

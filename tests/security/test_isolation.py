@@ -69,6 +69,7 @@ TENANT_ROUTES: dict[tuple[str, str], Case] = {
     ("GET", V2 + "/{job_execution_id}/log"): Case("job", query="?type=stdout"),
     ("GET", "/v2/{project_id}/clusters/{cluster_id}/files"): Case("cluster", query="?path=/tmp"),
     ("GET", "/v2/{project_id}/clusters/{cluster_id}/job-usage"): Case("cluster", query="?since=2w"),
+    ("GET", "/v2/{project_id}/clusters/{cluster_id}/job-events"): Case("cluster"),
     ("POST", SQL): Case("cluster", body=_sql_body),
     ("GET", SQL + "/{sql_id}"): Case("job", missing="12000002"),
     ("POST", SQL + "/{sql_id}/cancel"): Case("job", missing="12000002"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,7 @@ from mrs_jobs.api.middleware import BodyTooLarge, RequestContextMiddleware
 from mrs_jobs.api.ratelimit import RateLimited, RateLimiter
 from mrs_jobs.api.replay import ReplayCache
 from mrs_jobs.api.routes import clusters as cluster_routes
+from mrs_jobs.api.routes import events as event_routes
 from mrs_jobs.api.routes import files as file_routes
 from mrs_jobs.api.routes import history as history_routes
 from mrs_jobs.api.routes import jobs as job_routes
@@ -29,6 +32,8 @@ from mrs_jobs.services.authn import Authenticator
 from mrs_jobs.services.batch_delete import BatchDeleteService
 from mrs_jobs.services.clusters import ClusterService
 from mrs_jobs.services.context import Waker
+from mrs_jobs.services.feed import FeedService
+from mrs_jobs.services.feed_hub import FeedHub
 from mrs_jobs.services.files import FileService
 from mrs_jobs.services.jobs import JobService
 from mrs_jobs.services.jobs_v11 import JobsV11Service
@@ -64,6 +69,7 @@ class AppContext:
     jobs_v11: JobsV11Service
     sql: SqlExecutionService
     usage: UsageService
+    feed: FeedService
 
 
 _ROUTES = (
@@ -73,6 +79,7 @@ _ROUTES = (
     job_v11_routes,
     file_routes,
     usage_routes,
+    event_routes,
     sql_routes,
     ops_routes,
     history_routes,
@@ -100,14 +107,21 @@ def create_app(
         description="MapReduce Service (MRS) API v2 job management, self-hosted.",
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
+    hub = FeedHub(store)  # the job event stream's one watcher (services/feed_hub.py)
+
+    def committed() -> None:  # a change was committed here: wake the supervisor and the hub
+        wake()
+        hub.nudge()
+
     observability = ObservabilityService(
         store, supervisor_id=supervisor_id, heartbeat_seconds=settings.heartbeat_seconds
     )
     metrics = Metrics(observability, version=__version__)
     box = load_secret_box(settings)  # seals SKs and the secret properties of submits
-    jobs = JobService(store, runnable_types=runnable_types, wake=wake, secrets=box)
-    batch_delete = BatchDeleteService(store, wake=wake)
+    jobs = JobService(store, runnable_types=runnable_types, wake=committed, secrets=box)
+    batch_delete = BatchDeleteService(store, wake=committed)
     app.state.ctx = AppContext(
         settings=settings,
         store=store,
@@ -121,9 +135,11 @@ def create_app(
         metrics=metrics,
         history=SparkHistoryService(history),
         jobs_v11=JobsV11Service(store, jobs, batch_delete),
-        sql=SqlExecutionService(store, settings, runnable_types=runnable_types, wake=wake),
+        sql=SqlExecutionService(store, settings, runnable_types=runnable_types, wake=committed),
         usage=UsageService(store),
+        feed=FeedService(store, hub),
     )
+    metrics.registry.register(hub.collector())
     install_error_handlers(app)
     # Abuse limits, read by api/auth.py (docs/security.md).
     app.state.rate_limiter = RateLimiter(
@@ -158,3 +174,14 @@ def create_app(
         access_log=bool(settings.access_log),
     )
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The stream's hub polls while the server runs (it also starts on a first waiter)."""
+    hub = app.state.ctx.feed.hub
+    hub.start()
+    try:
+        yield
+    finally:
+        hub.stop()

@@ -178,6 +178,20 @@ class ApiClient:
         query = {k: str(v) for k, v in params.items() if v is not None}
         return dict(self._request("GET", url, params=query).json())
 
+    def job_events(self, after: str, *, wait: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """The cluster's job events after cursor ``after`` (``now``: none, the latest cursor),
+        long-polled up to ``wait`` s (``GET .../job-events``, ours; a 404 from an older
+        server)."""
+        url = self.conn.base_url.rsplit("/", 1)[0] + "/job-events"
+        query = {"after": after, "wait": str(wait), "limit": str(limit)}
+        try:
+            response = self._http.get(url, params=query, timeout=wait + 30.0)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"cannot reach {self.conn.endpoint}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        return dict(response.json())
+
     def log(self, job_id: str, kind: str, offset: int, limit: int) -> LogChunk:
         response = self._request(
             "GET",
