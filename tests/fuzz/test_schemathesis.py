@@ -70,6 +70,7 @@ PREFIX = "/v2/{project_id}/clusters/{cluster_id}/job-executions"
 V11 = "/v1.1/{project_id}/cluster_infos"
 FILES = "/v2/{project_id}/clusters/{cluster_id}/files"
 USAGE = "/v2/{project_id}/clusters/{cluster_id}/job-usage"
+EVENTS = "/v2/{project_id}/clusters/{cluster_id}/job-events"
 V11_JOBS = "/v1.1/{project_id}"
 SQL = "/v2/{project_id}/clusters/{cluster_id}/sql-execution"
 OPERATIONS = [
@@ -84,6 +85,7 @@ OPERATIONS = [
     ("GET", V11 + "/{cluster_id}"),
     ("GET", FILES),
     ("GET", USAGE),
+    ("GET", EVENTS),
     ("POST", SQL),
     ("GET", SQL + "/{sql_id}"),
     ("POST", SQL + "/{sql_id}/cancel"),
@@ -360,6 +362,18 @@ def usage_queries() -> st.SearchStrategy[dict[str, str]]:
     return st.fixed_dictionaries({}, optional=optional)
 
 
+def event_queries() -> st.SearchStrategy[dict[str, str]]:
+    """The job event stream: cursors, limits, and waits that are refused or do not wait (a
+    valid wait would hold each case for seconds)."""
+    optional = {
+        "after": st.one_of(_INTS, st.sampled_from(["now", "0", "-1", "1e3"]), st.text(max_size=6)),
+        "limit": _INTS,
+        "wait": st.sampled_from(["0", "", "61", "-1", "x", "1.5", "99999999999999999999999"]),
+        "bogus": st.text(max_size=5),
+    }
+    return st.fixed_dictionaries({}, optional=optional)
+
+
 def list_queries() -> st.SearchStrategy[dict[str, str]]:
     return st.fixed_dictionaries({}, optional=_LIST_PARAMS)
 
@@ -541,6 +555,8 @@ def test_operation(world: World, method: str, path: str, mode: str) -> None:
             query = data.draw(file_queries(world.files_root))
         elif (method, path) == ("GET", USAGE):
             query = data.draw(usage_queries())
+        elif (method, path) == ("GET", EVENTS):
+            query = data.draw(event_queries())
         elif (method, path) == ("GET", V11_JOBS + "/job-exes"):
             query = data.draw(v1_list_queries(cluster))
         elif (method, path) == ("POST", V11_JOBS + "/jobs/submit-job"):
