@@ -43,7 +43,7 @@ DAY_MS = 86_400_000
 OUTCOMES = ("delivered", "retried", "dead")
 OVER_DURATION_EVERY_S = 5.0
 CLEANUP_BATCH = 500
-_LEASE_MARGIN_S = 30.0
+_LEASE_MARGIN_S = 5.0
 
 
 class _Counts:
@@ -107,6 +107,7 @@ class WebhookDispatcher:
         with self.ctx.store.read() as conn:
             if not wh_store.any_due(conn, at):
                 return 0
+        # long enough for a wait in the pool behind one attempt, the attempt, and its record
         lease = at + int((self.settings.webhook_timeout_seconds * 2 + _LEASE_MARGIN_S) * 1000)
         with self.ctx.store.write() as conn:
             claimed = wh_store.claim_due(conn, at, lease, room)
