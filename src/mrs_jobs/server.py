@@ -223,6 +223,8 @@ def run_server(settings: Settings) -> int:
         supervisor.start()
     print(greeting, flush=True)
     server = _uvicorn_server(settings, app)
+    # Open event streams end as soon as the server is told to stop (not after its grace time).
+    app.state.ctx.feed.hub.stop_when(lambda: server.should_exit)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler that
     # was installed before it started: with the default one the process would die right there,
     # before the supervisor's orderly stop below. Ours turns it into an exception instead.

@@ -100,3 +100,30 @@ def test_a_change_through_one_server_reaches_the_others_clients_within_a_second(
         assert killed["type"] == "job.killed" and killed["data"]["job_id"] == job_id
         assert at - began < 1.0, at - began
         reader.join(5)
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+def test_open_streams_end_when_the_server_stops(
+    two_servers: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = two_servers
+    ended: list[float] = []
+
+    def read() -> None:
+        with _client(b, a.bootstrap) as sse:
+            headers = {"Accept": "text/event-stream"}
+            with sse.stream("GET", "/job-events", headers=headers) as r:
+                assert r.status_code == 200
+                for _ in r.iter_lines():
+                    pass
+        ended.append(time.monotonic())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(1.0)
+    began = time.monotonic()
+    assert b.stop() == 0
+    # Not after uvicorn's 10 s grace: the stream ended (cleanly) as soon as it was told.
+    assert time.monotonic() - began < 3.0
+    reader.join(5)
+    assert ended and ended[0] - began < 3.0

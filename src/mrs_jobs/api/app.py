@@ -180,7 +180,7 @@ def create_app(
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The stream's hub polls while the server runs (it also starts on a first waiter)."""
     hub = app.state.ctx.feed.hub
-    hub.start()
+    hub.start(pinned=True)
     try:
         yield
     finally:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 TAIL_EVENTS = 2000
 #: Events read per query when a head moved.
 FETCH_LIMIT = 1000
+#: A hub started by a waiter (no lifespan: an app under test) stops after this long idle.
+IDLE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -84,25 +87,39 @@ class FeedHub:
         self._nudged = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pinned = False
+        self._should_stop: Callable[[], bool] = lambda: False
         self.clients = 0  # waiting long-polls and open SSE streams (the services count them)
         self.events_seen = 0  # head increases summed over polls
         self.polls = 0
 
-    def start(self) -> None:
+    def start(self, *, pinned: bool = False) -> None:
+        """Poll from now on. ``pinned`` (the server's lifespan): until :meth:`stop`; else (a
+        first waiter) only while there are waiters, and a while after. Never after a stop."""
         with self._lock:
+            self._pinned = self._pinned or pinned
+            if self._stopping.is_set():
+                return
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="feed-hub", daemon=True)
             self._thread.start()
 
+    def stop_when(self, should_stop: Callable[[], bool]) -> None:
+        """Stop by itself once ``should_stop()`` (the server is shutting down), so that open
+        streams end instead of holding the server's graceful shutdown."""
+        self._should_stop = should_stop
+
     def stop(self) -> None:
-        """Stop polling; every waiter is woken with nothing new."""
+        """Stop polling, for good; every waiter is woken with nothing new."""
+        self._halt()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def _halt(self) -> None:
         self._stopping.set()
         self._nudged.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout=5)
         with self._lock:
             tails, self._tails = self._tails, {}
         for tail in tails.values():
@@ -127,6 +144,8 @@ class FeedHub:
         self.start()
         loop = asyncio.get_running_loop()
         with self._lock:
+            if self._stopping.is_set():
+                return Woken([], cursor)
             tail = self._tails.get(project_id)
             if tail is None:
                 # The caller has read everything up to ``cursor``; the tail continues from it.
@@ -148,15 +167,24 @@ class FeedHub:
                 tail.waiters.discard(waiter)
 
     def _run(self) -> None:
+        idle_since = time.monotonic()
         while not self._stopping.is_set():
             self._nudged.wait(self.interval)
             self._nudged.clear()
+            if self._should_stop():
+                self._halt()
             if self._stopping.is_set():
                 return
             try:
                 self._poll()
             except Exception:  # the store away for a moment: waiters keep waiting
                 log.warning("feed.poll_failed", exc_info=True)
+            with self._lock:
+                if self._tails or self._pinned:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > IDLE_SECONDS:
+                    self._thread = None  # started by a waiter: the next one starts it again
+                    return
 
     def _poll(self) -> None:
         with self.store.read() as conn:
