@@ -406,3 +406,24 @@ def test_admin_cli_shows_the_secret_once_and_lists_attempts(
     gone = cli.invoke(app, ["admin", "delete-webhook", created["id"]])
     assert gone.exit_code == 0
     assert cli.invoke(app, ["admin", "list-webhooks"]).output.splitlines()[1:] == []
+
+
+def test_two_supervisors_on_postgresql_send_each_delivery_once(
+    store: Store, tmp_path: Path
+) -> None:
+    """Two webhook parts claim from one PostgreSQL (``SKIP LOCKED``): with a receiver that
+    always answers, every event arrives exactly once, in order per job."""
+    if store.url.startswith("sqlite"):
+        pytest.skip("several supervisors share a PostgreSQL store, not a SQLite file")
+    ctx = _ctx(store, tmp_path, webhook_workers=4)
+    admin = WebhookAdmin(store, ctx.secrets, allow_private=True)
+    with Receiver() as rx:
+        created = admin.create(P, rx.url, LIFECYCLE_EVENTS)
+        ids = [insert_job(store, P, C, state="SUBMITTED") for _ in range(300)]
+        with Running(ctx), Running(Ctx(store, ctx.settings, ctx.secrets)):
+            for n, job_id in enumerate(ids):
+                _lifecycle(store, job_id, n)
+            _wait_settled(store, 120)
+        got = rx.snapshot()
+    expected = _store_events(store, set(LIFECYCLE_EVENTS))
+    assert _check_received(got, created.secret, expected) == 0
