@@ -36,6 +36,7 @@ _FILES = {
     "job-log.js": _JS,
     "job-reason.js": _JS,
     "jobs-list.js": _JS,
+    "live.js": _JS,
     "page.js": _JS,
 }
 

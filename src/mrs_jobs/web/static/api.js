@@ -45,10 +45,10 @@ export class ApiError extends Error {
   }
 }
 
-function apiUrl(path, query) {
+function apiUrl(path, query, resource) {
   // Relative to the page (/console/), so the console also works behind a path prefix.
   const base = `../v2/${encodeURIComponent(session.project)}/clusters/` +
-    `${encodeURIComponent(session.cluster)}/job-executions`;
+    `${encodeURIComponent(session.cluster)}/${resource}`;
   const url = new URL(base + path, document.baseURI);
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, String(value));
@@ -57,17 +57,22 @@ function apiUrl(path, query) {
 }
 
 // Calls the API; resolves with the parsed JSON (or the Response when raw), rejects with ApiError.
-export async function api(method, path, { query, body, raw } = {}) {
+// ``resource``: the cluster's collection (job-executions; job-events for the event stream).
+export async function api(method, path, {
+  query, body, raw, resource = "job-executions", accept = "application/json", headers = {}, signal,
+} = {}) {
   if (!session) throw new ApiError(0, "", "Not signed in.");
   let res;
   try {
-    res = await fetch(apiUrl(path, query), {
+    res = await fetch(apiUrl(path, query, resource), {
       method,
       headers: {
+        ...headers,
         "X-Auth-Token": session.token,
         "Content-Type": "application/json",
-        Accept: "application/json",
+        Accept: accept,
       },
+      signal,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
       credentials: "omit",

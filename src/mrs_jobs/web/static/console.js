@@ -14,17 +14,20 @@ import { closeDialogs, wireDialogs } from "./dialogs.js";
 import { $ } from "./dom.js";
 import { openDetail, pollDetail, resumeDetail, shownJobId, stopDetail, wireDetail } from "./detail.js";
 import { loadList, openList, resetListState, stopList, unselect, wireList } from "./jobs-list.js";
+import { startLive, stopLive } from "./live.js";
 import { currentView, hideBanner, showBanner, showView, whenUnauthorized } from "./page.js";
 
 function route() {
   stopPolling();
   const session = getSession();
   if (!session) {
+    stopLive();
     $("where").hidden = true;
     $("sign-out").hidden = true;
     showView("signin");
     return;
   }
+  startLive(onJobEvent);
   $("where-project").textContent = session.project;
   $("where-cluster").textContent = session.cluster;
   $("where").hidden = false;
@@ -37,6 +40,20 @@ function route() {
 function stopPolling() {
   stopList();
   stopDetail();
+}
+
+// A job of the cluster changed (live.js): the job shown is read again at once; the list, at
+// most once a second however many jobs change.
+let listSoon = null;
+function onJobEvent(data) {
+  if (document.hidden) return;
+  if (currentView() === "detail" && data.job_id === shownJobId()) pollDetail();
+  if (currentView() === "list" && !listSoon) {
+    listSoon = setTimeout(() => {
+      listSoon = null;
+      if (currentView() === "list") loadList();
+    }, 1000);
+  }
 }
 
 async function onSignIn(event) {
@@ -68,6 +85,7 @@ async function onSignIn(event) {
 
 function signOut(message) {
   clearSession();
+  stopLive();
   stopPolling();
   closeDialogs();
   resetListState();

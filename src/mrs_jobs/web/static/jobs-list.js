@@ -4,7 +4,8 @@ import { api, getSession } from "./api.js";
 import { openDeleteDialog, openKillDialog } from "./dialogs.js";
 import { $, el } from "./dom.js";
 import { durationNode, setDuration } from "./durations.js";
-import { LIVE, POLL_MS, resultClass, stateCell, timeNode } from "./format.js";
+import { LIVE, LIVE_POLL_MS, POLL_MS, resultClass, stateCell, timeNode } from "./format.js";
+import { isLive } from "./live.js";
 import { currentView, handleError, showView } from "./page.js";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -107,7 +108,7 @@ function scheduleList() {
     list.timer = setTimeout(() => {
       if (document.hidden) scheduleList();
       else loadList();
-    }, POLL_MS);
+    }, isLive() ? LIVE_POLL_MS : POLL_MS);
   }
 }
 
