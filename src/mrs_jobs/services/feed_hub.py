@@ -66,7 +66,14 @@ class _Tail:
     waiters: set[_Waiter] = field(default_factory=set)
 
     def after(self, cursor: int) -> list[FeedEvent]:
-        return [e for e in self.events if e.seq > cursor]
+        """From the newest back (a waiter is usually just behind the head)."""
+        found = []
+        for event in reversed(self.events):
+            if event.seq <= cursor:
+                break
+            found.append(event)
+        found.reverse()
+        return found
 
     def add(self, found: list[FeedEvent], head: int) -> None:
         self.events.extend(found)
