@@ -85,13 +85,20 @@ def test_a_failed_attempt_waits_and_holds_back_the_jobs_later_events(store) -> N
     (first,) = _claim(store)
     with store.write() as conn:
         wh.record_attempt(conn, first.id, now_ms(), 500, "HTTP 500", 3)
-        assert wh.reschedule(conn, first.id, now_ms() + 3_600_000, 500, "HTTP 500")
+        assert wh.reschedule(conn, first, now_ms() + 3_600_000, 500, "HTTP 500")
     assert _claim(store) == []  # the retry is not due, and job.started waits behind it
     with store.read() as conn:
+        later = wh.list_deliveries(conn, job_id=a)[0]
+        assert later.event_type == "job.started"
+        assert later.next_at_ms >= now_ms() + 3_000_000  # parked as long: claims skip it
+        assert not wh.any_due(conn, now_ms())
+    with store.read() as conn:
         assert wh.oldest_undelivered_ms(conn) is not None
+    later_on = now_ms() + 3_700_000  # the retry's time came, it failed again: dead
     with store.write() as conn:
-        assert wh.mark_dead(conn, first.id, now_ms(), 500, "HTTP 500")
-    (second,) = _claim(store)  # a dead letter no longer holds the job back
+        assert wh.mark_dead(conn, first.id, later_on, 500, "HTTP 500")
+        (second,) = wh.claim_due(conn, later_on, later_on + 60_000, 10)
+    # a dead letter no longer holds the job back
     assert second.event_type == "job.started"
     with store.read() as conn:
         (dead,) = wh.list_deliveries(conn, state="dead")
@@ -178,3 +185,20 @@ def test_cleanup_removes_only_finished_deliveries_past_the_retention(store) -> N
     with store.read() as conn:
         left = wh.list_deliveries(conn)
     assert [r.event_type for r in left] == ["job.started"]  # pending: kept
+
+
+def test_a_disabled_subscription_parks_its_pending_deliveries(store) -> None:
+    sub = _sub(store, ["job.accepted"])
+    a = insert_job(store, P, C, state="SUBMITTED")
+    _move(store, a, JobState.ACCEPTED)
+    with store.write() as conn:
+        assert wh.set_enabled(conn, sub, False, now_ms())
+    with store.read() as conn:
+        assert not wh.any_due(conn, now_ms() + 10**9)
+        assert wh.list_deliveries(conn)[0].next_at_ms == wh.PAUSED_MS
+    assert _claim(store) == []
+    b = insert_job(store, P, C, state="SUBMITTED")
+    _move(store, b, JobState.ACCEPTED)  # disabled: nothing queued for it
+    with store.write() as conn:
+        assert wh.set_enabled(conn, sub, True, now_ms())
+    assert [d.job_id for d in _claim(store)] == [a]

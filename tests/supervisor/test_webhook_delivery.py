@@ -167,6 +167,13 @@ def _check_received(got: list[Received], secret: str, expected: dict[tuple[str, 
     return repeats
 
 
+def _first_arrival_lags_ms(got: list[Received]) -> list[float]:
+    first: dict[str, Received] = {}
+    for r in sorted(got, key=lambda x: x.at):
+        first.setdefault(r.msg_id, r)
+    return [r.at * 1000 - r.event["data"]["at"] for r in first.values()]
+
+
 @pytest.fixture
 def secret_free_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     caplog.set_level(logging.DEBUG)
@@ -214,9 +221,11 @@ def test_2000_jobs_every_event_delivered_signed_in_order(
     with store.read() as conn:
         states = conn.execute(select(webhook_deliveries.c.state).distinct()).scalars().all()
     assert states == ["delivered"]
+    lag = sorted(_first_arrival_lags_ms(got))
     print(
         f"\n{len(expected)} events, {len(got)} requests ({repeats} repeats); "
-        f"transitions {changed:.1f} s, all delivered after {took:.1f} s"
+        f"transitions {changed:.1f} s, all delivered after {took:.1f} s; change -> received "
+        f"median {lag[len(lag) // 2]:.0f} ms, p99 {lag[len(lag) * 99 // 100]:.0f} ms"
     )
     assert created.secret not in secret_free_logs.text
     for wh in admin.list():

@@ -138,6 +138,14 @@ def delete_webhook(webhook_id: str = typer.Argument(...)) -> None:
     typer.echo(f"{webhook_id} deleted")
 
 
+def _next_attempt(row: DeliveryRow) -> str | None:
+    from mrs_jobs.store.webhooks import PAUSED_MS
+
+    if row.state != "pending":
+        return None
+    return "when enabled" if row.next_at_ms >= PAUSED_MS else when(row.next_at_ms)
+
+
 def _delivery(row: DeliveryRow) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -148,7 +156,7 @@ def _delivery(row: DeliveryRow) -> dict[str, Any]:
         "state": row.state,
         "attempts": row.attempts,
         "created": when(row.created_ms),
-        "next_attempt": when(row.next_at_ms) if row.state == "pending" else None,
+        "next_attempt": _next_attempt(row),
         "finished": when(row.finished_ms),
         "attempt_log": [
             {

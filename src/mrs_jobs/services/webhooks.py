@@ -103,7 +103,7 @@ class WebhookAdmin:
     def set_enabled(self, webhook_id: str, enabled: bool) -> Webhook:
         with self.store.write() as conn:
             wh = self._require(conn, webhook_id)
-            wh_store.set_enabled(conn, webhook_id, enabled)
+            wh_store.set_enabled(conn, webhook_id, enabled, now_ms())
             self._audit(conn, wh, "webhook_enable" if enabled else "webhook_disable", {})
         return wh
 

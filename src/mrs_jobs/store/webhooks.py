@@ -15,13 +15,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, Select, and_, delete, exists, func, insert, select, update
 from sqlalchemy.orm import aliased
 
 from mrs_jobs.store.dialect import dialect_of
 from mrs_jobs.store.tables import jobs, webhook_attempts, webhook_deliveries, webhooks
 
 __all__ = [
+    "PAUSED_MS",
     "Attempt",
     "DeliveryRow",
     "Due",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+#: ``next_at_ms`` of a disabled subscription's pending deliveries (9999-12-31).
+PAUSED_MS = 253_402_300_799_000
 _LIVE = ("ACCEPTED", "RUNNING")
 d = webhook_deliveries
 
@@ -87,8 +90,15 @@ def list_webhooks(conn: Connection, project_id: str | None = None) -> list[Webho
     return [_webhook(r) for r in conn.execute(q)]
 
 
-def set_enabled(conn: Connection, webhook_id: str, enabled: bool) -> bool:
+def set_enabled(conn: Connection, webhook_id: str, enabled: bool, at_ms: int) -> bool:
+    """Enable or disable a subscription. A disabled one's pending deliveries are parked at
+    :data:`PAUSED_MS` (out of every claim's index range) and due again at once when enabled."""
     res = conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(enabled=enabled))
+    pending = and_(d.c.webhook_id == webhook_id, d.c.state == PENDING)
+    if enabled:
+        conn.execute(update(d).where(pending, d.c.next_at_ms == PAUSED_MS).values(next_at_ms=at_ms))
+    else:
+        conn.execute(update(d).where(pending).values(next_at_ms=PAUSED_MS))
     return res.rowcount > 0
 
 
@@ -218,14 +228,32 @@ def _finish(
 
 
 def reschedule(
-    conn: Connection, delivery_id: int, next_at_ms: int, status: int | None, error: str | None
+    conn: Connection,
+    due: Due,
+    next_at_ms: int,
+    status: int | None,
+    error: str | None,
 ) -> bool:
+    """Count a failed attempt and wait until ``next_at_ms``; the job's later deliveries to the
+    same subscription wait as long (they could not go before it anyway), so during a long
+    outage a claim does not read past them."""
     res = conn.execute(
         update(d)
-        .where(d.c.id == delivery_id, d.c.state == PENDING)
+        .where(d.c.id == due.id, d.c.state == PENDING)
         .values(
             attempts=d.c.attempts + 1, next_at_ms=next_at_ms, last_status=status, last_error=error
         )
+    )
+    conn.execute(
+        update(d)
+        .where(
+            d.c.webhook_id == due.webhook_id,
+            d.c.job_id == due.job_id,
+            d.c.id > due.id,
+            d.c.state == PENDING,
+            d.c.next_at_ms < next_at_ms,
+        )
+        .values(next_at_ms=next_at_ms)
     )
     return res.rowcount > 0
 

@@ -190,7 +190,7 @@ class WebhookDispatcher:
                     wh_store.mark_dead(conn, item.id, at, result.status, result.error)
                     outcome = "dead"
                 else:
-                    wh_store.reschedule(conn, item.id, nxt, result.status, result.error)
+                    wh_store.reschedule(conn, item, nxt, result.status, result.error)
                     outcome = "retried"
         COUNTS.add(outcome)
         if outcome != "delivered":
