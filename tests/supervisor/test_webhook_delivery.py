@@ -436,3 +436,27 @@ def test_two_supervisors_on_postgresql_send_each_delivery_once(
         got = rx.snapshot()
     expected = _store_events(store, set(LIFECYCLE_EVENTS))
     assert _check_received(got, created.secret, expected) == 0
+
+
+def test_a_slow_receiver_does_not_hold_up_the_pass(sqlite_store: Store, tmp_path: Path) -> None:
+    """A pass only claims: the attempts run on the pool, at most ``workers`` at once and
+    ``2 × workers`` claimed, while the pass returns at once."""
+    store = sqlite_store
+    ctx = _ctx(store, tmp_path, webhook_workers=2, webhook_timeout_seconds=5.0)
+    admin = WebhookAdmin(store, ctx.secrets, allow_private=True)
+    with Receiver(lambda r: (200, 1.5)) as rx:
+        admin.create(P, rx.url, ["job.accepted"])
+        for _ in range(10):
+            _move(store, insert_job(store, P, C, state="SUBMITTED"), JobState.ACCEPTED)
+        part = WebhookDispatcher(ctx)
+        started = time.monotonic()
+        assert part.dispatch() == 4
+        assert part.dispatch() == 0  # the pool is full: nothing more is claimed
+        part.step()
+        assert time.monotonic() - started < 0.5
+        time.sleep(0.5)
+        assert len(rx.snapshot()) == 2  # two workers
+        part.close()  # waits for the attempts in flight; starts none of those queued
+    with store.read() as conn:
+        states = [r.state for r in wh_store.list_deliveries(conn)]
+    assert sorted(states) == ["delivered"] * 2 + ["pending"] * 8

@@ -121,7 +121,8 @@ class WebhookDispatcher:
         return len(claimed)
 
     def close(self) -> None:
-        """Let attempts in flight finish (each is bounded by the timeout), then stop."""
+        """Let attempts in flight finish (each is bounded by the timeout), start no queued one
+        (its lease runs out and a supervisor sends it later), then stop."""
         pool, client = self._pool, self._client
         self._pool = self._client = None
         if pool is not None:
