@@ -59,6 +59,7 @@ from mrs_jobs.services.jobs import JobService  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 COUNT_ENV = "MRS_JOBS_BENCH_COUNT_FILE"
+WRITER_THREADS = 8
 
 
 # ----------------------------------------------------------------------------- the server
@@ -78,8 +79,10 @@ def serve_counted() -> None:
     path = Path(os.environ[COUNT_ENV])
 
     def dump() -> None:
+        tmp = path.with_suffix(".tmp")
         while True:
-            path.write_text(str(count[0]))
+            tmp.write_text(str(count[0]))
+            tmp.replace(path)  # atomic: a reader never sees a half-written number
             time.sleep(0.1)
 
     threading.Thread(target=dump, daemon=True).start()
@@ -126,7 +129,8 @@ class Writer:
         self.committed: dict[tuple[str, str], float] = {}
 
     def run(self, rate: float, seconds: float) -> int:
-        threads = [threading.Thread(target=self._loop, args=(rate / 4, seconds)) for _ in range(4)]
+        n = WRITER_THREADS
+        threads = [threading.Thread(target=self._loop, args=(rate / n, seconds)) for _ in range(n)]
         for t in threads:
             t.start()
         for t in threads:
@@ -298,7 +302,9 @@ def latency(
     child = ctx.Process(target=sse_clients, args=args)
     child.start()
     assert ready.wait(60), "the SSE clients did not connect"
+    began = time.monotonic()
     jobs = writer.run(rate, seconds)
+    took = time.monotonic() - began
     time.sleep(2.0)  # the last events arrive
     stop.set()
     got = out.get(timeout=60)
@@ -312,6 +318,7 @@ def latency(
     expected = len(writer.committed) * n_clients
     return {
         "jobs": jobs,
+        "jobs_per_s": jobs / took,
         "events_read": len(got["seen"]),
         "matched": len(lags),
         "expected": expected,
@@ -412,7 +419,7 @@ def _run(bs: BenchStore, server: Server, meter: Meter, args: argparse.Namespace)
         rows.append(
             [
                 name,
-                f"{r['jobs'] / args.seconds:.0f}",
+                f"{r['jobs_per_s']:.0f}",
                 f"{r['matched']}/{r['expected']}",
                 f"{r['median'] * 1000:.0f}",
                 f"{r['p99'] * 1000:.0f}",
