@@ -272,3 +272,21 @@ def test_stream_clients_and_events_are_counted(api: Any, served: str) -> None:
     while metric("mrs_jobs_stream_clients") != 0:  # the client went away: the stream ended
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_a_stream_ends_after_a_while_so_its_credential_is_checked_again(
+    api: Any, served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed_module, "STREAM_SECONDS", 2.5)
+    token = api.credentials.create_token(api.project_id, "viewer", 2)
+    headers = {"Accept": "text/event-stream", "X-Auth-Token": token}
+    url = served + events_url(api)
+    began = time.monotonic()
+    with httpx.stream("GET", url, headers=headers, timeout=10) as r:
+        assert r.status_code == 200
+        lines = list(r.iter_lines())  # to its end
+    assert 2.0 < time.monotonic() - began < 5.0
+    assert lines[0] == "retry: 1000"
+    # The client reconnects, as EventSource does: the token has expired meanwhile.
+    r = httpx.get(url, headers=headers, timeout=10)
+    assert_error(r, 401, "APIGW.0301")

@@ -21,12 +21,15 @@ from mrs_jobs.store import Store
 from mrs_jobs.store import events as events_store
 from mrs_jobs.store.tenants import get_cluster
 
-__all__ = ["FeedPage", "FeedQuery", "FeedService", "HEARTBEAT_SECONDS"]
+__all__ = ["FeedPage", "FeedQuery", "FeedService", "HEARTBEAT_SECONDS", "STREAM_SECONDS"]
 
 MAX_WAIT = 60
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 HEARTBEAT_SECONDS = 15.0
+#: A stream ends after this long; its client reconnects (``Last-Event-ID``), which checks its
+#: credential again: a disabled or expired one does not keep receiving events.
+STREAM_SECONDS = 300.0
 _KNOWN = frozenset({"after", "limit", "wait"})
 _CURSOR_MAX = 2**62
 
@@ -112,22 +115,24 @@ class FeedService:
     async def stream(
         self, project_id: str, cluster_id: str, first: FeedPage
     ) -> AsyncIterator[FeedEvent | None]:
-        """Every event from ``first`` on, endlessly; None when a heartbeat is due (nothing
-        sent for ``HEARTBEAT_SECONDS``). Ends when the hub stops (the server is stopping)."""
+        """Every event from ``first`` on; None when a heartbeat is due (nothing sent for
+        ``HEARTBEAT_SECONDS``). Ends after ``STREAM_SECONDS`` or when the hub stops (the server
+        is stopping)."""
         page = first
         with self._client():
-            sent = time.monotonic()
+            sent = opened = time.monotonic()
             while True:
                 for event in page.events:
                     yield event
                 if page.events:
                     sent = time.monotonic()
-                if self.hub.stopping:
+                if self.hub.stopping or time.monotonic() - opened >= STREAM_SECONDS:
                     return
                 left = HEARTBEAT_SECONDS - (time.monotonic() - sent)
                 if left <= 0:
                     yield None
                     sent, left = time.monotonic(), HEARTBEAT_SECONDS
+                left = min(left, max(0.01, STREAM_SECONDS - (time.monotonic() - opened)))
                 page = await self._next(project_id, cluster_id, page.cursor, FETCH_LIMIT, left)
 
     async def _next(

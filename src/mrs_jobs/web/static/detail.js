@@ -4,13 +4,10 @@ import { ApiError, api, errorText, getSession } from "./api.js";
 import { openKillDialog } from "./dialogs.js";
 import { $, el } from "./dom.js";
 import { durationNode } from "./durations.js";
-import {
-  LIVE, LIVE_POLL_MS, POLL_MS, resultClass, stateClass, stateCell, timeNode,
-} from "./format.js";
+import { LIVE, POLL_MS, resultClass, stateClass, stateCell, timeNode } from "./format.js";
 import { loadHistory, resetHistory, toggleHistory } from "./job-history.js";
 import { logKind, readLog, resetLog } from "./job-log.js";
 import { chooseLog, hideReason, renderReason } from "./job-reason.js";
-import { isLive } from "./live.js";
 import { currentView, handleError, showNotFound, showView } from "./page.js";
 
 const SQL_TYPES = new Set(["SparkSql", "SparkScript", "HiveSql", "HiveScript"]);
@@ -97,8 +94,7 @@ export async function pollDetail() {
     live = true; // try again
   }
   if (seq === detail.seq && live && currentView() === "detail" && getSession()) {
-    const wait = isLive() ? LIVE_POLL_MS : POLL_MS;
-    detail.timer = setTimeout(() => (document.hidden ? null : pollDetail()), wait);
+    detail.timer = setTimeout(() => (document.hidden ? null : pollDetail()), POLL_MS);
   }
 }
 

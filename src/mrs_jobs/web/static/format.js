@@ -5,9 +5,10 @@ import { el } from "./dom.js";
 // Jobs in these states still change, so the views showing them refresh every POLL_MS.
 export const LIVE = new Set(["NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"]);
 export const POLL_MS = 2500;
-// With the event stream connected (live.js) a change refreshes a view at once; the views then
-// poll only this often, for progress, which is not an event.
-export const LIVE_POLL_MS = 15000;
+// With the event stream connected (live.js) a change refreshes the list at once; it then
+// polls only this often, for progress, which is not an event. (A job's page keeps POLL_MS:
+// its log grows between events.)
+export const LIVE_POLL_MS = 10000;
 
 function pad(n) {
   return String(n).padStart(2, "0");

@@ -1,9 +1,10 @@
 // The cluster's job events as they happen: GET .../job-events as Server-Sent Events, read with
 // fetch (an EventSource cannot send the X-Auth-Token header, and the token never goes in a
-// URL). While it is connected the views refresh when a job changes and poll only slowly, for
-// progress (which is not an event). A dropped stream reconnects after a second and resumes
-// after the last event it gave (Last-Event-ID); a server without the stream (404) is left
-// alone: the views keep polling.
+// URL). While it is connected the views refresh when a job changes, and the list polls only
+// slowly, for progress (which is not an event). A stream that ends (the server ends each after
+// a few minutes, to check the credential again) or drops reconnects after a second and
+// resumes after the last event it gave (Last-Event-ID); a server without the stream (404) is
+// left alone: the views keep polling.
 
 import { ApiError, api, getSession } from "./api.js";
 
