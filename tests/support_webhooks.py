@@ -29,6 +29,7 @@ class Received:
     signature: str
     body: str
     at: float  # time.time() on arrival
+    host: str = ""  # the Host header
 
     @property
     def event(self) -> dict[str, Any]:
@@ -61,6 +62,7 @@ class Receiver:
                     self.headers.get("webhook-signature", ""),
                     self.rfile.read(size).decode(),
                     time.time(),
+                    self.headers.get("host", ""),
                 )
                 with receiver._lock:
                     receiver.received.append(got)

@@ -463,3 +463,30 @@ def test_a_slow_receiver_does_not_hold_up_the_pass(sqlite_store: Store, tmp_path
     with store.read() as conn:
         states = [r.state for r in wh_store.list_deliveries(conn)]
     assert sorted(states) == ["delivered"] * 2 + ["pending"] * 8
+
+
+def test_a_checked_http_name_is_called_at_the_address_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Plain http goes to the address the check resolved (the name only in ``Host``): a name
+    that resolves elsewhere a moment later (DNS rebinding) cannot redirect the attempt."""
+    import httpx
+
+    from mrs_jobs.domain.webhooks import new_secret
+    from mrs_jobs.supervisor import webhook_send
+
+    checked: list[str] = []
+    monkeypatch.setattr(webhook_send, "_addresses", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(webhook_send, "refused_address", lambda a: checked.append(a))
+    with Receiver() as rx, httpx.Client(timeout=5) as client:
+        port = rx.server.server_address[1]
+        url = f"http://hooks.invalid:{port}/hook"  # .invalid never resolves (RFC 6761)
+        res = webhook_send.send(client, url, new_secret(), "msg_x", "{}", allow_private=False)
+        (got,) = rx.snapshot()
+    assert res.ok, res
+    assert checked == ["127.0.0.1"]
+    assert got.host == f"hooks.invalid:{port}"
+    assert webhook_send.pinned("http://h:8080/a?b=1", "2001:db8::1") == (
+        "http://[2001:db8::1]:8080/a?b=1",
+        {"host": "h:8080"},
+    )

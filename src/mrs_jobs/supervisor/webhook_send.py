@@ -2,7 +2,8 @@
 
 The target's host is resolved and every address it has is checked (``domain/webhooks.py``
 ``refused_address``) when a subscription is created and again before each attempt: a name
-that pointed at a public address may point inside the network later. Redirects are not
+that pointed at a public address may point inside the network later. A plain-http attempt
+then goes to the address checked (:func:`pinned`), not to a second resolution. Redirects are not
 followed (a 3xx is a failed attempt), so a receiver cannot send the service elsewhere.
 """
 
@@ -17,7 +18,7 @@ import httpx
 from mrs_jobs.domain.webhooks import Target, headers, parse_target, refused_address
 from mrs_jobs.errors import InvalidParameter
 
-__all__ = ["Result", "check_target", "send"]
+__all__ = ["Result", "check_target", "pinned", "send"]
 
 _ERROR_CHARS = 300
 
@@ -32,17 +33,34 @@ def _addresses(host: str, port: int) -> list[str]:
 
 def check_target(url: str, allow_private: bool) -> Target:
     """The parsed URL, if it may be called; InvalidParameter says why not."""
+    return _vetted(url, allow_private)[0]
+
+
+def _vetted(url: str, allow_private: bool) -> tuple[Target, list[str]]:
+    """The parsed URL and the addresses it was checked at (none when private ones are
+    allowed: then nothing is checked and the client resolves it)."""
     target = parse_target(url)
     if allow_private:
-        return target
-    for address in _addresses(target.host, target.port):
+        return target, []
+    addresses = _addresses(target.host, target.port)
+    for address in addresses:
         why = refused_address(address)
         if why is not None:
             raise InvalidParameter(
                 f"the webhook target {target.host} is refused: {why} (private targets need "
                 "MRS_JOBS_WEBHOOK_ALLOW_PRIVATE=true)."
             )
-    return target
+    return target, addresses
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str]]:
+    """A plain-http request to ``url`` sent to the checked ``address``, with the name in
+    ``Host``: the client does not resolve the name again, so an answer that changed since the
+    check (DNS rebinding) cannot send it elsewhere. (https is not pinned: a pooled connection
+    would be reused for another name on the address; its certificate check refuses a server
+    that is not the name's.)"""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(host=address)), {"host": parsed.netloc.decode("ascii")}
 
 
 @dataclass(frozen=True)
@@ -74,10 +92,13 @@ def send(
         return int((time.monotonic() - started) * 1000)
 
     try:
-        check_target(url, allow_private)
+        target, addresses = _vetted(url, allow_private)
     except InvalidParameter as exc:
         return Result(None, exc.message[:_ERROR_CHARS], took())
     sent = headers(secret, msg_id, int(time.time()), body)
+    if target.scheme == "http" and addresses:
+        url, host = pinned(url, addresses[0])
+        sent |= host
     try:
         answer = client.post(url, content=body.encode(), headers=sent)
     except httpx.TimeoutException:
