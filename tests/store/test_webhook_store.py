@@ -180,8 +180,10 @@ def test_cleanup_removes_only_finished_deliveries_past_the_retention(store) -> N
     with store.write() as conn:
         wh.record_attempt(conn, first.id, 1, 200, None, 1)
         wh.mark_delivered(conn, first.id, 1000, 200)
-        assert wh.cleanup_finished(conn, 500, 10) == 0
-        assert wh.cleanup_finished(conn, 2000, 10) == 1
+        assert wh.finished_before(conn, 500, 10) == []
+        ids = wh.finished_before(conn, 2000, 10)
+        assert ids == [first.id]
+        assert wh.remove_deliveries(conn, ids) == 1
     with store.read() as conn:
         left = wh.list_deliveries(conn)
     assert [r.event_type for r in left] == ["job.started"]  # pending: kept

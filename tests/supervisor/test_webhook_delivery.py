@@ -490,3 +490,23 @@ def test_a_checked_http_name_is_called_at_the_address_checked(
         "http://[2001:db8::1]:8080/a?b=1",
         {"host": "h:8080"},
     )
+
+
+def test_finished_deliveries_are_removed_after_the_retention(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    store = sqlite_store
+    ctx = _ctx(store, tmp_path, webhook_retention_days=7)
+    with Receiver() as rx:
+        WebhookAdmin(store, ctx.secrets, allow_private=True).create(P, rx.url, ["job.accepted"])
+        _move(store, insert_job(store, P, C, state="SUBMITTED"), JobState.ACCEPTED)
+        with Running(ctx):
+            _wait_settled(store, 10)
+    part = WebhookDispatcher(ctx)
+    day = 86_400_000
+    assert part.cleanup(job_store.now_ms() + 6 * day) is False
+    with store.read() as conn:
+        assert len(wh_store.list_deliveries(conn)) == 1
+    part.cleanup(job_store.now_ms() + 7 * day + 1000)
+    with store.read() as conn:
+        assert wh_store.list_deliveries(conn) == []

@@ -31,8 +31,8 @@ __all__ = [
     "add_webhook",
     "any_due",
     "claim_due",
-    "cleanup_finished",
     "delete_webhook",
+    "finished_before",
     "get_webhook",
     "list_deliveries",
     "list_webhooks",
@@ -41,6 +41,7 @@ __all__ = [
     "oldest_undelivered_ms",
     "over_duration_due",
     "record_attempt",
+    "remove_deliveries",
     "reschedule",
     "set_enabled",
 ]
@@ -319,19 +320,22 @@ def oldest_undelivered_ms(conn: Connection) -> int | None:
     return conn.execute(select(func.min(d.c.created_ms)).where(d.c.state == PENDING)).scalar()
 
 
-def cleanup_finished(conn: Connection, before_ms: int, limit: int) -> int:
-    """Remove up to ``limit`` deliveries finished before ``before_ms``, with their attempts."""
-    ids = list(
-        conn.execute(
-            select(d.c.id)
-            .where(d.c.state.in_([DELIVERED, DEAD]), d.c.finished_ms < before_ms)
-            .limit(limit)
-        ).scalars()
+def finished_before(conn: Connection, before_ms: int, limit: int) -> list[int]:
+    """Up to ``limit`` deliveries delivered or dead before ``before_ms`` (a read)."""
+    q = (
+        select(d.c.id)
+        .where(d.c.state.in_([DELIVERED, DEAD]), d.c.finished_ms < before_ms)
+        .limit(limit)
     )
-    if ids:
-        conn.execute(delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(ids)))
-        conn.execute(delete(d).where(d.c.id.in_(ids)))
-    return len(ids)
+    return list(conn.execute(q).scalars())
+
+
+def remove_deliveries(conn: Connection, ids: list[int]) -> int:
+    """Remove these deliveries with their attempts."""
+    if not ids:
+        return 0
+    conn.execute(delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(ids)))
+    return conn.execute(delete(d).where(d.c.id.in_(ids))).rowcount
 
 
 def over_duration_due(
