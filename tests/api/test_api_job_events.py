@@ -290,3 +290,26 @@ def test_a_stream_ends_after_a_while_so_its_credential_is_checked_again(
     # The client reconnects, as EventSource does: the token has expired meanwhile.
     r = httpx.get(url, headers=headers, timeout=10)
     assert_error(r, 401, "APIGW.0301")
+
+
+def test_one_jobs_events_and_a_long_poll_that_only_its_change_answers(live: Any) -> None:
+    a, b = live.submit("a"), live.submit("b")
+    body = page(live, job_id=a)
+    assert [e["data"]["job_id"] for e in body["events"]] == [a, a, a]
+    assert int(body["next_cursor"]) == 6  # past b's events too
+    other = live.signed_as(live.ak, live.sk, live.project_id)
+
+    def later() -> None:
+        time.sleep(0.3)
+        other.post(f"{live.base}/{b}/kill")  # not a's: the long-poll keeps waiting
+        time.sleep(0.7)
+        other.post(f"{live.base}/{a}/kill")
+
+    threading.Thread(target=later).start()
+    began = time.monotonic()
+    got = page(live, after=body["next_cursor"], job_id=a, wait=10)
+    took = time.monotonic() - began
+    assert [(e["data"]["job_id"], e["type"]) for e in got["events"]] == [(a, "job.killed")]
+    assert 0.9 < took < 2.5, took
+    r = live.client.get(events_url(live), params={"job_id": "x" * 65})
+    assert_error(r, 400, "12000002")

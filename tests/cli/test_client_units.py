@@ -312,6 +312,7 @@ def _streaming_api(calls: list[str], changes: list[str], log: bytes = b"") -> ht
         if path.endswith("/job-events"):
             after = request.url.params["after"]
             calls.append(f"events after={after} wait={request.url.params['wait']}")
+            assert request.url.params.get("job_id") == (None if after == "now" else "j1")
             to = next(todo, None) if after != "now" else None
             if to is None:
                 return httpx.Response(200, json={"events": [], "next_cursor": "7"})

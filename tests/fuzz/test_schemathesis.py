@@ -369,6 +369,7 @@ def event_queries() -> st.SearchStrategy[dict[str, str]]:
         "after": st.one_of(_INTS, st.sampled_from(["now", "0", "-1", "1e3"]), st.text(max_size=6)),
         "limit": _INTS,
         "wait": st.sampled_from(["0", "", "61", "-1", "x", "1.5", "99999999999999999999999"]),
+        "job_id": st.one_of(st.just(seeded_id("RUNNING")), st.text(max_size=70)),
         "bogus": st.text(max_size=5),
     }
     return st.fixed_dictionaries({}, optional=optional)

@@ -178,12 +178,16 @@ class ApiClient:
         query = {k: str(v) for k, v in params.items() if v is not None}
         return dict(self._request("GET", url, params=query).json())
 
-    def job_events(self, after: str, *, wait: int = 0, limit: int = 1000) -> dict[str, Any]:
-        """The cluster's job events after cursor ``after`` (``now``: none, the latest cursor),
-        long-polled up to ``wait`` s (``GET .../job-events``, ours; a 404 from an older
-        server)."""
+    def job_events(
+        self, after: str, *, wait: int = 0, limit: int = 1000, job_id: str | None = None
+    ) -> dict[str, Any]:
+        """The cluster's job events (``job_id``: that job's) after cursor ``after`` (``now``:
+        none, the latest cursor), long-polled up to ``wait`` s (``GET .../job-events``, ours;
+        a 404 from an older server)."""
         url = self.conn.base_url.rsplit("/", 1)[0] + "/job-events"
         query = {"after": after, "wait": str(wait), "limit": str(limit)}
+        if job_id is not None:
+            query["job_id"] = job_id
         try:
             response = self._http.get(url, params=query, timeout=wait + 30.0)
         except httpx.HTTPError as exc:

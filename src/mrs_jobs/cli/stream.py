@@ -36,6 +36,7 @@ class JobEvents:
     def next(self, wait: float) -> list[dict[str, Any]]:
         """The job's events (their ``data``) after the cursor, waiting up to ``wait`` s for
         one; empty when none came."""
-        page = self.api.job_events(self.cursor, wait=max(1, min(60, round(wait))))
+        wait_s = max(1, min(60, round(wait)))
+        page = self.api.job_events(self.cursor, wait=wait_s, job_id=self.job_id)
         self.cursor = str(page["next_cursor"])
         return [e["data"] for e in page["events"] if e["data"]["job_id"] == self.job_id]

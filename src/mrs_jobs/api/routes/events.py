@@ -17,7 +17,7 @@ from mrs_jobs.api.routes.jobs import ClusterId, caller
 from mrs_jobs.api.schemas import ERROR_RESPONSES
 from mrs_jobs.domain.events import FeedEvent
 from mrs_jobs.services.context import Caller
-from mrs_jobs.services.feed import FeedQuery, FeedService
+from mrs_jobs.services.feed import FeedQuery, FeedScope, FeedService
 
 __all__ = ["router"]
 
@@ -42,12 +42,13 @@ async def job_events(
     streaming = SSE in request.headers.get("accept", "")
     last_id = request.headers.get("last-event-id") if streaming else None
     query = FeedQuery.parse(dict(request.query_params), last_id or None)
-    first = await feed.first(who.project_id, cluster_id, query)
+    scope = FeedScope(who.project_id, cluster_id, query.job_id)
+    first = await feed.first(scope, query)
     if not streaming:
-        page = await feed.poll(who.project_id, cluster_id, query, first)
+        page = await feed.poll(scope, query, first)
         return JSONResponse(page.to_json(), status_code=200)
     return StreamingResponse(
-        _sse(feed.stream(who.project_id, cluster_id, first)),
+        _sse(feed.stream(scope, first)),
         media_type=SSE,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
