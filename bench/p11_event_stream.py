@@ -350,12 +350,12 @@ def cost_window(
             target=polling_clients, args=(n, raw, server.host, server.port, 10.0, stop, out)
         )
         ready.set()
+    connect = meter.read()
     if child is not None:
         child.start()
         assert ready.wait(120), "the clients did not connect"
-        time.sleep(10.0 if mode == "poll" else 2.0)  # polls spread over their 10 s
-    else:
-        time.sleep(2.0)
+    connected = meter.read()
+    time.sleep(10.0 if mode == "poll" else 2.0)  # polls spread over their 10 s
     before = meter.read()
     Writer(bs).run(rate, window)
     after = meter.read()
@@ -371,6 +371,7 @@ def cost_window(
         "statements_s": (after["statements"] - before["statements"]) / span,
         "server_cpu_pct": 100 * (after["server_cpu"] - before["server_cpu"]) / span,
         "db_cpu_pct": 100 * (after["db_cpu"] - before["db_cpu"]) / span,
+        "connect_statements": connected["statements"] - connect["statements"],
         "delivered": got.get("events", 0),
         "requests": got.get("requests", 0),
     }
@@ -442,7 +443,7 @@ def _run(bs: BenchStore, server: Server, meter: Meter, args: argparse.Namespace)
         f"The store's cost of waiting clients ({args.cost_rate:g} jobs/s of changes meanwhile, "
         f"written by another server)",
         ["clients", "statements/s", "over no clients", "server CPU %", "DB backends CPU %",
-         "events delivered", "show requests"],
+         "events delivered", "show requests", "statements to connect"],
         [
             [
                 {"none": "none", "stream": "SSE streams", "poll": "show every 10 s"}[w["mode"]]
@@ -453,6 +454,7 @@ def _run(bs: BenchStore, server: Server, meter: Meter, args: argparse.Namespace)
                 f"{w['db_cpu_pct']:.1f}",
                 str(w["delivered"]),
                 str(w["requests"]),
+                f"{w['connect_statements']:.0f}" if w["mode"] == "stream" else "",
             ]
             for w in windows
         ],
