@@ -21,6 +21,7 @@ from mrs_jobs.errors import InvalidParameter
 __all__ = ["Result", "check_target", "pinned", "send"]
 
 _ERROR_CHARS = 300
+_BODY_BYTES = 64 * 1024
 
 
 def _addresses(host: str, port: int) -> list[str]:
@@ -100,11 +101,23 @@ def send(
         url, host = pinned(url, addresses[0])
         sent |= host
     try:
-        answer = client.post(url, content=body.encode(), headers=sent)
+        with client.stream("POST", url, content=body.encode(), headers=sent) as answer:
+            status = answer.status_code
+            _drain(answer)
     except httpx.TimeoutException:
         return Result(None, "timed out", took())
     except httpx.HTTPError as exc:
         return Result(None, f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS], took())
-    if 200 <= answer.status_code < 300:
-        return Result(answer.status_code, None, took())
-    return Result(answer.status_code, f"HTTP {answer.status_code}", took())
+    if 200 <= status < 300:
+        return Result(status, None, took())
+    return Result(status, f"HTTP {status}", took())
+
+
+def _drain(answer: httpx.Response) -> None:
+    """Read a small answer's body (its connection is then reused); a large one is cut off
+    unread: nothing in it matters, and a receiver cannot make the service hold megabytes."""
+    seen = 0
+    for chunk in answer.iter_raw():
+        seen += len(chunk)
+        if seen > _BODY_BYTES:
+            return
