@@ -171,12 +171,21 @@ def _first_run(settings: Settings, store: Store, box: SecretBox, endpoint: str) 
 def _uvicorn_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
     import uvicorn
 
+    from mrs_jobs.api.connguard import ConnectionGuard, parse_networks
     from mrs_jobs.api.slowclient import protocol_with_head_timeout
 
     # log_config=None: uvicorn's own records go through the root handler, in the same format.
-    # Slow or idle clients: idle keep-alive connections close after 5 s, at most 1,000
-    # connections are served at once (more get 503), and an unfinished request head is capped.
-    # A request head must arrive within request_head_timeout_seconds (api/slowclient.py).
+    # Slow or idle clients (docs/security.md): idle keep-alive connections close after 5 s, a
+    # request head must arrive within request_head_timeout_seconds, and the connection guard
+    # (api/connguard.py) keeps max_connections open by closing the oldest connections still
+    # waiting for a request head, so uvicorn's 503 (limit_concurrency, one above the guard's
+    # limit) answers only when every connection is busy.
+    proxies = parse_networks(settings.trusted_proxies)
+    guard = ConnectionGuard(
+        max_connections=settings.max_connections,
+        per_address=settings.max_waiting_connections_per_address,
+        exempt=proxies,
+    )
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -184,10 +193,14 @@ def _uvicorn_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         log_config=None,
         timeout_graceful_shutdown=10,
         timeout_keep_alive=5,
-        limit_concurrency=1000,
+        limit_concurrency=settings.max_connections + 1,
         backlog=2048,
         h11_max_incomplete_event_size=16384,
-        http=protocol_with_head_timeout(settings.request_head_timeout_seconds),
+        http=protocol_with_head_timeout(settings.request_head_timeout_seconds, guard),
+        # X-Forwarded-For is believed only from configured proxies (uvicorn's default trusts
+        # 127.0.0.1, which let any local process pick the address the rate limits key on).
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=[str(net) for net in proxies] or None,
     )
     return uvicorn.Server(config)
 

@@ -79,6 +79,33 @@ class Settings(BaseSettings):
     request_head_timeout_seconds: float = Field(
         10.0, description="Close a connection whose request head has not arrived in time."
     )
+    max_connections: int = Field(
+        1000,
+        ge=2,
+        description="Connections served at once. When full, a new connection closes the oldest "
+        "one still waiting for a request head (new or idle) instead of being refused; only when "
+        "every connection is busy do new requests get 503 (docs/security.md).",
+    )
+    max_waiting_connections_per_address: int = Field(
+        64,
+        ge=0,
+        description="Connections one client address may hold without a complete request head "
+        "(new or idle keep-alive), loopback included; a new one past it closes that address's "
+        "oldest. Busy connections (requests, event streams) are not counted. 0 = no cap.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed (the client address then comes from "
+        "them, for rate limits and logs); they are also exempt from the per-address connection "
+        "cap. Empty (default): no forwarded header is trusted, from anywhere.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="When set, GET /metrics answers only with `Authorization: Bearer <token>` "
+        "(Prometheus: `authorization: {credentials: ...}`); unset, it is open to whoever "
+        "reaches the port (keep the port on loopback or behind a proxy; docs/OPERATIONS.md).",
+    )
     heartbeat_seconds: float = Field(5.0, description="Supervisor heartbeat period.")
     credential_cache_seconds: float = Field(
         5.0,

@@ -1,7 +1,9 @@
 """Authentication: SDK-HMAC-SHA256 signatures and X-Auth-Token (contract §11).
 
 Also the abuse checks that need to know who is calling (docs/security.md): failed
-authentications are charged to the client address (``api/ratelimit.py``), an exact replay of a
+authentications are charged to the client address and to the credential the request names
+(``api/ratelimit.py``; a credential that authenticated lately is never refused for others'
+failures), an exact replay of a
 signed state-changing request is refused (``api/replay.py``), and every authenticated request
 is charged to its credential's project. Opened AK/SK credentials are cached for a few seconds
 (``api/credcache.py``: a disabled credential is refused within ``TTL_SECONDS``).
@@ -23,9 +25,10 @@ from mrs_jobs.api.signing import SignatureError, parse_authorization, parse_sdk_
 from mrs_jobs.errors import AuthError, ProjectMismatch
 from mrs_jobs.services.authn import Authenticator
 from mrs_jobs.services.context import Caller
+from mrs_jobs.services.credentials import hash_token
 from mrs_jobs.store.tenants import Credential
 
-__all__ = ["authenticate"]
+__all__ = ["authenticate", "credential_key"]
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +51,23 @@ async def authenticate(
 ) -> Caller:
     """Return the caller, or raise AuthError (401) / ProjectMismatch (403) / RateLimited (429)."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    # The TCP peer, or the client a trusted proxy names (server.py: MRS_JOBS_TRUSTED_PROXIES).
     client = request.client.host if request.client else "unknown"
-    if limiter is not None:
-        limiter.check_client(client)
+    named = credential_key(request)
+    throttled = limiter.check_client(client, named) if limiter is not None else False
     try:
-        cred = await _credential(request, authn, skew=skew)
+        # A known AK whose failure budget is spent: its cached SK decides, no second lookup.
+        recheck = limiter is None or named is None or limiter.may_recheck(named)
+        cred = await _credential(request, authn, skew=skew, recheck=recheck)
     except AuthError:
         if limiter is not None:
-            limiter.charge_auth_failure(client)
+            limiter.charge_auth_failure(client, named)
+            if throttled:
+                raise limiter.throttled_failure(client, named) from None
         raise
     if limiter is not None:
+        if named is not None:
+            limiter.authenticated(named)
         limiter.charge_project(cred.project_id)
     if cred.project_id != project_id:
         raise ProjectMismatch()
@@ -72,13 +82,26 @@ async def authenticate(
     )
 
 
-async def _credential(request: Request, authn: Authenticator, *, skew: int) -> Credential:
+def credential_key(request: Request) -> str | None:
+    """The credential a request names, as the limiter keys it: its AK, or its token's hash."""
+    token = request.headers.get("x-auth-token")
+    if token:
+        return "token:" + hash_token(token)
+    try:
+        return "ak:" + parse_authorization(request.headers.get("authorization", "")).access_key
+    except SignatureError:
+        return None
+
+
+async def _credential(
+    request: Request, authn: Authenticator, *, skew: int, recheck: bool = True
+) -> Credential:
     token = request.headers.get("x-auth-token")
     if token:
         # A database read: in the thread pool, so the event loop keeps serving others.
         cred = await run_in_threadpool(authn.credential_for_token, token)
     else:
-        cred = await _signed_credential(request, authn, await request.body(), skew)
+        cred = await _signed_credential(request, authn, await request.body(), skew, recheck)
         _refuse_replay(request, skew)
     return cred
 
@@ -91,9 +114,11 @@ def _credential_cache(request: Request) -> CredentialCache:
 
 
 async def _signed_credential(
-    request: Request, authn: Authenticator, body: bytes, skew: int
+    request: Request, authn: Authenticator, body: bytes, skew: int, recheck: bool
 ) -> Credential:
-    """The credential whose SK signed this request (``api/credcache.py`` saves the lookup)."""
+    """The credential whose SK signed this request (``api/credcache.py`` saves the lookup).
+
+    ``recheck``: whether a signature the cached SK refuses may look the AK up once more."""
     cache = _credential_cache(request)
     try:
         ak: str | None = parse_authorization(request.headers.get("authorization", "")).access_key
@@ -106,7 +131,7 @@ async def _signed_credential(
     try:
         _verify(request, body, ak, cred, skew)
     except SignatureError as exc:
-        if not from_cache or ak is None or "window" in exc.reason:
+        if not from_cache or not recheck or ak is None or "window" in exc.reason:
             _refuse(request, exc)
         # The cached SK may be stale (the AK's SK was replaced): ask the store once more.
         cache.drop(ak)
