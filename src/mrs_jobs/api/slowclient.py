@@ -48,6 +48,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def shed(self) -> None:
         """Closed by the guard to make room (only ever while waiting)."""
+        # Uncounted at once: uvicorn would count it until the loop's next turn runs
+        # connection_lost, and answer a request parsed meanwhile with 503.
+        self.connections.discard(self)
         if not self.transport.is_closing():
             self.transport.close()
 

@@ -1,0 +1,87 @@
+"""The connection guard's choices: which connection closes when room is needed (issue 20)."""
+
+from __future__ import annotations
+
+from mrs_jobs.api.connguard import ConnectionGuard, parse_networks
+
+
+class Conn:
+    def __init__(self, guard: ConnectionGuard, peer: str, name: str) -> None:
+        self.peer, self.name, self.guard = peer, name, guard
+        self.was_shed = False
+
+    def shed(self) -> None:
+        self.was_shed = True
+
+    def lost(self) -> None:
+        self.guard.closed(self)
+
+
+def _open(guard: ConnectionGuard, peer: str, name: str) -> Conn:
+    conn = Conn(guard, peer, name)
+    guard.opened(conn)
+    return conn
+
+
+def test_an_address_past_its_cap_loses_its_oldest_waiting_connection() -> None:
+    guard = ConnectionGuard(max_connections=100, per_address=3)
+    a = [_open(guard, "10.0.0.1", f"a{i}") for i in range(3)]
+    other = _open(guard, "10.0.0.2", "b")
+    guard.busy(a[0])  # a request in progress: never a candidate
+    a.append(_open(guard, "10.0.0.1", "a3"))
+    assert not any(c.was_shed for c in a)  # three waiting: within the cap
+    a.append(_open(guard, "10.0.0.1", "a4"))
+    assert [c.name for c in a if c.was_shed] == ["a1"]
+    assert not other.was_shed and guard.waiting("10.0.0.1") == 3
+    a[1].lost()
+    assert guard.open == 5
+
+
+def test_never_served_connections_go_before_idle_ones() -> None:
+    guard = ConnectionGuard(max_connections=100, per_address=2)
+    served = _open(guard, "10.0.0.1", "served")
+    guard.busy(served)
+    guard.idle(served)  # its response ended, it waits for the next request
+    fresh = _open(guard, "10.0.0.1", "fresh")
+    _open(guard, "10.0.0.1", "new")
+    assert fresh.was_shed and not served.was_shed
+
+
+def test_when_full_the_oldest_waiting_connection_anywhere_makes_room() -> None:
+    guard = ConnectionGuard(max_connections=4, per_address=0)
+    busy = _open(guard, "10.0.0.1", "busy")
+    guard.busy(busy)
+    idle = _open(guard, "10.0.0.2", "idle")
+    guard.busy(idle)
+    guard.idle(idle)
+    waiting = [_open(guard, f"10.0.1.{i}", f"w{i}") for i in range(2)]
+    newcomer = _open(guard, "10.0.2.1", "new")
+    assert waiting[0].was_shed and guard.open == 4
+    _open(guard, "10.0.2.2", "new2")
+    assert waiting[1].was_shed
+    _open(guard, "10.0.2.3", "new3")
+    assert newcomer.was_shed  # the oldest never-served one left
+    for conn in (newcomer, waiting[0], waiting[1]):
+        conn.lost()  # a shed connection is counted once
+    assert guard.open == 4 and not idle.was_shed
+
+
+def test_busy_connections_are_never_closed_and_the_newcomer_stays() -> None:
+    guard = ConnectionGuard(max_connections=2, per_address=1)
+    conns = []
+    for i in range(2):
+        conns.append(_open(guard, "10.0.0.1", f"c{i}"))
+        guard.busy(conns[-1])
+    extra = _open(guard, "10.0.0.1", "extra")  # uvicorn answers its request with 503
+    assert guard.open == 3 and not any(c.was_shed for c in [*conns, extra])
+
+
+def test_trusted_proxies_are_exempt_from_the_address_cap() -> None:
+    guard = ConnectionGuard(
+        max_connections=100, per_address=1, exempt=parse_networks("127.0.0.1, 10.9.0.0/16")
+    )
+    proxied = [_open(guard, "10.9.3.4", f"p{i}") for i in range(5)]
+    assert not any(c.was_shed for c in proxied)
+    local = [_open(guard, "127.0.0.2", f"l{i}") for i in range(2)]
+    assert local[0].was_shed
+    assert parse_networks("") == []
