@@ -1,12 +1,14 @@
 """``/health`` (liveness), ``/ready`` (readiness) and ``/metrics`` (Prometheus), unauthenticated.
 
 None of them reveals a job, a project's data or a secret, but ``/metrics`` names projects and
-clusters: keep the service on loopback or let the reverse proxy refuse ``/metrics`` to
-outsiders (see docs/OPERATIONS.md). They are left out of the OpenAPI document.
+clusters: with ``MRS_JOBS_METRICS_TOKEN`` set it answers only ``Authorization: Bearer <token>``
+(else 401); unset, keep the service on loopback or let the reverse proxy refuse ``/metrics``
+to outsiders (see docs/OPERATIONS.md). They are left out of the OpenAPI document.
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -48,5 +50,20 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
+    token = request.app.state.ctx.settings.metrics_token
+    if token is not None and not _bearer_matches(request, token.get_secret_value()):
+        return error_response(
+            401,
+            "APIGW.0301",
+            "Authentication failed: /metrics needs its bearer token.",
+            {"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     payload = await run_in_threadpool(request.app.state.ctx.metrics.render)
     return Response(payload, media_type=CONTENT_TYPE_LATEST)
+
+
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
