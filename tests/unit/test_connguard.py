@@ -24,7 +24,7 @@ def _open(guard: ConnectionGuard, peer: str, name: str) -> Conn:
 
 
 def test_an_address_past_its_cap_loses_its_oldest_waiting_connection() -> None:
-    guard = ConnectionGuard(max_connections=100, per_address=3)
+    guard = ConnectionGuard(max_connections=100, per_address=3, grace=0)
     a = [_open(guard, "10.0.0.1", f"a{i}") for i in range(3)]
     other = _open(guard, "10.0.0.2", "b")
     guard.busy(a[0])  # a request in progress: never a candidate
@@ -38,7 +38,7 @@ def test_an_address_past_its_cap_loses_its_oldest_waiting_connection() -> None:
 
 
 def test_never_served_connections_go_before_idle_ones() -> None:
-    guard = ConnectionGuard(max_connections=100, per_address=2)
+    guard = ConnectionGuard(max_connections=100, per_address=2, grace=0)
     served = _open(guard, "10.0.0.1", "served")
     guard.busy(served)
     guard.idle(served)  # its response ended, it waits for the next request
@@ -67,7 +67,7 @@ def test_when_full_the_oldest_waiting_connection_anywhere_makes_room() -> None:
 
 
 def test_busy_connections_are_never_closed_and_the_newcomer_stays() -> None:
-    guard = ConnectionGuard(max_connections=2, per_address=1)
+    guard = ConnectionGuard(max_connections=2, per_address=1, grace=0)
     conns = []
     for i in range(2):
         conns.append(_open(guard, "10.0.0.1", f"c{i}"))
@@ -78,10 +78,26 @@ def test_busy_connections_are_never_closed_and_the_newcomer_stays() -> None:
 
 def test_trusted_proxies_are_exempt_from_the_address_cap() -> None:
     guard = ConnectionGuard(
-        max_connections=100, per_address=1, exempt=parse_networks("127.0.0.1, 10.9.0.0/16")
+        max_connections=100,
+        per_address=1,
+        exempt=parse_networks("127.0.0.1, 10.9.0.0/16"),
+        grace=0,
     )
     proxied = [_open(guard, "10.9.3.4", f"p{i}") for i in range(5)]
     assert not any(c.was_shed for c in proxied)
     local = [_open(guard, "127.0.0.2", f"l{i}") for i in range(2)]
     assert local[0].was_shed
     assert parse_networks("") == []
+
+
+def test_a_burst_from_one_address_is_not_cut_while_its_heads_are_on_the_way() -> None:
+    now = [100.0]
+    guard = ConnectionGuard(max_connections=1000, per_address=2, clock=lambda: now[0])
+    burst = [_open(guard, "127.0.0.1", f"b{i}") for i in range(50)]  # all within the grace
+    assert not any(c.was_shed for c in burst)
+    for conn in burst[:45]:
+        guard.busy(conn)  # their heads arrived: busy connections are not counted
+    now[0] += 1.5
+    _open(guard, "127.0.0.1", "late")  # the five still waiting are old now: down to the cap
+    assert [c.name for c in burst if c.was_shed] == ["b45", "b46", "b47", "b48"]
+    assert guard.waiting("127.0.0.1") == 2

@@ -8,8 +8,11 @@ of them took the whole service down. The guard keeps that from happening:
   keep-alive ones between requests. Busy ones (a request being answered, an event stream) are
   never closed by the guard.
 - **Per address**: one client address holds at most ``per_address`` waiting connections
-  (loopback included); a new one past it closes that address's oldest, never-served first.
-  Addresses of trusted proxies are exempt (their connections carry many clients).
+  (loopback included); a new one past it closes that address's oldest, never-served first,
+  once that one has waited ``grace`` seconds: a burst of clients connecting at once from one
+  address (a test, a load generator, hundreds of event streams) is not cut while their heads
+  are on the way. Addresses of trusted proxies are exempt (their connections carry many
+  clients).
 - **When full**: past ``max_connections`` open connections, a new connection closes the
   oldest waiting one anywhere (never-served first, then idle keep-alive), instead of being
   refused. Only when every connection is busy does the newcomer stay over the limit, and
@@ -23,11 +26,14 @@ own. The guard is bookkeeping only, called from the event loop by the protocol
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
-__all__ = ["ConnectionGuard", "Guarded", "parse_networks"]
+__all__ = ["GRACE_SECONDS", "ConnectionGuard", "Guarded", "parse_networks"]
+
+GRACE_SECONDS = 1.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,17 +56,26 @@ class ConnectionGuard:
     """Counts open connections and picks the ones to close. Event-loop thread only."""
 
     def __init__(
-        self, *, max_connections: int, per_address: int, exempt: Iterable[Network] = ()
+        self,
+        *,
+        max_connections: int,
+        per_address: int,
+        exempt: Iterable[Network] = (),
+        grace: float = GRACE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_connections = max_connections
         self.per_address = per_address
+        self.grace = grace
+        self._clock = clock
         self._exempt = tuple(exempt)
         self._exempt_cache: dict[str, bool] = {}
         self.open = 0
         self.shed_count = 0
         self._fresh: OrderedDict[Guarded, None] = OrderedDict()  # never served, oldest first
         self._idle: OrderedDict[Guarded, None] = OrderedDict()  # between requests
-        self._waiting_at: dict[str, OrderedDict[Guarded, None]] = {}
+        # Per address: its waiting connections -> since when, oldest first.
+        self._waiting_at: dict[str, OrderedDict[Guarded, float]] = {}
         self._shed_not_gone: set[Guarded] = set()  # closed by the guard, not yet lost
 
     def waiting(self, peer: str) -> int:
@@ -69,12 +84,16 @@ class ConnectionGuard:
     def opened(self, conn: Guarded) -> None:
         """A new connection: count it, then make room by closing others if needed."""
         self.open += 1
+        now = self._clock()
         self._fresh[conn] = None
-        self._waiting_at.setdefault(conn.peer, OrderedDict())[conn] = None
+        self._waiting_at.setdefault(conn.peer, OrderedDict())[conn] = now
         if self.per_address > 0 and not self._is_exempt(conn.peer):
             at = self._waiting_at[conn.peer]
             while len(at) > self.per_address:
-                self._shed(_oldest(at, self._fresh, conn))
+                victim = _oldest(at, self._fresh, conn)
+                if now - at[victim] < self.grace:
+                    break  # a burst arriving: their heads may be on the way
+                self._shed(victim)
         while self.open > self.max_connections:
             victim = _first_other(self._fresh, conn) or _first_other(self._idle, conn)
             if victim is None:
@@ -90,7 +109,7 @@ class ConnectionGuard:
         if conn in self._idle or conn in self._fresh:
             return
         self._idle[conn] = None
-        self._waiting_at.setdefault(conn.peer, OrderedDict())[conn] = None
+        self._waiting_at.setdefault(conn.peer, OrderedDict())[conn] = self._clock()
 
     def closed(self, conn: Guarded) -> None:
         """The connection is gone (counted once, whether the guard closed it or not)."""
@@ -141,7 +160,7 @@ def _first_other(conns: OrderedDict[Guarded, None], keep: Guarded) -> Guarded | 
 
 
 def _oldest(
-    at: OrderedDict[Guarded, None], fresh: OrderedDict[Guarded, None], keep: Guarded
+    at: OrderedDict[Guarded, float], fresh: OrderedDict[Guarded, None], keep: Guarded
 ) -> Guarded:
     """An address's oldest never-served waiting connection, else its oldest idle one."""
     idle = None
