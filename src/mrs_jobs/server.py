@@ -180,7 +180,10 @@ def _uvicorn_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
     # (api/connguard.py) keeps max_connections open by closing the oldest connections still
     # waiting for a request head, so uvicorn's 503 (limit_concurrency, one above the guard's
     # limit) answers only when every connection is busy.
-    proxies = parse_networks(settings.trusted_proxies)
+    try:
+        proxies = parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SystemExit(f"mrs-jobs: MRS_JOBS_TRUSTED_PROXIES: {exc}") from None
     guard = ConnectionGuard(
         max_connections=settings.max_connections,
         per_address=settings.max_waiting_connections_per_address,

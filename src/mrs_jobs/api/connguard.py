@@ -71,7 +71,6 @@ class ConnectionGuard:
         self._exempt = tuple(exempt)
         self._exempt_cache: dict[str, bool] = {}
         self.open = 0
-        self.shed_count = 0
         self._fresh: OrderedDict[Guarded, None] = OrderedDict()  # never served, oldest first
         self._idle: OrderedDict[Guarded, None] = OrderedDict()  # between requests
         # Per address: its waiting connections -> since when, oldest first.
@@ -122,7 +121,6 @@ class ConnectionGuard:
     def _shed(self, conn: Guarded) -> None:
         self._forget_waiting(conn)
         self.open -= 1
-        self.shed_count += 1
         self._shed_not_gone.add(conn)
         conn.shed()
 
