@@ -127,11 +127,11 @@ class FeedHub:
     def _halt(self) -> None:
         self._stopping.set()
         self._nudged.set()
-        with self._lock:
-            tails, self._tails = self._tails, {}
-        for tail in tails.values():
-            for waiter in tail.waiters:
-                _wake(waiter, Woken([], waiter.cursor))
+        with self._lock:  # a waiter leaving removes itself under the lock
+            waiters = [w for tail in self._tails.values() for w in tail.waiters]
+            self._tails = {}
+        for waiter in waiters:
+            _wake(waiter, Woken([], waiter.cursor))
 
     @property
     def stopping(self) -> bool:
