@@ -101,3 +101,15 @@ def test_a_burst_from_one_address_is_not_cut_while_its_heads_are_on_the_way() ->
     _open(guard, "127.0.0.1", "late")  # the five still waiting are old now: down to the cap
     assert [c.name for c in burst if c.was_shed] == ["b45", "b46", "b47", "b48"]
     assert guard.waiting("127.0.0.1") == 2
+
+
+def test_closing_is_logged_at_most_every_report_period(caplog) -> None:
+    now = [0.0]
+    guard = ConnectionGuard(max_connections=1, per_address=0, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="mrs_jobs.api.connguard"):
+        for i in range(20):
+            _open(guard, f"10.0.0.{i}", f"c{i}")
+        now[0] += 10.0
+        _open(guard, "10.0.1.1", "later")
+    records = [r for r in caplog.records if r.getMessage() == "connections.shed"]
+    assert [r.full for r in records] == [1, 19]  # type: ignore[attr-defined]

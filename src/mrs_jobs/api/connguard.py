@@ -19,21 +19,27 @@ of them took the whole service down. The guard keeps that from happening:
   uvicorn answers its request with 503.
 
 With a request head timeout (``api/slowclient.py``) the flood's connections also end on their
-own. The guard is bookkeeping only, called from the event loop by the protocol
-(``api/slowclient.py``); it never blocks and keeps no history.
+own. Closing is logged as ``connections.shed`` (counts by cause) at most every
+:data:`REPORT_SECONDS`, so a flood shows in the log without flooding it. The guard is
+bookkeeping only, called from the event loop by the protocol (``api/slowclient.py``); it never
+blocks and keeps no history.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-__all__ = ["GRACE_SECONDS", "ConnectionGuard", "Guarded", "parse_networks"]
+__all__ = ["GRACE_SECONDS", "REPORT_SECONDS", "ConnectionGuard", "Guarded", "parse_networks"]
 
 GRACE_SECONDS = 1.0
+REPORT_SECONDS = 10.0
+
+log = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -76,6 +82,8 @@ class ConnectionGuard:
         # Per address: its waiting connections -> since when, oldest first.
         self._waiting_at: dict[str, OrderedDict[Guarded, float]] = {}
         self._shed_not_gone: set[Guarded] = set()  # closed by the guard, not yet lost
+        self._unreported = {"address_cap": 0, "full": 0}
+        self._reported_at: float | None = None
 
     def waiting(self, peer: str) -> int:
         return len(self._waiting_at.get(peer, ()))
@@ -92,12 +100,12 @@ class ConnectionGuard:
                 victim = _oldest(at, self._fresh, conn)
                 if now - at[victim] < self.grace:
                     break  # a burst arriving: their heads may be on the way
-                self._shed(victim)
+                self._shed(victim, "address_cap")
         while self.open > self.max_connections:
             victim = _first_other(self._fresh, conn) or _first_other(self._idle, conn)
             if victim is None:
                 break  # every other connection is busy: uvicorn answers 503
-            self._shed(victim)
+            self._shed(victim, "full")
 
     def busy(self, conn: Guarded) -> None:
         """A complete request head arrived: the connection is no longer a candidate."""
@@ -118,11 +126,20 @@ class ConnectionGuard:
             self.open -= 1
         self._forget_waiting(conn)
 
-    def _shed(self, conn: Guarded) -> None:
+    def _shed(self, conn: Guarded, cause: str) -> None:
         self._forget_waiting(conn)
         self.open -= 1
         self._shed_not_gone.add(conn)
         conn.shed()
+        self._unreported[cause] += 1
+        now = self._clock()
+        if self._reported_at is None or now - self._reported_at >= REPORT_SECONDS:
+            log.warning(
+                "connections.shed",
+                extra={**self._unreported, "open": self.open, "peer": conn.peer},
+            )
+            self._unreported = dict.fromkeys(self._unreported, 0)
+            self._reported_at = now
 
     def _forget_waiting(self, conn: Guarded) -> None:
         self._fresh.pop(conn, None)
