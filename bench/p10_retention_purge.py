@@ -7,11 +7,13 @@ One store, one ``mrs-jobs serve`` process (its own supervisor), one run:
   2. start the server and a paced client: ``--clients`` threads, each sending one request
      every ``--period`` seconds in turn: the SDK's default list, a show of a recent job, a
      submit (signed like the SDK, one keep-alive connection each);
-  3. idle window: ``--idle`` seconds of that load, nothing to purge;
-  4. set the cluster's ``retention_days`` to 7 in the store (what ``mrs-jobs admin
-     update-cluster <id> --set retention_days=7`` writes); the server's supervisor finds the
-     expired jobs at its next retention check and purges them in batches while the load goes
-     on, until none of the old jobs is left: the purge window.
+  3. windows of ``--interleave`` seconds (30) alternate until none of the old jobs is left:
+     idle (the cluster's ``retention_days`` 0: nothing to purge) and purge (``retention_days``
+     7 in the store, what ``mrs-jobs admin update-cluster <id> --set retention_days=7``
+     writes; the server's supervisor finds the expired jobs at its next retention check and
+     purges them in batches while the load goes on). Alternating, both kinds of window share
+     whatever else the machine is doing (``--interleave 0``: one ``--idle`` window, then the
+     purge to the end).
 The figure: p99 of the purge window over p99 of the idle window (target <= 2), and the purge's
 rate.
 
@@ -53,6 +55,7 @@ from mrs_jobs.store.tenants import get_cluster, update_cluster  # noqa: E402
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
+GUARD = 3.0  # seconds at the start of each window that count for neither
 ENV = {
     "MRS_JOBS_RATE_LIMIT_PER_SECOND": "1000000000",
     "MRS_JOBS_RATE_LIMIT_BURST": "1000000000",
@@ -179,6 +182,42 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+Window = tuple[float, float]
+
+
+def alternate(
+    args: argparse.Namespace, bs: BenchStore, cutoff: int
+) -> tuple[list[Window], list[Window], int]:
+    """Idle and purge windows under the same load; returns them and the old jobs left.
+
+    With ``--interleave S`` (the default) the cluster's retention is switched on and off every
+    S seconds until no old job is left, so idle and purge windows alternate and share whatever
+    else the machine is doing; the first ``GUARD`` seconds of each (a pass still finishing,
+    the next check not yet come) count for neither. With 0: one idle window, then the purge.
+    """
+    idle: list[Window] = []
+    purge: list[Window] = []
+    left, started = args.jobs, time.monotonic()
+    if not args.interleave:
+        idle.append((time.monotonic(), time.monotonic() + args.idle))
+        time.sleep(args.idle)
+    on = not args.interleave
+    while left > 0 and time.monotonic() - started < args.timeout:
+        set_retention(bs, 7 if on else 0)
+        begin = time.monotonic()
+        span = args.interleave or args.timeout
+        while time.monotonic() - begin < span and left > 0:
+            time.sleep(1.0)
+            if on and not any_old_left(bs, cutoff):
+                left = 0
+        (purge if on else idle).append((begin + GUARD, time.monotonic()))
+        if left > 0:
+            left = old_left(bs, cutoff)
+            log(f"P10 old jobs left: {left:,}")
+        on = not on if args.interleave else on
+    return idle, purge, left
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     bs = make_store("sqlite", max_running=0, tmp_root=args.tmp_root)
     rng = random.Random(9)
@@ -195,23 +234,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for c in clients:
             c.start()
         time.sleep(2.0)  # connections warm
-        idle = (time.monotonic(), time.monotonic() + args.idle)
-        time.sleep(args.idle)
-        set_retention(bs, 7)
-        started = time.monotonic()
-        left, counted = args.jobs, started
-        while left > 0 and time.monotonic() - started < args.timeout:
-            time.sleep(1.0)
-            # a cheap probe each second; the count (a scan of what is left, CPU this benchmark
-            # would take from the server on 2 cores) only every 15 s
-            if not any_old_left(bs, cutoff):
-                left = 0
-            elif time.monotonic() - counted >= 15.0:
-                left, counted = old_left(bs, cutoff), time.monotonic()
-                log(f"P10 old jobs left: {left:,}")
-        if left > 0:
-            left = old_left(bs, cutoff)
-        purge = (started, time.monotonic())
+        idle, purge, left = alternate(args, bs, cutoff)
         time.sleep(2.0)
     finally:
         for c in clients:
@@ -230,25 +253,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def summarise(
     samples: list[Sample],
-    idle: tuple[float, float],
-    purge: tuple[float, float],
+    idle: list[Window],
+    purge: list[Window],
     args: argparse.Namespace,
     left: int,
     seed_s: float,
 ) -> dict[str, Any]:
-    def window(w: tuple[float, float], kind: str | None = None) -> list[float]:
+    def window(ws: list[Window], kind: str | None = None) -> list[float]:
         return [
             s.seconds
             for s in samples
-            if w[0] <= s.at < w[1] and (kind is None or s.kind == kind) and s.status < 500
+            if any(w[0] <= s.at < w[1] for w in ws)
+            and (kind is None or s.kind == kind)
+            and s.status < 500
         ]
 
     out: dict[str, Any] = {
         "jobs": args.jobs,
         "events_per_job": args.events,
         "seed_s": seed_s,
-        "purge_s": purge[1] - purge[0],
-        "purge_jobs_per_s": (args.jobs - left) / max(purge[1] - purge[0], 1e-9),
+        "purge_s": sum(b - a + GUARD for a, b in purge),
+        "purge_jobs_per_s": (args.jobs - left) / max(sum(b - a + GUARD for a, b in purge), 1e-9),
+        "interleave_s": args.interleave,
         "left": left,
         "errors": sum(1 for s in samples if s.status >= 500),
         "windows": {},
@@ -296,7 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=2, help="events per job (0-6)")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--period", type=float, default=0.05, help="seconds between requests")
-    ap.add_argument("--idle", type=float, default=40.0)
+    ap.add_argument("--idle", type=float, default=40.0, help="the idle window (--interleave 0)")
+    ap.add_argument(
+        "--interleave",
+        type=float,
+        default=30.0,
+        help="seconds per alternating idle / purge window (0: one idle window, then the purge)",
+    )
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument(
         "--tmp-root",
