@@ -23,10 +23,10 @@ server's come from ``/proc``.
    its requests per second, the server's CPU and its database backends' CPU.
 
 Run: ``.venv/bin/python bench/p11_event_stream.py [--rate 100] [--seconds 20] [--sse 10]
-[--clients 900] [--window 30] [--cost-rate 1]``. The server answers at most 1,000
-connections at once (``limit_concurrency``), so 1,000 stream clients do not fit in one
-server process; the default is 900. The bench server's per-project rate limit is raised (a
-thousand clients connecting at once would otherwise be refused with 429).
+[--clients 1000] [--window 30] [--cost-rate 1]``. A server serves ``MRS_JOBS_MAX_CONNECTIONS``
+(1,000) connections at once, open streams included: the bench server gets room for the
+clients and a few more. Its per-project rate limit is raised too (a thousand clients
+connecting at once would otherwise be refused with 429).
 """
 
 from __future__ import annotations
@@ -385,7 +385,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=100.0, help="jobs/s of changes (latency)")
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--sse", type=int, default=10, help="SSE clients measuring latency")
-    p.add_argument("--clients", type=int, default=900, help="waiting / polling clients")
+    p.add_argument("--clients", type=int, default=1000, help="waiting / polling clients")
     p.add_argument("--window", type=float, default=30.0, help="seconds per cost window")
     p.add_argument("--cost-rate", type=float, default=1.0, help="jobs/s during cost windows")
     args = p.parse_args()
@@ -397,6 +397,7 @@ def main() -> None:
         MRS_JOBS_RUN_SUPERVISOR="false",
         MRS_JOBS_RATE_LIMIT_PER_SECOND="100000",
         MRS_JOBS_RATE_LIMIT_BURST="100000",
+        MRS_JOBS_MAX_CONNECTIONS=str(args.clients + args.sse + 50),
         **{COUNT_ENV: str(count_file)},
     )
     server.argv = [sys.executable, str(Path(__file__).resolve()), "--serve"]
