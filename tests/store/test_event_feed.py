@@ -149,3 +149,19 @@ def test_events_queue_their_webhook_deliveries_in_the_same_transaction(store) ->
     body = json.loads(rows[-1].payload)
     assert body["type"] == "job.succeeded" and body["data"]["job_id"] == a
     assert body["data"]["final_status"] == "SUCCEEDED"
+
+
+def test_commit_listeners_hear_commits_not_rollbacks(store) -> None:
+    heard: list[int] = []
+    stop = store.listen_commits(lambda: heard.append(1))
+    a = insert_job(store, P, C, state="SUBMITTED")  # a write transaction that commits
+    assert heard == [1]
+    with pytest.raises(RuntimeError), store.write() as conn:
+        job_store.transition(conn, a, JobState.ACCEPTED)
+        raise RuntimeError("abort")
+    with store.read() as conn:
+        events_store.feed_heads(conn)
+    assert heard == [1]  # neither a rollback nor a read is heard
+    stop()
+    _move(store, a, JobState.ACCEPTED)
+    assert heard == [1]

@@ -113,7 +113,7 @@ def create_app(
 
     def committed() -> None:  # a change was committed here: wake the supervisor and the hub
         wake()
-        hub.nudge()
+        hub.nudge()  # (also told by the store's commit listener while the app runs)
 
     observability = ObservabilityService(
         store, supervisor_id=supervisor_id, heartbeat_seconds=settings.heartbeat_seconds
@@ -181,7 +181,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The stream's hub polls while the server runs (it also starts on a first waiter)."""
     hub = app.state.ctx.feed.hub
     hub.start(pinned=True)
+    # every commit of this process, the in-process supervisor's too, reaches stream clients at
+    # once (a change by another process waits for the hub's next tick)
+    unlisten = app.state.ctx.store.listen_commits(hub.nudge)
     try:
         yield
     finally:
+        unlisten()
         hub.stop()

@@ -142,8 +142,10 @@ class FeedHub:
             self.clients += delta
 
     def nudge(self) -> None:
-        """Look now (a change was just committed here) instead of at the next tick."""
-        self._nudged.set()
+        """Look now (a change was just committed here) instead of at the next tick; only
+        while someone waits (a thousand submits a second must not poll the heads as often)."""
+        if self._tails:
+            self._nudged.set()
 
     async def wait(self, project_id: str, cursor: int, timeout: float) -> Woken | None:
         """The project's events after ``cursor`` once there are some, or an empty answer after

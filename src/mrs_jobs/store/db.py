@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,6 +42,7 @@ class Store:
         self.dialect = Dialect("sqlite" if url.startswith("sqlite") else "postgresql")
         self.engine: Engine = self._create_engine(url, echo)
         self._write_lock = threading.Lock() if self.dialect.is_sqlite else None
+        self._on_commit: list[Callable[[], None]] = []
 
     @staticmethod
     def _create_engine(url: str, echo: bool) -> Engine:
@@ -88,12 +89,22 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: committed on success, rolled back on any error."""
+        """One write transaction: committed on success, rolled back on any error. After a
+        commit, the listeners (:meth:`listen_commits`) are told."""
         with self._writer_turn(), self._translate():
             with self.engine.connect() as conn:
                 conn.execution_options(mrs_write=True)
                 with conn.begin():
                     yield conn
+        for listener in list(self._on_commit):
+            listener()
+
+    def listen_commits(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` (quick, never raising: it only sets a flag) after every write
+        transaction of this process commits, whoever wrote (the API or the supervisor);
+        returns the function that stops it."""
+        self._on_commit.append(listener)
+        return lambda: self._on_commit.remove(listener)
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
