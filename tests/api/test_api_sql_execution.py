@@ -19,6 +19,7 @@ from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import sql_executions as sql_store
+from mrs_jobs.store import sql_results as sql_results_store
 from mrs_jobs.store import supervision as sup_store
 
 RUNNABLE = frozenset({"SparkSubmit", "SparkSql", "HiveSql"})
@@ -55,7 +56,7 @@ def finish(api: Any, sql_id: str, rows: list[dict[str, str]], ok: bool = True) -
     with api.store.write() as conn:
         for target in (JobState.ACCEPTED, JobState.RUNNING):
             assert job_store.transition(conn, sql_id, target) is not None
-        job_store.save_sql_results(conn, sql_id, {"0": rows}, 1000)
+        sql_results_store.save_sql_results(conn, sql_id, {"0": rows}, 1000)
         result = JobResult.SUCCEEDED if ok else JobResult.FAILED
         values = {"result": result.value, "reason": "" if ok else "statement 0 failed"}
         assert job_store.transition(conn, sql_id, JobState.FINISHED, values=values)

@@ -8,7 +8,7 @@ from jobrows import add_sql_results, insert_job, transition_path
 from support_sql import PARSE_ERROR, run_fake
 
 from mrs_jobs.runtime import jobdir
-from mrs_jobs.store import jobs as job_store
+from mrs_jobs.store import sql_results as sql_results_store
 
 
 def url(api, job_id: str) -> str:  # type: ignore[no-untyped-def]
@@ -107,7 +107,9 @@ def test_a_failed_statement_comes_through_at_its_index(api, monkeypatch, tmp_pat
     )
     run_fake(monkeypatch, tmp_path, ["SELECT 1", "SELEC 2", "SELECT 3"])
     with api.store.write() as conn:
-        job_store.save_sql_results(conn, job_id, jobdir.read_sql_results(tmp_path) or {}, 1000)
+        sql_results_store.save_sql_results(
+            conn, job_id, jobdir.read_sql_results(tmp_path) or {}, 1000
+        )
     r = api.client.get(url(api, job_id))
     assert r.status_code == 202, r.text
     assert r.json() == {

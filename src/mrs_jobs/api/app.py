@@ -141,7 +141,23 @@ def create_app(
     )
     metrics.registry.register(hub.collector())
     install_error_handlers(app)
-    # Abuse limits, read by api/auth.py (docs/security.md).
+    _install_limits(app, settings)
+
+    for routes in _ROUTES:  # in this order: the first route that matches a path answers
+        app.include_router(routes.router)
+
+    # Inside RequestContextMiddleware (added after it), so the request id already exists.
+    app.add_middleware(InstrumentMiddleware, metrics=metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        access_log=bool(settings.access_log),
+    )
+    return app
+
+
+def _install_limits(app: FastAPI, settings: Settings) -> None:
+    """Abuse limits, read by api/auth.py (docs/security.md), and the answers they give."""
     app.state.rate_limiter = RateLimiter(
         per_second=settings.rate_limit_per_second,
         burst=settings.rate_limit_burst,
@@ -162,18 +178,6 @@ def create_app(
         return error_response(
             413, "12000002", f"The request body is over {settings.max_body_bytes} bytes."
         )
-
-    for routes in _ROUTES:  # in this order: the first route that matches a path answers
-        app.include_router(routes.router)
-
-    # Inside RequestContextMiddleware (added after it), so the request id already exists.
-    app.add_middleware(InstrumentMiddleware, metrics=metrics)
-    app.add_middleware(
-        RequestContextMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        access_log=bool(settings.access_log),
-    )
-    return app
 
 
 @asynccontextmanager

@@ -41,6 +41,7 @@ from mrs_jobs.services.context import Caller, Waker
 from mrs_jobs.store import Store
 from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
+from mrs_jobs.store import sql_results as sql_results_store
 from mrs_jobs.store.audit import record_audit
 from mrs_jobs.store.idempotency import claim_key, find_key
 from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
@@ -444,7 +445,7 @@ class JobService:
                 raise WrongJobType(job.job_type)
             if job.state not in TERMINAL_STATES:
                 raise JobNotFinished(job.id, job.state)
-            return job_store.load_sql_results(conn, job.id)
+            return sql_results_store.load_sql_results(conn, job.id)
 
 
 def seal_live_job_secrets(store: Store, box: SecretBox) -> int:

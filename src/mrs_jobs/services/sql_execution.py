@@ -47,6 +47,7 @@ from mrs_jobs.store import Store
 from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import sql_executions as sql_store
+from mrs_jobs.store import sql_results as sql_results_store
 from mrs_jobs.store.audit import record_audit
 from mrs_jobs.store.tenants import Cluster
 
@@ -148,7 +149,9 @@ class SqlExecutionService:
         with self.store.read() as conn:
             job = self._execution(conn, caller, cluster_id, sql_id)
             results = (
-                job_store.load_sql_results(conn, job.id) if job.state in TERMINAL_STATES else {}
+                sql_results_store.load_sql_results(conn, job.id)
+                if job.state in TERMINAL_STATES
+                else {}
             )
         status = status_of(job.state, job.result)
         content: list[list[str]] | None = None

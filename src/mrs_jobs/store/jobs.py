@@ -44,7 +44,6 @@ __all__ = [
     "job_from_row",
     "list_visible",
     "live_properties",
-    "load_sql_results",
     "mark_deleted",
     "masked_arguments",
     "masked_properties",
@@ -52,7 +51,6 @@ __all__ = [
     "purge",
     "replace_properties",
     "request_kill",
-    "save_sql_results",
     "scrub_secrets",
     "transition",
 ]
@@ -484,26 +482,3 @@ def purge(conn: Connection, job_ids: list[str]) -> None:
         conn.execute(delete(sql_results).where(sql_results.c.job_id.in_(chunk)))
         conn.execute(delete(job_events).where(job_events.c.job_id.in_(chunk)))
         conn.execute(delete(jobs).where(jobs.c.id.in_(chunk)))
-
-
-def load_sql_results(conn: Connection, job_id: str) -> dict[str, list[dict[str, str]]]:
-    """The stored rows of each statement of a job, keyed by the statement's index."""
-    rows = conn.execute(
-        select(sql_results.c.statement, sql_results.c.rows)
-        .where(sql_results.c.job_id == job_id)
-        .order_by(sql_results.c.statement)
-    ).all()
-    return {str(r.statement): json.loads(r.rows) for r in rows}
-
-
-def save_sql_results(
-    conn: Connection, job_id: str, results: Mapping[str, list[dict[str, str]]], cap: int
-) -> None:
-    """Store per-statement rows (at most ``cap`` each), replacing any earlier ones."""
-    conn.execute(delete(sql_results).where(sql_results.c.job_id == job_id))
-    rows = [
-        {"job_id": job_id, "statement": int(index), "rows": json.dumps(list(value)[:cap])}
-        for index, value in results.items()
-    ]
-    if rows:
-        conn.execute(insert(sql_results), rows)

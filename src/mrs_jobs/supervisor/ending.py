@@ -24,6 +24,7 @@ from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.runtime.jobdir import read_launch, read_sql_results
 from mrs_jobs.runtime.process import ExitStatus
 from mrs_jobs.store import jobs as job_store
+from mrs_jobs.store import sql_results as sql_results_store
 from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.supervisor.clusters import ClusterCache
 from mrs_jobs.supervisor.context import SupervisorContext
@@ -146,7 +147,7 @@ class Finisher:
             else:
                 if results is not None and job.deleted_ms <= 0:  # < 0: an SQL execution
                     cap = self.ctx.settings.sql_result_row_cap
-                    job_store.save_sql_results(conn, job.id, results, cap)
+                    sql_results_store.save_sql_results(conn, job.id, results, cap)
                 if ending.via_running:
                     job_store.transition(
                         conn, job.id, JobState.RUNNING, reason="exited", actor=supervisor
