@@ -1,21 +1,27 @@
-"""P11: the job event stream: change → SSE client latency with 100 jobs/s of state changes,
-and the store's cost of N waiting stream clients next to N clients polling ``show`` every
-10 s, in one run (PostgreSQL, the multi-server case).
+"""P11: the job event stream: change → SSE client and change → webhook received latency with
+100 jobs/s of state changes, and the store's cost of N waiting stream clients next to N
+clients polling ``show`` every 10 s, in one run (PostgreSQL, the multi-server case).
 
-The server is ``mrs-jobs serve`` (API only: no supervisor, so every statement it runs is the
-clients' or the stream hub's), started through this file (``--serve``), which counts every SQL
-statement its engines execute (a SQLAlchemy ``before_cursor_execute`` listener) and writes the
-count to a file. Its PostgreSQL backends are found by ``application_name``; their CPU and the
-server's come from ``/proc``.
+The server is ``mrs-jobs serve`` started through this file (``--serve``), which counts every
+SQL statement its engines execute (a SQLAlchemy ``before_cursor_execute`` listener) and writes
+the count to a file. Its PostgreSQL backends are found by ``application_name``; their CPU and
+the server's come from ``/proc``. For the latency part it runs its supervisor (which sends the
+webhooks; ``MRS_JOBS_WEBHOOK_ALLOW_PRIVATE=true`` for the loopback receiver); for the cost
+part it is restarted API only (no supervisor, so every statement it runs is the clients' or
+the stream hub's).
 
-1. **Latency.** ``--sse`` clients hold SSE streams (``after=now``) in a child process. The
-   writer, in this process, is "another API server on the same PostgreSQL": through the
-   service layer it submits jobs to a cluster with no running slots and kills each one
-   (submit: 3 events, kill: 1), ``--rate`` jobs/s for ``--seconds``. The latency of an event
-   is the time its client read it minus the time the writer's commit returned. Nothing nudges
-   this server's hub, so this is the worst case (its 0.25 s poll); a change made through the
-   server itself wakes the hub at once. Then the same through the server's own API (submit
-   and kill as signed HTTP requests): the nudged path.
+1. **Latency.** ``--sse`` clients hold SSE streams (``after=now``) in a child process, and a
+   webhook receiver (a threaded ``http.server`` on 127.0.0.1 in a child process, answering
+   204 at once) is subscribed with ``mrs-jobs admin create-webhook`` to the project's job.started,
+   job.succeeded, job.failed and job.killed. The writer, in this process, is "another API
+   server on the same PostgreSQL": through the service layer it submits jobs to a cluster
+   with no running slots and kills each one (submit: 3 events, kill: 1, the one delivered as
+   a webhook), ``--rate`` jobs/s for ``--seconds``. The latency of an event is the time its
+   client read it (or the receiver got it) minus the time the writer's commit returned.
+   Nothing this change does nudges this server's hub or supervisor (their 0.25 s polls find
+   it; the supervisor's own commits, recording deliveries, do nudge the hub). Then the same
+   through the server's own API (submit and kill as signed HTTP requests): the nudged path.
+   The webhook is disabled afterwards.
 2. **The store's cost of waiting.** Three windows of ``--window`` s with the writer at
    ``--cost-rate`` jobs/s: no clients; ``--clients`` SSE streams open (connected before the
    window); ``--clients`` clients each asking for one job every 10 s (staggered, a new
@@ -36,15 +42,18 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    MRS_JOBS,
     BenchStore,
     Server,
     Tenant,
@@ -202,6 +211,95 @@ class HttpWriter:
         self._call(f"{self.prefix}/{job_id}/kill", b"")
 
 
+# ----------------------------------------------------------------------------- the webhooks
+class Receiver:
+    """A webhook receiver on 127.0.0.1 (a threaded ``http.server`` in a child process, off the
+    writer's interpreter): notes when each delivery arrived and answers 204 at once."""
+
+    def __init__(self) -> None:
+        ctx = mp.get_context("fork")
+        self.conn, child_conn = ctx.Pipe()
+        self.child = ctx.Process(target=_receive, args=(child_conn,), daemon=True)
+        self.child.start()
+        self.url = str(self.conn.recv())
+
+    def _ask(self, what: str) -> Any:
+        self.conn.send(what)
+        return self.conn.recv()
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def wait(self, n: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._ask("count") < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def received(self) -> tuple[dict[tuple[str, str], tuple[float, int]], int]:
+        """(job id, type) → (first receipt, the event's data.at); and the duplicates."""
+        got, duplicates = self._ask("get")
+        return got, duplicates
+
+    def close(self) -> None:
+        self._ask("stop")
+        self.child.join(10)
+
+
+def _receive(conn: Any) -> None:
+    """The receiver's process: serves deliveries, answers the bench's questions on ``conn``."""
+    lock = threading.Lock()
+    state: dict[str, Any] = {"got": {}, "duplicates": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the service's client keeps them
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            now = time.time()
+            self.send_response(204)
+            self.end_headers()
+            event = json.loads(body)
+            key = (event["data"]["job_id"], event["type"])
+            with lock:
+                if key in state["got"]:
+                    state["duplicates"] += 1
+                else:
+                    state["got"][key] = (now, int(event["data"]["at"]))
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    http.daemon_threads = True
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    conn.send(f"http://127.0.0.1:{http.server_address[1]}/hook")
+    while True:
+        what = conn.recv()
+        with lock:
+            if what == "reset":
+                state["got"], state["duplicates"] = {}, 0
+                conn.send(None)
+            elif what == "count":
+                conn.send(len(state["got"]))
+            elif what == "get":
+                conn.send((dict(state["got"]), state["duplicates"]))
+            else:
+                conn.send(None)
+                break
+    http.shutdown()
+    http.server_close()
+
+
+def admin(bs: BenchStore, *args: str) -> str:
+    """``mrs-jobs admin ...`` over the bench store (its data dir holds the service's key)."""
+    env = {**os.environ, **bs.server_env(), "MRS_JOBS_WEBHOOK_ALLOW_PRIVATE": "true"}
+    done = subprocess.run(
+        [str(MRS_JOBS), "admin", *args], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 # ----------------------------------------------------------------------------- the clients
 def _events_request(tenant: Tenant, host: str, port: int) -> bytes:
     path = f"/v2/{tenant.project_id}/clusters/{tenant.cluster_id}/job-events"
@@ -291,10 +389,18 @@ def polling_clients(
 
 # ----------------------------------------------------------------------------- the phases
 def latency(
-    bs: BenchStore, server: Server, writer: Writer, n_clients: int, rate: float, seconds: float
+    bs: BenchStore,
+    server: Server,
+    writer: Writer,
+    receiver: Receiver,
+    n_clients: int,
+    rate: float,
+    seconds: float,
 ) -> dict[str, Any]:
-    """``n_clients`` SSE streams while ``writer`` makes ``rate`` jobs/s of changes."""
+    """``n_clients`` SSE streams and the webhook ``receiver`` while ``writer`` makes ``rate``
+    jobs/s of changes."""
     assert bs.tenant is not None
+    receiver.reset()
     ctx = mp.get_context("fork")
     ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
     raw = _events_request(bs.tenant, server.host, server.port)
@@ -314,17 +420,40 @@ def latency(
         committed = writer.committed.get((job_id, kind))
         if committed is not None:
             lags.append(at - committed)
-    lags.sort()
     expected = len(writer.committed) * n_clients
+    # webhooks: one delivery per job (job.killed; a queued job never starts)
+    receiver.wait(jobs, 60.0)
+    received, duplicates = receiver.received()
+    hook_lags, hook_at_lags = [], []
+    for key, (at, event_ms) in received.items():
+        committed = writer.committed.get(key)
+        if committed is not None:
+            hook_lags.append(at - committed)
+            hook_at_lags.append(at - event_ms / 1000)
     return {
         "jobs": jobs,
         "jobs_per_s": jobs / took,
         "events_read": len(got["seen"]),
         "matched": len(lags),
         "expected": expected,
-        "median": lags[len(lags) // 2] if lags else float("nan"),
-        "p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else float("nan"),
-        "max": lags[-1] if lags else float("nan"),
+        **_quantiles(lags),
+        "hooks_received": len(received),
+        "hooks_matched": len(hook_lags),
+        "hooks_expected": jobs,
+        "hooks_duplicates": duplicates,
+        **{f"hook_{k}": v for k, v in _quantiles(hook_lags).items()},
+        **{f"hook_at_{k}": v for k, v in _quantiles(hook_at_lags).items()},
+    }
+
+
+def _quantiles(lags: list[float]) -> dict[str, float]:
+    lags = sorted(lags)
+    if not lags:
+        return {"median": float("nan"), "p99": float("nan"), "max": float("nan")}
+    return {
+        "median": lags[len(lags) // 2],
+        "p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+        "max": lags[-1],
     }
 
 
@@ -394,30 +523,47 @@ def main() -> None:
     count_file = bs.data_dir.parent / "statements"
     server = Server.mrs(
         bs,
-        MRS_JOBS_RUN_SUPERVISOR="false",
+        MRS_JOBS_RUN_SUPERVISOR="true",  # the latency part: its supervisor sends the webhooks
+        MRS_JOBS_WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
         MRS_JOBS_RATE_LIMIT_PER_SECOND="100000",
         MRS_JOBS_RATE_LIMIT_BURST="100000",
         MRS_JOBS_MAX_CONNECTIONS=str(args.clients + args.sse + 50),
         **{COUNT_ENV: str(count_file)},
     )
     server.argv = [sys.executable, str(Path(__file__).resolve()), "--serve"]
+    receiver = Receiver()
     server.start()
     try:
-        _run(bs, server, Meter(bs, server, count_file), args)
+        _run(bs, server, Meter(bs, server, count_file), receiver, args)
     finally:
         server.stop()
+        receiver.close()
         bs.drop()
 
 
-def _run(bs: BenchStore, server: Server, meter: Meter, args: argparse.Namespace) -> None:
+def _run(
+    bs: BenchStore, server: Server, meter: Meter, receiver: Receiver, args: argparse.Namespace
+) -> None:
     assert bs.tenant is not None
-    rows = []
+    created = json.loads(
+        admin(
+            bs,
+            "create-webhook",
+            bs.tenant.project_id,
+            "--url",
+            receiver.url,
+            "--events",
+            "job.started,job.succeeded,job.failed,job.killed",
+        )
+    )
+    rows, results = [], []
     for name, via in (
-        ("another server (hub poll)", None),
+        ("another server (not nudged)", None),
         ("this server's API (nudged)", HttpWriter(server, bs.tenant)),
     ):
         log(f"latency: {name}, {args.rate} jobs/s for {args.seconds} s, {args.sse} SSE clients")
-        r = latency(bs, server, Writer(bs, via), args.sse, args.rate, args.seconds)
+        r = latency(bs, server, Writer(bs, via), receiver, args.sse, args.rate, args.seconds)
+        results.append({"via": name, **r})
         rows.append(
             [
                 name,
@@ -426,13 +572,27 @@ def _run(bs: BenchStore, server: Server, meter: Meter, args: argparse.Namespace)
                 f"{r['median'] * 1000:.0f}",
                 f"{r['p99'] * 1000:.0f}",
                 f"{r['max'] * 1000:.0f}",
+                f"{r['hooks_matched']}/{r['hooks_expected']}",
+                f"{r['hook_median'] * 1000:.0f}",
+                f"{r['hook_p99'] * 1000:.0f}",
+                f"{r['hook_max'] * 1000:.0f}",
             ]
         )
     print_table(
-        "Change → SSE client latency (ms; writer's commit returned → client read the event)",
-        ["changes made through", "jobs/s", "events read/expected", "median", "p99", "max"],
+        "Change → SSE client and → webhook received latency (ms; writer's commit returned → "
+        "client read the event / receiver got the delivery)",
+        ["changes made through", "jobs/s", "SSE events read/expected", "SSE median", "SSE p99",
+         "SSE max", "webhooks received/expected", "webhook median", "webhook p99",
+         "webhook max"],
         rows,
-    )
+    )  # fmt: skip
+    print(json.dumps({"latency": results}, indent=None))
+    # The cost part: the webhook off (no deliveries pile up), the server API only again.
+    admin(bs, "disable-webhook", created["id"])
+    log("restarting the server without its supervisor for the cost windows")
+    server.stop()
+    server.env["MRS_JOBS_RUN_SUPERVISOR"] = "false"
+    server.start()
     windows = []
     for mode in ("none", "stream", "poll"):
         log(f"cost: {mode}, {args.clients} clients, {args.window} s")
