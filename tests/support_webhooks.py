@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["Received", "Receiver", "check_signature"]
+__all__ = ["Received", "Receiver", "check_signature", "stored_events"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,26 @@ class Receiver:
     def snapshot(self) -> list[Received]:
         with self._lock:
             return list(self.received)
+
+
+def stored_events(store: Any, project: str, wanted: set[str]) -> dict[tuple[str, str], str]:
+    """(job id, event id) -> type of every event of ``project`` in the store whose type is in
+    ``wanted``: what a subscription to those types is owed."""
+    from sqlalchemy import select
+
+    from mrs_jobs.domain.events import event_type
+    from mrs_jobs.store.tables import job_events
+
+    cols = (job_events.c.job_id, job_events.c.seq, job_events.c.from_state)
+    with store.read() as conn:
+        rows = conn.execute(
+            select(*cols, job_events.c.to_state, job_events.c.result).where(
+                job_events.c.project_id == project
+            )
+        ).all()
+    out = {}
+    for r in rows:
+        kind = event_type(r.from_state, r.to_state, r.result)
+        if kind in wanted:
+            out[(r.job_id, str(r.seq))] = kind
+    return out

@@ -26,9 +26,8 @@ import support_server
 from sqlalchemy import select
 from support import SigV4Auth
 from support_server import ServerProcess
-from support_webhooks import Received, Receiver, check_signature
+from support_webhooks import Received, Receiver, check_signature, stored_events
 
-from mrs_jobs.domain.events import event_type
 from mrs_jobs.store import Store
 from mrs_jobs.store import webhooks as wh_store
 from mrs_jobs.store.tables import job_events
@@ -91,22 +90,9 @@ def _create_webhook(server: ServerProcess, url: str) -> str:
 
 
 def _store_events(store: Store, project: str) -> set[tuple[str, str, str]]:
-    with store.read() as conn:
-        rows = conn.execute(
-            select(
-                job_events.c.job_id,
-                job_events.c.seq,
-                job_events.c.from_state,
-                job_events.c.to_state,
-                job_events.c.result,
-            ).where(job_events.c.project_id == project)
-        ).all()
-    out = set()
-    for r in rows:
-        kind = event_type(r.from_state, r.to_state, r.result)
-        if kind in EVENTS:
-            out.add((r.job_id, str(r.seq), kind))
-    return out
+    return {
+        (job, seq, kind) for (job, seq), kind in stored_events(store, project, set(EVENTS)).items()
+    }
 
 
 def _settled(store: Store, jobs_expected: int) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from jobrows import insert_job
 from sqlalchemy import select
-from support_webhooks import Received, Receiver, check_signature
+from support_webhooks import Received, Receiver, check_signature, stored_events
 from typer.testing import CliRunner
 
 from mrs_jobs.domain.states import JobState
@@ -32,7 +32,7 @@ from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import webhooks as wh_store
-from mrs_jobs.store.tables import job_events, webhook_deliveries
+from mrs_jobs.store.tables import webhook_deliveries
 from mrs_jobs.supervisor.webhooks import COUNTS, WebhookDispatcher
 
 P, C = "p1", "c1"
@@ -119,24 +119,7 @@ def _wait_settled(store: Store, timeout: float) -> None:
 
 def _store_events(store: Store, wanted: set[str]) -> dict[tuple[str, str], str]:
     """(job id, event id) -> type of every event of the project the subscription wants."""
-    from mrs_jobs.domain.events import event_type
-
-    with store.read() as conn:
-        rows = conn.execute(
-            select(
-                job_events.c.job_id,
-                job_events.c.seq,
-                job_events.c.from_state,
-                job_events.c.to_state,
-                job_events.c.result,
-            ).where(job_events.c.project_id == P)
-        ).all()
-    out = {}
-    for r in rows:
-        kind = event_type(r.from_state, r.to_state, r.result)
-        if kind in wanted:
-            out[(r.job_id, str(r.seq))] = kind
-    return out
+    return stored_events(store, P, wanted)
 
 
 def _check_received(got: list[Received], secret: str, expected: dict[tuple[str, str], str]) -> int:
