@@ -127,6 +127,9 @@ def _open_store(settings: Settings) -> tuple[Store, SecretBox]:
     return store, box
 
 
+_BACKLOG = 2048
+
+
 def _listen(settings: Settings) -> tuple[socket.socket, str]:
     """The bound listening socket and the endpoint clients are told."""
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
@@ -135,6 +138,9 @@ def _listen(settings: Settings) -> tuple[socket.socket, str]:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
+    # Listening now, before the greeting is printed: a client that calls as soon as it reads
+    # "running at" waits in the backlog until uvicorn accepts, instead of being refused.
+    sock.listen(_BACKLOG)
     port = sock.getsockname()[1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return sock, settings.public_endpoint or f"http://{host}:{port}"
@@ -197,7 +203,7 @@ def _uvicorn_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         timeout_graceful_shutdown=10,
         timeout_keep_alive=5,
         limit_concurrency=settings.max_connections + 1,
-        backlog=2048,
+        backlog=_BACKLOG,
         h11_max_incomplete_event_size=16384,
         http=protocol_with_head_timeout(settings.request_head_timeout_seconds, guard),
         # X-Forwarded-For is believed only from configured proxies (uvicorn's default trusts
