@@ -14,6 +14,7 @@ __all__ = [
     "JobAlreadyEnded",
     "JobNotFinished",
     "JobNotFound",
+    "PermissionDenied",
     "ProjectMismatch",
     "QueueFull",
     "SqlExecutionNotFound",
@@ -92,6 +93,14 @@ class AuthError(DomainError):
 class ProjectMismatch(DomainError):
     def __init__(self) -> None:
         super().__init__("The credential does not belong to the project in the path.")
+
+
+class PermissionDenied(DomainError):
+    """The caller's policy does not allow the action (domain/policies.py)."""
+
+    def __init__(self, action: str, why: str = "") -> None:
+        super().__init__(f"Policy doesn't allow {action} to be performed.{why}")
+        self.action = action
 
 
 class StoreFailure(DomainError):

@@ -73,6 +73,7 @@ TENANT_ROUTES: dict[tuple[str, str], Case] = {
     ("POST", SQL): Case("cluster", body=_sql_body),
     ("GET", SQL + "/{sql_id}"): Case("job", missing="12000002"),
     ("POST", SQL + "/{sql_id}/cancel"): Case("job", missing="12000002"),
+    ("GET", "/v2/{project_id}/permissions"): Case("list"),
     ("GET", V11): Case("list"),
     ("GET", V11 + "/{cluster_id}"): Case("cluster"),
     ("POST", V11_JOBS + "/jobs/submit-job"): Case("cluster", cluster_body=_v1_submit_body),

@@ -25,6 +25,7 @@ from mrs_jobs.api.routes import jobs as job_routes
 from mrs_jobs.api.routes import jobs_v11 as job_v11_routes
 from mrs_jobs.api.routes import logs as log_routes
 from mrs_jobs.api.routes import ops as ops_routes
+from mrs_jobs.api.routes import permissions as permission_routes
 from mrs_jobs.api.routes import sql_execution as sql_routes
 from mrs_jobs.api.routes import usage as usage_routes
 from mrs_jobs.secretbox import load_secret_box
@@ -40,6 +41,7 @@ from mrs_jobs.services.jobs_v11 import JobsV11Service
 from mrs_jobs.services.logs import LogService
 from mrs_jobs.services.metrics import Metrics
 from mrs_jobs.services.observability import ObservabilityService
+from mrs_jobs.services.permissions import PermissionService
 from mrs_jobs.services.spark_history import SparkHistoryService
 from mrs_jobs.services.sql_execution import SqlExecutionService
 from mrs_jobs.services.usage import UsageService
@@ -70,6 +72,7 @@ class AppContext:
     sql: SqlExecutionService
     usage: UsageService
     feed: FeedService
+    permissions: PermissionService
 
 
 _ROUTES = (
@@ -80,6 +83,7 @@ _ROUTES = (
     file_routes,
     usage_routes,
     event_routes,
+    permission_routes,
     sql_routes,
     ops_routes,
     history_routes,
@@ -138,6 +142,7 @@ def create_app(
         sql=SqlExecutionService(store, settings, runnable_types=runnable_types, wake=committed),
         usage=UsageService(store),
         feed=FeedService(store, hub),
+        permissions=PermissionService(store),
     )
     metrics.registry.register(hub.collector())
     install_error_handlers(app)

@@ -22,7 +22,8 @@ from mrs_jobs.api.credcache import CredentialCache
 from mrs_jobs.api.ratelimit import RateLimiter
 from mrs_jobs.api.replay import CHECKED_METHODS, ReplayCache
 from mrs_jobs.api.signing import SignatureError, parse_authorization, parse_sdk_date, verify
-from mrs_jobs.errors import AuthError, ProjectMismatch
+from mrs_jobs.domain.policies import NO_ACCESS, Policy, parse_policy
+from mrs_jobs.errors import AuthError, InvalidParameter, ProjectMismatch
 from mrs_jobs.services.authn import Authenticator
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.credentials import hash_token
@@ -79,7 +80,17 @@ async def authenticate(
         credential_id=cred.id,
         user_name=cred.user_name,
         request_id=request.state.request_id,
+        policy=_policy(cred),
     )
+
+
+def _policy(cred: Credential) -> Policy:
+    """The credential's policy; one that no longer parses allows nothing (fail closed)."""
+    try:
+        return parse_policy(cred.policy)
+    except InvalidParameter:
+        log.error("auth.policy_unreadable", extra={"credential_id": cred.id})
+        return NO_ACCESS
 
 
 def credential_key(request: Request) -> str | None:

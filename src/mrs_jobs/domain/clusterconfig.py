@@ -109,6 +109,9 @@ class ClusterSettings:
     # the newest ended jobs to keep; None = the service-wide default, 0 = keep forever.
     retention_days: int | None = None
     retention_max_jobs: int | None = None
+    # Owner scope (services/ownership.py): kill and delete only by the submitting user, unless
+    # the caller's policy allows mrs:job:stopAny / mrs:job:deleteAny.
+    owner_scope: bool = False
     object_store: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -232,6 +235,8 @@ def settings_of(kind: str, config: Mapping[str, Any]) -> ClusterSettings:
                 values[key] = _positive(key, value)
             elif key in ("retention_days", "retention_max_jobs"):
                 values[key] = _not_negative(key, value)
+            elif key == "owner_scope":
+                values[key] = _boolean(key, value)
             elif str(value).strip():
                 values[key] = str(value).strip()
     for key, what in model.required.items():
@@ -248,6 +253,15 @@ def _positive(key: str, value: Any) -> int:
     if number < 1:
         raise _bad(key, "must be a positive integer")
     return number
+
+
+def _boolean(key: str, value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise _bad(key, "must be true or false")
 
 
 def _not_negative(key: str, value: Any) -> int:

@@ -17,9 +17,11 @@ from mrs_jobs.errors import (
     DomainError,
     InvalidParameter,
     JobNotFound,
+    PermissionDenied,
     StoreFailure,
 )
 from mrs_jobs.services.context import Caller, Waker
+from mrs_jobs.services.ownership import DELETE_ANY, record_denial, require_owner
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store.audit import record_audit
@@ -57,8 +59,10 @@ class BatchDeleteService:
         ids = normalise_ids(job_id_list)
         try:
             with self.store.write() as conn:
-                if get_cluster(conn, caller.project_id, cluster_id) is None:
+                cluster = get_cluster(conn, caller.project_id, cluster_id)
+                if cluster is None:
                     raise ClusterNotFound(cluster_id)
+                require_owner(conn, caller, cluster, ids, DELETE_ANY)
                 at = job_store.now_ms()
                 # One statement hides them all; any id it did not hide (unknown, of another
                 # scope, already deleted, or hidden by a concurrent delete) undoes the lot.
@@ -80,7 +84,11 @@ class BatchDeleteService:
                     request_id=caller.request_id,
                     detail={"job_ids": ids, "live": live, "running": running, "count": len(ids)},
                     outcome="deleted",
+                    **caller.decision,
                 )
+        except PermissionDenied as exc:  # the owner scope: refused, audited, nothing changed
+            record_denial(self.store, caller, exc.action, cluster_id, {"job_ids": ids})
+            raise
         except StoreFailure as exc:
             raise BatchDeleteFailed() from exc
         except DomainError:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from mrs_jobs.domain.policies import FULL_ACCESS, Policy
 
 __all__ = ["Caller", "Waker"]
 
@@ -16,6 +18,15 @@ class Caller:
     credential_id: str | None
     user_name: str
     request_id: str | None = None
+    #: What the credential may do (the operator's own commands act with full access).
+    policy: Policy = field(default=FULL_ACCESS, repr=False)
+    #: The action the request was allowed as (api/permissions.py); audit rows record it.
+    action: str | None = None
+
+    @property
+    def decision(self) -> dict[str, str | None]:
+        """An audit row's permission and decision for what this caller was allowed to do."""
+        return {"permission": self.action, "decision": "allow" if self.action else None}
 
     @property
     def actor(self) -> str:

@@ -12,6 +12,7 @@ import string
 import uuid
 from dataclasses import dataclass, replace
 
+from mrs_jobs.domain.policies import parse_policy
 from mrs_jobs.errors import InvalidParameter
 from mrs_jobs.secretbox import SecretBox, SecretKeyError
 from mrs_jobs.services.projects import require_project
@@ -25,9 +26,11 @@ from mrs_jobs.store.tenants import (
     list_credentials,
     set_credential_disabled,
     set_credential_expiry,
+    set_credential_policy,
 )
 
 __all__ = [
+    "DEFAULT_POLICY",
     "CredentialService",
     "IssuedAksk",
     "IssuedToken",
@@ -36,6 +39,9 @@ __all__ = [
 ]
 
 _AK_ALPHABET = string.ascii_uppercase + string.digits
+#: What a credential is issued with unless told otherwise: what every credential could do
+#: before policies existed (the migration gave existing ones the same).
+DEFAULT_POLICY = "MRS FullAccess"
 
 
 def hash_token(token: str) -> str:
@@ -85,31 +91,62 @@ class CredentialService:
             raise SecretKeyError("no secret key is configured for AK/SK credentials.")
         return self._box
 
-    def create_aksk(self, project_id: str, user_name: str = "admin") -> tuple[str, str]:
-        issued = self.issue_aksk(project_id, user_name)
+    def create_aksk(
+        self, project_id: str, user_name: str = "admin", policy: str = DEFAULT_POLICY
+    ) -> tuple[str, str]:
+        issued = self.issue_aksk(project_id, user_name, policy)
         return issued.ak, issued.sk
 
-    def issue_aksk(self, project_id: str, user_name: str = "admin") -> IssuedAksk:
-        """A new AK/SK pair; the SK is stored sealed and returned in plain text only here."""
+    def issue_aksk(
+        self, project_id: str, user_name: str = "admin", policy: str = DEFAULT_POLICY
+    ) -> IssuedAksk:
+        """A new AK/SK pair; the SK is stored sealed and returned in plain text only here.
+
+        ``policy``: a system policy's name or an IAM-shaped JSON document (domain/policies.py).
+        """
+        stored = parse_policy(policy).stored  # refused before anything is issued
         ak = "".join(secrets.choice(_AK_ALPHABET) for _ in range(20))
         sk = secrets.token_urlsafe(30)[:40]
         sealed = self.box.seal(sk, aad=sk_aad(ak))
-        cid = self._add(project_id, "aksk", user_name, access_key=ak, secret_key=sealed)
+        cid = self._add(
+            project_id, "aksk", user_name, access_key=ak, secret_key=sealed, policy=stored
+        )
         return IssuedAksk(cid, project_id, user_name, ak, sk)
 
-    def create_token(self, project_id: str, user_name: str, ttl_seconds: int) -> str:
-        return self.issue_token(project_id, user_name, ttl_seconds).token
+    def create_token(
+        self, project_id: str, user_name: str, ttl_seconds: int, policy: str = DEFAULT_POLICY
+    ) -> str:
+        return self.issue_token(project_id, user_name, ttl_seconds, policy).token
 
-    def issue_token(self, project_id: str, user_name: str, ttl_seconds: int) -> IssuedToken:
+    def issue_token(
+        self, project_id: str, user_name: str, ttl_seconds: int, policy: str = DEFAULT_POLICY
+    ) -> IssuedToken:
         if ttl_seconds <= 0:
             raise InvalidParameter("a token's lifetime must be positive.")
+        stored = parse_policy(policy).stored
         token = "mrsj_" + secrets.token_urlsafe(32)
         at = now_ms()
         expires = at + ttl_seconds * 1000
         cid = self._add(
-            project_id, "token", user_name, token_hash=hash_token(token), expires_ms=expires, at=at
+            project_id,
+            "token",
+            user_name,
+            token_hash=hash_token(token),
+            expires_ms=expires,
+            at=at,
+            policy=stored,
         )
         return IssuedToken(cid, project_id, user_name, token, expires)
+
+    def set_policy(self, credential_id: str, policy: str) -> str:
+        """Replace a credential's policy; returns the stored form. A running server applies it
+        within the credential cache's few seconds (api/credcache.py) for AK/SK, at once for
+        tokens."""
+        stored = parse_policy(policy).stored
+        with self.store.write() as conn:
+            if not set_credential_policy(conn, credential_id, stored):
+                raise InvalidParameter(f"credential {credential_id} does not exist.")
+        return stored
 
     def _add(
         self,
@@ -122,6 +159,7 @@ class CredentialService:
         token_hash: str | None = None,
         expires_ms: int | None = None,
         at: int | None = None,
+        policy: str = DEFAULT_POLICY,
     ) -> str:
         """Store a new enabled credential of an existing project; returns its id."""
         cid = str(uuid.uuid4())
@@ -139,6 +177,7 @@ class CredentialService:
                 expires_ms=expires_ms,
                 disabled=False,
                 created_ms=now_ms() if at is None else at,
+                policy=policy,
             )
         return cid
 
@@ -175,7 +214,7 @@ class CredentialService:
             old = get_credential(conn, credential_id)
         if old is None or old.kind != "aksk":
             raise InvalidParameter(f"AK/SK credential {credential_id} does not exist.")
-        issued = self.issue_aksk(old.project_id, old.user_name)
+        issued = self.issue_aksk(old.project_id, old.user_name, old.policy)  # same policy
         if grace_seconds is not None:
             until = now_ms() + grace_seconds * 1000
             if old.expires_ms is None or old.expires_ms > until:

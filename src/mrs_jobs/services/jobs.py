@@ -26,6 +26,7 @@ from mrs_jobs.errors import (
     JobAlreadyEnded,
     JobNotFinished,
     JobNotFound,
+    PermissionDenied,
     QueueFull,
     StoreFailure,
     WrongJobType,
@@ -38,6 +39,7 @@ from mrs_jobs.secretbox import (
     seal_job_properties,
 )
 from mrs_jobs.services.context import Caller, Waker
+from mrs_jobs.services.ownership import KILL_ANY, record_denial, require_owner
 from mrs_jobs.store import Store
 from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
@@ -353,6 +355,7 @@ class JobService:
                 request_id=caller.request_id,
                 detail={"job_id": job_id, "job_type": parsed.value, "job_name": job_name},
                 outcome="accepted",
+                **caller.decision,
             )
         return Submitted(job_id, job_store.job_from_row(values)), True
 
@@ -414,8 +417,19 @@ class JobService:
 
     def kill(self, caller: Caller, cluster_id: str, job_id: str) -> None:
         """Queued jobs end at once; launched ones are flagged for the supervisor (async)."""
+        try:
+            self._kill(caller, cluster_id, job_id)
+        except PermissionDenied as exc:  # the owner scope: refused, audited, nothing changed
+            record_denial(self.store, caller, exc.action, cluster_id, {"job_id": job_id})
+            raise
+        self.wake()
+
+    def _kill(self, caller: Caller, cluster_id: str, job_id: str) -> None:
         with self.store.write() as conn:
             job = self._visible(conn, caller, cluster_id, job_id)
+            if job.user_name != caller.user_name and not caller.policy.allows(KILL_ANY):
+                cluster = self._cluster(conn, caller, cluster_id)
+                require_owner(conn, caller, cluster, [job.id], KILL_ANY)
             outcome = self._kill_in_tx(conn, job, caller.actor)
             record_audit(
                 conn,
@@ -427,8 +441,8 @@ class JobService:
                 request_id=caller.request_id,
                 detail={"job_id": job_id, "state": job.state},
                 outcome=outcome,
+                **caller.decision,
             )
-        self.wake()
 
     @staticmethod
     def _kill_in_tx(conn: Connection, job: Job, actor: str) -> str:

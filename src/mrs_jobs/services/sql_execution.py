@@ -141,6 +141,7 @@ class SqlExecutionService:
                 request_id=caller.request_id,
                 detail={"sql_id": sql_id, "sql_type": request.sql_type},
                 outcome="accepted",
+                **caller.decision,
             )
         self.wake()
         return SqlExecution(sql_id, request.statement, "QUEUED")
@@ -195,6 +196,7 @@ class SqlExecutionService:
                 request_id=caller.request_id,
                 detail={"sql_id": sql_id, "state": job.state},
                 outcome=outcome,
+                **caller.decision,
             )
         self.wake()
         return "SUCCEED"

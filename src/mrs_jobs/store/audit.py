@@ -23,7 +23,11 @@ def record_audit(
     request_id: str | None,
     detail: dict[str, Any],
     outcome: str,
+    permission: str | None = None,
+    decision: str | None = None,
 ) -> None:
+    """One audit row; ``permission``/``decision``: the action the request was checked for
+    (the caller's ``action``) and the answer, allow or deny."""
     conn.execute(
         insert(audit).values(
             at_ms=at_ms,
@@ -34,6 +38,8 @@ def record_audit(
             request_id=request_id,
             detail=json.dumps(detail, separators=(",", ":")),
             outcome=outcome,
+            permission=permission,
+            decision=decision,
         )
     )
 

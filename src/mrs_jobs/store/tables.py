@@ -65,6 +65,8 @@ credentials = Table(
     Column("expires_ms", BigInteger, nullable=True),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_ms", BigInteger, nullable=False),
+    # A system policy's name or an IAM-shaped JSON document (domain/policies.py).
+    Column("policy", Text, nullable=False, server_default="MRS FullAccess"),
 )
 
 clusters = Table(
@@ -285,6 +287,8 @@ audit = Table(
     Column("request_id", String(64), nullable=True),
     Column("detail", Text, nullable=False),  # JSON
     Column("outcome", String(32), nullable=False),
+    Column("permission", String(64), nullable=True),  # the action checked (domain/policies.py)
+    Column("decision", String(8), nullable=True),  # allow | deny
 )
 
 supervisors = Table(

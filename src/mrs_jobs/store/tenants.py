@@ -29,6 +29,7 @@ __all__ = [
     "lock_cluster",
     "set_credential_disabled",
     "set_credential_expiry",
+    "set_credential_policy",
     "set_secret_key",
 ]
 
@@ -46,6 +47,7 @@ class Credential:
     expires_ms: int | None
     disabled: bool
     created_ms: int = 0
+    policy: str = "MRS FullAccess"  # a system policy's name or a JSON document
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def _credential(row: Any) -> Credential:
         expires_ms=m["expires_ms"],
         disabled=bool(m["disabled"]),
         created_ms=m["created_ms"],
+        policy=m["policy"],
     )
 
 
@@ -131,6 +134,13 @@ def set_credential_expiry(conn: Connection, credential_id: str, expires_ms: int 
         update(credentials).where(credentials.c.id == credential_id).values(expires_ms=expires_ms)
     )
     return res.rowcount == 1
+
+
+def set_credential_policy(conn: Connection, credential_id: str, policy: str) -> bool:
+    r = conn.execute(
+        update(credentials).where(credentials.c.id == credential_id).values(policy=policy)
+    )
+    return r.rowcount == 1
 
 
 def set_secret_key(conn: Connection, credential_id: str, sealed: str) -> bool:

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mrs_jobs import __version__
 from mrs_jobs.api.auth import authenticate
+from mrs_jobs.api.permissions import action, authorize
 from mrs_jobs.api.routes.jobs import ClusterId, ProjectId
 from mrs_jobs.api.schemas import ERROR_RESPONSES
 from mrs_jobs.services.clusters import CLUSTER_STATE, ClusterQuery, ClusterView
@@ -26,15 +27,20 @@ router = APIRouter(prefix="/v1.1/{project_id}/cluster_infos", tags=["clusters (M
 
 async def v11_caller(request: Request, project_id: ProjectId) -> Caller:
     app = request.app.state.ctx
-    return await authenticate(
+    who = await authenticate(
         request, app.authn, project_id=project_id, skew=app.settings.clock_skew_seconds
     )
+    return await authorize(request, who)  # the route's declared action (api/permissions.py)
 
 
 CallerDep = Annotated[Caller, Depends(v11_caller)]
 
 
-@router.get("", responses=ERROR_RESPONSES)
+@router.get(
+    "",
+    responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:cluster:list"),
+)
 async def list_clusters(request: Request, who: CallerDep) -> JSONResponse:
     """Query: pageSize, currentPage, clusterName, clusterState, tags (k1*v1,k2), as in MRS."""
     query = ClusterQuery.parse(dict(request.query_params))
@@ -44,7 +50,11 @@ async def list_clusters(request: Request, who: CallerDep) -> JSONResponse:
     )
 
 
-@router.get("/{cluster_id}", responses=ERROR_RESPONSES)
+@router.get(
+    "/{cluster_id}",
+    responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:cluster:get"),
+)
 async def show_cluster_details(
     request: Request, who: CallerDep, cluster_id: ClusterId
 ) -> JSONResponse:

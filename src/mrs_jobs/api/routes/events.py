@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from mrs_jobs.api.permissions import action
 from mrs_jobs.api.routes.jobs import ClusterId, caller
 from mrs_jobs.api.schemas import ERROR_RESPONSES
 from mrs_jobs.domain.events import FeedEvent
@@ -31,7 +32,13 @@ class JobEventsPage(BaseModel):
     next_cursor: str = Field(description="Pass it as the next request's after.")
 
 
-@router.get("", response_model=JobEventsPage, status_code=200, responses=ERROR_RESPONSES)
+@router.get(
+    "",
+    response_model=JobEventsPage,
+    status_code=200,
+    responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:list"),
+)
 async def job_events(
     request: Request,
     cluster_id: ClusterId,

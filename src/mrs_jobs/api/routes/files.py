@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from mrs_jobs.api.permissions import action
 from mrs_jobs.api.routes.jobs import ClusterId, caller
 from mrs_jobs.api.schemas import ERROR_RESPONSES, FileListResponse
 from mrs_jobs.services.context import Caller
@@ -17,7 +18,13 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v2/{project_id}/clusters/{cluster_id}/files", tags=["files"])
 
 
-@router.get("", response_model=FileListResponse, status_code=200, responses=ERROR_RESPONSES)
+@router.get(
+    "",
+    response_model=FileListResponse,
+    status_code=200,
+    responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:file:list"),
+)
 async def list_files(
     request: Request,
     cluster_id: ClusterId,

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mrs_jobs.api.auth import authenticate
 from mrs_jobs.api.body import body_schema, parse_body
+from mrs_jobs.api.permissions import action, authorize
 from mrs_jobs.api.schemas import (
     ERROR_RESPONSES,
     BatchDeleteRequest,
@@ -37,9 +38,10 @@ ClusterId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", max_length=64)
 
 async def caller(request: Request, project_id: ProjectId, cluster_id: ClusterId) -> Caller:
     app = request.app.state.ctx
-    return await authenticate(
+    who = await authenticate(
         request, app.authn, project_id=project_id, skew=app.settings.clock_skew_seconds
     )
+    return await authorize(request, who)  # the route's declared action (api/permissions.py)
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
@@ -50,7 +52,7 @@ router = APIRouter(prefix=PREFIX, tags=["job-executions"])
     "",
     response_model=SubmitResponse,
     status_code=200,
-    openapi_extra=body_schema(SubmitRequest),
+    openapi_extra=action("mrs:job:submit", **body_schema(SubmitRequest)),
     responses=ERROR_RESPONSES,
 )
 async def submit_job(request: Request, who: CallerDep, cluster_id: ClusterId) -> JSONResponse:
@@ -68,7 +70,13 @@ async def submit_job(request: Request, who: CallerDep, cluster_id: ClusterId) ->
     return JSONResponse({"job_submit_result": {"job_id": job.id, "state": "COMPLETE"}})
 
 
-@router.get("", response_model=JobListResponse, status_code=202, responses=ERROR_RESPONSES)
+@router.get(
+    "",
+    response_model=JobListResponse,
+    status_code=202,
+    responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:list"),
+)
 async def list_jobs(request: Request, who: CallerDep, cluster_id: ClusterId) -> JSONResponse:
     query = ListQuery.parse(dict(request.query_params))
     total, found = await run_in_threadpool(request.app.state.ctx.jobs.list, who, cluster_id, query)
@@ -82,7 +90,7 @@ async def list_jobs(request: Request, who: CallerDep, cluster_id: ClusterId) -> 
     "/batch-delete",
     status_code=202,
     response_class=Response,
-    openapi_extra=body_schema(BatchDeleteRequest),
+    openapi_extra=action("mrs:job:batchDelete", **body_schema(BatchDeleteRequest)),
     responses=ERROR_RESPONSES,
 )
 async def batch_delete_jobs(request: Request, who: CallerDep, cluster_id: ClusterId) -> Response:
@@ -110,6 +118,7 @@ JobIdDep = Annotated[str, Depends(job_execution_id)]
     response_model=JobDetailResponse,
     status_code=202,
     responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:get"),
 )
 async def show_job(
     request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
@@ -119,7 +128,11 @@ async def show_job(
 
 
 @router.post(
-    "/{job_execution_id}/kill", status_code=202, response_class=Response, responses=ERROR_RESPONSES
+    "/{job_execution_id}/kill",
+    status_code=202,
+    response_class=Response,
+    responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:stop"),
 )
 async def kill_job(
     request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
@@ -133,6 +146,7 @@ async def kill_job(
     response_model=SqlResultResponse,
     status_code=202,
     responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:get"),
 )
 async def sql_result(
     request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
@@ -148,6 +162,7 @@ async def sql_result(
     response_model=JobEventsResponse,
     status_code=200,
     responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:get"),
 )
 async def job_events(
     request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mrs_jobs.api.body import body_schema, parse_body
+from mrs_jobs.api.permissions import action
 from mrs_jobs.api.routes.clusters import CallerDep
 from mrs_jobs.api.schemas import ERROR_RESPONSES
 from mrs_jobs.api.schemas_v11 import (
@@ -50,7 +51,7 @@ def job_execution_id(job_execution_id: str) -> str:
     "/jobs/submit-job",
     response_model=SubmitJobV11Response,
     status_code=200,
-    openapi_extra=body_schema(SubmitJobV11Request),
+    openapi_extra=action("mrs:job:submit", **body_schema(SubmitJobV11Request)),
     responses=ERROR_RESPONSES,
 )
 async def create_and_execute_job(request: Request, who: CallerDep) -> JSONResponse:
@@ -60,7 +61,11 @@ async def create_and_execute_job(request: Request, who: CallerDep) -> JSONRespon
 
 
 @router.get(
-    "/job-exes", response_model=JobExeListResponse, status_code=200, responses=ERROR_RESPONSES
+    "/job-exes",
+    response_model=JobExeListResponse,
+    status_code=200,
+    responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:list"),
 )
 async def list_execute_job(request: Request, who: CallerDep) -> JSONResponse:
     """Query: cluster_id (required), page_size, current_page, job_name, state, id."""
@@ -79,6 +84,7 @@ async def list_execute_job(request: Request, who: CallerDep) -> JSONResponse:
     response_model=JobExeResponse,
     status_code=200,
     responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:get"),
 )
 async def show_job_exes(
     request: Request, who: CallerDep, job_id: Annotated[str, Depends(job_exe_id)]
@@ -92,6 +98,7 @@ async def show_job_exes(
     status_code=204,
     response_class=Response,
     responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:delete"),
 )
 async def delete_job_execution(
     request: Request, who: CallerDep, job_id: Annotated[str, Depends(job_execution_id)]

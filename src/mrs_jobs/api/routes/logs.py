@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from mrs_jobs.api.permissions import action
 from mrs_jobs.api.routes.jobs import PREFIX, ClusterId, caller
 from mrs_jobs.api.schemas import ERROR_RESPONSES
 from mrs_jobs.services.context import Caller
@@ -18,6 +19,7 @@ router = APIRouter(prefix=PREFIX, tags=["job-executions (extensions)"])
     "/{job_execution_id}/log",
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}, **ERROR_RESPONSES},
+    openapi_extra=action("mrs:job:get"),
 )
 async def job_log(
     request: Request,

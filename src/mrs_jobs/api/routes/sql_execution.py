@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mrs_jobs.api.body import body_schema, parse_body
+from mrs_jobs.api.permissions import action
 from mrs_jobs.api.routes.jobs import CallerDep, ClusterId
 from mrs_jobs.api.schemas import (
     ERROR_RESPONSES,
@@ -42,7 +43,7 @@ SqlIdDep = Annotated[str, Depends(sql_id_of)]
     "",
     response_model=SqlExecutionResponse,
     status_code=200,
-    openapi_extra=body_schema(SqlExecutionRequest),
+    openapi_extra=action("mrs:sql:execute", **body_schema(SqlExecutionRequest)),
     responses=ERROR_RESPONSES,
 )
 async def execute_sql(request: Request, who: CallerDep, cluster_id: ClusterId) -> JSONResponse:
@@ -61,7 +62,11 @@ async def execute_sql(request: Request, who: CallerDep, cluster_id: ClusterId) -
 
 
 @router.get(
-    "/{sql_id}", response_model=SqlExecutionResponse, status_code=200, responses=ERROR_RESPONSES
+    "/{sql_id}",
+    response_model=SqlExecutionResponse,
+    status_code=200,
+    responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:sql:get"),
 )
 async def show_sql_result(
     request: Request, who: CallerDep, cluster_id: ClusterId, sql_id: SqlIdDep
@@ -75,6 +80,7 @@ async def show_sql_result(
     response_model=SqlCancelResponse,
     status_code=200,
     responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:sql:cancel"),
 )
 async def cancel_sql(
     request: Request, who: CallerDep, cluster_id: ClusterId, sql_id: SqlIdDep

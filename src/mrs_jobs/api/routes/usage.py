@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from mrs_jobs.api.permissions import action
 from mrs_jobs.api.routes.jobs import ClusterId, caller
 from mrs_jobs.api.schemas import ERROR_RESPONSES
 from mrs_jobs.domain.usage import UsageQuery
@@ -39,7 +40,13 @@ class JobUsageResponse(BaseModel):
     total: UsageFigures
 
 
-@router.get("", response_model=JobUsageResponse, status_code=200, responses=ERROR_RESPONSES)
+@router.get(
+    "",
+    response_model=JobUsageResponse,
+    status_code=200,
+    responses=ERROR_RESPONSES,
+    openapi_extra=action("mrs:job:list"),
+)
 async def job_usage(
     request: Request,
     cluster_id: ClusterId,
