@@ -195,6 +195,7 @@ def _uvicorn_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         per_address=settings.max_waiting_connections_per_address,
         exempt=proxies,
     )
+    app.state.ctx.metrics.registry.register(guard.collector())
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -113,3 +113,19 @@ def test_closing_is_logged_at_most_every_report_period(caplog) -> None:
         _open(guard, "10.0.1.1", "later")
     records = [r for r in caplog.records if r.getMessage() == "connections.shed"]
     assert [r.full for r in records] == [1, 19]  # type: ignore[attr-defined]
+
+
+def test_shed_connections_are_counted_by_cause_for_metrics() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    guard = ConnectionGuard(max_connections=3, per_address=2, grace=0)
+    registry = CollectorRegistry()
+    registry.register(guard.collector())
+    for i in range(3):
+        _open(guard, "10.0.0.1", f"a{i}")  # the third sheds the first: address_cap
+    _open(guard, "10.0.0.2", "b")
+    _open(guard, "10.0.0.3", "c")  # past max_connections: full
+    text = generate_latest(registry).decode()
+    assert 'mrs_jobs_connections_shed_total{cause="address_cap"} 1.0' in text
+    assert 'mrs_jobs_connections_shed_total{cause="full"} 1.0' in text
+    assert f"mrs_jobs_connections_open {float(guard.open)}" in text

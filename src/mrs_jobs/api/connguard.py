@@ -31,8 +31,12 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 __all__ = ["GRACE_SECONDS", "REPORT_SECONDS", "ConnectionGuard", "Guarded", "parse_networks"]
 
@@ -83,6 +87,7 @@ class ConnectionGuard:
         self._waiting_at: dict[str, OrderedDict[Guarded, float]] = {}
         self._shed_not_gone: set[Guarded] = set()  # closed by the guard, not yet lost
         self._unreported = {"address_cap": 0, "full": 0}
+        self.shed_total = {"address_cap": 0, "full": 0}  # since start (the /metrics counter)
         self._reported_at: float | None = None
 
     def waiting(self, peer: str) -> int:
@@ -132,6 +137,7 @@ class ConnectionGuard:
         self._shed_not_gone.add(conn)
         conn.shed()
         self._unreported[cause] += 1
+        self.shed_total[cause] += 1
         now = self._clock()
         if self._reported_at is None or now - self._reported_at >= REPORT_SECONDS:
             log.warning(
@@ -140,6 +146,10 @@ class ConnectionGuard:
             )
             self._unreported = dict.fromkeys(self._unreported, 0)
             self._reported_at = now
+
+    def collector(self) -> Collector:
+        """``mrs_jobs_connections_shed_total{cause}`` and ``mrs_jobs_connections_open``."""
+        return _GuardCollector(self)
 
     def _forget_waiting(self, conn: Guarded) -> None:
         self._fresh.pop(conn, None)
@@ -165,6 +175,26 @@ class ConnectionGuard:
                 self._exempt_cache.clear()
             self._exempt_cache[peer] = known
         return known
+
+
+class _GuardCollector(Collector):
+    def __init__(self, guard: ConnectionGuard) -> None:
+        self.guard = guard
+
+    def collect(self) -> Iterator[Metric]:
+        shed = CounterMetricFamily(
+            "mrs_jobs_connections_shed",
+            "Connections closed by the guard while waiting for a request head, by cause: "
+            "address_cap (an address past its waiting connections), full (the server at "
+            "max_connections).",
+            labels=["cause"],
+        )
+        for cause, count in sorted(self.guard.shed_total.items()):
+            shed.add_metric([cause], count)
+        yield shed
+        yield GaugeMetricFamily(
+            "mrs_jobs_connections_open", "Open HTTP connections.", value=self.guard.open
+        )
 
 
 def _first_other(conns: OrderedDict[Guarded, None], keep: Guarded) -> Guarded | None:
