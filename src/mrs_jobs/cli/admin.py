@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mrs_jobs.cli import admin_clusters, admin_purge, admin_webhooks
+from mrs_jobs.cli import admin_clusters, admin_credentials, admin_purge, admin_webhooks
 from mrs_jobs.cli.admin_common import admin_store, admin_store_and_key, fail, when
+from mrs_jobs.cli.admin_credentials import POLICY_HELP, policy_name, read_policy
 
 if TYPE_CHECKING:
     from mrs_jobs.services.credentials import CredentialService
@@ -51,10 +52,12 @@ def create_project(
 def create_aksk(
     project_id: str = typer.Argument(...),
     user: str = typer.Option("admin", help="User name shown in jobs' `user` field."),
+    policy: str = typer.Option("MRS FullAccess", help=POLICY_HELP),
 ) -> None:
     """Create an AK/SK pair; the SK is shown only now (it is stored sealed)."""
+    stored = read_policy(policy)
     try:
-        issued = _credentials(with_key=True).issue_aksk(project_id, user)
+        issued = _credentials(with_key=True).issue_aksk(project_id, user, stored)
     except Exception as exc:
         fail(exc)
         return
@@ -67,10 +70,12 @@ def create_token(
     project_id: str = typer.Argument(...),
     user: str = typer.Option("admin", help="User name shown in jobs' `user` field."),
     ttl: int = typer.Option(86400, help="Lifetime in seconds."),
+    policy: str = typer.Option("MRS FullAccess", help=POLICY_HELP),
 ) -> None:
     """Create an X-Auth-Token; it is shown only now and stored as a hash."""
+    stored = read_policy(policy)
     try:
-        typer.echo(_credentials().create_token(project_id, user, ttl))
+        typer.echo(_credentials().create_token(project_id, user, ttl, stored))
     except Exception as exc:
         fail(exc)
 
@@ -81,7 +86,9 @@ def list_credentials(
     kind: str = typer.Option(None, help="aksk or token."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
-    """List credentials: id, project, kind, user, AK, created, expires, disabled (no secrets)."""
+    """List credentials: id, project, kind, user, AK, created, expires, disabled, policy.
+
+    Never a secret; the policy is its name, or `custom` (show-credential shows the document)."""
     try:
         creds = _credentials().list_credentials(project_id, kind)
     except Exception as exc:
@@ -97,6 +104,7 @@ def list_credentials(
             "created": when(c.created_ms),
             "expires": when(c.expires_ms),
             "disabled": c.disabled,
+            "policy": policy_name(c),
         }
         for c in creds
     ]
@@ -104,7 +112,7 @@ def list_credentials(
         for row in rows:
             typer.echo(json.dumps(row))
         return
-    cols = ["id", "project_id", "kind", "user", "ak", "created", "expires", "disabled"]
+    cols = ["id", "project_id", "kind", "user", "ak", "created", "expires", "disabled", "policy"]
     table = [[str(r[k]) if r[k] is not None else "-" for k in cols] for r in rows]
     widths = [max([len(h), *(len(t[i]) for t in table)]) for i, h in enumerate(cols)]
     for line in [cols, *table]:
@@ -202,17 +210,49 @@ def reencrypt_secrets() -> None:
 @app.command("audit")
 def audit(
     project_id: str = typer.Option(None, help="Only this project."),
-    action: str = typer.Option(None, help="submit, kill or batch_delete."),
+    action: str = typer.Option(
+        None, help="submit, kill, batch_delete…; a refused request's is its permission."
+    ),
+    decision: str = typer.Option(
+        None, help="allow or deny: only requests the policy check allowed / refused."
+    ),
     limit: int = typer.Option(50),
 ) -> None:
-    """Print audit records (newest first) as JSON lines."""
-    from mrs_jobs.store.audit import list_audit
+    """Print audit records (newest first) as JSON lines.
 
+    Each carries `permission` (the action the request was checked for, e.g. mrs:job:submit)
+    and `decision` (allow or deny); rows written before policies existed have null there."""
+    if decision is not None and decision not in ("allow", "deny"):
+        typer.echo("error: --decision is allow or deny.", err=True)
+        raise typer.Exit(2)
     with admin_store().read() as conn:
-        for rec in list_audit(conn, project_id=project_id, action=action, limit=limit):
+        for rec in _audit_rows(conn, project_id, action, decision, limit):
             typer.echo(json.dumps(rec))
 
 
+def _audit_rows(
+    conn: Any, project_id: str | None, action: str | None, decision: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """store.audit.list_audit, with the decision filter applied in the query (before limit)."""
+    from sqlalchemy import select
+
+    from mrs_jobs.store.audit import list_audit
+    from mrs_jobs.store.tables import audit as audit_table
+
+    if decision is None:
+        return list_audit(conn, project_id=project_id, action=action, limit=limit)
+    q = select(audit_table).where(audit_table.c.decision == decision)
+    if project_id:
+        q = q.where(audit_table.c.project_id == project_id)
+    if action:
+        q = q.where(audit_table.c.action == action)
+    rows = [
+        dict(r._mapping) for r in conn.execute(q.order_by(audit_table.c.id.desc()).limit(limit))
+    ]
+    return [r | {"detail": json.loads(r["detail"])} for r in rows]
+
+
 admin_clusters.register(app)
+admin_credentials.register(app)
 admin_purge.register(app)
 admin_webhooks.register(app)
