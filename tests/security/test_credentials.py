@@ -235,6 +235,7 @@ def test_aksk_lifecycle_through_admin_commands(api: Any, settings: Settings) -> 
         "created": rows[first["id"]]["created"],
         "expires": "-",
         "disabled": False,
+        "policy": "MRS FullAccess",
     }
     table = _admin(api, settings, "list-credentials")
     assert first["id"] in table and first["ak"] in table
