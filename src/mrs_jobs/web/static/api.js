@@ -8,6 +8,10 @@ export const CLUSTER_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const SESSION_KEY = "mrs-jobs-console";
 
 let session = null; // {project, cluster, token}
+// What the session's credential may do (GET /v2/{project_id}/permissions), read at sign-in and
+// when the page loads; null while unknown (the call failed, or an older server has no such
+// route): then every control is shown, and the server still refuses what the policy denies.
+let permissions = null; // {user_name, policy: {name}, actions: {"mrs:job:stop": bool, ...}}
 
 export function getSession() {
   return session;
@@ -16,6 +20,7 @@ export function getSession() {
 // Sets the session in memory only; saveSession() keeps it for the tab once it is proven.
 export function setSession(s) {
   session = s;
+  permissions = null;
 }
 
 export function loadSession() {
@@ -35,6 +40,32 @@ export function saveSession(s) {
 export function clearSession() {
   sessionStorage.removeItem(SESSION_KEY);
   session = null;
+  permissions = null;
+}
+
+export function getPermissions() {
+  return permissions;
+}
+
+// Whether the console shows the controls of ``action`` (an action of docs/api.md
+// "## Permissions"): hidden only when the policy is known to deny it.
+export function may(action) {
+  return !permissions || permissions.actions[action] !== false;
+}
+
+// Reads what the session's credential may do. Never rejects: a failure (403 for a policy
+// without mrs:credential:get, 404 from an older server, a network error) leaves it unknown.
+export async function loadPermissions() {
+  const s = session;
+  let data = null;
+  try {
+    data = await api("GET", "", { resource: "permissions", cluster: false });
+  } catch (_err) {
+    // Unknown: everything is shown.
+  }
+  if (session !== s) return; // signed out (or in again) meanwhile
+  const ok = data && typeof data.actions === "object" && data.actions !== null;
+  permissions = ok ? data : null;
 }
 
 export class ApiError extends Error {
@@ -45,10 +76,10 @@ export class ApiError extends Error {
   }
 }
 
-function apiUrl(path, query, resource) {
+function apiUrl(path, query, resource, cluster) {
   // Relative to the page (/console/), so the console also works behind a path prefix.
-  const base = `../v2/${encodeURIComponent(session.project)}/clusters/` +
-    `${encodeURIComponent(session.cluster)}/${resource}`;
+  const scope = cluster ? `clusters/${encodeURIComponent(session.cluster)}/` : "";
+  const base = `../v2/${encodeURIComponent(session.project)}/${scope}${resource}`;
   const url = new URL(base + path, document.baseURI);
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, String(value));
@@ -57,14 +88,16 @@ function apiUrl(path, query, resource) {
 }
 
 // Calls the API; resolves with the parsed JSON (or the Response when raw), rejects with ApiError.
-// ``resource``: the cluster's collection (job-executions; job-events for the event stream).
+// ``resource``: the cluster's collection (job-executions; job-events for the event stream), or
+// the project's when ``cluster`` is false (permissions).
 export async function api(method, path, {
-  query, body, raw, resource = "job-executions", accept = "application/json", headers = {}, signal,
+  query, body, raw, resource = "job-executions", cluster = true, accept = "application/json",
+  headers = {}, signal,
 } = {}) {
   if (!session) throw new ApiError(0, "", "Not signed in.");
   let res;
   try {
-    res = await fetch(apiUrl(path, query, resource), {
+    res = await fetch(apiUrl(path, query, resource, cluster), {
       method,
       headers: {
         ...headers,

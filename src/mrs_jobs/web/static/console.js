@@ -7,19 +7,22 @@
 // page is served with CSP default-src 'self', and these files are same-origin ES modules).
 
 import {
-  CLUSTER_RE, PROJECT_RE, api, clearSession, errorText, getSession, loadSession, saveSession,
-  setSession,
+  CLUSTER_RE, PROJECT_RE, api, clearSession, errorText, getSession, loadPermissions, loadSession,
+  saveSession, setSession,
 } from "./api.js";
 import { closeDialogs, wireDialogs } from "./dialogs.js";
 import { $ } from "./dom.js";
 import { openDetail, pollDetail, resumeDetail, shownJobId, stopDetail, wireDetail } from "./detail.js";
 import { loadList, openList, resetListState, stopList, unselect, wireList } from "./jobs-list.js";
 import { startLive, stopLive } from "./live.js";
-import { currentView, hideBanner, showBanner, showView, whenUnauthorized } from "./page.js";
+import {
+  applyPermissions, currentView, hideBanner, showBanner, showView, whenUnauthorized,
+} from "./page.js";
 
 function route() {
   stopPolling();
   const session = getSession();
+  applyPermissions();
   if (!session) {
     stopLive();
     $("where").hidden = true;
@@ -68,6 +71,7 @@ async function onSignIn(event) {
   setSession({ project, cluster, token });
   try {
     await api("GET", "", { query: { limit: 1 } }); // proves the token, project and cluster
+    await loadPermissions(); // what to hide; never fails (unknown: everything shown)
   } catch (err) {
     setSession(null);
     showBanner(`Sign-in failed: ${errorText(err)}`);
@@ -131,4 +135,5 @@ function wire() {
 
 wire();
 setSession(loadSession());
+if (getSession()) await loadPermissions();
 route();

@@ -1,6 +1,6 @@
 // One job: its fields, its log (followed while it runs) and, for SQL jobs, its results.
 
-import { ApiError, api, errorText, getSession } from "./api.js";
+import { ApiError, api, errorText, getSession, may } from "./api.js";
 import { openKillDialog } from "./dialogs.js";
 import { $, el } from "./dom.js";
 import { durationNode } from "./durations.js";
@@ -91,7 +91,8 @@ export async function pollDetail() {
       return;
     }
     handleError(err);
-    live = true; // try again
+    // Try again, unless the policy refused (403): asking again would only repeat that.
+    live = !(err instanceof ApiError && err.status === 403);
   }
   if (seq === detail.seq && live && currentView() === "detail" && getSession()) {
     detail.timer = setTimeout(() => (document.hidden ? null : pollDetail()), POLL_MS);
@@ -113,7 +114,7 @@ function renderDetail(job) {
   $("detail-title").textContent = job.job_name || job.job_id;
   $("detail-state").textContent = job.job_state;
   $("detail-state").className = `badge ${stateClass(job.job_state)}`;
-  $("detail-kill").hidden = !live;
+  $("detail-kill").hidden = !live || !may("mrs:job:stop");
   $("detail-history").hidden = false;
   renderReason(job);
   const tracking = String(job.tracking_url || "");

@@ -1,6 +1,6 @@
 // The jobs list: filters, sort, paging, selection, and refreshing while a job on it is live.
 
-import { api, getSession } from "./api.js";
+import { api, getSession, may } from "./api.js";
 import { openDeleteDialog, openKillDialog } from "./dialogs.js";
 import { $, el } from "./dom.js";
 import { durationNode, setDuration } from "./durations.js";
@@ -140,15 +140,16 @@ function buildRow(job) {
     el("td", { class: "col-duration" }, duration),
     el("td", { class: "col-actions" },
       el("div", { class: "actions" },
-        el("button", {
+        // Only what the signed-in policy allows is built (api.js may()).
+        may("mrs:job:stop") ? el("button", {
           type: "button", class: "btn-link danger row-kill", text: "Kill", disabled: !live,
           title: live ? "Kill this job" : "Only live jobs can be killed",
           on: { click: () => openKillDialog(job) },
-        }),
-        el("button", {
+        }) : null,
+        may("mrs:job:batchDelete") ? el("button", {
           type: "button", class: "btn-link danger row-delete", text: "Delete",
           on: { click: () => openDeleteDialog([job]) },
-        }))));
+        }) : null)));
   tr._check = check;
   tr._duration = duration;
   return tr;

@@ -1,6 +1,6 @@
 // The page around the views: which view is shown, the banner, and where API failures land.
 
-import { ApiError, errorText } from "./api.js";
+import { ApiError, errorText, getPermissions, may } from "./api.js";
 import { $ } from "./dom.js";
 
 let view = ""; // "signin" | "list" | "detail" | "notfound"
@@ -55,4 +55,23 @@ export function handleError(err) {
     return;
   }
   showBanner(errorText(err), "error");
+}
+
+// Hides (not disables) what the signed-in credential's policy denies: every element marked
+// data-action="<action>" in index.html, and the table's selection and actions columns when
+// nothing there is allowed; names the user and policy in the top bar. The views ask may()
+// for what they build (a row's Kill and Delete, the job page's Kill). Unknown permissions
+// (an older server, a policy that may not read its own): everything shown.
+export function applyPermissions() {
+  for (const node of document.querySelectorAll("[data-action]")) node.hidden = !may(node.dataset.action);
+  const canDelete = may("mrs:job:batchDelete");
+  $("jobs-table").classList.toggle("no-select", !canDelete);
+  $("jobs-table").classList.toggle("no-actions", !canDelete && !may("mrs:job:stop"));
+  const p = getPermissions();
+  const user = p && typeof p.user_name === "string" ? p.user_name : "";
+  const name = p && p.policy && typeof p.policy.name === "string" ? p.policy.name : "";
+  $("who").textContent = user && name
+    ? `signed in as ${user} — ${name === "custom" ? "custom policy" : name}`
+    : "";
+  $("who").hidden = !(user && name);
 }
