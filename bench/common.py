@@ -46,7 +46,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 if str(ROOT / "src") not in sys.path:  # running from a checkout without the venv's .pth
     sys.path.insert(0, str(ROOT / "src"))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from mrs_jobs.api.signing import format_sdk_date, sign_headers  # noqa: E402
 from mrs_jobs.secretbox import SecretBox, load_secret_box  # noqa: E402
@@ -393,6 +393,11 @@ def generate_jobs(
             1,  # pid_start
             f"{jobs_dir}/{jid}",  # workdir
             0,  # deadline_ms
+            None,  # kill_requested_by
+            1,  # attempt
+            0,  # retry_at_ms
+            None,  # cpu_seconds
+            None,  # peak_memory_mb
         )
         if events_per_job:
             times = (submitted, submitted, submitted, started, started + 500, finished)
@@ -441,6 +446,11 @@ _ROW_ORDER = [
     "pid_start",
     "workdir",
     "deadline_ms",
+    "kill_requested_by",
+    "attempt",
+    "retry_at_ms",
+    "cpu_seconds",
+    "peak_memory_mb",
 ]
 
 
@@ -485,8 +495,12 @@ def _chunks(gen: Iterator[Any], size: int) -> Iterator[list[Any]]:
 def _compiled_insert(bs: BenchStore, table: Any, columns: Sequence[str]) -> str:
     """The Core ``insert(table)`` for these columns, compiled for the store's dialect, so
     the rows can go to the driver's ``executemany`` as plain tuples (no per-row dicts)."""
-    stmt = insert(table).values({c: None for c in columns})
-    return str(stmt.compile(dialect=bs.store.engine.dialect))
+    style = bs.store.engine.dialect.paramstyle  # in the columns' order, not the table's
+    mark = "?" if style == "qmark" else "%s"
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
 
 
 def _seed_sqlite(bs: BenchStore, gen: Iterator[Any], ids: list[str], chunk: int) -> None:

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, union, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    union,
+    update,
+)
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.states import LIVE_STATES, JobResult, JobState
+from mrs_jobs.store.dialect import dialect_of
 from mrs_jobs.store.jobs import job_from_row, transition
 from mrs_jobs.store.tables import clusters, job_counts, jobs, sql_results, supervisors
 from mrs_jobs.store.tenants import lock_cluster
@@ -316,13 +329,32 @@ def raise_progress(conn: Connection, job_id: str, progress: float) -> bool:
 
 
 def live_types_by_cluster(conn: Connection) -> dict[str, set[str]]:
-    """cluster_id -> job types of its live (not ended) jobs."""
-    rows = conn.execute(
-        select(jobs.c.cluster_id, jobs.c.job_type)
-        .where(jobs.c.state.in_([s.value for s in LIVE_STATES]))
-        .group_by(jobs.c.cluster_id, jobs.c.job_type)
+    """cluster_id -> job types of its live (not ended) jobs.
+
+    Visible jobs come from ``job_counts`` (a few rows per cluster, kept by triggers), never
+    from the jobs: reading every queued job's type cost 20-60 ms with 16k queued. Deleted jobs
+    still live (their kill pending) are read through the partial index of jobs awaiting purge.
+    """
+    live = [s.value for s in LIVE_STATES]
+    visible = conn.execute(
+        select(job_counts.c.cluster_id, job_counts.c.job_type)
+        .where(job_counts.c.state.in_(live), job_counts.c.n > 0)
+        .distinct()
     ).all()
+    if dialect_of(conn).is_sqlite:
+        # Without statistics SQLite would take the state index and read every queued job; the
+        # partial index holds only jobs awaiting purge (its WHERE must be matched literally).
+        hidden_q = (
+            select(literal_column("cluster_id"), literal_column("job_type"))
+            .select_from(text("jobs INDEXED BY ix_jobs_deleted"))
+            .where(text("deleted_ms > 0"), literal_column("state").in_(live))
+        )
+    else:
+        hidden_q = select(jobs.c.cluster_id, jobs.c.job_type).where(
+            jobs.c.deleted_ms > 0, jobs.c.state.in_(live)
+        )
+    hidden = conn.execute(hidden_q.distinct()).all()
     out: dict[str, set[str]] = {}
-    for r in rows:
+    for r in (*visible, *hidden):
         out.setdefault(r.cluster_id, set()).add(r.job_type)
     return out
