@@ -110,9 +110,10 @@ class Settings(BaseSettings):
     credential_cache_seconds: float = Field(
         5.0,
         ge=0,
-        description="How long a server keeps an opened AK/SK credential (saves a database read "
-        "per signed request). A credential disabled, deleted or expired elsewhere keeps working "
-        "this long in each server; 0 = every request reads the store.",
+        description="How long a server keeps an opened AK/SK credential or a token's credential "
+        "(saves a database read per request). A credential disabled, deleted, expired or given "
+        "another policy elsewhere keeps its old state this long in each server; 0 = every "
+        "request reads the store.",
     )
     lost_supervisor_seconds: float = Field(
         300.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from api_helpers import assert_error
 
@@ -106,3 +107,50 @@ def test_the_cache_period_is_a_setting_and_zero_turns_it_off(store, settings) ->
         with store.write() as conn:
             assert set_credential_disabled(conn, cred.id, True)
         assert_error(client.get(base), 401, "APIGW.0301")  # at once: nothing was kept
+
+
+def token_client(api, token: str):  # type: ignore[no-untyped-def]
+    client = api.signed_as(api.ak, api.sk, api.project_id)
+    client.auth = None
+    client.headers["X-Auth-Token"] = token
+    return client
+
+
+def test_a_tokens_credential_is_cached_and_a_disabled_token_refused_after_the_period(
+    api, monkeypatch
+) -> None:
+    cache, clock = cached_app(api)
+    token = api.credentials.create_token(api.project_id, "dash", 3600)
+    ctx = api.client.app.state.ctx
+    real = ctx.authn.credential_for_token
+    lookups: list[int] = []
+
+    def counted(t: str):  # type: ignore[no-untyped-def]
+        lookups.append(1)
+        return real(t)
+
+    monkeypatch.setattr(ctx.authn, "credential_for_token", counted)
+    client = token_client(api, token)
+    for _ in range(4):
+        assert client.get(api.base).status_code == 202
+    assert len(lookups) == 1  # one store read; the other three were cached
+    assert all(token not in key for key in cache._entries)  # keyed by its hash only
+    cred = next(
+        c for c in api.credentials.list_credentials(api.project_id) if c.user_name == "dash"
+    )
+    api.credentials.set_disabled(cred.id, True)
+    clock.now += TTL_SECONDS - 0.5
+    assert client.get(api.base).status_code == 202
+    clock.now += 0.5
+    assert_error(client.get(api.base), 401, "APIGW.0301")
+    assert_error(client.get(api.base), 401, "APIGW.0301")
+    assert len(lookups) == 3  # refusals are not cached: each one reads the store
+
+
+def test_an_expired_tokens_cached_credential_is_refused_at_its_expiry(api) -> None:
+    cached_app(api)
+    token = api.credentials.create_token(api.project_id, "short", 1)
+    client = token_client(api, token)
+    assert client.get(api.base).status_code == 202
+    time.sleep(1.1)  # the expiry time is checked on every hit, cached or not
+    assert_error(client.get(api.base), 401, "APIGW.0301")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from mrs_jobs.api.credcache import TTL_SECONDS, CredentialCache
 from mrs_jobs.store.audit import list_audit
 
 
@@ -39,7 +40,9 @@ def test_read_only_reads_but_cannot_submit_and_the_refusal_is_audited(api) -> No
     assert [(a["permission"], a["decision"]) for a in accepted] == [("mrs:job:submit", "allow")]
 
 
-def test_deny_in_a_custom_policy_wins_and_changes_apply_to_tokens_at_once(api) -> None:
+def test_deny_in_a_custom_policy_wins_and_a_change_applies_after_the_cache_period(api) -> None:
+    now = [1000.0]
+    api.client.app.state.credential_cache = CredentialCache(clock=lambda: now[0])
     job_id = api.submit("victim")
     custom = json.dumps(
         {
@@ -57,6 +60,9 @@ def test_deny_in_a_custom_policy_wins_and_changes_apply_to_tokens_at_once(api) -
     creds = api.credentials.list_credentials(api.project_id)
     cred = next(c for c in creds if c.user_name == "dash")
     api.credentials.set_policy(cred.id, "MRS FullAccess")
+    now[0] += TTL_SECONDS - 0.5  # the server has not read the change yet (documented delay)
+    assert client.post(f"{api.base}/{job_id}/kill").status_code == 403
+    now[0] += 0.5
     assert client.post(f"{api.base}/{job_id}/kill").status_code == 202
 
 

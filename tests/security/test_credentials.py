@@ -299,6 +299,9 @@ def test_unknown_ids_are_clear_errors(api: Any, settings: Settings) -> None:
 
 
 def test_token_lifecycle_and_expiry(api: Any, settings: Settings) -> None:
+    # Each change shows at once without the credential cache (a cached token's credential
+    # follows within its TTL_SECONDS: tests/api/test_api_credcache.py).
+    api.client.app.state.credential_cache = CredentialCache(ttl=0)
     token = _admin(api, settings, "create-token", api.project_id, "--ttl", "600").strip()
     bearer = client_for(api.client.app)
 

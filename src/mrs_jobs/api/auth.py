@@ -5,8 +5,9 @@ authentications are charged to the client address and to the credential the requ
 (``api/ratelimit.py``; a credential that authenticated lately is never refused for others'
 failures), an exact replay of a
 signed state-changing request is refused (``api/replay.py``), and every authenticated request
-is charged to its credential's project. Opened AK/SK credentials are cached for a few seconds
-(``api/credcache.py``: a disabled credential is refused within ``TTL_SECONDS``).
+is charged to its credential's project. Opened AK/SK credentials and valid tokens' credentials
+are cached for a few seconds (``api/credcache.py``: a disabled credential is refused, and a
+changed policy applies, within ``TTL_SECONDS``).
 """
 
 from __future__ import annotations
@@ -109,11 +110,23 @@ async def _credential(
 ) -> Credential:
     token = request.headers.get("x-auth-token")
     if token:
-        # A database read: in the thread pool, so the event loop keeps serving others.
-        cred = await run_in_threadpool(authn.credential_for_token, token)
+        return await _token_credential(request, authn, token)
     else:
         cred = await _signed_credential(request, authn, await request.body(), skew, recheck)
         _refuse_replay(request, skew)
+    return cred
+
+
+async def _token_credential(request: Request, authn: Authenticator, token: str) -> Credential:
+    """The credential of a valid token, from the cache when it was looked up lately (keyed by
+    the token's hash: the token itself is kept nowhere); refusals are never cached."""
+    cache = _credential_cache(request)
+    key = "token:" + hash_token(token)  # never an AK: those are 20 letters and digits
+    cred = cache.get(key)
+    if cred is None:
+        # A database read: in the thread pool, so the event loop keeps serving others.
+        cred = await run_in_threadpool(authn.credential_for_token, token)
+        cache.put(key, cred)
     return cred
 
 

@@ -82,7 +82,7 @@ def set_policy(
 ) -> None:
     """Replace a credential's policy; prints the policy's name (or `custom`).
 
-    A running server applies it at once to tokens and within 5 s to AK/SK pairs."""
+    A running server applies it within 5 s (its credential cache)."""
     from mrs_jobs.domain.policies import parse_policy
     from mrs_jobs.services.credentials import CredentialService
 

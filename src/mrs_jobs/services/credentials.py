@@ -140,8 +140,7 @@ class CredentialService:
 
     def set_policy(self, credential_id: str, policy: str) -> str:
         """Replace a credential's policy; returns the stored form. A running server applies it
-        within the credential cache's few seconds (api/credcache.py) for AK/SK, at once for
-        tokens."""
+        within the credential cache's few seconds (api/credcache.py)."""
         stored = parse_policy(policy).stored
         with self.store.write() as conn:
             if not set_credential_policy(conn, credential_id, stored):
