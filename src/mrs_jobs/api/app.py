@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -47,6 +48,7 @@ from mrs_jobs.services.sql_execution import SqlExecutionService
 from mrs_jobs.services.usage import UsageService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
+from mrs_jobs.store.db import API_THREADS
 from mrs_jobs.web import routes as web_routes
 
 if TYPE_CHECKING:
@@ -188,6 +190,9 @@ def _install_limits(app: FastAPI, settings: Settings) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The stream's hub polls while the server runs (it also starts on a first waiter)."""
+    # The API's worker threads (every run_in_threadpool): as many as the store keeps
+    # connections for (store/db.py API_THREADS).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
     hub = app.state.ctx.feed.hub
     hub.start(pinned=True)
     # every commit of this process, the in-process supervisor's too, reaches stream clients at
