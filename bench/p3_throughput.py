@@ -21,6 +21,11 @@ what neither used (other people's work on a shared box). Server CPU per request 
 client-independent cost.
 
 Targets: submit >= 1,000/s, show >= 3,000/s, each >= 0.5x the bare endpoint.
+
+``--workers N``: ``mrs-jobs serve`` with 1 and with N API processes (``MRS_JOBS_WORKERS``) over
+the same seeded store, started one after the other in each repetition (1, N, 1, N, ...), each
+measured on the same kinds; prints both rates and the N/1 ratio per repetition (target:
+>= 0.8 N, up to the core count). Server CPU is then the serve process and its children.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from common import (  # noqa: E402
     BenchStore,
     Server,
     Tenant,
+    children_of,
     log,
     make_store,
     print_table,
@@ -55,6 +61,9 @@ SUBMIT_BODY = {"job_type": "SparkSubmit", "arguments": ["/opt/jobs/pi.py", "10"]
 BENCH_ENV = {
     "MRS_JOBS_RATE_LIMIT_PER_SECOND": "1000000000",
     "MRS_JOBS_RATE_LIMIT_BURST": "1000000000",
+    # The seeded jobs ended in 2025 (common.SEED_END_MS): with the default 30-day retention
+    # the supervisor would purge them while the shows ask for them (400 0176).
+    "MRS_JOBS_RETENTION_DAYS": "0",
 }
 
 
@@ -107,6 +116,11 @@ def _bare_requests(kind: str, host: str, port: int) -> Any:
     return make
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU of the serve process and its children (its API processes with --workers)."""
+    return sum(proc_cpu_seconds(p) for p in [pid, *children_of(pid)])
+
+
 def measure(
     server: Server,
     make: Any,
@@ -125,7 +139,7 @@ def measure(
         pids = bs.server_backend_pids() if bs is not None else []
         db_marks[edge] = {p: proc_cpu_seconds(p) for p in pids}
         marks[edge] = {
-            "server": proc_cpu_seconds(server.pid),
+            "server": _tree_cpu_seconds(server.pid),
             "machine": machine_busy_seconds(),
         }
 
@@ -299,6 +313,100 @@ def tables(results: list[dict[str, Any]]) -> str:
     return text_
 
 
+def run_workers(
+    bs: BenchStore,
+    workers: int,
+    *,
+    reps: int,
+    seconds: float,
+    warmup: float = 0.5,
+    processes: int,
+    conns: int,
+    kinds: tuple[str, ...],
+) -> dict[str, Any]:
+    """The same store served by ``serve`` with 1 and with ``workers`` API processes, started
+    in turn within each repetition; ratio = rate with ``workers`` / rate with 1."""
+    assert bs.tenant is not None
+    out: dict[str, Any] = {"backend": bs.kind, "jobs": bs.seeded, "workers": workers, "kinds": {}}
+    for kind in kinds:
+        out["kinds"][kind] = {1: [], workers: [], "ratio": []}
+    for rep in range(reps):
+        for count in (1, workers):
+            env = {**BENCH_ENV, "MRS_JOBS_WORKERS": str(count)}
+            with Server.mrs(bs, **env) as server:
+                for kind in kinds:
+                    make = _service_requests(
+                        kind, bs.tenant, server.host, server.port, bs.job_ids, 6000
+                    )
+                    pc = (processes, conns) if kind != "list" else (2, 2)
+                    s = measure(
+                        server,
+                        make,
+                        bs,
+                        processes=pc[0],
+                        conns=pc[1],
+                        seconds=seconds,
+                        warmup=warmup,
+                    )
+                    out["kinds"][kind][count].append(s)
+                    log(
+                        f"P3 workers={count} {bs.kind} {bs.seeded:,} {kind} rep{rep}: "
+                        f"{s['rate']:.0f}/s statuses={s['statuses']} server "
+                        f"{s['server_cpu']:.2f} db {s['db_cpu']:.2f} client "
+                        f"{s['client_cpu']:.2f} other {s['other_cpu']:.2f} cores"
+                    )
+        for kind in kinds:
+            k = out["kinds"][kind]
+            one, many = k[1][-1]["rate"], k[workers][-1]["rate"]
+            k["ratio"].append(many / one if one else 0.0)
+    return out
+
+
+def workers_table(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        n = r["workers"]
+        for kind, k in r["kinds"].items():
+            one = summarize([s["rate"] for s in k[1]])
+            many = summarize([s["rate"] for s in k[n]])
+            ratio = summarize(k["ratio"])
+            cpu1 = sorted(k[1], key=lambda s: s["rate"])[len(k[1]) // 2]
+            cpun = sorted(k[n], key=lambda s: s["rate"])[len(k[n]) // 2]
+            good = ratio["median"] >= 0.8 * n
+            rows.append(
+                [
+                    r["backend"],
+                    f"{r['jobs']:,}",
+                    kind,
+                    f"{one['median']:,.0f} ({one['min']:,.0f}-{one['max']:,.0f})",
+                    f"{many['median']:,.0f} ({many['min']:,.0f}-{many['max']:,.0f})",
+                    f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f})"
+                    + (" ok" if good else " MISS"),
+                    f"{cpu1['server_cpu']:.2f} / {cpun['server_cpu']:.2f}",
+                    f"{cpu1['db_cpu']:.2f} / {cpun['db_cpu']:.2f}",
+                    f"{cpu1['client_cpu']:.2f} / {cpun['client_cpu']:.2f}",
+                ]
+            )
+    n = results[0]["workers"] if results else "N"
+    return print_table(
+        f"P3 serve --workers: requests/s with 1 and {n} API processes (median (min-max) of "
+        f"repetitions; ratio per repetition, target >= {0.8 * n:.1f}x); CPU cores in the median "
+        f"window (1 / {n})",
+        [
+            "db",
+            "jobs",
+            "endpoint",
+            "1 worker /s",
+            f"{n} workers /s",
+            "ratio",
+            "server cores",
+            "postgres cores",
+            "client cores",
+        ],
+        rows,
+    )
+
+
 def start_bare(tmp: Path) -> Server:
     argv = [sys.executable, str(BENCH / "bare_app.py")]
     return Server(argv, {}, tmp / "bare.log").start()
@@ -313,7 +421,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--conns", type=int, default=16)
     ap.add_argument("--kinds", default="submit,show,list")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="N > 1: compare serve with 1 and N API processes (no bare endpoint)",
+    )
     args = ap.parse_args(argv)
+    if args.workers > 1:
+        return main_workers(args)
     results = []
     for kind in args.backends.split(","):
         for size in [int(s) for s in args.sizes.split(",")]:
@@ -341,6 +457,31 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 bs.drop()
     tables(results)
+    return 0
+
+
+def main_workers(args: argparse.Namespace) -> int:
+    results = []
+    for kind in args.backends.split(","):
+        for size in [int(s) for s in args.sizes.split(",")]:
+            bs = make_store(kind)
+            try:
+                log(f"seeding {kind} {size:,}")
+                seed_jobs(bs, size)
+                results.append(
+                    run_workers(
+                        bs,
+                        args.workers,
+                        reps=args.reps,
+                        seconds=args.seconds,
+                        processes=args.processes,
+                        conns=args.conns,
+                        kinds=tuple(args.kinds.split(",")),
+                    )
+                )
+            finally:
+                bs.drop()
+    workers_table(results)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``mrs-jobs serve``: store, first-run bootstrap, supervisor and HTTP server in one process."""
+"""``mrs-jobs serve``: store, first-run bootstrap, supervisor and HTTP server in one process
+(``--workers N``: N API processes, server_workers.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
+    from mrs_jobs.engines.registry import EngineRegistry
     from mrs_jobs.secretbox import SecretBox
     from mrs_jobs.store import Store
     from mrs_jobs.supervisor.containment import Containment
+    from mrs_jobs.supervisor.loop import Supervisor
 
 __all__ = ["run_server"]
 
@@ -215,6 +218,29 @@ def _uvicorn_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
+def _run_workers(
+    settings: Settings,
+    sock: socket.socket,
+    endpoint: str,
+    supervisor: Supervisor | None,
+    registry: EngineRegistry,
+    greeting: str,
+    store: Store,
+    lock: IO[str] | None,
+) -> int:
+    """``serve --workers N`` (server_workers.py); this process keeps the store, the lock and
+    the supervisor, and closes them after the API processes and the supervisor stopped."""
+    from mrs_jobs.server_workers import run_workers
+
+    try:
+        run_workers(settings, sock, endpoint, supervisor, registry.job_types, greeting)
+    finally:
+        store.dispose()
+        if lock is not None:
+            lock.close()
+    return 0
+
+
 def run_server(settings: Settings) -> int:
     from mrs_jobs.api.app import create_app
     from mrs_jobs.datadir import secure_data_dir
@@ -234,6 +260,8 @@ def run_server(settings: Settings) -> int:
     supervisor = None
     if boxes is not None:
         supervisor = Supervisor(store, settings, registry, secrets=box, boxes=boxes)
+    if settings.workers > 1:  # N API processes on this socket, the supervisor stays here
+        return _run_workers(settings, sock, endpoint, supervisor, registry, greeting, store, lock)
     app = create_app(
         settings,
         store,

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         None, description="Endpoint printed in bootstrap.json; default http://host:port."
     )
     run_supervisor: bool = Field(True, description="Run the job supervisor inside `serve`.")
+    workers: int = Field(
+        1,
+        ge=1,
+        description="API processes of `serve` (`--workers`): with more than 1, the first "
+        "process binds, migrates, bootstraps and runs the one supervisor, and N spawned "
+        "processes serve HTTP on its socket, each with its own rate limits, caches and "
+        '/metrics (docs/deploy.md, "Several API processes"). 1 = one process.',
+    )
     poll_interval: float = Field(0.25, description="Seconds between supervisor passes.")
     kill_grace_seconds: float = Field(
         10.0, description="Seconds between SIGTERM and SIGKILL when a job is killed."

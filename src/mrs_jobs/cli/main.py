@@ -23,6 +23,12 @@ def serve(
     host: str = typer.Option(None, help="Listen address (default MRS_JOBS_HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Listen port (default MRS_JOBS_PORT or 8080; 0 = free)."),
     data_dir: str = typer.Option(None, help="Data directory (default MRS_JOBS_DATA_DIR)."),
+    workers: int = typer.Option(
+        None,
+        min=1,
+        help="API processes (default MRS_JOBS_WORKERS or 1): more than 1 starts that many HTTP "
+        "processes on one socket, the supervisor staying in this one (docs/deploy.md).",
+    ),
 ) -> None:
     """Start the API server and the job supervisor on the configured store."""
     from mrs_jobs.server import run_server
@@ -35,6 +41,8 @@ def serve(
         overrides["port"] = port
     if data_dir is not None:
         overrides["data_dir"] = data_dir
+    if workers is not None:
+        overrides["workers"] = workers
     raise typer.Exit(run_server(get_settings(**overrides)))
 
 
