@@ -101,10 +101,11 @@ async def batch_delete_jobs(request: Request, who: CallerDep, cluster_id: Cluste
     return Response(status_code=202)
 
 
-def job_execution_id(job_execution_id: str) -> str:
+async def job_execution_id(job_execution_id: str) -> str:
     """The job id of the path; anything longer than a UUID cannot name a job (answered as a
     missing one). Declared after the caller in each route, so it is checked after
-    authentication."""
+    authentication. ``async``: FastAPI runs a plain ``def`` dependency in the thread pool, a
+    thread hop per request for a length check."""
     if len(job_execution_id) > 64:
         raise JobNotFound(job_execution_id[:64])
     return job_execution_id

@@ -39,11 +39,11 @@ def _job_id(value: str) -> str:
     return value
 
 
-def job_exe_id(job_exe_id: str) -> str:
+async def job_exe_id(job_exe_id: str) -> str:
     return _job_id(job_exe_id)
 
 
-def job_execution_id(job_execution_id: str) -> str:
+async def job_execution_id(job_execution_id: str) -> str:
     return _job_id(job_execution_id)
 
 

@@ -28,7 +28,7 @@ router = APIRouter(
 )
 
 
-def sql_id_of(sql_id: str) -> str:
+async def sql_id_of(sql_id: str) -> str:
     """The path's execution id; anything longer than a UUID names none. Declared after the
     caller in each route, so it is checked after authentication."""
     if len(sql_id) > 64:
