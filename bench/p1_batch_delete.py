@@ -2,24 +2,35 @@
 
 For each batch size (1, 10, 100, 1,000 ids) and repetition, a fresh random set S of seeded
 finished jobs is taken, then (warm cache for both: the rows are read first)
-  raw:  ``DELETE FROM jobs WHERE id IN (S)`` in one transaction, timed BEGIN..COMMIT in this
-        process over an open pooled connection; the rows are then put back (untimed);
+  raw:  ``DELETE FROM job_events WHERE job_id IN (S)`` and ``DELETE FROM jobs WHERE id IN
+        (S)`` in one transaction, timed BEGIN..COMMIT in this process over an open pooled
+        connection; the rows are then put back (untimed);
+  folders: each job of S gets its directory at its recorded ``workdir`` (``<data dir>/jobs/
+        <id>``) as a real ended job leaves it: stdout.log, stderr.log, launch.json, a nested
+        directory with an event log, ~14 KB in 5 files (untimed; ``--no-folders``: none);
   api:  ``POST .../job-executions/batch-delete {"job_id_list": S}``, pre-signed, timed as the
         client sees it on a keep-alive connection (signature checked by the server);
-  then we wait until the supervisor has purged S (rows gone), so passes never overlap.
-The figure is api/raw per repetition (median, min-max).
+  gone: from sending that request until no row of S is left in ``jobs`` nor in
+        ``job_events`` (polled every 5 ms): what the supervisor's purge adds to the answer;
+  files: from sending it until none of the folders is left anywhere in the data dir (the
+        purge's trash included), so passes never overlap.
+The figures are api/raw and gone/raw per repetition (median, min-max).
 
 Purge throughput, separately: 5 x 1,000 ids are batch-deleted back to back and the time until
 the supervisor has removed all their rows (jobs + events) is measured; the "physical limit"
 is ``store.jobs.purge()`` (the purge's own SQL) run directly on another 5,000 ids.
 
-Target: api <= 2x raw at 1,000 ids, on SQLite and PostgreSQL.
+Targets at 1,000 ids, on SQLite and PostgreSQL: api <= 2x raw, rows gone <= 1.5x raw.
+
+    .venv/bin/python bench/p1_batch_delete.py --sizes 100000 --counts 1000 --reps 7
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -44,11 +55,26 @@ from mrs_jobs.store.tables import job_events, jobs  # noqa: E402
 
 COUNTS = (1, 10, 100, 1000)
 TARGET_RATIO = 2.0
+TARGET_GONE = 1.5
 
 _RAW_DELETE = text("DELETE FROM jobs WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+_RAW_DELETE_EVENTS = text("DELETE FROM job_events WHERE job_id IN :ids").bindparams(
+    bindparam("ids", expanding=True)
+)
 _COUNT_LEFT = text("SELECT count(*) FROM jobs WHERE id IN :ids").bindparams(
     bindparam("ids", expanding=True)
 )
+_EVENTS_LEFT = text("SELECT count(*) FROM job_events WHERE job_id IN :ids").bindparams(
+    bindparam("ids", expanding=True)
+)
+#: What a real ended job leaves in its directory (name -> bytes); "spark-events" is nested.
+_FOLDER_FILES = {
+    "stdout.log": 6000,
+    "stderr.log": 4000,
+    "launch.json": 900,
+    "exit.json": 120,
+    "spark-events/local-1700000000000": 3000,
+}
 
 
 class IdPool:
@@ -99,33 +125,81 @@ def restore(bs: BenchStore, saved: tuple[list[dict], list[dict]]) -> None:
             )
 
 
-def raw_delete(bs: BenchStore, ids: list[str], saved: tuple[list[dict], list[dict]]) -> float:
-    """Time one ``DELETE FROM jobs WHERE id IN (...)`` transaction; the rows are put back.
+def raw_delete(
+    bs: BenchStore, ids: list[str], saved: tuple[list[dict], list[dict]], *, events: bool = False
+) -> float:
+    """Time one ``DELETE FROM jobs WHERE id IN (...)`` transaction (``events``: the jobs'
+    ``job_events`` rows first, in the same transaction); the rows are put back.
 
     ``saved`` was just read from these rows, so their pages are as warm as for the API call."""
     t0 = time.perf_counter()
     with bs.store.write() as conn:
+        if events:
+            conn.execute(_RAW_DELETE_EVENTS, {"ids": ids})
         res = conn.execute(_RAW_DELETE, {"ids": ids})
     dt = time.perf_counter() - t0
     assert res.rowcount == len(ids), res.rowcount
-    with bs.store.write() as conn:
-        conn.execute(insert(jobs), saved[0])
+    restore(bs, saved if events else (saved[0], []))
     return dt
 
 
+def _left(bs: BenchStore, query: Any, ids: list[str]) -> int:
+    with bs.store.read() as conn:
+        return sum(
+            conn.execute(query, {"ids": ids[k : k + 900]}).scalar_one()
+            for k in range(0, len(ids), 900)
+        )
+
+
 def wait_gone(bs: BenchStore, ids: list[str], timeout: float = 120.0) -> float:
-    """Seconds until none of ``ids`` has a jobs row any more (the supervisor's purge)."""
+    """Seconds until none of ``ids`` has a jobs row nor a job_events row any more (the
+    supervisor's purge)."""
     t0 = time.perf_counter()
     while True:
-        with bs.store.read() as conn:
-            left = 0
-            for k in range(0, len(ids), 900):
-                left += conn.execute(_COUNT_LEFT, {"ids": ids[k : k + 900]}).scalar_one()
+        left = _left(bs, _COUNT_LEFT, ids)
+        if left == 0:
+            left = _left(bs, _EVENTS_LEFT, ids)
         if left == 0:
             return time.perf_counter() - t0
         if time.perf_counter() - t0 > timeout:
             raise RuntimeError(f"{left} deleted jobs still not purged after {timeout}s")
         time.sleep(0.005)
+
+
+def make_folders(bs: BenchStore, ids: list[str]) -> None:
+    """The job directories of ``ids`` at their recorded workdir, as a real ended job leaves
+    them (see ``_FOLDER_FILES``), made 0700 like the supervisor's."""
+    for job_id in ids:
+        root = bs.data_dir / "jobs" / job_id
+        (root / "spark-events").mkdir(parents=True, mode=0o700, exist_ok=True)
+        for name, size in _FOLDER_FILES.items():
+            (root / name).write_bytes(b"x" * size)
+
+
+def _folders_left(bs: BenchStore, ids: list[str]) -> int:
+    """Folders of ``ids`` still on disk: at their workdir or anywhere under the data dir's
+    top-level directories other than ``jobs`` (a purge's trash)."""
+    jobs_dir = bs.data_dir / "jobs"
+    left = sum(1 for job_id in ids if os.path.lexists(jobs_dir / job_id))
+    wanted = set(ids)
+    for top in bs.data_dir.iterdir():
+        if top.name != "jobs" and top.is_dir() and not top.is_symlink():
+            left += sum(1 for entry in os.scandir(top) if entry.name.split(".")[0] in wanted)
+    return left
+
+
+def wait_files_gone(bs: BenchStore, ids: list[str], timeout: float = 120.0) -> float:
+    """Seconds until no folder of ``ids`` is left (see :func:`_folders_left`)."""
+    t0 = time.perf_counter()
+    while (left := _folders_left(bs, ids)) > 0:
+        if time.perf_counter() - t0 > timeout:
+            raise RuntimeError(f"{left} folders of purged jobs still on disk after {timeout}s")
+        time.sleep(0.005)
+    return time.perf_counter() - t0
+
+
+def clear_folders(bs: BenchStore) -> None:
+    shutil.rmtree(bs.data_dir / "jobs", ignore_errors=True)
 
 
 def events_of(bs: BenchStore, ids: list[str]) -> int:
@@ -142,51 +216,82 @@ def run(
     counts: tuple[int, ...] = COUNTS,
     purge_batches: int = 5,
     only_purge: bool = False,
+    folders: bool = True,
 ) -> dict[str, Any]:
     assert bs.tenant is not None
     api = Api(server, bs.tenant)
     pool = IdPool(bs.job_ids)
-    out: dict[str, Any] = {"backend": bs.kind, "jobs": bs.seeded, "counts": {}}
+    out: dict[str, Any] = {"backend": bs.kind, "jobs": bs.seeded, "counts": {}, "folders": folders}
 
     # Warm-up: one of each, not recorded.
     ids = pool.take(10)
     saved = snapshot(bs, ids)
-    raw_delete(bs, ids, saved)
+    raw_delete(bs, ids, saved, events=True)
     status, body, _ = api.call("POST", "/batch-delete", body={"job_id_list": ids})
     check(status, 202, body, "batch-delete")
     wait_gone(bs, ids)
     restore(bs, saved)
 
     for n in () if only_purge else counts:
-        api_s, raw_s, ratios, purge_s = [], [], [], []
-        for _ in range(reps):
-            ids = pool.take(n)
-            saved = snapshot(bs, ids)
-            r = raw_delete(bs, ids, saved)
-            req = api.prepare("POST", "/batch-delete", body={"job_id_list": ids})
-            status, body, a = api.send(req)
-            check(status, 202, body, "batch-delete")
-            purge_s.append(wait_gone(bs, ids))
-            restore(bs, saved)
-            api_s.append(a)
-            raw_s.append(r)
-            ratios.append(a / r)
-        out["counts"][n] = {
-            "api": summarize(api_s),
-            "raw": summarize(raw_s),
-            "ratio": summarize(ratios),
-            "purge_after_call": summarize(purge_s),
-        }
+        out["counts"][n] = _repeat(bs, api, pool, n, reps, folders)
+        c = out["counts"][n]
         log(
-            f"P1 {bs.kind} {bs.seeded:,} n={n}: api {summarize(api_s)['median'] * 1e3:.1f} ms, "
-            f"raw {summarize(raw_s)['median'] * 1e3:.1f} ms"
+            f"P1 {bs.kind} {bs.seeded:,} n={n}: api {c['api']['median'] * 1e3:.1f} ms, "
+            f"gone {c['gone']['median'] * 1e3:.1f} ms, raw {c['raw']['median'] * 1e3:.1f} ms, "
+            f"gone/raw {c['gone_ratio']['median']:.2f}x"
         )
+    if purge_batches > 0:
+        out["purge"] = _throughput(bs, api, pool, purge_batches, folders)
+    api.close()
+    return out
 
-    # Purge throughput: the supervisor's, from the first call to the last row gone.
-    all_ids = pool.take(1000 * purge_batches)
+
+def _repeat(bs: BenchStore, api: Api, pool: IdPool, n: int, reps: int, folders: bool) -> dict:
+    """``reps`` repetitions of: raw DELETE (jobs + events), folders made, batch delete, rows
+    gone, folders gone, rows put back."""
+    api_s, raw_s, ratios, gone_s, gone_ratios, files_s, after_s = [], [], [], [], [], [], []
+    for _ in range(reps):
+        ids = pool.take(n)
+        saved = snapshot(bs, ids)
+        r = raw_delete(bs, ids, saved, events=True)
+        if folders:
+            make_folders(bs, ids)
+        req = api.prepare("POST", "/batch-delete", body={"job_id_list": ids})
+        t0 = time.perf_counter()
+        status, body, a = api.send(req)
+        check(status, 202, body, "batch-delete")
+        after = wait_gone(bs, ids)
+        gone = time.perf_counter() - t0
+        files = (wait_files_gone(bs, ids) + gone) if folders else gone
+        restore(bs, saved)
+        api_s.append(a)
+        raw_s.append(r)
+        ratios.append(a / r)
+        gone_s.append(gone)
+        gone_ratios.append(gone / r)
+        files_s.append(files)
+        after_s.append(after)
+    return {
+        "api": summarize(api_s),
+        "raw": summarize(raw_s),
+        "ratio": summarize(ratios),
+        "purge_after_call": summarize(after_s),
+        "gone": summarize(gone_s),
+        "gone_ratio": summarize(gone_ratios),
+        "files_gone": summarize(files_s),
+        "gone_ratios": gone_ratios,
+    }
+
+
+def _throughput(bs: BenchStore, api: Api, pool: IdPool, batches_n: int, folders: bool) -> dict:
+    """The supervisor's purge rate, from the first call to the last row gone, vs the purge's
+    own SQL (store.jobs.purge) run directly on the same jobs."""
+    all_ids = pool.take(1000 * batches_n)
     batches = [all_ids[k : k + 1000] for k in range(0, len(all_ids), 1000)]
     saved = snapshot(bs, all_ids)
     n_events = len(saved[1])
+    if folders:
+        make_folders(bs, all_ids)
     reqs = [api.prepare("POST", "/batch-delete", body={"job_id_list": b}) for b in batches]
     t0 = time.perf_counter()
     for req in reqs:
@@ -194,15 +299,16 @@ def run(
         check(status, 202, body, "batch-delete")
     calls = time.perf_counter() - t0
     gone = wait_gone(bs, all_ids) + calls
+    if folders:
+        wait_files_gone(bs, all_ids)
     restore(bs, saved)
-    # The physical limit: the purge's own SQL (store.jobs.purge) on the same jobs, restored.
     t0 = time.perf_counter()
     for k in range(0, len(all_ids), 500):  # as the supervisor: <= 500 jobs per transaction
         with bs.store.write() as conn:
             job_store.purge(conn, all_ids[k : k + 500])
     direct = time.perf_counter() - t0
     restore(bs, saved)
-    out["purge"] = {
+    return {
         "jobs": len(all_ids),
         "events": n_events,
         "supervisor_s": gone,
@@ -210,8 +316,6 @@ def run(
         "direct_s": direct,
         "direct_jobs_per_s": len(all_ids) / direct,
     }
-    api.close()
-    return out
 
 
 def _ms(s: dict[str, float]) -> str:
@@ -236,7 +340,8 @@ def tables(results: list[dict[str, Any]]) -> str:
                 ]
             )
     text_ = print_table(
-        "P1 batch delete: API call vs raw DELETE of the same rows (ms; median (min-max))",
+        "P1 batch delete: API call vs raw DELETE of the same rows, jobs + events (ms; median "
+        "(min-max))",
         [
             "db",
             "jobs",
@@ -248,6 +353,7 @@ def tables(results: list[dict[str, Any]]) -> str:
         ],
         rows,
     )
+    text_ += "\n" + gone_table(results)
     prow = []
     for r in results:
         p = r.get("purge")
@@ -282,16 +388,73 @@ def tables(results: list[dict[str, Any]]) -> str:
     return text_
 
 
+def gone_table(results: list[dict[str, Any]]) -> str:
+    """Rows gone (request sent -> no jobs/job_events row left) vs the raw DELETE."""
+    rows = []
+    for r in results:
+        for n, c in r["counts"].items():
+            g = c["gone_ratio"]
+            mark = "" if int(n) != 1000 else (" ok" if g["median"] <= TARGET_GONE else " MISS")
+            rows.append(
+                [
+                    r["backend"],
+                    f"{r['jobs']:,}",
+                    n,
+                    "yes" if r.get("folders", True) else "no",
+                    _ms(c["raw"]),
+                    _ms(c["api"]),
+                    _ms(c["gone"]),
+                    f"{g['median']:.2f}x ({g['min']:.2f}-{g['max']:.2f}){mark}",
+                    " ".join(f"{x:.2f}" for x in c["gone_ratios"]),
+                    _ms(c["files_gone"]),
+                ]
+            )
+    return print_table(
+        "P1 rows gone with job folders: request sent -> no jobs/job_events row left, vs the raw "
+        "DELETE of jobs + events (ms; median (min-max))",
+        [
+            "db",
+            "jobs",
+            "ids",
+            "folders",
+            "raw DELETE ms",
+            "API answer ms",
+            "rows gone ms",
+            "gone/raw (target <=1.5x @1000)",
+            "gone/raw per rep",
+            "folders gone ms",
+        ],
+        rows,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--counts", default=",".join(str(c) for c in COUNTS), help="ids per batch")
+    ap.add_argument(
+        "--purge-batches", type=int, default=5, help="x 1,000 ids for the throughput (0: skip)"
+    )
+    ap.add_argument("--no-folders", action="store_true", help="no job folders on disk (as before)")
     args = ap.parse_args(argv)
+    counts = tuple(int(c) for c in args.counts.split(","))
     results = []
     for bs in seeded_stores(args.backends, args.sizes):
-        with Server.mrs(bs) as server:
-            results.append(run(bs, server, reps=args.reps))
+        # Retention off: the seeded jobs ended up to a year ago (the default keeps 30 days).
+        with Server.mrs(bs, MRS_JOBS_RETENTION_DAYS="0") as server:
+            results.append(
+                run(
+                    bs,
+                    server,
+                    reps=args.reps,
+                    counts=counts,
+                    purge_batches=args.purge_batches,
+                    folders=not args.no_folders,
+                )
+            )
+        clear_folders(bs)
     tables(results)
     return 0
 
