@@ -177,7 +177,7 @@ def _first_run(settings: Settings, store: Store, box: SecretBox, endpoint: str) 
     return f"mrs-jobs is running at {endpoint}"
 
 
-def _uvicorn_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
+def _uvicorn_server(settings: Settings, app: FastAPI, loop: str = "auto") -> uvicorn.Server:
     import uvicorn
 
     from mrs_jobs.api.connguard import ConnectionGuard, parse_networks
@@ -201,6 +201,7 @@ def _uvicorn_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
     app.state.ctx.metrics.registry.register(guard.collector())
     config = uvicorn.Config(
         app,
+        loop=loop,
         log_level="warning",
         access_log=False,
         log_config=None,
