@@ -81,6 +81,7 @@ OPERATIONS = [
     ("GET", PREFIX + "/{job_execution_id}/log"),
     ("GET", PREFIX + "/{job_execution_id}/events"),
     ("POST", PREFIX + "/{job_execution_id}/kill"),
+    ("GET", "/v2/{project_id}/permissions"),
     ("GET", V11),
     ("GET", V11 + "/{cluster_id}"),
     ("GET", FILES),
