@@ -385,6 +385,7 @@ def workers_table(results: list[dict[str, Any]]) -> str:
                     f"{cpu1['server_cpu']:.2f} / {cpun['server_cpu']:.2f}",
                     f"{cpu1['db_cpu']:.2f} / {cpun['db_cpu']:.2f}",
                     f"{cpu1['client_cpu']:.2f} / {cpun['client_cpu']:.2f}",
+                    f"{cpu1['other_cpu']:.2f} / {cpun['other_cpu']:.2f}",
                 ]
             )
     n = results[0]["workers"] if results else "N"
@@ -402,6 +403,7 @@ def workers_table(results: list[dict[str, Any]]) -> str:
             "server cores",
             "postgres cores",
             "client cores",
+            "other cores",
         ],
         rows,
     )
