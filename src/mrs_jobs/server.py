@@ -11,15 +11,12 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import IO, TYPE_CHECKING
 
+from mrs_jobs.server_http import BACKLOG, Terminated, raise_terminated, uvicorn_server
 from mrs_jobs.settings import Settings
 
 if TYPE_CHECKING:
-    import uvicorn
-    from fastapi import FastAPI
-
     from mrs_jobs.engines.registry import EngineRegistry
     from mrs_jobs.secretbox import SecretBox
     from mrs_jobs.store import Store
@@ -51,14 +48,6 @@ def _lock_sqlite(settings: Settings) -> IO[str] | None:
     fh.write(str(os.getpid()))
     fh.flush()
     return fh
-
-
-class _Terminated(Exception):
-    """SIGTERM, raised in the main thread once uvicorn has shut down."""
-
-
-def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
-    raise _Terminated()
 
 
 def _cli_command(data_dir: Path) -> str:
@@ -130,9 +119,6 @@ def _open_store(settings: Settings) -> tuple[Store, SecretBox]:
     return store, box
 
 
-_BACKLOG = 2048
-
-
 def _listen(settings: Settings) -> tuple[socket.socket, str]:
     """The bound listening socket and the endpoint clients are told."""
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
@@ -143,7 +129,7 @@ def _listen(settings: Settings) -> tuple[socket.socket, str]:
     sock.bind((settings.host, settings.port))
     # Listening now, before the greeting is printed: a client that calls as soon as it reads
     # "running at" waits in the backlog until uvicorn accepts, instead of being refused.
-    sock.listen(_BACKLOG)
+    sock.listen(BACKLOG)
     port = sock.getsockname()[1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return sock, settings.public_endpoint or f"http://{host}:{port}"
@@ -175,48 +161,6 @@ def _first_run(settings: Settings, store: Store, box: SecretBox, endpoint: str) 
     if info:
         return _snippet(endpoint, info["project_id"], info["cluster_id"], path)
     return f"mrs-jobs is running at {endpoint}"
-
-
-def _uvicorn_server(settings: Settings, app: FastAPI, loop: str = "auto") -> uvicorn.Server:
-    import uvicorn
-
-    from mrs_jobs.api.connguard import ConnectionGuard, parse_networks
-    from mrs_jobs.api.slowclient import protocol_with_head_timeout
-
-    # log_config=None: uvicorn's own records go through the root handler, in the same format.
-    # Slow or idle clients (docs/security.md): idle keep-alive connections close after 5 s, a
-    # request head must arrive within request_head_timeout_seconds, and the connection guard
-    # (api/connguard.py) keeps max_connections open by closing the oldest connections still
-    # waiting for a request head, so uvicorn's 503 (limit_concurrency, one above the guard's
-    # limit) answers only when every connection is busy.
-    try:
-        proxies = parse_networks(settings.trusted_proxies)
-    except ValueError as exc:
-        raise SystemExit(f"mrs-jobs: MRS_JOBS_TRUSTED_PROXIES: {exc}") from None
-    guard = ConnectionGuard(
-        max_connections=settings.max_connections,
-        per_address=settings.max_waiting_connections_per_address,
-        exempt=proxies,
-    )
-    app.state.ctx.metrics.registry.register(guard.collector())
-    config = uvicorn.Config(
-        app,
-        loop=loop,
-        log_level="warning",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-        timeout_keep_alive=5,
-        limit_concurrency=settings.max_connections + 1,
-        backlog=_BACKLOG,
-        h11_max_incomplete_event_size=16384,
-        http=protocol_with_head_timeout(settings.request_head_timeout_seconds, guard),
-        # X-Forwarded-For is believed only from configured proxies (uvicorn's default trusts
-        # 127.0.0.1, which let any local process pick the address the rate limits key on).
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=[str(net) for net in proxies] or None,
-    )
-    return uvicorn.Server(config)
 
 
 def _run_workers(
@@ -274,16 +218,16 @@ def run_server(settings: Settings) -> int:
     if supervisor is not None:
         supervisor.start()
     print(greeting, flush=True)
-    server = _uvicorn_server(settings, app)
+    server = uvicorn_server(settings, app)
     # Open event streams end as soon as the server is told to stop (not after its grace time).
     app.state.ctx.feed.hub.stop_when(lambda: server.should_exit)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler that
     # was installed before it started: with the default one the process would die right there,
     # before the supervisor's orderly stop below. Ours turns it into an exception instead.
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         server.run(sockets=[sock])
-    except _Terminated:
+    except Terminated:
         log.info("server.stopped", extra={"signal": "TERM"})
     finally:
         signal.signal(signal.SIGTERM, previous)

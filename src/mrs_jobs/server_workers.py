@@ -128,7 +128,7 @@ def worker_main(spec: WorkerSpec, sock: socket.socket, wake: Connection | None) 
     """One API process: its own store engine, app and uvicorn server on the parent's socket."""
     from mrs_jobs.api.app import create_app
     from mrs_jobs.logging_setup import configure_logging
-    from mrs_jobs.server import _raise_terminated, _Terminated, _uvicorn_server
+    from mrs_jobs.server_http import Terminated, raise_terminated, uvicorn_server
     from mrs_jobs.store import Store
 
     try:
@@ -147,13 +147,13 @@ def worker_main(spec: WorkerSpec, sock: socket.socket, wake: Connection | None) 
         supervisor_id=spec.supervisor_id,
         history=None,  # the Spark history servers belong to the supervisor's process
     )
-    server = _uvicorn_server(settings, app, loop=f"{__name__}:_SharingLoop")
+    server = uvicorn_server(settings, app, loop=f"{__name__}:_SharingLoop")
     app.state.ctx.feed.hub.stop_when(lambda: server.should_exit)
     log.info("server.worker_started", extra={"worker": spec.index, "pid": os.getpid()})
-    signal.signal(signal.SIGTERM, _raise_terminated)  # uvicorn re-raises it after shutdown
+    signal.signal(signal.SIGTERM, raise_terminated)  # uvicorn re-raises it after shutdown
     try:
         server.run(sockets=[sock])
-    except _Terminated:
+    except Terminated:
         pass
     finally:
         store.dispose()
