@@ -13,6 +13,7 @@ changed policy applies, within ``TTL_SECONDS``).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
@@ -22,7 +23,13 @@ from starlette.concurrency import run_in_threadpool
 from mrs_jobs.api.credcache import CredentialCache
 from mrs_jobs.api.ratelimit import RateLimiter
 from mrs_jobs.api.replay import CHECKED_METHODS, ReplayCache
-from mrs_jobs.api.signing import SignatureError, parse_authorization, parse_sdk_date, verify
+from mrs_jobs.api.signing import (
+    ParsedAuth,
+    SignatureError,
+    parse_authorization,
+    parse_sdk_date,
+    verify,
+)
 from mrs_jobs.domain.policies import NO_ACCESS, Policy, parse_policy
 from mrs_jobs.errors import AuthError, InvalidParameter, ProjectMismatch
 from mrs_jobs.services.authn import Authenticator
@@ -144,16 +151,19 @@ async def _signed_credential(
 
     ``recheck``: whether a signature the cached SK refuses may look the AK up once more."""
     cache = _credential_cache(request)
+    headers = _utf8_headers(request)  # as signed; a repeated header's values joined
     try:
-        ak: str | None = parse_authorization(request.headers.get("authorization", "")).access_key
+        parsed: ParsedAuth | None = parse_authorization(headers.get("authorization", ""))
     except SignatureError:
-        ak = None  # verify() refuses it below, with the reason
+        parsed = None  # verify() refuses it below, with the reason
+    ak = parsed.access_key if parsed is not None else None
     cred = cache.get(ak) if ak else None
     from_cache = cred is not None
     if cred is None and ak:
         cred = await _lookup(authn, cache, ak)
+    signed = _Signed(headers, parsed, body)
     try:
-        _verify(request, body, ak, cred, skew)
+        _verify(request, signed, ak, cred, skew)
     except SignatureError as exc:
         if not from_cache or not recheck or ak is None or "window" in exc.reason:
             _refuse(request, exc)
@@ -161,7 +171,7 @@ async def _signed_credential(
         cache.drop(ak)
         cred = await _lookup(authn, cache, ak)
         try:
-            _verify(request, body, ak, cred, skew)
+            _verify(request, signed, ak, cred, skew)
         except SignatureError as again:
             _refuse(request, again)
     assert cred is not None  # verify() refuses an AK without a secret
@@ -176,18 +186,28 @@ async def _lookup(authn: Authenticator, cache: CredentialCache, ak: str) -> Cred
     return cred
 
 
+@dataclass(frozen=True)
+class _Signed:
+    """What a signature is checked over, read from the request once."""
+
+    headers: dict[str, str]
+    auth: ParsedAuth | None  # None: the Authorization header did not parse (verify says why)
+    body: bytes
+
+
 def _verify(
-    request: Request, body: bytes, ak: str | None, cred: Credential | None, skew: int
+    request: Request, signed: _Signed, ak: str | None, cred: Credential | None, skew: int
 ) -> None:
     verify(
         method=request.method,
         raw_path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
         raw_query=request.scope.get("query_string", b"").decode("latin-1"),
-        headers=_utf8_headers(request),
-        body=body,
+        headers=signed.headers,
+        body=signed.body,
         secret_lookup=lambda key: cred.secret_key if cred is not None and key == ak else None,
         now=datetime.now(UTC),
         max_skew_seconds=skew,
+        auth=signed.auth,
     )
 
 

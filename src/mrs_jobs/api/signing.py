@@ -202,11 +202,14 @@ def parse_sdk_date(value: str) -> datetime:
     """Read ``YYYYMMDDTHHMMSSZ`` as an aware UTC datetime (strictly: it is signed verbatim)."""
     if not _SDK_DATE_RE.fullmatch(value):
         raise SignatureError("malformed X-Sdk-Date")
-    try:
-        parsed = datetime.strptime(value, _SDK_DATE_FORMAT)
-    except ValueError as exc:
+    try:  # the fields by position (the pattern fixed them): a fifth of strptime's cost
+        v = value
+        return datetime(
+            int(v[0:4]), int(v[4:6]), int(v[6:8]), int(v[9:11]), int(v[11:13]), int(v[13:15]),
+            tzinfo=UTC,
+        )  # fmt: skip
+    except ValueError as exc:  # a day or time that does not exist (20250230T…)
         raise SignatureError("malformed X-Sdk-Date") from exc
-    return parsed.replace(tzinfo=UTC)
 
 
 def format_sdk_date(moment: datetime) -> str:
@@ -226,6 +229,7 @@ def verify(
     secret_lookup: Callable[[str], str | None],
     now: datetime,
     max_skew_seconds: int = 900,
+    auth: ParsedAuth | None = None,
 ) -> str:
     """Check a signed request and return its access key; raise :class:`SignatureError` if not.
 
@@ -235,10 +239,11 @@ def verify(
     ``secret_lookup`` returns None for an unknown or disabled AK. A naive ``now`` is UTC.
     """
     grouped = _header_values(headers)
-    authorization = _header(grouped, "authorization")
-    if not authorization:
-        raise SignatureError("missing Authorization")
-    auth = parse_authorization(authorization)
+    if auth is None:  # ``auth``: the Authorization header already parsed by the caller
+        authorization = _header(grouped, "authorization")
+        if not authorization:
+            raise SignatureError("missing Authorization")
+        auth = parse_authorization(authorization)
     if "x-sdk-date" not in auth.signed_headers:
         raise SignatureError("x-sdk-date is not signed")
     sdk_date = _header(grouped, "x-sdk-date")

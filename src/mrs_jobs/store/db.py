@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 #: Worker threads of the API (its run_in_threadpool calls; api/app.py sets anyio's limiter to
 #: it, 40 by default). Two cores gain nothing from more: under 32 concurrent connections, 40
 #: threads kept 40 pooled connections, each with its own SQLite page cache (idle RSS 110 ->
-#: 151 MB after load, bench P5), for no more requests per second (bench P3).
-API_THREADS = 16
+#: 151 MB after load; 8 threads: 118 MB, bench P5), for no more requests per second (bench
+#: P3, 40 / 16 / 8 threads in one run: SQLite show 554 / 582 / 646 per s, submit 115 / 114 /
+#: 179; PostgreSQL 16 vs 8 alike).
+API_THREADS = 8
 #: Connections kept: one per API thread, plus the supervisor, its webhook senders and the odd
 #: CLI/startup thread. Past it, overflow connections are opened and closed per checkout.
 _POOL = API_THREADS + 12
