@@ -102,7 +102,7 @@ def _open_store(settings: Settings) -> tuple[Store, SecretBox]:
     """The migrated store and the key, every stored secret checked to open (else: exit)."""
     from mrs_jobs.datadir import admit_job_users
     from mrs_jobs.secretbox import SecretKeyError, load_secret_box
-    from mrs_jobs.services.jobs import seal_live_job_secrets
+    from mrs_jobs.services.job_secrets import seal_live_job_secrets
     from mrs_jobs.services.sealed_keys import check_secrets
     from mrs_jobs.store import Store
 

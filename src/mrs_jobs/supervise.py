@@ -52,7 +52,7 @@ def run_supervise(settings: Settings) -> int:
     from mrs_jobs.engines.registry import EngineRegistry
     from mrs_jobs.logging_setup import configure_logging
     from mrs_jobs.secretbox import SecretKeyError, load_secret_box
-    from mrs_jobs.services.jobs import seal_live_job_secrets
+    from mrs_jobs.services.job_secrets import seal_live_job_secrets
     from mrs_jobs.store import Store
     from mrs_jobs.supervisor.loop import Supervisor
 

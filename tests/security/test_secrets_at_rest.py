@@ -33,7 +33,8 @@ from mrs_jobs.secretbox import SecretBox, is_sealed, load_secret_box
 from mrs_jobs.services.batch_delete import BatchDeleteService
 from mrs_jobs.services.bootstrap import bootstrap
 from mrs_jobs.services.context import Caller
-from mrs_jobs.services.jobs import JobService, mask_ended_job_secrets, seal_live_job_secrets
+from mrs_jobs.services.job_secrets import mask_ended_job_secrets, seal_live_job_secrets
+from mrs_jobs.services.jobs import JobService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.store import jobs as job_store

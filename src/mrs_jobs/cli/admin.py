@@ -194,7 +194,7 @@ def reencrypt_secrets() -> None:
 
     Also reseals the secret property values of live jobs, and masks those that jobs ended
     before values were sealed still hold in plain text (that count goes to stderr)."""
-    from mrs_jobs.services.jobs import mask_ended_job_secrets, seal_live_job_secrets
+    from mrs_jobs.services.job_secrets import mask_ended_job_secrets, seal_live_job_secrets
     from mrs_jobs.services.sealed_keys import reencrypt_secrets as reseal_keys
 
     try:

@@ -33,8 +33,6 @@ from mrs_jobs.errors import (
 )
 from mrs_jobs.secretbox import (
     SecretBox,
-    SecretKeyError,
-    reseal_job_properties,
     seal_job_arguments,
     seal_job_properties,
 )
@@ -53,9 +51,7 @@ __all__ = [
     "Submitted",
     "cluster_of",
     "kill_or_request",
-    "mask_ended_job_secrets",
     "new_job_row",
-    "seal_live_job_secrets",
     "submit_events",
 ]
 
@@ -460,45 +456,3 @@ class JobService:
             if job.state not in TERMINAL_STATES:
                 raise JobNotFinished(job.id, job.state)
             return sql_results_store.load_sql_results(conn, job.id)
-
-
-def seal_live_job_secrets(store: Store, box: SecretBox) -> int:
-    """At start-up: seal the secret values of live jobs stored in plain text (before values
-    were sealed) or sealed by a key now old; returns how many jobs were resealed.
-
-    A job whose value does not open (its key is not configured) is logged and left: its launch
-    fails with a reason. Each row is rewritten only if it is still live and unchanged, so a
-    job ending meanwhile keeps its mask."""
-    with store.read() as conn:
-        rows = job_store.live_properties(conn)
-    done = 0
-    for job_id, stored in rows:
-        try:
-            props = json.loads(stored)
-            resealed = reseal_job_properties(box, job_id, props)
-        except (ValueError, AttributeError, TypeError):
-            continue
-        except SecretKeyError as exc:
-            log.warning("job.secrets_unreadable", extra={"job_id": job_id, "error": exc})
-            continue
-        if resealed is None:
-            continue
-        with store.write() as conn:
-            done += job_store.replace_properties(conn, job_id, stored, resealed)
-    if done:
-        log.info("job.secrets_resealed", extra={"count": done})
-    return done
-
-
-def mask_ended_job_secrets(store: Store, batch: int = 500) -> int:
-    """Mask the secret values that ended jobs stored before values were sealed and masked at
-    the end (a one-off scan of the jobs table); returns how many jobs were masked."""
-    after, done = "", 0
-    while True:
-        with store.read() as conn:
-            ids = job_store.ended_unmasked(conn, after, batch)
-        if not ids:
-            return done
-        with store.write() as conn:
-            done += sum(job_store.scrub_secrets(conn, job_id) for job_id in ids)
-        after = ids[-1]
