@@ -9,6 +9,7 @@ SDK reads HOME for that file at import only).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,24 @@ import pytest
 
 _SDK_HOME = tempfile.mkdtemp(prefix="mrs-jobs-sdk-home-")
 atexit.register(shutil.rmtree, _SDK_HOME, ignore_errors=True)
-_saved_home = os.environ.get("HOME")
-os.environ["HOME"] = _SDK_HOME
-try:
+
+
+@contextlib.contextmanager
+def under_sdk_home() -> Iterator[None]:
+    """Import the SDK inside this: it writes ~/.huaweicloud on import, so HOME is a throwaway
+    directory meanwhile (restored after; the SDK reads HOME for that file at import only)."""
+    saved = os.environ.get("HOME")
+    os.environ["HOME"] = _SDK_HOME
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = saved
+
+
+with under_sdk_home():
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
     from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
     from huaweicloudsdkmrs.v2 import (
@@ -40,14 +56,10 @@ try:
         MrsClient,
         ShowSingleJobExeRequest,
     )
-finally:
-    if _saved_home is None:
-        os.environ.pop("HOME", None)
-    else:
-        os.environ["HOME"] = _saved_home
 
 __all__ = [
     "TERMINAL",
+    "under_sdk_home",
     "RunningServer",
     "SDK_HOME",
     "TIMINGS",

@@ -12,7 +12,6 @@ it can, httpx signed with AK/SK where the SDK has no such operation, httpx with
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mrs_acceptance import SDK_HOME, RunningServer, client_for
+from mrs_acceptance import RunningServer, client_for, under_sdk_home
 from sqlalchemy import text
 from support import SigV4Auth
 
@@ -33,19 +32,11 @@ from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
 from mrs_jobs.store.audit import list_audit
 
-# Imported under the throwaway HOME too: the SDK writes ~/.huaweicloud on import.
-_saved_home = os.environ.get("HOME")
-os.environ["HOME"] = str(SDK_HOME)
-try:
+with under_sdk_home():  # the SDK writes ~/.huaweicloud on import
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
     from huaweicloudsdkcore.exceptions.exceptions import ServiceResponseException
     from huaweicloudsdkmrs import v1 as sdk1
     from huaweicloudsdkmrs import v2 as sdk2
-finally:
-    if _saved_home is None:
-        os.environ.pop("HOME", None)
-    else:
-        os.environ["HOME"] = _saved_home
 
 __all__ = [
     "CASES",

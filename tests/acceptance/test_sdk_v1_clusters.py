@@ -6,25 +6,16 @@ and JSON logs of the running process (``MRS_JOBS_LOG_FORMAT=json``, ``MRS_JOBS_A
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from mrs_acceptance import SDK_HOME, RunningServer, expect_error, start_server, stop_server
+from mrs_acceptance import RunningServer, expect_error, start_server, stop_server, under_sdk_home
 from prometheus_client.parser import text_string_to_metric_families
 
-# Imported under the throwaway HOME too: the SDK writes ~/.huaweicloud on import.
-_saved_home = os.environ.get("HOME")
-os.environ["HOME"] = str(SDK_HOME)
-try:
+with under_sdk_home():  # the SDK writes ~/.huaweicloud on import
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
     from huaweicloudsdkmrs.v1 import ListClustersRequest, MrsClient, ShowClusterDetailsRequest
-finally:
-    if _saved_home is None:
-        os.environ.pop("HOME", None)
-    else:
-        os.environ["HOME"] = _saved_home
 
 
 @pytest.fixture(scope="module")

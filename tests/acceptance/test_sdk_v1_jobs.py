@@ -6,14 +6,9 @@ A DistCp of a small local file: fast, and it runs for real."""
 
 from __future__ import annotations
 
-import os
+from mrs_acceptance import TERMINAL, RunningServer, expect_error, under_sdk_home
 
-from mrs_acceptance import SDK_HOME, TERMINAL, RunningServer, expect_error
-
-# Imported under the throwaway HOME too: the SDK writes ~/.huaweicloud on import.
-_saved_home = os.environ.get("HOME")
-os.environ["HOME"] = str(SDK_HOME)
-try:
+with under_sdk_home():  # the SDK writes ~/.huaweicloud on import
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
     from huaweicloudsdkmrs.v1 import (
         CreateAndExecuteJobRequest,
@@ -23,11 +18,6 @@ try:
         ShowJobExesRequest,
         SubmitJobReqV11,
     )
-finally:
-    if _saved_home is None:
-        os.environ.pop("HOME", None)
-    else:
-        os.environ["HOME"] = _saved_home
 
 
 def v1(server: RunningServer) -> MrsClient:
