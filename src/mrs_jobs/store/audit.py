@@ -28,19 +28,20 @@ def record_audit(
 ) -> None:
     """One audit row; ``permission``/``decision``: the action the request was checked for
     (the caller's ``action``) and the answer, allow or deny."""
-    conn.execute(
-        insert(audit).values(
-            at_ms=at_ms,
-            action=action,
-            project_id=project_id,
-            cluster_id=cluster_id,
-            credential_id=credential_id,
-            request_id=request_id,
-            detail=json.dumps(detail, separators=(",", ":")),
-            outcome=outcome,
-            permission=permission,
-            decision=decision,
-        )
+    conn.execute(  # values as parameters: the compiled INSERT is reused
+        insert(audit),
+        {
+            "at_ms": at_ms,
+            "action": action,
+            "project_id": project_id,
+            "cluster_id": cluster_id,
+            "credential_id": credential_id,
+            "request_id": request_id,
+            "detail": json.dumps(detail, separators=(",", ":")),
+            "outcome": outcome,
+            "permission": permission,
+            "decision": decision,
+        },
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from mrs_jobs.domain.events import FeedEvent
 from mrs_jobs.domain.job import JobEvent
@@ -77,13 +77,20 @@ def record_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
 def _take_seqs(conn: Connection, project_id: str, n: int) -> int:
     """Reserve ``n`` cursors of the project; returns the first. The bumped row stays locked
     until the caller's transaction ends (PostgreSQL; SQLite has one writer anyway)."""
-    stmt = dialect_of(conn).insert(event_cursors).values(project_id=project_id, seq=n)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[event_cursors.c.project_id],
-        set_={"seq": event_cursors.c.seq + n},
-    ).returning(event_cursors.c.seq)
-    last = int(conn.execute(stmt).scalar_one())
+    dialect = dialect_of(conn)
+    stmt = _TAKE_SEQS.get(dialect.name)
+    if stmt is None:  # built once per dialect; the values are parameters (compiled once)
+        stmt = dialect.insert(event_cursors).values(project_id=bindparam("p"), seq=bindparam("n"))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[event_cursors.c.project_id],
+            set_={"seq": event_cursors.c.seq + bindparam("n")},
+        ).returning(event_cursors.c.seq)
+        _TAKE_SEQS[dialect.name] = stmt
+    last = int(conn.execute(stmt, {"p": project_id, "n": n}).scalar_one())
     return last - n + 1
+
+
+_TAKE_SEQS: dict[str, Any] = {}
 
 
 def _feed_event(row: Any) -> FeedEvent:
