@@ -668,7 +668,14 @@ class Server:
             url += f"&application_name={bs.app_name}"
         return cls(
             argv,
-            {**bs.server_env(), "MRS_JOBS_DATABASE_URL": url, **env},
+            # Retention off unless a bench sets it: the seeded jobs all ended in 2025, and the
+            # supervisor would purge them while the bench reads them (and spend the CPU on it).
+            {
+                **bs.server_env(),
+                "MRS_JOBS_DATABASE_URL": url,
+                "MRS_JOBS_RETENTION_DAYS": "0",
+                **env,
+            },
             bs.data_dir.parent / "server.log",
         )
 
