@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support_db import PG_URL, pg_or_skip  # noqa: F401 - re-exported for fixtures
+from support_db import PG_URL, pg_or_skip, pg_schema_url  # noqa: F401 - re-exported
 
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
@@ -22,23 +21,13 @@ def make_store(kind: str, tmp_path: Path) -> Iterator[Store]:
         yield store
         store.dispose()
         return
-    pg_or_skip()
-    import sqlalchemy
-
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin = sqlalchemy.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in PG_URL else "?"
-    store = Store(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
-    store.migrate()
-    try:
-        yield store
-    finally:
-        store.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with pg_schema_url() as url:
+        store = Store(url)
+        store.migrate()
+        try:
+            yield store
+        finally:
+            store.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import httpx
 import pytest
 import support_server
 from support import SigV4Auth
-from support_db import PG_URL, pg_or_skip
+from support_db import pg_schema_url
 from support_server import ServerProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -116,20 +115,8 @@ def store_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     if request.param == "sqlite":
         yield {}
         return
-    pg_or_skip()
-    import sqlalchemy
-
-    schema = "t_workers_" + uuid.uuid4().hex[:10]
-    admin = sqlalchemy.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield {"MRS_JOBS_DATABASE_URL": f"{PG_URL}{sep}options=-csearch_path%3D{schema}"}
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with pg_schema_url("t_workers_") as url:
+        yield {"MRS_JOBS_DATABASE_URL": url}
 
 
 @pytest.fixture
