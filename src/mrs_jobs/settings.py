@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "installation_id"]
@@ -301,11 +301,26 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, with explicit overrides winning."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Build settings from the environment, with explicit overrides winning. A value that
+    breaks its rules exits with one line per setting (``MRS_JOBS_WORKERS: Input should be
+    greater than or equal to 1 (got '0')``), not a traceback."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [_setting_error(err) for err in exc.errors()]
+        raise SystemExit("mrs-jobs: invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
 def installation_id(settings: Settings) -> str:
     """Stable per installation (store + data dir): marks every engine process we start."""
     key = f"{settings.effective_database_url}|{settings.data_dir.resolve()}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _setting_error(err: dict) -> str:
+    """One line for a refused setting; the value is shown unless the setting is a secret."""
+    name = str(err["loc"][0]) if err["loc"] else ""
+    field = Settings.model_fields.get(name)
+    secret = field is not None and "SecretStr" in str(field.annotation)
+    got = "" if secret else f" (got {err.get('input')!r})"
+    return f"MRS_JOBS_{name.upper() or 'SETTINGS'}: {err['msg']}{got}"
