@@ -111,13 +111,33 @@ def test_a_claim_whose_engine_never_started_goes_back_to_the_queue(world) -> Non
     assert states.count("ACCEPTED") == 2 and states.count("SUBMITTED") == 2
 
 
-def test_a_claim_with_a_launch_record_but_no_process_still_fails_with_the_reason(world) -> None:
+def test_a_claim_whose_launch_record_was_written_but_whose_shim_never_ran_is_requeued(
+    world,
+) -> None:
+    """The service died after writing launch.json and before starting the shim: no process,
+    no ``shim.started``, no exit status. The engine provably never ran: queue it again."""
     sup = world.supervisor()
     job_id = world.submit("--sleep", "0.2")
     _claim_without_launch(world, job_id, sup.id)
     workdir = world.settings.jobs_dir / job_id
     workdir.mkdir(parents=True)
-    (workdir / "launch.json").write_text("{}")  # it may have run: never run it twice
+    (workdir / "launch.json").write_text("{}")
+    restarted = world.supervisor()
+    restarted.reconcile()
+    drive(restarted, lambda: world.show(job_id).state in ("FINISHED", "FAILED"), timeout=30)
+    job = world.show(job_id)
+    assert (job.state, job.result) == ("FINISHED", "SUCCEEDED"), job.reason
+    assert (workdir / "shim.started").exists()  # the real run's shim wrote it
+
+
+def test_a_claim_whose_shim_ran_but_left_no_process_still_fails_with_the_reason(world) -> None:
+    sup = world.supervisor()
+    job_id = world.submit("--sleep", "0.2")
+    _claim_without_launch(world, job_id, sup.id)
+    workdir = world.settings.jobs_dir / job_id
+    workdir.mkdir(parents=True)
+    (workdir / "launch.json").write_text("{}")
+    (workdir / "shim.started").write_text("1\n")  # it may have run: never run it twice
     restarted = world.supervisor()
     restarted.reconcile()
     drive(restarted, lambda: world.show(job_id).state == "FAILED")

@@ -34,6 +34,7 @@ __all__ = [
     "JOB_LOGS",
     "LAUNCH",
     "PROGRESS",
+    "SHIM_STARTED",
     "SQL_RESULTS",
     "SQL_SPEC",
     "STDERR",
@@ -53,6 +54,8 @@ __all__ = [
 # Written by the runtime (launch record, shim) -------------------------------------------
 LAUNCH = "launch.json"  # argv, environment (may hold secrets), box: 0600
 EXIT = "exit.json"  # how the run ended, written last by the shim
+#: Written by the shim before it starts the engine: without it the engine provably never ran.
+SHIM_STARTED = "shim.started"
 STDOUT = "stdout.log"
 STDERR = "stderr.log"
 JOB_LOGS = (STDOUT, STDERR)

@@ -373,7 +373,7 @@ class ProcessTable:
         job_dir = Path(job_dir).absolute()
         if not job_dir.is_dir():
             job_dir.mkdir(parents=True, mode=0o700)
-        for stale in ("exit.json", "engine.pid", "launch.json"):
+        for stale in ("exit.json", "engine.pid", "launch.json", "shim.started"):
             (job_dir / stale).unlink(missing_ok=True)
         prepare_job_dir(job_dir, user)  # 0700 always (mkdir's mode is filtered by the umask)
         launch: dict[str, object] = {

@@ -7,7 +7,9 @@ restarted service learns the outcome. It imports only the standard library so it
 and never depends on the service's code or virtualenv being importable.
 
 Files in ``<job_dir>``: reads ``launch.json``; appends to ``stdout.log`` and ``stderr.log``;
-writes ``engine.pid`` and, last, ``exit.json`` (atomically).
+writes ``shim.started`` before it starts the engine (a restarted service that finds neither
+it, nor ``exit.json``, nor a process of the job knows the engine never ran), ``engine.pid`` and,
+last, ``exit.json`` (atomically).
 
 Optional ``launch.json`` fields: ``box`` (``{"bwrap": path, "args": [...]}``, see ``box.py``)
 starts the engine inside a bubblewrap box, in a process group of its own (so a signal to the
@@ -361,6 +363,7 @@ def run(job_dir: str) -> int:
         return 0
     if launch.box is not None:
         _become_subreaper()  # the box's init is left to us when bwrap exits: reap it
+    _write_atomic(os.path.join(job_dir, "shim.started"), f"{os.getpid()}\n".encode())
     started = _start(job_dir, launch)
     if started is None:
         return 0

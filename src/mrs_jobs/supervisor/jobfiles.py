@@ -107,7 +107,13 @@ def retry_policy_of(job: Job) -> RetryPolicy:
 #: What a run leaves that must not be taken for the next attempt's (its logs stay). The
 #: launch record too: a claim of the next attempt that a crash stops before its launch must
 #: look never started (requeued), not started and lost.
-_RUN_RESULTS = (jobdir.EXIT, jobdir.LAUNCH, jobdir.SQL_RESULTS, jobdir.PROGRESS)
+_RUN_RESULTS = (
+    jobdir.EXIT,
+    jobdir.LAUNCH,
+    jobdir.SHIM_STARTED,
+    jobdir.SQL_RESULTS,
+    jobdir.PROGRESS,
+)
 
 
 def clear_run_results(workdir: Path) -> None:

@@ -73,9 +73,11 @@ class Watcher:
         self.finisher.finish(job, status)
 
     def _unlaunched(self, job: Job) -> None:
-        """Claimed but no pid recorded (a crash in between). reconcile() already looked for
-        marked processes. Without a launch record the engine provably never started, so the
-        job goes back to the queue; with one it may have run."""
+        """Claimed but no pid recorded (a crash in between). A shim still there (found by the
+        job's marker) is watched from now. Else, without a launch record, or with one but no
+        sign that its shim ever ran (``shim.started``, written before the engine starts), the
+        engine provably never started: the job goes back to the queue. Otherwise it may have
+        run, and is never run twice."""
         workdir = Path(job.workdir) if job.workdir else None
         status = read_exit(workdir) if workdir is not None else None
         if status is not None:  # it ran and ended while the service was down
@@ -85,12 +87,14 @@ class Watcher:
             else:
                 self.finisher.finish(job, status)
             return
+        launched = workdir is not None and (workdir / jobdir.LAUNCH).exists()
+        if launched and self.recovery.reattach(job):
+            return  # its launcher died before recording the pid: watched from now
+        shim_ran = launched and workdir is not None and (workdir / jobdir.SHIM_STARTED).exists()
         asked = job.kill_requested_ms > 0 or job.deleted_ms > 0
-        if not asked and (workdir is None or not (workdir / jobdir.LAUNCH).exists()):
+        if not asked and not shim_ran:
             with self.ctx.store.write() as conn:
                 if sup_store.requeue(conn, job.id, self.ctx.id):
                     log.info("job.requeued", extra={"job_id": job.id, "reason": "never_started"})
                     return
-        if self.recovery.reattach(job):
-            return  # its launcher died before recording the pid: watched from now
         self.finisher.finish(job, None, lost_reason=NEVER_STARTED)
