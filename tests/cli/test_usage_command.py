@@ -72,13 +72,13 @@ def _jobs(env: Env) -> list[str]:
     rows = [
         job_row(env.project, env.cluster, state="FINISHED", job_type="SparkSubmit",
                 user_name="ana", started_ms=now - 3_000, finished_ms=now - 1_000,
-                cpu_seconds=2.25, peak_memory_mb=300),
+                cpu_seconds=2.25, peak_memory_mb=300, attempt=3),
         job_row(env.project, env.cluster, state="FAILED", job_type="SparkSubmit",
                 user_name="ben", started_ms=now - 3_000, finished_ms=now - 1_000,
-                cpu_seconds=1.5, peak_memory_mb=1200),
+                cpu_seconds=1.5, peak_memory_mb=1200, attempt=1),
         job_row(env.project, env.cluster, state="KILLED", job_type="MapReduce",
                 user_name="ana", started_ms=now - 10 * DAY, finished_ms=now - 9 * DAY,
-                cpu_seconds=40.0, peak_memory_mb=5000),
+                cpu_seconds=40.0, peak_memory_mb=5000, attempt=1),
     ]  # fmt: skip
     insert_jobs(env.store, rows)
     return [r["id"] for r in rows]
@@ -135,3 +135,5 @@ def test_show_prints_what_the_job_used(env: Env) -> None:
     assert out.exit_code == 0, out.output
     assert "CPU seconds" in out.output and "2.25" in out.output
     assert "Peak memory MB" in out.output and "300" in out.output
+    attempt = [line.split() for line in out.output.splitlines() if line.startswith("Attempt")]
+    assert attempt == [["Attempt", "3"]]  # a retried job's attempt, labelled like the rest

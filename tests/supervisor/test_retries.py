@@ -321,3 +321,23 @@ def test_a_crash_between_the_claim_of_a_retry_and_its_launch_requeues_it(world: 
     assert _starts(world, job_id) == 2
     reasons = [e.reason for e in _events(world, job_id)]
     assert "back to the queue: the engine was never started" in reasons
+
+
+def test_a_retried_jobs_usage_adds_up_its_attempts(world: World) -> None:
+    """Each of three attempts spends 0.4 s of CPU: the job reports all of it (about 1.2 s),
+    not the last attempt's 0.4 (what it reported before)."""
+    job_id = _submit(
+        world,
+        "--count-file",
+        _count(world),
+        "--fail-times",
+        "2",
+        "--burn-for",
+        "0.4",
+        **_retrying(3),
+    )
+    drive(world.supervisor(), lambda: _ended(world, job_id), timeout=45)
+    job = world.show(job_id)
+    assert (job.result, job.attempt) == ("SUCCEEDED", 3)
+    assert job.cpu_seconds is not None and 1.1 <= job.cpu_seconds <= 3.0, job.cpu_seconds
+    assert job.peak_memory_mb is not None and job.peak_memory_mb > 0

@@ -33,6 +33,7 @@ def test_an_ended_job_shows_its_cpu_time_and_peak_memory(page: Page, env: Env) -
     expect(cpu).to_have_text(f"{job['cpu_seconds']:.1f} s")
     memory = page.locator("#detail-fields dt:text-is('Peak memory') + dd")
     expect(memory).to_have_text(f"{job['peak_memory_mb']} MB")
+    expect(page.locator("#detail-fields dt:text-is('Attempt') + dd")).to_have_text("1")
 
 
 @pytest.mark.browser

@@ -144,6 +144,7 @@ _DETAIL_FIELDS = [
     ("Type", "job_type"),
     ("State", "job_state"),
     ("Result", "job_result"),
+    ("Attempt", "attempt"),
     ("Diagnostics", "diagnostics"),
     ("Progress", "job_progress"),
     ("User", "user"),

@@ -30,6 +30,7 @@ from mrs_jobs.runtime.identity import JobUser, ResourceLimits, prepare_job_dir
 from mrs_jobs.runtime.launch import LaunchSpec
 
 __all__ = [
+    "ATTEMPT_VARIABLE",
     "JOB_ID_VARIABLE",
     "ExitStatus",
     "ProcessHandle",
@@ -38,6 +39,7 @@ __all__ = [
     "group_alive",
     "kill_run",
     "kill_strays",
+    "marked_attempt",
     "read_exit",
     "read_start_ticks",
     "run_alive",
@@ -45,6 +47,8 @@ __all__ = [
 ]
 
 JOB_ID_VARIABLE = "MRS_JOBS_JOB_ID"
+#: Which attempt of its job a process belongs to (a retried job's old attempt is told apart).
+ATTEMPT_VARIABLE = "MRS_JOBS_ATTEMPT"
 _SHIM = Path(__file__).with_name("shim.py")
 _PROC = Path("/proc")
 
@@ -207,6 +211,18 @@ def find_marked_processes(marker_key: str, marker_value: str) -> dict[int, str]:
         job_id = next((e[len(job_prefix) :] for e in entries if e.startswith(job_prefix)), b"")
         found[pid] = job_id.decode(errors="replace")
     return found
+
+
+def marked_attempt(pid: int) -> int | None:
+    """The attempt a marked process was launched for (``MRS_JOBS_ATTEMPT`` in its initial
+    environment); None if it is gone, unreadable or carries none (launched before the marker)."""
+    prefix = f"{ATTEMPT_VARIABLE}=".encode()
+    try:
+        entries = (_PROC / str(pid) / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    value = next((e[len(prefix) :] for e in entries if e.startswith(prefix)), b"")
+    return int(value) if value.isdigit() else None
 
 
 def _owns_group(handle: ProcessHandle) -> bool:

@@ -36,6 +36,7 @@ __all__ = [
     "kill_pending",
     "live_types_by_cluster",
     "live_owned",
+    "live_runs",
     "queued_clusters",
     "raise_progress",
     "set_fields",
@@ -103,6 +104,19 @@ def is_live(conn: Connection, job_id: str) -> bool:
     return row is not None
 
 
+def live_runs(conn: Connection, job_ids: list[str]) -> dict[str, tuple[int, str | None]]:
+    """Of ``job_ids``, the launched, not ended jobs: id -> (attempt, its owner's host)."""
+    if not job_ids:
+        return {}
+    owner = supervisors.alias("owner")
+    rows = conn.execute(
+        select(jobs.c.id, jobs.c.attempt, owner.c.host)
+        .select_from(jobs.outerjoin(owner, jobs.c.owner == owner.c.id))
+        .where(jobs.c.id.in_(job_ids), jobs.c.state.in_(_LAUNCHED))
+    ).all()
+    return {r.id: (int(r.attempt or 1), r.host) for r in rows}
+
+
 def live_supervisors(conn: Connection, since_ms: int) -> set[str]:
     """Ids of supervisors that heartbeated at or after ``since_ms``."""
     rows = conn.execute(select(supervisors.c.id).where(supervisors.c.heartbeat_ms >= since_ms))
@@ -134,10 +148,12 @@ def retry(
     reason: str,
     diagnostics: str,
     actor: str,
+    usage: dict[str, object] | None = None,
 ) -> bool:
     """Queue a job whose attempt failed again for its next attempt (mrs.job.retries); False
     when that was refused: a kill or delete was asked meanwhile, another writer moved or took
-    the job, or this attempt was already settled.
+    the job, or this attempt was already settled. ``usage`` (``cpu_seconds``,
+    ``peak_memory_mb``, the attempts' totals so far) is recorded with it.
 
     The run's traces go with it (owner, pid, application, progress, deadline, result, any SQL
     rows), so the next attempt starts as a fresh run and a stale one cannot be taken for it;
@@ -164,6 +180,7 @@ def retry(
             "progress": 0.0,
             "deadline_ms": 0,
             "kill_sent_ms": 0,
+            **(usage or {}),
         },
         only_from=[JobState.ACCEPTED, JobState.RUNNING],
         where=and_(

@@ -141,7 +141,7 @@ class Finisher:
             state = current.state if current is not None else job.state
             ending = decide(JobState(state), outcome, failed_state)
             retry = plan_retry(ending, outcome, current.attempt, policy) if current else None
-            if retry and current and self._retry(conn, current, retry, engine_words, secrets):
+            if retry and current and self._retry(conn, current, retry, engine_words, secrets, used):
                 ending = dataclasses.replace(ending, state=JobState.SUBMITTED)
                 moved: JobState | None = JobState(state)  # queued again, not ended
             else:
@@ -185,9 +185,11 @@ class Finisher:
         retry: Retry,
         engine_words: str | None,
         secrets: list[str],
+        used: dict[str, object] | None = None,
     ) -> bool:
-        """Queue ``job`` again for its next attempt; False when the store refused (a kill or
-        delete came first, another writer moved it): then it ends as decided."""
+        """Queue ``job`` again for its next attempt, with what its attempts used so far;
+        False when the store refused (a kill or delete came first, another writer moved it):
+        then it ends as decided."""
         return sup_store.retry(
             conn,
             job,
@@ -195,6 +197,7 @@ class Finisher:
             reason=retry.summary,
             diagnostics=compose(retry.summary, engine_words, secrets),
             actor=f"supervisor {self.ctx.id}",
+            usage=used,
         )
 
     def lost(self, job: Job, reason: str) -> None:

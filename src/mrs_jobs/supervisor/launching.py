@@ -15,7 +15,7 @@ from mrs_jobs.domain.render import MASK, is_secret_key, mask_text
 from mrs_jobs.engines.base import ClusterSpec, EngineRefused, JobSpec, LaunchSpec
 from mrs_jobs.engines.registry import cluster_spec
 from mrs_jobs.runtime import jobdir
-from mrs_jobs.runtime.process import JOB_ID_VARIABLE
+from mrs_jobs.runtime.process import ATTEMPT_VARIABLE, JOB_ID_VARIABLE
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import supervision as sup_store
 from mrs_jobs.store.tenants import get_cluster
@@ -75,7 +75,12 @@ class Launcher:
         if built is None:
             return
         spec, cluster, options = built
-        env = {**spec.env, INSTANCE_VARIABLE: self.ctx.instance, JOB_ID_VARIABLE: job.id}
+        env = {
+            **spec.env,
+            INSTANCE_VARIABLE: self.ctx.instance,
+            JOB_ID_VARIABLE: job.id,
+            ATTEMPT_VARIABLE: str(job.attempt),
+        }
         plain = plain_arguments(job, self.ctx.secrets)
         notes = [mask_text(n, plain) for n in spec.notes]  # written to the job's log
         spec = dataclasses.replace(spec, env=env, notes=notes)

@@ -94,6 +94,7 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._last_housekeeping = time.monotonic()
+        self._last_stray_sweep = time.monotonic()
 
     # The supervisor's settings, identity and process table live in its context, shared by
     # all its parts (tests may replace them).
@@ -181,6 +182,7 @@ class Supervisor:
             ("claim", self.launcher.step),
             ("webhooks", self.webhooks.step),
             ("housekeeping", self._housekeeping),
+            ("strays", self._sweep_strays),
         )
         for name, step in steps:
             if self._stop.is_set() and name == "claim":
@@ -218,6 +220,15 @@ class Supervisor:
         idle = self.settings.engine_idle_seconds if idle_seconds is None else idle_seconds
         for engine in self.registry.engines:
             call_hook(engine.housekeeping, live, idle, default=None)
+
+    def _sweep_strays(self) -> None:
+        """Every few seconds: end our marked processes that are no job's current run."""
+        now = time.monotonic()
+        if now - self._last_stray_sweep < _HOUSEKEEPING_EVERY_S:
+            return
+        self._last_stray_sweep = now
+        self.marks.reset()  # a fresh scan: the claim step may have launched since the last
+        self.recovery.sweep_strays(self.marks.marked())
 
     def _kill_all_owned(self) -> None:
         """Ask for every owned live job to be killed and drive the kills to the end (bounded)."""

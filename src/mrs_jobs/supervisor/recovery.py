@@ -2,7 +2,11 @@
 whose pid never reached the store, and ending the processes of jobs that are no longer live.
 
 A live job's processes are never touched here, whoever owns the job now (a peer may have
-adopted it while this instance was down) and whatever process group or session they moved to.
+adopted it while this instance was down) and whatever process group or session they moved to,
+unless they are not its current run: processes of an attempt the job has moved past (it was
+retried, perhaps here again) or of a job now run by a supervisor on another host (this one was
+cut off from the database long enough for a peer there to count its run as lost). Nobody
+watches those; :meth:`Recovery.sweep_strays` ends them every few seconds, not only at start.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from mrs_jobs.runtime.process import (
     JOB_ID_VARIABLE,
     find_marked_processes,
     kill_strays,
+    marked_attempt,
     read_start_ticks,
 )
 from mrs_jobs.store import jobs as job_store
@@ -91,6 +96,38 @@ class Recovery:
         self._watch_exits(list(owned))
         log.info("supervisor.reconciled", extra={"adopted": adopted, "running": len(owned)})
         return adopted
+
+    def sweep_strays(self, marked: dict[int, str]) -> int:
+        """End the processes carrying this instance's marker (``marked``: pid -> job id) that
+        are no job's current run: the job ended or is gone, moved to a later attempt, or is
+        run by a supervisor on another host. Returns how many processes were signalled."""
+        by_job: dict[str, list[int]] = {}
+        for pid, job_id in marked.items():
+            if job_id:
+                by_job.setdefault(job_id, []).append(pid)
+        if not by_job:
+            return 0
+        with self.ctx.store.read() as conn:
+            runs = sup_store.live_runs(conn, list(by_job))
+        host = socket.gethostname()
+        strays: list[int] = []
+        for job_id, pids in by_job.items():
+            run = runs.get(job_id)
+            if run is not None and run[1] not in (None, host):
+                reason = "run by a supervisor on another host"
+            elif run is None:
+                reason = "not live"
+            else:
+                old = [p for p in pids if (marked_attempt(p) or run[0]) != run[0]]
+                if not old:
+                    continue
+                pids, reason = old, "an earlier attempt"
+            log.warning(
+                "supervisor.stray_killed",
+                extra={"job_id": job_id, "pids": sorted(pids), "reason": reason},
+            )
+            strays.extend(pids)
+        return kill_strays(strays) if strays else 0
 
     def reattach(self, job: Job) -> bool:
         """Record the shim of a launched run whose pid never reached the store, found by the

@@ -129,6 +129,7 @@ function renderDetail(job) {
     ["User", job.user],
     ["State", stateCell(job)],
     ["Result", el("span", { class: `result ${resultClass(job.job_result)}`, text: job.job_result })],
+    ["Attempt", job.attempt],
     ["Queue", job.queue],
     ["Duration", durationNode(job)],
     ["Submitted", timeNode(job.submitted_time)],
