@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mrs_jobs.api.auth import authenticate
 from mrs_jobs.api.body import body_schema, parse_body
+from mrs_jobs.api.offload import read_inline
 from mrs_jobs.api.permissions import action, authorize
 from mrs_jobs.api.schemas import (
     ERROR_RESPONSES,
@@ -124,7 +125,8 @@ JobIdDep = Annotated[str, Depends(job_execution_id)]
 async def show_job(
     request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
 ) -> JSONResponse:
-    job = await run_in_threadpool(request.app.state.ctx.jobs.show, who, cluster_id, job_id)
+    ctx = request.app.state.ctx
+    job = await read_inline(ctx.store, ctx.jobs.show, who, cluster_id, job_id)
     return JSONResponse({"job_detail": to_mrs(job, now_ms())}, status_code=202)
 
 

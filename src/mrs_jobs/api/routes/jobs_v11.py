@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mrs_jobs.api.body import body_schema, parse_body
+from mrs_jobs.api.offload import read_inline
 from mrs_jobs.api.permissions import action
 from mrs_jobs.api.routes.clusters import CallerDep
 from mrs_jobs.api.schemas import ERROR_RESPONSES
@@ -89,7 +90,8 @@ async def list_execute_job(request: Request, who: CallerDep) -> JSONResponse:
 async def show_job_exes(
     request: Request, who: CallerDep, job_id: Annotated[str, Depends(job_exe_id)]
 ) -> JSONResponse:
-    job = await run_in_threadpool(request.app.state.ctx.jobs_v11.show, who, job_id)
+    ctx = request.app.state.ctx
+    job = await read_inline(ctx.store, ctx.jobs_v11.show, who, job_id)
     return JSONResponse({"job_execution": to_job_execution(job, now_ms())})
 
 

@@ -1,0 +1,32 @@
+"""Where a route's store call runs: in the API's worker threads, or inline for a short read.
+
+A call into the service layer blocks (SQLAlchemy is synchronous), so routes hand it to the
+worker threads (``run_in_threadpool``). For a one-row read on SQLite that hand-off costs more
+than the read: a thread wake-up, two context switches and a GIL hand-over, and under load the
+threads and the event loop fight for the GIL. :func:`read_inline` runs such a read on the event
+loop instead when the store is SQLite (WAL: a reader never waits for a writer, and the loop
+uses one pooled connection at a time). On PostgreSQL every call still goes to the threads: a
+read there waits on the network. Only reads that touch a handful of rows by key belong here
+(bench/README.md, "Issue 21": the measured effect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from mrs_jobs.store import Store
+
+__all__ = ["read_inline"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def read_inline(store: Store, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``fn(*args, **kwargs)``: on the event loop on SQLite, in a worker thread otherwise."""
+    if store.dialect.is_sqlite:
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fn, *args, **kwargs)
