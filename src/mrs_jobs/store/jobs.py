@@ -15,7 +15,20 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, asc, delete, desc, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    asc,
+    bindparam,
+    delete,
+    desc,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from mrs_jobs.domain.job import Job
 from mrs_jobs.domain.jobtypes import JobType
@@ -291,17 +304,27 @@ def _visible(project_id: str, cluster_id: str) -> Any:
     )
 
 
+# The two lookups every show and every supervisor step make, built once: building the
+# expression per call cost more than running it (bench/README.md, "Issue 21").
+_VISIBLE_ONE = select(jobs).where(
+    jobs.c.project_id == bindparam("project_id"),
+    jobs.c.cluster_id == bindparam("cluster_id"),
+    jobs.c.deleted_ms == 0,
+    jobs.c.id == bindparam("job_id"),
+)
+_ONE = select(jobs).where(jobs.c.id == bindparam("job_id"))
+
+
 def get_visible(conn: Connection, project_id: str, cluster_id: str, job_id: str) -> Job | None:
     if "\x00" in job_id:
         return None  # no job id has a NUL, and PostgreSQL refuses one in a query (a 500)
-    row = conn.execute(
-        select(jobs).where(_visible(project_id, cluster_id), jobs.c.id == job_id)
-    ).first()
+    params = {"project_id": project_id, "cluster_id": cluster_id, "job_id": job_id}
+    row = conn.execute(_VISIBLE_ONE, params).first()
     return job_from_row(row) if row else None
 
 
 def get_job(conn: Connection, job_id: str) -> Job | None:
-    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    row = conn.execute(_ONE, {"job_id": job_id}).first()
     return job_from_row(row) if row else None
 
 
@@ -465,16 +488,17 @@ def request_kill(conn: Connection, job_id: str, at_ms: int, by: str | None = Non
     return res.rowcount == 1
 
 
+_COUNT_STATES = select(func.coalesce(func.sum(job_counts.c.n), 0)).where(
+    job_counts.c.cluster_id == bindparam("cluster_id"),
+    job_counts.c.state.in_(bindparam("states", expanding=True)),
+)
+
+
 def count_states(conn: Connection, cluster_id: str, states: Iterable[JobState]) -> int:
-    """Visible jobs of a cluster in ``states`` (a batch-deleted job is gone before its purge)."""
-    return int(
-        conn.execute(
-            select(func.coalesce(func.sum(job_counts.c.n), 0)).where(
-                job_counts.c.cluster_id == cluster_id,
-                job_counts.c.state.in_([s.value for s in states]),
-            )
-        ).scalar_one()
-    )
+    """Visible jobs of a cluster in ``states`` (a batch-deleted job is gone before its purge).
+    Read by every submit: the statement is built once."""
+    params = {"cluster_id": cluster_id, "states": [s.value for s in states]}
+    return int(conn.execute(_COUNT_STATES, params).scalar_one())
 
 
 def purge(conn: Connection, job_ids: list[str]) -> None:

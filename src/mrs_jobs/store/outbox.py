@@ -12,12 +12,24 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, bindparam, insert, or_, select
 
 from mrs_jobs.domain.events import FeedEvent
 from mrs_jobs.store.tables import webhook_deliveries, webhooks
 
 __all__ = ["enqueue", "new_msg_id"]
+
+
+# Read in every transaction that records events (every submit and state change): built once,
+# its values bound (building the expression per call cost more than running it).
+_SUBSCRIPTIONS = select(webhooks.c.id, webhooks.c.cluster_id, webhooks.c.events).where(
+    webhooks.c.project_id == bindparam("project_id"),
+    webhooks.c.enabled.is_(True),
+    or_(
+        webhooks.c.cluster_id.is_(None),
+        webhooks.c.cluster_id.in_(bindparam("clusters", expanding=True)),
+    ),
+)
 
 
 def new_msg_id() -> str:
@@ -28,16 +40,11 @@ def enqueue(conn: Connection, events: list[FeedEvent]) -> int:
     """Queue the deliveries these events (of one project) owe; returns how many."""
     if not events:
         return 0
-    subs = conn.execute(
-        select(webhooks.c.id, webhooks.c.cluster_id, webhooks.c.events).where(
-            webhooks.c.project_id == events[0].project_id,
-            webhooks.c.enabled.is_(True),
-            or_(
-                webhooks.c.cluster_id.is_(None),
-                webhooks.c.cluster_id.in_({e.cluster_id for e in events}),
-            ),
-        )
-    ).all()
+    params = {
+        "project_id": events[0].project_id,
+        "clusters": sorted({e.cluster_id for e in events}),
+    }
+    subs = conn.execute(_SUBSCRIPTIONS, params).all()
     if not subs:
         return 0
     rows = []

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from mrs_jobs.store.tables import clusters, credentials, projects
 
@@ -194,13 +194,20 @@ def get_cluster(conn: Connection, project_id: str | None, cluster_id: str) -> Cl
     return _cluster(row) if row else None
 
 
+_LOCK_CLUSTER = (
+    select(clusters)
+    .where(
+        clusters.c.id == bindparam("cluster_id"), clusters.c.project_id == bindparam("project_id")
+    )
+    .with_for_update()
+)
+
+
 def lock_cluster(conn: Connection, project_id: str, cluster_id: str) -> Cluster | None:
-    """Read a cluster row and hold its lock until commit (serialises queue checks on PG)."""
-    row = conn.execute(
-        select(clusters)
-        .where(clusters.c.id == cluster_id, clusters.c.project_id == project_id)
-        .with_for_update()
-    ).first()
+    """Read a cluster row and hold its lock until commit (serialises queue checks on PG).
+    Every submit takes it: the statement is built once."""
+    params = {"cluster_id": cluster_id, "project_id": project_id}
+    row = conn.execute(_LOCK_CLUSTER, params).first()
     return _cluster(row) if row else None
 
 
