@@ -111,19 +111,27 @@ def test_a_claim_whose_engine_never_started_goes_back_to_the_queue(world) -> Non
     assert states.count("ACCEPTED") == 2 and states.count("SUBMITTED") == 2
 
 
-def test_a_claim_whose_launch_record_was_written_but_whose_shim_never_ran_is_requeued(
-    world,
-) -> None:
-    """The service died after writing launch.json and before starting the shim: no process,
-    no ``shim.started``, no exit status. The engine provably never ran: queue it again."""
+def _restarted_after_a_claim_leaving(world, *records: str):  # type: ignore[no-untyped-def]
+    """A claim whose service died leaving only these files in the job's directory (no pid, no
+    process, no exit status), then a restart: (job id, its directory, the new supervisor)."""
     sup = world.supervisor()
     job_id = world.submit("--sleep", "0.2")
     _claim_without_launch(world, job_id, sup.id)
     workdir = world.settings.jobs_dir / job_id
     workdir.mkdir(parents=True)
-    (workdir / "launch.json").write_text("{}")
+    for name in records:
+        (workdir / name).write_text("{}")
     restarted = world.supervisor()
     restarted.reconcile()
+    return job_id, workdir, restarted
+
+
+def test_a_claim_whose_launch_record_was_written_but_whose_shim_never_ran_is_requeued(
+    world,
+) -> None:
+    """The service died after writing launch.json and before starting the shim: no process,
+    no ``shim.started``, no exit status. The engine provably never ran: queue it again."""
+    job_id, workdir, restarted = _restarted_after_a_claim_leaving(world, "launch.json")
     drive(restarted, lambda: world.show(job_id).state in ("FINISHED", "FAILED"), timeout=30)
     job = world.show(job_id)
     assert (job.state, job.result) == ("FINISHED", "SUCCEEDED"), job.reason
@@ -131,15 +139,8 @@ def test_a_claim_whose_launch_record_was_written_but_whose_shim_never_ran_is_req
 
 
 def test_a_claim_whose_shim_ran_but_left_no_process_still_fails_with_the_reason(world) -> None:
-    sup = world.supervisor()
-    job_id = world.submit("--sleep", "0.2")
-    _claim_without_launch(world, job_id, sup.id)
-    workdir = world.settings.jobs_dir / job_id
-    workdir.mkdir(parents=True)
-    (workdir / "launch.json").write_text("{}")
-    (workdir / "shim.started").write_text("1\n")  # it may have run: never run it twice
-    restarted = world.supervisor()
-    restarted.reconcile()
+    # shim.started: it may have run, so it is never run twice
+    job_id, _, restarted = _restarted_after_a_claim_leaving(world, "launch.json", "shim.started")
     drive(restarted, lambda: world.show(job_id).state == "FAILED")
     assert "before the engine" in world.show(job_id).reason
 
