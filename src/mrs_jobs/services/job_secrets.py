@@ -8,6 +8,7 @@ import logging
 
 from mrs_jobs.secretbox import SecretBox, SecretKeyError, reseal_job_properties
 from mrs_jobs.store import Store
+from mrs_jobs.store import job_secrets as secrets_store
 from mrs_jobs.store import jobs as job_store
 
 __all__ = ["mask_ended_job_secrets", "seal_live_job_secrets"]
@@ -23,7 +24,7 @@ def seal_live_job_secrets(store: Store, box: SecretBox) -> int:
     fails with a reason. Each row is rewritten only if it is still live and unchanged, so a
     job ending meanwhile keeps its mask."""
     with store.read() as conn:
-        rows = job_store.live_properties(conn)
+        rows = secrets_store.live_properties(conn)
     done = 0
     for job_id, stored in rows:
         try:
@@ -37,7 +38,7 @@ def seal_live_job_secrets(store: Store, box: SecretBox) -> int:
         if resealed is None:
             continue
         with store.write() as conn:
-            done += job_store.replace_properties(conn, job_id, stored, resealed)
+            done += secrets_store.replace_properties(conn, job_id, stored, resealed)
     if done:
         log.info("job.secrets_resealed", extra={"count": done})
     return done
@@ -49,7 +50,7 @@ def mask_ended_job_secrets(store: Store, batch: int = 500) -> int:
     after, done = "", 0
     while True:
         with store.read() as conn:
-            ids = job_store.ended_unmasked(conn, after, batch)
+            ids = secrets_store.ended_unmasked(conn, after, batch)
         if not ids:
             return done
         with store.write() as conn:

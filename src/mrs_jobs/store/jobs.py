@@ -25,7 +25,6 @@ from sqlalchemy import (
     desc,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -48,7 +47,6 @@ from mrs_jobs.store.tables import job_counts, job_events, jobs, sql_results
 
 __all__ = [
     "count_states",
-    "ended_unmasked",
     "find_visible_ids",
     "get_job",
     "get_visible",
@@ -56,13 +54,11 @@ __all__ = [
     "insert_job",
     "job_from_row",
     "list_visible",
-    "live_properties",
     "mark_deleted",
     "masked_arguments",
     "masked_properties",
     "now_ms",
     "purge",
-    "replace_properties",
     "request_kill",
     "scrub_secrets",
     "transition",
@@ -256,46 +252,6 @@ def scrub_secrets(conn: Connection, job_id: str) -> bool:
         .values(**changes)
     )
     return res.rowcount == 1
-
-
-def live_properties(conn: Connection) -> list[tuple[str, str]]:
-    """(id, stored properties) of every live job (the state index; a few rows)."""
-    rows = conn.execute(
-        select(jobs.c.id, jobs.c.properties).where(jobs.c.state.in_(_LIVE_VALUES))
-    ).all()
-    return [(r.id, r.properties) for r in rows]
-
-
-def replace_properties(conn: Connection, job_id: str, old: str, new: Mapping[str, str]) -> bool:
-    """Store ``new`` properties of a live job whose stored text is still ``old``; False if the
-    job ended (its values were masked) or changed meanwhile."""
-    res = conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.state.in_(_LIVE_VALUES), jobs.c.properties == old)
-        .values(properties=json.dumps(dict(new)))
-    )
-    return res.rowcount == 1
-
-
-_SECRET_LIKE = ("%secret%", "%password%", "%token%", "%.access.key%")
-
-
-def ended_unmasked(conn: Connection, after_id: str, limit: int) -> list[str]:
-    """Ids (ascending, after ``after_id``) of ended jobs that may still hold secret values:
-    their properties name a secret-looking key and hold no mask (a row ended by
-    :func:`transition` always holds one). For a one-off pass over old rows: a scan."""
-    rows = conn.execute(
-        select(jobs.c.id)
-        .where(
-            jobs.c.id > after_id,
-            jobs.c.state.in_([s.value for s in TERMINAL_STATES]),
-            or_(*(jobs.c.properties.ilike(p) for p in _SECRET_LIKE)),
-            ~jobs.c.properties.contains(f'"{MASK}"', autoescape=True),
-        )
-        .order_by(jobs.c.id)
-        .limit(limit)
-    ).all()
-    return [r.id for r in rows]
 
 
 def _visible(project_id: str, cluster_id: str) -> Any:
