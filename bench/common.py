@@ -89,6 +89,7 @@ def summarize(samples: Sequence[float]) -> dict[str, float]:
             "max": float("nan"),
             "p10": float("nan"),
             "p90": float("nan"),
+            "p99": float("nan"),
             "iqr_pct": float("nan"),
         }
     n = len(xs)
@@ -109,6 +110,7 @@ def summarize(samples: Sequence[float]) -> dict[str, float]:
         "max": xs[-1],
         "p10": q(0.10),
         "p90": q(0.90),
+        "p99": q(0.99),
         "iqr_pct": (100.0 * iqr / med) if med else float("nan"),
     }
 

@@ -11,10 +11,17 @@ every signature, which is what must be in the measured path.
 
 Each worker reports its own CPU time (``getrusage``), so client CPU is reported separately
 from the server's (read from /proc) and from the database's.
+
+Paced (``interval`` > 0): each connection sends its next request ``interval`` seconds after
+its previous one was *due*, not after its answer came, so the offered rate is fixed (connections
+x processes / interval) whatever the server does; a latency counts from the moment the request
+was due (a late answer delays the next send and that delay is counted too: no coordinated
+omission).
 """
 
 from __future__ import annotations
 
+import heapq
 import multiprocessing as mp
 import os
 import resource
@@ -36,13 +43,14 @@ class WorkerResult:
 
 
 class _Conn:
-    __slots__ = ("sock", "buf", "sent_at", "need")
+    __slots__ = ("sock", "buf", "sent_at", "need", "n")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, n: int = 0) -> None:
         self.sock = sock
         self.buf = b""
-        self.sent_at = 0.0
+        self.sent_at = 0.0  # when the request in flight was sent (paced: when it was due)
         self.need = -1  # total bytes of the current response once headers are parsed
+        self.n = n  # tie-break in the pacing heap
 
 
 def _parse(conn: _Conn) -> int | None:
@@ -77,6 +85,7 @@ def _worker(
     window: tuple[float, float],
     queue: mp.Queue,
     drain_timeout: float = 120.0,
+    interval: float = 0.0,
 ) -> None:  # type: ignore[type-arg]
     requests = make_requests(index)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -88,16 +97,21 @@ def _worker(
         s = socket.create_connection((host, port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setblocking(False)
-        c = _Conn(s)
+        c = _Conn(s, len(all_conns))
         all_conns.append(c)
     while time.time() < start_at:
         time.sleep(min(0.01, max(0.0, start_at - time.time())))
     w0, w1 = window
     n_req = len(requests)
-    for c in all_conns:
+    parked: list[tuple[float, int, _Conn]] = []  # paced: (due, n, conn) waiting to send
+    for i, c in enumerate(all_conns):
         c.sent_at = time.time()
-        c.sock.sendall(requests[k % n_req])
-        k += 1
+        if interval > 0:  # spread the first sends over one interval
+            c.sent_at += interval * i / len(all_conns)
+            heapq.heappush(parked, (c.sent_at, c.n, c))
+        else:
+            c.sock.sendall(requests[k % n_req])
+            k += 1
         sel.register(c.sock, selectors.EVENT_READ, c)
     stats = res.statuses
     lat = res.latencies
@@ -110,7 +124,12 @@ def _worker(
         if not in_window and now >= w0:  # client CPU is counted inside the window only
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             in_window = True
-        for key, _ev in sel.select(timeout=0.2):
+        while parked and parked[0][0] <= now:
+            _, _, c = heapq.heappop(parked)
+            c.sock.sendall(requests[k % n_req])
+            k += 1
+        wait = min(0.2, max(0.0, parked[0][0] - now)) if parked else 0.2
+        for key, _ev in sel.select(timeout=wait):
             c = key.data
             try:
                 chunk = c.sock.recv(262144)
@@ -130,7 +149,13 @@ def _worker(
                     done += 1
                     stats[status] = stats.get(status, 0) + 1
                     lat.append(t - c.sent_at)
-                c.sent_at = t
+                if interval > 0:  # the next one is due an interval after this one was
+                    c.sent_at += interval
+                    if c.sent_at > t:
+                        heapq.heappush(parked, (c.sent_at, c.n, c))
+                        continue
+                else:
+                    c.sent_at = t
                 c.sock.sendall(requests[k % n_req])  # small: fits the socket buffer
                 k += 1
     res.completed = done
@@ -178,11 +203,14 @@ def run_load(
     warmup: float = 0.5,
     seconds: float = 2.0,
     on_window: Callable[[str], Any] | None = None,
+    rate: float = 0.0,
 ) -> LoadResult:
     """Drive ``processes`` x ``conns`` connections; count responses completed in
     [start + warmup, start + warmup + seconds). ``make_requests(i)`` runs in worker ``i``
     before the start (pre-signing is not timed). ``on_window("start"|"end")`` is called in
-    this process at the window's edges (to read CPU counters)."""
+    this process at the window's edges (to read CPU counters). ``rate`` > 0 paces the
+    connections to offer that many requests per second in all (see the module's docstring)."""
+    interval = processes * conns / rate if rate > 0 else 0.0
     ctx = mp.get_context("fork")
     queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     start_at = time.time() + 0.3 + 0.05 * processes
@@ -190,7 +218,7 @@ def run_load(
     procs = [
         ctx.Process(
             target=_worker,
-            args=(host, port, conns, make_requests, i, start_at, (w0, w1), queue),
+            args=(host, port, conns, make_requests, i, start_at, (w0, w1), queue, 120.0, interval),
             daemon=True,
         )
         for i in range(processes)

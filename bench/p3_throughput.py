@@ -130,7 +130,9 @@ def measure(
     conns: int,
     seconds: float,
     warmup: float,
+    rate: float = 0.0,
 ) -> dict[str, Any]:
+    """One window of load (closed loop, or paced at ``rate`` requests/s in all)."""
     marks: dict[str, dict[str, float]] = {}
 
     db_marks: dict[str, dict[int, float]] = {}
@@ -152,6 +154,7 @@ def measure(
         warmup=warmup,
         seconds=seconds,
         on_window=on_window,
+        rate=rate,
     )
     d = {k: marks["end"][k] - marks["start"][k] for k in marks["end"]}
     # Backends that appeared during the window count from zero; vanished ones are lost.
