@@ -105,16 +105,18 @@ def is_live(conn: Connection, job_id: str) -> bool:
 
 
 def live_runs(conn: Connection, job_ids: list[str]) -> dict[str, tuple[int, str | None]]:
-    """Of ``job_ids``, the launched, not ended jobs: id -> (attempt, its owner's host)."""
-    if not job_ids:
-        return {}
+    """Of ``job_ids``, the launched, not ended jobs: id -> (attempt, its owner's host). Read
+    500 ids a statement (SQLite's bound-parameter limit of older builds)."""
     owner = supervisors.alias("owner")
-    rows = conn.execute(
-        select(jobs.c.id, jobs.c.attempt, owner.c.host)
-        .select_from(jobs.outerjoin(owner, jobs.c.owner == owner.c.id))
-        .where(jobs.c.id.in_(job_ids), jobs.c.state.in_(_LAUNCHED))
-    ).all()
-    return {r.id: (int(r.attempt or 1), r.host) for r in rows}
+    found: dict[str, tuple[int, str | None]] = {}
+    for start in range(0, len(job_ids), 500):
+        rows = conn.execute(
+            select(jobs.c.id, jobs.c.attempt, owner.c.host)
+            .select_from(jobs.outerjoin(owner, jobs.c.owner == owner.c.id))
+            .where(jobs.c.id.in_(job_ids[start : start + 500]), jobs.c.state.in_(_LAUNCHED))
+        ).all()
+        found.update({r.id: (int(r.attempt or 1), r.host) for r in rows})
+    return found
 
 
 def live_supervisors(conn: Connection, since_ms: int) -> set[str]:
