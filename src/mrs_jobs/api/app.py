@@ -48,6 +48,7 @@ from mrs_jobs.services.sql_execution import SqlExecutionService
 from mrs_jobs.services.usage import UsageService
 from mrs_jobs.settings import Settings
 from mrs_jobs.store import Store
+from mrs_jobs.store.async_reads import AsyncReads
 from mrs_jobs.store.db import API_THREADS
 from mrs_jobs.web import routes as web_routes
 
@@ -126,7 +127,11 @@ def create_app(
     )
     metrics = Metrics(observability, version=__version__)
     box = load_secret_box(settings)  # seals SKs and the secret properties of submits
-    jobs = JobService(store, runnable_types=runnable_types, wake=committed, secrets=box)
+    # PostgreSQL: a show's read runs on the event loop's own connections (opened by _lifespan)
+    reads = None if store.dialect.is_sqlite else AsyncReads(store.url)
+    jobs = JobService(
+        store, runnable_types=runnable_types, wake=committed, secrets=box, reads=reads
+    )
     batch_delete = BatchDeleteService(store, wake=committed)
     app.state.ctx = AppContext(
         settings=settings,
@@ -198,8 +203,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # every commit of this process, the in-process supervisor's too, reaches stream clients at
     # once (a change by another process waits for the hub's next tick)
     unlisten = app.state.ctx.store.listen_commits(hub.nudge)
+    reads = app.state.ctx.jobs.reads
+    if reads is not None:
+        await reads.open()
     try:
         yield
     finally:
         unlisten()
         hub.stop()
+        if reads is not None:
+            await reads.close()

@@ -5,9 +5,11 @@ worker threads (``run_in_threadpool``). For a one-row read on SQLite that hand-o
 than the read: a thread wake-up, two context switches and a GIL hand-over, and under load the
 threads and the event loop fight for the GIL. :func:`read_inline` runs such a read on the event
 loop instead when the store is SQLite (WAL: a reader never waits for a writer, and the loop
-uses one pooled connection at a time). On PostgreSQL every call still goes to the threads: a
-read there waits on the network. Only reads that touch a handful of rows by key belong here
-(bench/README.md, "Issue 21": the measured effect).
+uses one pooled connection at a time). On PostgreSQL a read waits on the network, so it must
+not block the loop: a v2 show reads through psycopg's async connections instead
+(:func:`show_job`, ``store/async_reads.py``), and every other call goes to the threads. Only
+reads that touch a handful of rows by key belong here (bench/README.md, "Issue 21": the
+measured effect).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from typing import ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
+from mrs_jobs.domain.job import Job
+from mrs_jobs.services.context import Caller
+from mrs_jobs.services.jobs import JobService
 from mrs_jobs.store import Store
 
-__all__ = ["read_inline"]
+__all__ = ["read_inline", "show_job"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -30,3 +35,14 @@ async def read_inline(store: Store, fn: Callable[P, T], *args: P.args, **kwargs:
     if store.dialect.is_sqlite:
         return fn(*args, **kwargs)
     return await run_in_threadpool(fn, *args, **kwargs)
+
+
+async def show_job(jobs: JobService, caller: Caller, cluster_id: str, job_id: str) -> Job:
+    """A v2 show: inline on SQLite; on PostgreSQL one read on the event loop's async
+    connections, and the worker threads only when that finds nothing (which error to give)."""
+    if jobs.store.dialect.is_sqlite:
+        return jobs.show(caller, cluster_id, job_id)
+    job = await jobs.show_async(caller, cluster_id, job_id)
+    if job is None:
+        job = await run_in_threadpool(jobs.show, caller, cluster_id, job_id)
+    return job

@@ -42,6 +42,7 @@ from mrs_jobs.store import Store
 from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import sql_results as sql_results_store
+from mrs_jobs.store.async_reads import AsyncReads
 from mrs_jobs.store.audit import record_audit
 from mrs_jobs.store.idempotency import claim_key, find_key
 from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
@@ -220,11 +221,13 @@ class JobService:
         runnable_types: frozenset[str],
         wake: Waker,
         secrets: SecretBox | None = None,
+        reads: AsyncReads | None = None,
     ) -> None:
         self.store = store
         self.runnable_types = runnable_types
         self.wake = wake
         self.secrets = secrets
+        self.reads = reads  # PostgreSQL's reads on the event loop, open while the app runs
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
@@ -404,6 +407,14 @@ class JobService:
     def show(self, caller: Caller, cluster_id: str, job_id: str) -> Job:
         with self.store.read() as conn:
             return self._visible(conn, caller, cluster_id, job_id)
+
+    async def show_async(self, caller: Caller, cluster_id: str, job_id: str) -> Job | None:
+        """``show``'s read on the event loop, through the store's async connections
+        (PostgreSQL, while the app runs). None when there are none or no such job is visible:
+        then ``show`` answers, with the right error (which needs a second read)."""
+        if self.reads is None or not self.reads.usable:
+            return None
+        return await self.reads.visible_job(caller.project_id, cluster_id, job_id)
 
     def events(self, caller: Caller, cluster_id: str, job_id: str) -> list[JobEvent]:
         """The job's history: every state change, oldest first, with its reason and cause."""

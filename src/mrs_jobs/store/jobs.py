@@ -46,6 +46,7 @@ from mrs_jobs.store.events import record_event
 from mrs_jobs.store.tables import job_counts, job_events, jobs, sql_results
 
 __all__ = [
+    "VISIBLE_ONE",
     "count_states",
     "find_visible_ids",
     "get_job",
@@ -262,7 +263,7 @@ def _visible(project_id: str, cluster_id: str) -> Any:
 
 # The two lookups every show and every supervisor step make, built once: building the
 # expression per call cost more than running it (bench/README.md, "Issue 21").
-_VISIBLE_ONE = select(jobs).where(
+VISIBLE_ONE = select(jobs).where(
     jobs.c.project_id == bindparam("project_id"),
     jobs.c.cluster_id == bindparam("cluster_id"),
     jobs.c.deleted_ms == 0,
@@ -275,7 +276,7 @@ def get_visible(conn: Connection, project_id: str, cluster_id: str, job_id: str)
     if "\x00" in job_id:
         return None  # no job id has a NUL, and PostgreSQL refuses one in a query (a 500)
     params = {"project_id": project_id, "cluster_id": cluster_id, "job_id": job_id}
-    row = conn.execute(_VISIBLE_ONE, params).first()
+    row = conn.execute(VISIBLE_ONE, params).first()
     return job_from_row(row) if row else None
 
 

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mrs_jobs.api.auth import authenticate
 from mrs_jobs.api.body import body_schema, parse_body
-from mrs_jobs.api.offload import read_inline
+from mrs_jobs.api.offload import show_job as read_job
 from mrs_jobs.api.permissions import action, authorize
 from mrs_jobs.api.schemas import (
     ERROR_RESPONSES,
@@ -126,7 +126,7 @@ async def show_job(
     request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
 ) -> JSONResponse:
     ctx = request.app.state.ctx
-    job = await read_inline(ctx.store, ctx.jobs.show, who, cluster_id, job_id)
+    job = await read_job(ctx.jobs, who, cluster_id, job_id)
     return JSONResponse({"job_detail": to_mrs(job, now_ms())}, status_code=202)
 
 
