@@ -29,7 +29,7 @@ ours stay queued on a cluster with max_running 0) and one deployment on it with 
 schema (``arguments``: list of strings, enforced), then N finished flow runs (80 % Completed,
 12 % Failed, 8 % Cancelled, as ours are finished jobs) through
 ``POST /api/deployments/{id}/create_flow_run/bulk``, 100 runs a request (its limit), one
-request at a time: 10,000 runs take ~90 s here (printed; ~7 ms a run inside Prefect, plus
+request at a time: 10,000 runs take 90-110 s here (printed; ~7 ms a run inside Prefect, plus
 retries: a call fails whole with "database is locked" while the event persister writes the
 previous calls' events, and its runs are sent again), then a wait until the server is idle
 and a check that ``/api/flow_runs/count`` says N.
