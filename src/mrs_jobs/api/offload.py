@@ -10,11 +10,17 @@ not block the loop: a v2 show reads through psycopg's async connections instead
 (:func:`show_job`, ``store/async_reads.py``), and every other call goes to the threads. Only
 reads that touch a handful of rows by key belong here (bench/README.md, "Issue 21": the
 measured effect).
+
+A v2 submit without an idempotency key is checked and sealed on the loop (CPU only) and
+handed to the service's group commit (``services/group_commit.py``): its one writer thread
+commits it with the submits that arrived alongside. A keyed submit runs in a worker thread in
+a transaction of its own (its key is looked up and claimed there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -22,9 +28,10 @@ from starlette.concurrency import run_in_threadpool
 from mrs_jobs.domain.job import Job
 from mrs_jobs.services.context import Caller
 from mrs_jobs.services.jobs import JobService
+from mrs_jobs.services.submits import Submitted
 from mrs_jobs.store import Store
 
-__all__ = ["read_inline", "show_job"]
+__all__ = ["read_inline", "show_job", "submit_job"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -46,3 +53,25 @@ async def show_job(jobs: JobService, caller: Caller, cluster_id: str, job_id: st
     if job is None:
         job = await run_in_threadpool(jobs.show, caller, cluster_id, job_id)
     return job
+
+
+async def submit_job(
+    jobs: JobService,
+    caller: Caller,
+    cluster_id: str,
+    *,
+    job_type: str,
+    job_name: str,
+    arguments: Sequence[str],
+    properties: Mapping[str, str],
+    idempotency_key: str | None,
+) -> Submitted:
+    """A v2 submit: group-committed, or (with a key) alone in a worker thread."""
+    fields = {"job_type": job_type, "job_name": job_name}
+    if idempotency_key is not None:
+        keyed = partial(jobs.submit, arguments=arguments, properties=properties, **fields)
+        return await run_in_threadpool(keyed, caller, cluster_id, idempotency_key=idempotency_key)
+    pending = jobs.prepare_submit(
+        caller, cluster_id, arguments=arguments, properties=properties, **fields
+    )
+    return await jobs.submits.run(pending)

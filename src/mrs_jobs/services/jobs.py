@@ -7,27 +7,25 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from mrs_jobs.domain.job import Job, JobEvent
 from mrs_jobs.domain.jobtypes import COMPONENT_ERRORS, SQL_JOB_TYPES, JobType, component_of
 from mrs_jobs.domain.outcome import killed_before_launch
-from mrs_jobs.domain.queues import DEFAULT_QUEUE, queue_of
 from mrs_jobs.domain.retries import retry_policy
 from mrs_jobs.domain.sqlexecution import ENGINE_PROPERTY
-from mrs_jobs.domain.states import TERMINAL_STATES, JobResult, JobState
+from mrs_jobs.domain.states import TERMINAL_STATES, JobState
 from mrs_jobs.domain.validation import ListQuery, job_timeout_seconds, validate_submission
 from mrs_jobs.errors import (
     ClusterNotFound,
     ComponentMissing,
+    DomainError,
     InvalidParameter,
     JobAlreadyEnded,
     JobNotFinished,
     JobNotFound,
     PermissionDenied,
-    QueueFull,
     StoreFailure,
     WrongJobType,
 )
@@ -37,7 +35,13 @@ from mrs_jobs.secretbox import (
     seal_job_properties,
 )
 from mrs_jobs.services.context import Caller, Waker
+from mrs_jobs.services.group_commit import GroupCommit
 from mrs_jobs.services.ownership import KILL_ANY, record_denial, require_owner
+from mrs_jobs.services.submits import (
+    PendingSubmit,
+    Submitted,
+    queue_batch,
+)
 from mrs_jobs.store import Store
 from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
@@ -52,8 +56,6 @@ __all__ = [
     "Submitted",
     "cluster_of",
     "kill_or_request",
-    "new_job_row",
-    "submit_events",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,95 +121,6 @@ def _request_hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Submitted:
-    """What a submit answers: the job's id, and the job unless it was an idempotent retry of
-    a job since deleted and purged (the answer is still that job's id)."""
-
-    id: str
-    job: Job | None
-
-
-def new_job_row(
-    job_id: str,
-    caller: Caller,
-    cluster_id: str,
-    job_type: JobType,
-    job_name: str,
-    arguments: Sequence[str],
-    properties: Mapping[str, str],
-    at: int,
-    queue: str = DEFAULT_QUEUE,
-) -> dict[str, object]:
-    """The complete ``jobs`` row of a job just queued (the returned Job is built from it)."""
-    return {
-        "id": job_id,
-        "project_id": caller.project_id,
-        "cluster_id": cluster_id,
-        "job_name": job_name,
-        "job_type": job_type.value,
-        "user_name": caller.user_name,
-        "queue": queue,
-        "state": JobState.SUBMITTED.value,
-        "result": JobResult.UNDEFINED.value,
-        "progress": 0.0,
-        "submitted_ms": at,
-        "started_ms": 0,
-        "finished_ms": 0,
-        "arguments": json.dumps(list(arguments)),
-        "properties": json.dumps(dict(properties)),
-        "launcher_id": "",
-        "app_id": "",
-        "tracking_url": "",
-        "reason": "",
-        "deleted_ms": 0,
-        "kill_requested_ms": 0,
-        "kill_requested_by": None,
-        "kill_sent_ms": 0,
-        "owner": None,
-        "pid": None,
-        "pid_start": None,
-        "workdir": None,
-        "deadline_ms": 0,  # set when the engine is launched (mrs.job.timeout)
-        "attempt": 1,
-        "retry_at_ms": 0,
-        "cpu_seconds": None,
-        "peak_memory_mb": None,
-    }
-
-
-def _yarn_queue(cluster: Cluster) -> str:
-    """The queue a YARN cluster sends its jobs to unless they name one ("" otherwise)."""
-    if cluster.kind != "yarn":
-        return ""
-    return str(cluster.config.get("yarn_queue") or "").strip()
-
-
-def submit_events(
-    job_id: str, at: int, actor: str, project_id: str | None, cluster_id: str
-) -> list[dict[str, object]]:
-    """The three transitions of a submit, as ``transition()`` would have recorded them
-    (``project_id`` None: not in the project's event stream, as an SQL execution's)."""
-    steps = [
-        (None, JobState.NEW, "submitted"),
-        (JobState.NEW, JobState.NEW_SAVING, ""),
-        (JobState.NEW_SAVING, JobState.SUBMITTED, "queued"),
-    ]
-    return [
-        {
-            "job_id": job_id,
-            "from_state": None if src is None else src.value,
-            "to_state": dst.value,
-            "reason": reason,
-            "at_ms": at,
-            "actor": actor,
-            "project_id": project_id,
-            "cluster_id": cluster_id,
-        }
-        for src, dst, reason in steps
-    ]
-
-
 class JobService:
     """The job use cases over one store; ``wake`` nudges the supervisor after a change.
 
@@ -228,6 +141,10 @@ class JobService:
         self.wake = wake
         self.secrets = secrets
         self.reads = reads  # PostgreSQL's reads on the event loop, open while the app runs
+        # submits arriving together are committed together (the API's path without a key)
+        self.submits: GroupCommit[PendingSubmit, Submitted] = GroupCommit(
+            self.write_submits, name="mrs-jobs-submits"
+        )
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
@@ -244,6 +161,51 @@ class JobService:
         return job
 
     # -- use cases ---------------------------------------------------------------------------
+    def prepare_submit(
+        self,
+        caller: Caller,
+        cluster_id: str,
+        *,
+        job_type: str,
+        job_name: str,
+        arguments: Sequence[str],
+        properties: Mapping[str, str],
+    ) -> PendingSubmit:
+        """A submit checked for all the store does not decide, its secret values sealed
+        (bound to its new job id): CPU only, no store call."""
+        parsed = validate_submission(job_type, job_name, arguments, properties)
+        if ENGINE_PROPERTY in properties:  # only the SQL execution API says where SQL runs
+            raise InvalidParameter(
+                f"properties key {ENGINE_PROPERTY} is reserved for the SQL execution API."
+            )
+        job_timeout_seconds(properties)  # mrs.job.timeout in range
+        retry_policy(properties)  # (ours) mrs.job.retries / mrs.job.retry.delay in range
+        job_id = str(uuid.uuid4())
+        if self.secrets is not None:
+            stored_properties = seal_job_properties(self.secrets, job_id, properties)
+            stored_arguments = seal_job_arguments(self.secrets, job_id, arguments)
+        else:
+            stored_properties, stored_arguments = dict(properties), list(arguments)
+        return PendingSubmit(
+            caller,
+            cluster_id,
+            parsed,
+            job_name,
+            list(arguments),
+            stored_arguments,
+            stored_properties,
+            job_id,
+        )
+
+    def write_submits(self, batch: Sequence[PendingSubmit]) -> list[Submitted | DomainError]:
+        """Queue prepared submits in one write transaction; each one's job or refusal (the
+        write of :attr:`submits`, the group commit)."""
+        with self.store.write() as conn:
+            outcomes = queue_batch(conn, batch, check=self._check_runnable)
+        if any(isinstance(o, Submitted) for o in outcomes):
+            self.wake()
+        return outcomes
+
     def submit(
         self,
         caller: Caller,
@@ -258,29 +220,20 @@ class JobService:
         """Queue a job. With an idempotency key, a retry of the same request returns the
         first job, and the same key with a different request is refused (both judged by a
         hash of the request as sent, before its secret values are sealed)."""
-        parsed = validate_submission(job_type, job_name, arguments, properties)
-        if ENGINE_PROPERTY in properties:  # only the SQL execution API says where SQL runs
-            raise InvalidParameter(
-                f"properties key {ENGINE_PROPERTY} is reserved for the SQL execution API."
-            )
-        timeout_s = job_timeout_seconds(properties)
-        retry_policy(properties)  # (ours) mrs.job.retries / mrs.job.retry.delay in range
+        fields = {"job_type": job_type, "job_name": job_name}
+        pending = self.prepare_submit(
+            caller, cluster_id, **fields, arguments=arguments, properties=properties
+        )
+        if idempotency_key is None:
+            outcome = self.write_submits([pending])[0]
+            if isinstance(outcome, DomainError):
+                raise outcome
+            return outcome
+        validate_idempotency_key(idempotency_key)
         request_hash = _request_hash(cluster_id, job_type, job_name, arguments, properties)
-        if idempotency_key is not None:
-            validate_idempotency_key(idempotency_key)
         for _attempt in range(3):
             try:
-                submitted, created = self._submit_tx(
-                    caller,
-                    cluster_id,
-                    parsed,
-                    job_name,
-                    arguments,
-                    properties,
-                    timeout_s,
-                    request_hash,
-                    idempotency_key,
-                )
+                submitted, created = self._submit_keyed(pending, request_hash, idempotency_key)
                 break
             except _Retry:
                 continue  # the winner has committed: the next attempt returns its job
@@ -290,73 +243,25 @@ class JobService:
             self.wake()
         return submitted
 
-    def _submit_tx(
-        self,
-        caller: Caller,
-        cluster_id: str,
-        parsed: JobType,
-        job_name: str,
-        arguments: Sequence[str],
-        properties: Mapping[str, str],
-        timeout_s: int | None,
-        request_hash: str,
-        idempotency_key: str | None,
+    def _submit_keyed(
+        self, pending: PendingSubmit, request_hash: str, key: str
     ) -> tuple[Submitted, bool]:
-        job_id = str(uuid.uuid4())
-        if self.secrets is not None:  # bound to the job id: sealed before the write lock
-            properties = seal_job_properties(self.secrets, job_id, properties)
-            stored_arguments = seal_job_arguments(self.secrets, job_id, arguments)
-        else:
-            stored_arguments = list(arguments)
+        caller = pending.caller
         with self.store.write() as conn:
-            cluster = self._cluster(conn, caller, cluster_id, lock=True)
-            if idempotency_key is not None:
-                earlier = self._earlier_submit(conn, caller, idempotency_key, request_hash)
-                if earlier is not None:
-                    return earlier, False
-            self._check_runnable(cluster, parsed)
-            # job_counts: a few rows whatever the queue length.
-            queued = job_store.count_states(conn, cluster.id, [JobState.SUBMITTED])
-            if queued >= cluster.max_queued:
-                raise QueueFull(cluster.id, cluster.max_queued)
-            at = job_store.now_ms()
-            queue = queue_of(parsed, arguments, properties, _yarn_queue(cluster))
-            values = new_job_row(
-                job_id,
-                caller,
-                cluster.id,
-                parsed,
-                job_name,
-                stored_arguments,
-                properties,
-                at,
-                queue,
-            )
-            # Inserted straight into SUBMITTED: NEW -> NEW_SAVING -> SUBMITTED happen in this
-            # one transaction, so no reader could see the states between; the events record
-            # them all, as the state machine requires.
-            job_store.insert_job(conn, values)
-            if idempotency_key is not None and not claim_key(
-                conn, caller.project_id, idempotency_key, request_hash, job_id, at
-            ):
+            # the cluster's lock first: two submits with one key take turns on it
+            self._cluster(conn, caller, pending.cluster_id, lock=True)
+            earlier = self._earlier_submit(conn, caller, key, request_hash)
+            if earlier is not None:
+                return earlier, False
+            outcome = queue_batch(conn, [pending], check=self._check_runnable)[0]
+            if isinstance(outcome, DomainError):
+                raise outcome
+            assert outcome.job is not None
+            at = outcome.job.submitted_ms
+            if not claim_key(conn, caller.project_id, key, request_hash, pending.job_id, at):
                 # A concurrent submit with the same key won; this transaction adds nothing.
                 raise _Retry()
-            events_store.record_events(
-                conn, submit_events(job_id, at, caller.actor, caller.project_id, cluster.id)
-            )
-            record_audit(
-                conn,
-                at_ms=at,
-                action="submit",
-                project_id=caller.project_id,
-                cluster_id=cluster.id,
-                credential_id=caller.credential_id,
-                request_id=caller.request_id,
-                detail={"job_id": job_id, "job_type": parsed.value, "job_name": job_name},
-                outcome="accepted",
-                **caller.decision,
-            )
-        return Submitted(job_id, job_store.job_from_row(values)), True
+        return outcome, True
 
     @staticmethod
     def _earlier_submit(

@@ -40,7 +40,8 @@ from mrs_jobs.errors import (
     SqlExecutionNotFound,
 )
 from mrs_jobs.services.context import Caller, Waker
-from mrs_jobs.services.jobs import cluster_of, kill_or_request, new_job_row, submit_events
+from mrs_jobs.services.jobs import cluster_of, kill_or_request
+from mrs_jobs.services.submits import new_job_row, submit_events
 from mrs_jobs.settings import Settings
 from mrs_jobs.storage.objectstore import ObjectStoreError, is_object_uri, parse_uri
 from mrs_jobs.store import Store

@@ -9,11 +9,10 @@ from sqlalchemy import Connection, insert, select
 
 from mrs_jobs.store.tables import audit
 
-__all__ = ["list_audit", "record_audit"]
+__all__ = ["audit_row", "list_audit", "record_audit", "record_audit_rows"]
 
 
-def record_audit(
-    conn: Connection,
+def audit_row(
     *,
     at_ms: int,
     action: str,
@@ -25,24 +24,34 @@ def record_audit(
     outcome: str,
     permission: str | None = None,
     decision: str | None = None,
-) -> None:
-    """One audit row; ``permission``/``decision``: the action the request was checked for
-    (the caller's ``action``) and the answer, allow or deny."""
-    conn.execute(  # values as parameters: the compiled INSERT is reused
-        insert(audit),
-        {
-            "at_ms": at_ms,
-            "action": action,
-            "project_id": project_id,
-            "cluster_id": cluster_id,
-            "credential_id": credential_id,
-            "request_id": request_id,
-            "detail": json.dumps(detail, separators=(",", ":")),
-            "outcome": outcome,
-            "permission": permission,
-            "decision": decision,
-        },
-    )
+) -> dict[str, Any]:
+    """One audit row's values; ``permission``/``decision``: the action the request was
+    checked for (the caller's ``action``) and the answer, allow or deny."""
+    return {
+        "at_ms": at_ms,
+        "action": action,
+        "project_id": project_id,
+        "cluster_id": cluster_id,
+        "credential_id": credential_id,
+        "request_id": request_id,
+        "detail": json.dumps(detail, separators=(",", ":")),
+        "outcome": outcome,
+        "permission": permission,
+        "decision": decision,
+    }
+
+
+def record_audit_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Several rows of :func:`audit_row` in one statement."""
+    if len(rows) == 1:  # values as parameters: the compiled INSERT is reused
+        conn.execute(insert(audit), rows[0])
+    elif rows:
+        conn.execute(insert(audit), rows)
+
+
+def record_audit(conn: Connection, **row: Any) -> None:
+    """One audit row (the keywords of :func:`audit_row`)."""
+    record_audit_rows(conn, [audit_row(**row)])
 
 
 def list_audit(

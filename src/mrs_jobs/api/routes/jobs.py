@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from mrs_jobs.api import offload
 from mrs_jobs.api.auth import authenticate
 from mrs_jobs.api.body import body_schema, parse_body
-from mrs_jobs.api.offload import show_job as read_job
 from mrs_jobs.api.permissions import action, authorize
 from mrs_jobs.api.schemas import (
     ERROR_RESPONSES,
@@ -58,8 +58,8 @@ router = APIRouter(prefix=PREFIX, tags=["job-executions"])
 )
 async def submit_job(request: Request, who: CallerDep, cluster_id: ClusterId) -> JSONResponse:
     body = await parse_body(request, SubmitRequest)
-    job = await run_in_threadpool(
-        request.app.state.ctx.jobs.submit,
+    job = await offload.submit_job(
+        request.app.state.ctx.jobs,
         who,
         cluster_id,
         job_type=body.job_type,
@@ -126,7 +126,7 @@ async def show_job(
     request: Request, who: CallerDep, cluster_id: ClusterId, job_id: JobIdDep
 ) -> JSONResponse:
     ctx = request.app.state.ctx
-    job = await read_job(ctx.jobs, who, cluster_id, job_id)
+    job = await offload.show_job(ctx.jobs, who, cluster_id, job_id)
     return JSONResponse({"job_detail": to_mrs(job, now_ms())}, status_code=202)
 
 
