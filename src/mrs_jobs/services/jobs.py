@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
@@ -46,10 +47,12 @@ from mrs_jobs.store import Store
 from mrs_jobs.store import events as events_store
 from mrs_jobs.store import jobs as job_store
 from mrs_jobs.store import sql_results as sql_results_store
-from mrs_jobs.store.async_reads import AsyncReads
 from mrs_jobs.store.audit import record_audit
 from mrs_jobs.store.idempotency import claim_key, find_key
 from mrs_jobs.store.tenants import Cluster, get_cluster, lock_cluster
+
+if TYPE_CHECKING:  # PostgreSQL's driver is imported only when a PostgreSQL store is used
+    from mrs_jobs.store.async_reads import AsyncReads
 
 __all__ = [
     "JobService",
