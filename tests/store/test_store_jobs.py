@@ -148,3 +148,31 @@ def test_list_order_and_paging_at_store_level(store) -> None:
     assert total == 6
     assert [j.id for j in asc + page2] == ["z" * 36] + [f"{i:036d}" for i in range(5)]
     assert [j.id for j in desc] == [f"{i:036d}" for i in reversed(range(5))] + ["z" * 36]
+
+
+def test_purge_removes_every_row_of_many_jobs_and_nothing_else(store) -> None:
+    """More ids than one SQLite statement takes (PostgreSQL: one array for all)."""
+    ids = insert_jobs(store, [job_row(P, C) for _ in range(1201)])
+    keep = insert_job(store, P, C)
+    with store.write() as conn:
+        events_store.record_events(
+            conn,
+            [
+                {
+                    "job_id": i,
+                    "from_state": None,
+                    "to_state": "NEW",
+                    "reason": "",
+                    "at_ms": 1,
+                    "project_id": P,
+                    "cluster_id": C,
+                }
+                for i in [*ids, keep]
+            ],
+        )
+        job_store.purge(conn, ids)
+    with store.read() as conn:
+        assert [i for i in ids if job_store.get_job(conn, i) is not None] == []
+        assert job_store.get_job(conn, keep) is not None
+    assert all(events_of(store, i) == [] for i in ids[::100])
+    assert events_of(store, keep) == [(None, "NEW")]

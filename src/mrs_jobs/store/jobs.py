@@ -432,7 +432,7 @@ def hide_visible(
         return {}
     rows = conn.execute(
         update(jobs)
-        .where(_visible(project_id, cluster_id), jobs.c.id.in_(wanted))
+        .where(_visible(project_id, cluster_id), dialect_of(conn).in_ids(jobs.c.id, wanted))
         .values(deleted_ms=at_ms)
         .returning(jobs.c.id, jobs.c.state)
     ).all()
@@ -469,8 +469,8 @@ def count_states(conn: Connection, cluster_id: str, states: Iterable[JobState]) 
 
 def purge(conn: Connection, job_ids: list[str]) -> None:
     """Remove every row of the given jobs (record, events, SQL results)."""
-    for start in range(0, len(job_ids), 500):
-        chunk = job_ids[start : start + 500]
-        conn.execute(delete(sql_results).where(sql_results.c.job_id.in_(chunk)))
-        conn.execute(delete(job_events).where(job_events.c.job_id.in_(chunk)))
-        conn.execute(delete(jobs).where(jobs.c.id.in_(chunk)))
+    dialect = dialect_of(conn)
+    for chunk in dialect.id_chunks(job_ids):
+        conn.execute(delete(sql_results).where(dialect.in_ids(sql_results.c.job_id, chunk)))
+        conn.execute(delete(job_events).where(dialect.in_ids(job_events.c.job_id, chunk)))
+        conn.execute(delete(jobs).where(dialect.in_ids(jobs.c.id, chunk)))
