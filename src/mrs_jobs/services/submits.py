@@ -203,8 +203,10 @@ def _write(conn: Connection, items: list[PendingSubmit], rows: list[dict[str, ob
         cluster_id = str(row["cluster_id"])
         events = submit_events(item.job_id, at, item.caller.actor, project_id, cluster_id)
         by_project.setdefault(project_id, []).extend(events)
-    for events in by_project.values():  # the event stream's cursors are per project
-        events_store.record_events(conn, events)
+    # the event stream's cursors are per project, each a row locked to commit: taken in
+    # project order, as the clusters are, so two batches never wait on each other in a cycle
+    for project_id in sorted(by_project):
+        events_store.record_events(conn, by_project[project_id])
     record_audit_rows(
         conn,
         [
