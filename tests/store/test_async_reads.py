@@ -100,7 +100,7 @@ def test_an_unreachable_database_is_a_503_not_a_hang() -> None:
 
     async def scenario() -> None:
         reads = AsyncReads(url)
-        reads._pool.timeout = 1.0  # the test waits a second, not the service's ten
+        reads._wait_seconds = 1.0  # the test waits a second, not the service's ten
         await reads.open()
         try:
             await reads.visible_job(P, C, "j1")
@@ -109,3 +109,14 @@ def test_an_unreachable_database_is_a_503_not_a_hang() -> None:
 
     with pytest.raises(StoreUnavailable):
         asyncio.run(scenario())
+
+
+def test_the_reads_open_again_after_they_closed(pg) -> None:
+    """An app may be started, stopped and started again in one process (the API fuzz tests
+    do): a closed psycopg pool cannot be reopened, so each start makes its own."""
+    store, _ = pg
+    job_id = insert_job(store, P, C)
+    reads = AsyncReads(store.url)
+    first = asyncio.run(_read_all(reads, [job_id]))
+    second = asyncio.run(_read_all(reads, [job_id]))  # opened on a new loop, after close
+    assert first == second and first[0] is not None

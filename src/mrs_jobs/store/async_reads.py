@@ -58,15 +58,10 @@ class AsyncReads:
     """A pool of async PostgreSQL connections, opened and closed with the API's event loop."""
 
     def __init__(self, url: str, *, max_size: int = _MAX_CONNECTIONS) -> None:
-        self._pool = AsyncConnectionPool(
-            conninfo(url),
-            open=False,
-            min_size=1,
-            max_size=max_size,
-            timeout=_WAIT_SECONDS,
-            kwargs={"autocommit": True, "row_factory": dict_row},
-            name="mrs-jobs-reads",
-        )
+        self._conninfo = conninfo(url)
+        self._max_size = max_size
+        self._wait_seconds = _WAIT_SECONDS
+        self._pool: AsyncConnectionPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop it was opened on
 
     @property
@@ -76,13 +71,26 @@ class AsyncReads:
         return self._loop is not None and self._loop is asyncio.get_running_loop()
 
     async def open(self) -> None:
-        """Start the pool without waiting for the database (a read waits, then 503s)."""
+        """Start a pool without waiting for the database (a read waits, then 503s). An app
+        may be started again after it stopped (a psycopg pool cannot): each open makes one."""
+        if self._pool is not None:
+            await self.close()
+        self._pool = AsyncConnectionPool(
+            self._conninfo,
+            open=False,
+            min_size=1,
+            max_size=self._max_size,
+            timeout=self._wait_seconds,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            name="mrs-jobs-reads",
+        )
         await self._pool.open(wait=False)
         self._loop = asyncio.get_running_loop()
 
     async def close(self) -> None:
-        self._loop = None
-        await self._pool.close()
+        pool, self._pool, self._loop = self._pool, None, None
+        if pool is not None:
+            await pool.close()
 
     async def visible_job(self, project_id: str, cluster_id: str, job_id: str) -> Job | None:
         """The job a show answers with, or None when this project's cluster has no such job."""
@@ -98,9 +106,12 @@ class AsyncReads:
         return job_from_row(row) if row is not None else None
 
     async def _one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailable()  # (callers check ``usable`` first)
         for attempt in (1, 2):
             try:
-                async with self._pool.connection() as conn:
+                async with pool.connection() as conn:
                     cur = await conn.execute(sql, params)
                     return await cur.fetchone()
             except PoolTimeout as exc:
@@ -110,7 +121,7 @@ class AsyncReads:
                 if attempt == 1:
                     # e.g. the database restarted under the kept connections: drop every
                     # broken one (a round trip each, this once), then read again
-                    await self._pool.check()
+                    await pool.check()
                     continue
                 log.error("store.error", extra={"error": exc.__class__.__name__}, exc_info=exc)
                 raise StoreUnavailable() from exc
